@@ -1,0 +1,47 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# 1883 is often taken by a system Mosquitto: the dev listener takes 1884 unless told otherwise.
+MQTT_PORT ?= 1884
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/plugboard
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint typecheck test-postgres test-sqlite
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## run: the platform on the embedded default (SQLite, in-memory layer, no services)
+run: install
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py demo
+	$(PY) manage.py serve --host $(HOST) --port $(PORT) --mqtt-port $(MQTT_PORT)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy platform devices data commands
+
+## test: lint, types, migrations, then the suite on PostgreSQL + Redis and on embedded SQLite
+test: lint typecheck
+	DATABASE_URL= REDIS_URL= $(PY) manage.py makemigrations --check --dry-run
+	$(MAKE) test-postgres test-sqlite
+
+test-postgres: install
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+# The embedded default where behaviour differs: storage, expiry, the in-memory layer.
+test-sqlite: install
+	DATABASE_URL= REDIS_URL= $(PY) -m pytest -m "not postgres" $(PYTEST_ARGS) \
+		tests/platform tests/data tests/devices tests/commands

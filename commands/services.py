@@ -1,0 +1,89 @@
+"""Commands: created by the write service, pushed to devices over MQTT (SPEC §4 rule 5, §7)."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from commands.models import Command
+from data.timestamps import now_ms
+
+log = logging.getLogger(__name__)
+
+
+def plug_group(plug_id: str) -> str:
+    """The channel-layer group of a plug's live connections (one group per plug)."""
+    return f"plug.{plug_id}"
+
+
+@dataclass(frozen=True)
+class CommandOrder:
+    account_id: str
+    plug_id: str
+    property: str
+    value: Any
+    at: int
+    point_id: str
+    credential: str
+
+
+def command_message(command: Command) -> dict[str, Any]:
+    return {"id": command.id, "property": command.property, "value": command.value, "at": command.at}
+
+
+def commands_create(*, orders: Sequence[CommandOrder]) -> list[Command]:
+    """Persist commands and, once the transaction commits, push them to connected devices."""
+    expire_at = now_ms() + settings.PLUGBOARD["COMMAND_TTL_SECONDS"] * 1000
+    commands = Command.objects.bulk_create(
+        Command(
+            account_id=o.account_id, plug_id=o.plug_id, property=o.property, value=o.value, at=o.at,
+            point_id=o.point_id, credential=o.credential, expire_at=expire_at,
+        )
+        for o in orders
+    )
+    by_plug: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for command in commands:
+        by_plug[command.plug_id].append(command_message(command))
+    transaction.on_commit(lambda: _push(by_plug))
+    return commands
+
+
+def _push(by_plug: dict[str, list[dict[str, Any]]]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for plug_id, items in by_plug.items():
+        try:
+            async_to_sync(layer.group_send)(plug_group(plug_id), {"type": "commands.push", "commands": items})
+        except Exception:  # the command stays pending and is delivered on the next subscribe
+            log.exception("command push failed", extra={"plug": plug_id})
+
+
+def commands_pending(*, plug_id: str) -> list[dict[str, Any]]:
+    """Undelivered, unexpired commands of a plug, oldest first."""
+    rows = Command.objects.filter(
+        plug_id=plug_id, state__in=[Command.State.PENDING, Command.State.SENT], expire_at__gt=now_ms()
+    ).order_by("created_at")
+    return [command_message(c) for c in rows]
+
+
+def commands_mark(*, ids: Sequence[str], state: str) -> int:
+    """Move commands forward (pending → sent → acked); never backwards."""
+    if not ids:
+        return 0
+    now = timezone.now()
+    rows = Command.objects.filter(id__in=ids)
+    if state == Command.State.SENT:
+        return rows.filter(state=Command.State.PENDING).update(state=state, sent_at=now)
+    if state == Command.State.ACKED:
+        return rows.exclude(state=Command.State.ACKED).update(state=state, acked_at=now)
+    return rows.update(state=state)

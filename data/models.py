@@ -1,0 +1,73 @@
+"""The one data model (SPEC §4): data points and the event journal."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from plugboard.identifiers import new_oid
+
+
+class DataPoint(models.Model):
+    """`(account, channel, of, at) → data`. Property P of plug D is channel P with of = D."""
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_oid, editable=False)
+    # Plain ids, not foreign keys: `of` may be an account's `com-` id, and the hot write path
+    # must not pay for constraint checks on every row.
+    account_id = models.CharField(max_length=28)
+    channel = models.CharField(max_length=200)
+    of = models.CharField(max_length=28)
+    at = models.BigIntegerField(help_text="ms since the epoch, UTC")
+    data = models.JSONField(null=True)
+    expire_at = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("account_id", "channel", "of", "at", name="datapoint_key"),
+        ]
+        indexes = [
+            models.Index(fields=["account_id", "channel", "-at"], name="datapoint_read"),
+            models.Index(fields=["account_id", "of", "-at"], name="datapoint_of"),
+            models.Index(
+                fields=["expire_at"], name="datapoint_expiry", condition=models.Q(expire_at__isnull=False)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}@{self.at} of {self.of}"
+
+
+class JournalEntry(models.Model):
+    """Append-only record of every accepted write and connection event (SPEC §4 rule 2)."""
+
+    class Source(models.TextChoices):
+        HTTP = "http"
+        MQTT_WS = "mqtt-ws"
+        MQTT_TCP = "mqtt-tcp"
+        CONSOLE = "console"
+
+    class Event(models.TextChoices):
+        DATA = "data"
+        CONNECT = "connect"
+        DISCONNECT = "disconnect"
+        DELETE = "delete"
+
+    id = models.BigAutoField(primary_key=True)
+    account_id = models.CharField(max_length=28)
+    received_at = models.BigIntegerField(help_text="server time, ms")
+    event = models.CharField(max_length=12, choices=Event.choices, default=Event.DATA)
+    source = models.CharField(max_length=12, choices=Source.choices)
+    credential = models.CharField(max_length=320, help_text="key id, plug id or account email")
+    point_id = models.CharField(max_length=24, blank=True)
+    channel = models.CharField(max_length=200, blank=True)
+    of = models.CharField(max_length=28, blank=True)
+    at = models.BigIntegerField(null=True)
+    data = models.JSONField(null=True)
+    expire_at = models.BigIntegerField(null=True)
+
+    class Meta:
+        verbose_name_plural = "journal entries"
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["account_id", "of", "-id"], name="journal_of"),
+            models.Index(fields=["received_at"], name="journal_received"),
+        ]

@@ -1,0 +1,469 @@
+"""The one write service (SPEC §4): validate → store the data point → journal → command.
+
+Every write path calls `points_write` (or `points_write_many` for a group commit of several
+callers): the channel dialect, the property dialect, both MQTT transports and the console. A
+dialect only translates its wire format into `PointIn`s and the results back.
+
+A batch costs a fixed handful of queries whatever its size: the plugs and properties it names
+are loaded once, the points are upserted in one statement per chunk, the journal is appended in
+one insert, the properties' latest values are updated in one statement.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from data.channels import BadChannel, validate_channel
+from data.live import broadcast_points
+from data.models import DataPoint, JournalEntry
+from data.timestamps import BadTimestamp, now_ms, parse_timestamp
+from devices.access import Reach, own_publisher_id, reach
+from devices.models import DeviceLogEntry, Plug, Property
+from plugboard.identifiers import is_oid, new_oid
+from plugboard.principals import Principal
+
+log = logging.getLogger(__name__)
+
+MISSING: Any = object()
+UPSERT_CHUNK = 2_000
+
+
+@dataclass
+class PointIn:
+    """One record as a dialect received it; fields are raw until validated here."""
+
+    channel: Any
+    data: Any = MISSING
+    at: Any = None
+    of: Any = None
+    id: Any = None
+    expire_at: Any = None
+    ttl: Any = None
+
+
+@dataclass
+class PointResult:
+    id: str | None = None
+    status: int = 200
+    code: str = ""
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.id is not None
+
+
+@dataclass
+class Submission:
+    """One caller's points. `property_write`: the property dialect's rule applies — a write into
+    a plug's property by anyone but the plug itself is a command and needs a `public` property.
+    In the channel dialect (`property_write=False`) `of` names the publisher, never a command."""
+
+    principal: Principal
+    points: Sequence[PointIn]
+    property_write: bool = False
+    require_zone: bool = False
+
+
+class Rejected(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class _Point:
+    """A validated point on its way to the store."""
+
+    index: int
+    sub: int
+    channel: str
+    of: str
+    at: int
+    data: Any
+    data_json: str
+    expire_at: int | None
+    ttl: float | None
+    modify: str | None = None
+    prop: Property | None = None
+    new_prop: bool = False
+    command: bool = False
+    oid: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def points_write(
+    *,
+    principal: Principal,
+    points: Sequence[PointIn],
+    source: str,
+    property_write: bool = False,
+    require_zone: bool = False,
+) -> list[PointResult]:
+    """Store one caller's points; one result per point, in order."""
+    sub = Submission(principal, points, property_write=property_write, require_zone=require_zone)
+    return points_write_many(submissions=[sub], source=source)[0]
+
+
+def points_write_many(*, submissions: Sequence[Submission], source: str) -> list[list[PointResult]]:
+    """Store several callers' points in one transaction (MQTT's group commit)."""
+    results = [[PointResult() for _ in s.points] for s in submissions]
+    now = now_ms()
+    parsed: list[_Point] = []
+    for si, sub in enumerate(submissions):
+        own = own_publisher_id(sub.principal)
+        for pi, point in enumerate(sub.points):
+            try:
+                parsed.append(_parse(point, si, pi, own, now, sub.require_zone))
+            except Rejected as exc:
+                results[si][pi] = PointResult(status=exc.status, code=exc.code, message=exc.message)
+    with transaction.atomic():
+        plugs = _plugs_named(parsed)
+        accepted = _authorize(parsed, submissions, plugs, results)
+        accepted = _apply_properties(accepted, submissions, plugs, results, now)
+        stored = _store(accepted, submissions, now)
+        for p in stored:
+            results[p.sub][p.index] = PointResult(id=p.oid)
+        _journal(stored, submissions, source, now)
+        _update_latest(stored)
+        commands = [p for p in stored if p.command]
+        if commands:
+            from commands.services import CommandOrder, commands_create
+
+            commands_create(
+                orders=[
+                    CommandOrder(
+                        account_id=submissions[p.sub].principal.account_id, plug_id=p.of, property=p.channel,
+                        value=p.data, at=p.at, point_id=p.oid, credential=submissions[p.sub].principal.credential,
+                    )
+                    for p in commands
+                ]
+            )
+        _log_rejections(submissions, plugs, results, source)
+        if stored:
+            records = [
+                {"account": submissions[p.sub].principal.account_id, "id": p.oid, "channel": p.channel,
+                 "data": p.data, "at": p.at, "of": p.of}
+                for p in stored
+            ]
+            transaction.on_commit(lambda: broadcast_points(records))
+    return results
+
+
+# --- validation (no queries) ---------------------------------------------------------------------
+
+
+def _parse(point: PointIn, si: int, pi: int, own: str, now: int, require_zone: bool) -> _Point:
+    try:
+        channel = validate_channel(point.channel)
+    except BadChannel as exc:
+        raise Rejected(400, "BadChannel", str(exc))
+    if point.data is MISSING:
+        raise Rejected(400, "MissingData", "data is required")
+    try:
+        data_json = json.dumps(point.data, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        raise Rejected(400, "BadValue", "data is not a JSON value")
+    if len(data_json) > settings.PLUGBOARD["MAX_VALUE_BYTES"]:
+        raise Rejected(413, "ValueTooLarge", f"data is over {settings.PLUGBOARD['MAX_VALUE_BYTES']} bytes")
+    try:
+        at = now if point.at is None else parse_timestamp(point.at, require_zone=require_zone)
+        expire_at = None if point.expire_at is None else parse_timestamp(point.expire_at)
+    except BadTimestamp as exc:
+        raise Rejected(400, "BadTimestamp", str(exc))
+    ttl = None
+    if expire_at is None and point.ttl is not None:
+        if isinstance(point.ttl, bool) or not isinstance(point.ttl, int | float) or not math.isfinite(point.ttl) \
+                or point.ttl < 0:
+            raise Rejected(400, "BadTTL", "ttl must be a number of seconds ≥ 0")
+        ttl = float(point.ttl)
+        expire_at = now + int(ttl * 1000)
+    of = own if point.of is None else point.of
+    if not isinstance(of, str) or not of:
+        raise Rejected(400, "BadOf", "of must be a plug id")
+    modify = None
+    if point.id is not None:
+        if not is_oid(point.id):
+            raise Rejected(400, "BadId", "id must be an OID (24 hex digits)")
+        modify = point.id
+    return _Point(pi, si, channel, of, at, point.data, data_json, expire_at, ttl, modify)
+
+
+# --- authorization (one or two queries) ----------------------------------------------------------
+
+
+def _plugs_named(points: Iterable[_Point]) -> dict[str, Plug]:
+    ids = {p.of for p in points if p.of.startswith("dev-")}
+    if not ids:
+        return {}
+    return {plug.id: plug for plug in Plug.objects.filter(id__in=ids).only("id", "account_id", "status", "kind")}
+
+
+def _reject(results: list[list[PointResult]], p: _Point, status: int, code: str, message: str) -> None:
+    results[p.sub][p.index] = PointResult(status=status, code=code, message=message)
+
+
+def _authorize(
+    points: list[_Point], subs: Sequence[Submission], plugs: dict[str, Plug], results: list[list[PointResult]]
+) -> list[_Point]:
+    reaches: dict[int, Reach] = {}
+    modified = _records_to_modify(points, subs)
+    accepted = []
+    for p in points:
+        principal = subs[p.sub].principal
+        if p.modify:
+            record = modified.get(p.modify)
+            if record is None or record.account_id != principal.account_id:
+                _reject(results, p, 404, "UnknownRecord", f"no record {p.modify}")
+                continue
+            # Modifying keeps the record's key unless the caller names another channel/time.
+            p.of = record.of if subs[p.sub].points[p.index].of is None else p.of
+            if subs[p.sub].points[p.index].at is None:
+                p.at = record.at
+        if p.of == principal.account_id:
+            if not principal.is_account:
+                _reject(results, p, 403, "Forbidden", "only the account publishes as its own id")
+                continue
+            accepted.append(p)
+            continue
+        plug = plugs.get(p.of)
+        if plug is None or plug.account_id != principal.account_id:
+            _reject(results, p, 403, "Forbidden", f"may not write for {p.of}")
+            continue
+        if plug.is_disabled:
+            _reject(results, p, 403, "Disabled", f"plug {p.of} is disabled")
+            continue
+        if not principal.acts_as(p.of):
+            if p.sub not in reaches:
+                reaches[p.sub] = reach(principal, "w")
+            if not reaches[p.sub].allows(p.of):
+                _reject(results, p, 403, "Forbidden", f"may not write for {p.of}")
+                continue
+        accepted.append(p)
+    return accepted
+
+
+def _records_to_modify(points: list[_Point], subs: Sequence[Submission]) -> dict[str, DataPoint]:
+    ids = {p.modify for p in points if p.modify}
+    if not ids:
+        return {}
+    return {r.id: r for r in DataPoint.objects.filter(id__in=ids).only("id", "account_id", "of", "at", "channel")}
+
+
+# --- properties (SPEC §4 rule 4) -------------------------------------------------------------
+
+
+def _value_fits(prop: Property, value: Any) -> str | None:
+    """Why `value` breaks the property's type or boundaries, or None."""
+    kind = prop.type
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    ok = {
+        Property.Type.ANY: True,
+        Property.Type.NUMBER: is_number,
+        Property.Type.BOOLEAN: isinstance(value, bool),
+        Property.Type.STRING: isinstance(value, str),
+        Property.Type.OBJECT: isinstance(value, dict),
+        Property.Type.ARRAY: isinstance(value, list),
+    }.get(kind, True)
+    if not ok:
+        return f"{prop.name} takes a {kind}, not {json.dumps(value)[:60]}"
+    if is_number:
+        if prop.min is not None and value < prop.min:
+            return f"{value} is below the minimum {prop.min} of {prop.name}"
+        if prop.max is not None and value > prop.max:
+            return f"{value} is above the maximum {prop.max} of {prop.name}"
+    return None
+
+
+def _apply_properties(
+    points: list[_Point],
+    subs: Sequence[Submission],
+    plugs: dict[str, Plug],
+    results: list[list[PointResult]],
+    now: int,
+) -> list[_Point]:
+    on_plugs = [p for p in points if p.of in plugs]
+    if not on_plugs:
+        return points
+    props = {
+        (prop.plug_id, prop.name): prop
+        for prop in Property.objects.filter(
+            plug_id__in={p.of for p in on_plugs}, name__in={p.channel for p in on_plugs}
+        )
+    }
+    created: dict[tuple[str, str], Property] = {}
+    accepted = []
+    for p in points:
+        if p.of not in plugs:
+            accepted.append(p)
+            continue
+        sub = subs[p.sub]
+        own_write = sub.principal.acts_as(p.of) or not sub.property_write
+        prop = props.get((p.of, p.channel)) or created.get((p.of, p.channel))
+        if prop is None:
+            if not own_write:
+                _reject(results, p, 404, "UnknownProperty", f"{p.of} has no property {p.channel}")
+                continue
+            prop = Property(plug_id=p.of, name=p.channel)
+            created[(p.of, p.channel)] = prop
+            p.new_prop = True
+        elif not own_write and prop.access != Property.Access.PUBLIC:
+            _reject(results, p, 403, "NotPublic", f"{prop.name} is {prop.access}: only its device writes it")
+            continue
+        if reason := _value_fits(prop, p.data):
+            _reject(results, p, 400, "BadValue", reason)
+            continue
+        if p.expire_at is None and prop.retention:
+            p.expire_at = p.at + prop.retention * 1000
+        p.prop = prop
+        p.command = not own_write and prop.publish != Property.Publish.NEVER
+        if p.command and prop.publish == Property.Publish.CHANGED and prop.last_value == p.data:
+            p.command = False
+        accepted.append(p)
+    if created:
+        Property.objects.bulk_create(created.values(), ignore_conflicts=True)
+        # Re-read: a concurrent writer may have created some of them first.
+        fresh = {
+            (prop.plug_id, prop.name): prop
+            for prop in Property.objects.filter(
+                plug_id__in={k[0] for k in created}, name__in={k[1] for k in created}
+            )
+        }
+        for p in accepted:
+            if p.new_prop:
+                p.prop = fresh.get((p.of, p.channel), p.prop)
+    return accepted
+
+
+# --- storage ---------------------------------------------------------------------------------
+
+
+def _store(points: list[_Point], subs: Sequence[Submission], now: int) -> list[_Point]:
+    """Upsert on (account, channel, of, at); the OID of an existing point stays."""
+    modifies = [p for p in points if p.modify]
+    for p in modifies:
+        DataPoint.objects.filter(id=p.modify).update(
+            channel=p.channel, of=p.of, at=p.at, data=p.data, expire_at=p.expire_at
+        )
+        p.oid = p.modify or ""
+    inserts = [p for p in points if not p.modify]
+    # Last write of a key within the batch wins; every copy reports the same OID.
+    by_key: dict[tuple[str, str, str, int], _Point] = {}
+    for p in inserts:
+        by_key[(subs[p.sub].principal.account_id, p.channel, p.of, p.at)] = p
+    rows = [(new_oid(), key[0], key[1], key[2], key[3], p.data_json, p.expire_at) for key, p in by_key.items()]
+    oids: dict[tuple[str, str, str, int], str] = {}
+    for start in range(0, len(rows), UPSERT_CHUNK):
+        chunk = rows[start : start + UPSERT_CHUNK]
+        for oid, account_id, channel, of, at in _upsert(chunk):
+            oids[(account_id, channel, of, at)] = oid
+    for p in inserts:
+        p.oid = oids[(subs[p.sub].principal.account_id, p.channel, p.of, p.at)]
+    return points
+
+
+_COLUMNS = '(id, account_id, channel, "of", at, data, expire_at)'
+_CONFLICT = (
+    ' ON CONFLICT (account_id, channel, "of", at) DO UPDATE SET data = EXCLUDED.data, '
+    'expire_at = EXCLUDED.expire_at RETURNING id, account_id, channel, "of", at'
+)
+
+
+def _upsert(rows: list[tuple[Any, ...]]) -> list[tuple[str, str, str, str, int]]:
+    table = DataPoint._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            columns = list(zip(*rows, strict=True))
+            cursor.execute(
+                f"INSERT INTO {table} {_COLUMNS} SELECT * FROM unnest(%s::varchar[], %s::varchar[], "
+                f"%s::varchar[], %s::varchar[], %s::bigint[], %s::jsonb[], %s::bigint[]){_CONFLICT}",
+                [list(c) for c in columns],
+            )
+        else:
+            values = ",".join(["(%s,%s,%s,%s,%s,%s,%s)"] * len(rows))
+            cursor.execute(
+                f"INSERT INTO {table} {_COLUMNS} VALUES {values}{_CONFLICT}",
+                [v for row in rows for v in row],
+            )
+        return cursor.fetchall()
+
+
+def _journal(points: list[_Point], subs: Sequence[Submission], source: str, now: int) -> None:
+    JournalEntry.objects.bulk_create(
+        [
+            JournalEntry(
+                account_id=subs[p.sub].principal.account_id,
+                received_at=now,
+                event=JournalEntry.Event.DATA,
+                source=source,
+                credential=subs[p.sub].principal.credential,
+                point_id=p.oid,
+                channel=p.channel,
+                of=p.of,
+                at=p.at,
+                data=p.data,
+                expire_at=p.expire_at,
+            )
+            for p in points
+        ],
+        batch_size=2_000,
+    )
+
+
+def _update_latest(points: list[_Point]) -> None:
+    """Each touched property's latest value/time, if the batch holds a newer point."""
+    newest: dict[str, _Point] = {}
+    for p in points:
+        if p.prop is None or p.prop.pk is None:
+            continue
+        best = newest.get(p.prop.pk)
+        if best is None or p.at >= best.at:
+            newest[p.prop.pk] = p
+    changed = []
+    for p in newest.values():
+        prop = p.prop
+        assert prop is not None
+        if prop.last_at is None or p.at >= prop.last_at:
+            prop.last_value, prop.last_at = p.data, p.at
+            changed.append(prop)
+    if changed:
+        Property.objects.bulk_update(changed, ["last_value", "last_at"])
+
+
+def _log_rejections(
+    subs: Sequence[Submission], plugs: dict[str, Plug], results: list[list[PointResult]], source: str
+) -> None:
+    """Rejections of points aimed at a plug in debug status go to its device log."""
+    failed = []
+    for sub, sub_results in zip(subs, results, strict=True):
+        for point, result in zip(sub.points, sub_results, strict=True):
+            if not result.ok:
+                target = point.of if isinstance(point.of, str) else own_publisher_id(sub.principal)
+                failed.append((target, point, result))
+    if not failed:
+        return
+    unknown = {t for t, _, _ in failed if t.startswith("dev-") and t not in plugs}
+    if unknown:
+        plugs = {**plugs, **{p.id: p for p in Plug.objects.filter(id__in=unknown).only("id", "status")}}
+    entries = [
+        DeviceLogEntry(plug_id=target, source=source, property=str(point.channel or "")[:200],
+                       code=result.code, message=result.message)
+        for target, point, result in failed
+        if target in plugs and plugs[target].status == Plug.Status.DEBUG
+    ]
+    if entries:
+        DeviceLogEntry.objects.bulk_create(entries)
+
+
+def device_log(*, plug_id: str, source: str, code: str, message: str, prop: str = "") -> None:
+    """Write one line to a plug's device log if the plug is in debug status."""
+    if Plug.objects.filter(id=plug_id, status=Plug.Status.DEBUG).exists():
+        DeviceLogEntry.objects.create(plug_id=plug_id, source=source, property=prop, code=code, message=message)

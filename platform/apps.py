@@ -1,0 +1,13 @@
+from pathlib import Path
+
+from django.apps import AppConfig
+
+
+class PlugboardConfig(AppConfig):
+    name = "plugboard"
+    label = "plugboard"
+    verbose_name = "Accounts and credentials"
+    default_auto_field = "django.db.models.BigAutoField"
+    # `plugboard` is a namespace package mapped onto platform/ (no __init__.py, see SPEC §1),
+    # so Django cannot infer its folder.
+    path = str(Path(__file__).resolve().parent)

@@ -1,0 +1,185 @@
+"""The four HTTP credential forms of SPEC §3, as one DRF authentication class.
+
+Every form costs one indexed query. Generated secrets are compared by keyed digest; the
+master password's PBKDF2 check is remembered for a short while (keyed by a digest of the
+presented credential and bound to the stored hash, so a password change invalidates it).
+Failed attempts are counted per client address and answered with 429 past the limit.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
+
+from devices.models import Plug
+from plugboard.credentials import digests_equal, secret_digest
+from plugboard.models import Account, ApiKey
+from plugboard.principals import Principal
+
+
+class AuthFailed(exceptions.AuthenticationFailed):
+    default_detail = "invalid credentials"
+
+
+class TooManyFailures(exceptions.Throttled):
+    default_detail = "too many failed authentication attempts, retry later"
+
+
+class Forbidden(exceptions.PermissionDenied):
+    pass
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A credential as presented, before verification."""
+
+    form: str  # email | plug | key
+    ident: str
+    secret: str
+    master: bool = False  # the secret is the account's master password
+
+
+def credentials_from_headers(headers: dict[str, str]) -> Credentials | None:
+    email, plug_id = headers.get("x-plug-email"), headers.get("x-plug-id")
+    master, auth = headers.get("x-plug-master"), headers.get("x-plug-auth")
+    if email and master:
+        return Credentials("email", email, master, master=True)
+    if plug_id and master:
+        return Credentials("plug", plug_id, master, master=True)
+    if plug_id and auth:
+        return Credentials("plug", plug_id, auth)
+    basic = headers.get("authorization", "")
+    if basic[:6].lower() == "basic ":
+        try:
+            user, _, secret = base64.b64decode(basic[6:].strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise AuthFailed("malformed Basic credentials")
+        if "@" in user:
+            return Credentials("email", user, secret, master=True)
+        if user.startswith("_key_"):
+            return Credentials("key", user, secret)
+        return Credentials("plug", user, secret)
+    if email or plug_id or master or auth:
+        raise AuthFailed("incomplete credentials")
+    return None
+
+
+def _failure_key(client: str) -> str:
+    return f"authfail:{client}"
+
+
+def check_failure_budget(client: str) -> None:
+    if (cache.get(_failure_key(client)) or 0) >= settings.PLUGBOARD["AUTH_FAILURES_PER_MINUTE"]:
+        raise TooManyFailures(wait=60)
+
+
+def record_failure(client: str) -> None:
+    key = _failure_key(client)
+    if cache.add(key, 1, 60):
+        return
+    try:
+        cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, 60)
+
+
+def _master_ok(account: Account, secret: str, ident: str) -> bool:
+    """PBKDF2 once, then a cached yes bound to the stored hash for AUTH_CACHE_SECONDS."""
+    key = "authok:" + secret_digest(f"{account.id}|{ident}|{secret}")
+    remembered = cache.get(key)
+    if remembered is not None and digests_equal(remembered, secret_digest(account.password)):
+        return True
+    if not account.check_password(secret):
+        return False
+    cache.set(key, secret_digest(account.password), settings.PLUGBOARD["AUTH_CACHE_SECONDS"])
+    return True
+
+
+def _plug_principal(plug: Plug, credential: str, key: ApiKey | None = None) -> Principal:
+    if plug.is_disabled:
+        raise Forbidden("plug is disabled")
+    plug_ids: tuple[str, ...] = (plug.id,)
+    if key is not None and key.context_ids:
+        plug_ids = tuple(dict.fromkeys([plug.id, *key.context_ids]))
+    return Principal(
+        account_id=plug.account_id, kind="plug", credential=credential, plug_id=plug.id,
+        key_id=key.id if key else None, plug_ids=plug_ids, context_type="device", context_ids=plug_ids,
+    )
+
+
+def _key_principal(key: ApiKey) -> Principal:
+    if key.kind == ApiKey.Kind.USER:
+        return Principal(account_id=key.account_id, kind="account", credential=key.id, key_id=key.id)
+    if key.kind == ApiKey.Kind.DEVICE:
+        assert key.plug is not None
+        return _plug_principal(key.plug, key.id, key)
+    ids = tuple(key.context_ids or ())
+    if key.context_type == ApiKey.ContextType.APP and key.plug_id:
+        ids = (key.plug_id, *ids)
+    return Principal(
+        account_id=key.account_id, kind="apiclient", credential=key.id, key_id=key.id,
+        plug_id=key.plug_id, context_type=key.context_type, context_ids=ids, scope=tuple(key.scope or ()),
+    )
+
+
+def verify(creds: Credentials) -> Principal | None:
+    """The principal behind verified credentials, or None. Raises Forbidden for a disabled plug."""
+    if creds.form == "email":
+        account = Account.objects.filter(email__iexact=creds.ident, is_active=True).first()
+        if account and _master_ok(account, creds.secret, creds.ident.lower()):
+            return Principal(account_id=account.id, kind="account", credential=account.email)
+        return None
+    if creds.form == "key":
+        key = ApiKey.objects.select_related("plug", "account").filter(id=creds.ident).first()
+        if key is None or not key.account.is_active:
+            return None
+        if not digests_equal(key.secret_digest, secret_digest(creds.secret)):
+            return None
+        return _key_principal(key)
+    if creds.master:
+        plug = Plug.objects.select_related("account").filter(id=creds.ident).first()
+        if plug is None or not plug.account.is_active:
+            return None
+        return _plug_principal(plug, plug.id) if _master_ok(plug.account, creds.secret, plug.id) else None
+    # A plug's own auth is its device key's secret: one indexed look-up verifies and loads it.
+    key = (
+        ApiKey.objects.select_related("plug", "account")
+        .filter(secret_digest=secret_digest(creds.secret), kind=ApiKey.Kind.DEVICE)
+        .first()
+    )
+    if key is None or key.plug is None or not key.account.is_active:
+        return None
+    if key.plug_id == creds.ident:
+        return _plug_principal(key.plug, key.plug_id)
+    if creds.ident in (key.context_ids or []):  # a gateway key acting for one of its devices
+        plug = Plug.objects.filter(id=creds.ident, account_id=key.account_id).first()
+        return _plug_principal(plug, plug.id, key) if plug else None
+    return None
+
+
+def client_address(request: Request) -> str:
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+class PlugCredentialsAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[Principal, Credentials] | None:
+        client = client_address(request)
+        check_failure_budget(client)
+        creds = credentials_from_headers({k.lower(): v for k, v in request.headers.items()})
+        if creds is None:
+            return None
+        principal = verify(creds)
+        if principal is None:
+            record_failure(client)
+            raise AuthFailed()
+        return principal, creds
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Basic realm="plugboard"'

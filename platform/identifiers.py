@@ -1,0 +1,59 @@
+"""Identifiers of the platform: OIDs and the prefixed ids of SPEC §3."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import secrets
+import time
+
+_counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
+_process_random = os.urandom(5)
+
+OID_RE = re.compile(r"^[0-9a-f]{24}$")
+
+
+def new_oid(at_ms: int | None = None) -> str:
+    """A 24-hex-digit OID: 4-byte seconds, 5 random bytes per process, 3-byte counter.
+
+    Ordered by creation time like a MongoDB ObjectId, which clients of the channel dialect
+    compare with `before`/`after`.
+    """
+    seconds = (at_ms // 1000) if at_ms is not None else int(time.time())
+    seconds &= 0xFFFFFFFF
+    count = next(_counter) & 0xFFFFFF
+    return seconds.to_bytes(4, "big").hex() + _process_random.hex() + count.to_bytes(3, "big").hex()
+
+
+def oid_seconds(oid: str) -> int:
+    return int(oid[:8], 16)
+
+
+def is_oid(value: object) -> bool:
+    return isinstance(value, str) and bool(OID_RE.match(value))
+
+
+def new_account_id() -> str:
+    return "com-" + secrets.token_hex(12)
+
+
+def new_plug_id() -> str:
+    return "dev-" + secrets.token_hex(12)
+
+
+def new_template_id() -> str:
+    return "mod-" + secrets.token_hex(12)
+
+
+def new_key_id() -> str:
+    # `_key_` + 24 chars (SPEC §3); hex keeps them URL- and MQTT-username-safe.
+    return "_key_" + secrets.token_hex(12)
+
+
+def new_property_id() -> str:
+    return "_prp_" + secrets.token_hex(12)
+
+
+def new_secret() -> str:
+    return secrets.token_hex(16)

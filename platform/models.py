@@ -1,0 +1,75 @@
+"""Accounts (tenants) and API keys (SPEC §3)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import models
+
+from plugboard.identifiers import new_account_id, new_key_id
+
+
+class Account(models.Model):
+    """A tenant: an email and a master password. Its publisher id is `com-` + 24 hex."""
+
+    id = models.CharField(primary_key=True, max_length=28, default=new_account_id, editable=False)
+    email = models.EmailField(unique=True)
+    password = models.CharField(max_length=200, help_text="master password, hashed")
+    name = models.CharField(max_length=120, blank=True)
+    is_active = models.BooleanField(default=True)
+    date_created = models.DateTimeField(auto_now_add=True)
+    date_modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def set_password(self, raw: str) -> None:
+        self.password = make_password(raw)
+
+    def check_password(self, raw: str) -> bool:
+        return check_password(raw, self.password)
+
+
+class ApiKey(models.Model):
+    """A credential of the property dialect; also the plug's `auth` (its device key).
+
+    The secret is verified through a keyed digest (`secret_digest`). Device key secrets are
+    additionally kept encrypted so the account can read them back (SPEC §3).
+    """
+
+    class Kind(models.TextChoices):
+        DEVICE = "device"
+        USER = "user"
+        APICLIENT = "apiclient"
+
+    class ContextType(models.TextChoices):
+        DEVICE = "device"  # one plug, or several for a gateway key
+        ACCOUNT = "account"
+        APP = "app"  # a controller plug and what it controls
+        DEVICES = "devices"  # an explicit list
+
+    id = models.CharField(primary_key=True, max_length=29, default=new_key_id, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="keys")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    name = models.CharField(max_length=120, blank=True)
+    plug = models.ForeignKey(
+        "devices.Plug", null=True, blank=True, on_delete=models.CASCADE, related_name="keys",
+        help_text="the device of a device key, or the app of an API client key",
+    )
+    context_type = models.CharField(max_length=12, choices=ContextType.choices)
+    context_ids = models.JSONField(default=list, blank=True)
+    scope = models.JSONField(default=list, blank=True)
+    rate_limit = models.PositiveIntegerField(default=0, help_text="requests/min, 0 = unlimited")
+    secret_digest = models.CharField(max_length=64, unique=True)
+    secret_encrypted = models.TextField(blank=True)
+    date_created = models.DateTimeField(auto_now_add=True)
+    date_modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-date_created"]
+        indexes = [models.Index(fields=["account", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.kind})"

@@ -1,0 +1,44 @@
+"""Who is calling: the identity behind any accepted credential, shared by every transport."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller.
+
+    `kind` is `account` (master password or user key), `plug` (a plug's own credentials or a
+    device key; `plug_ids` lists every plug a gateway key may act as) or `apiclient`.
+    """
+
+    account_id: str
+    kind: str
+    credential: str  # what the journal records: email, plug id or key id
+    plug_id: str | None = None
+    key_id: str | None = None
+    plug_ids: tuple[str, ...] = ()
+    context_type: str = "account"
+    context_ids: tuple[str, ...] = ()
+    scope: tuple[str, ...] = ()
+    is_authenticated: bool = field(default=True, repr=False)
+
+    @property
+    def is_account(self) -> bool:
+        return self.kind == "account"
+
+    @property
+    def is_plug(self) -> bool:
+        return self.kind == "plug"
+
+    @property
+    def is_apiclient(self) -> bool:
+        return self.kind == "apiclient"
+
+    def acts_as(self, plug_id: str) -> bool:
+        """Whether this caller *is* the plug (its own, or a gateway key's, credentials)."""
+        return self.kind == "plug" and (plug_id == self.plug_id or plug_id in self.plug_ids)
+
+    def has_scope(self, scope: str) -> bool:
+        return not self.is_apiclient or not self.scope or scope in self.scope or "*" in self.scope

@@ -1,0 +1,80 @@
+"""Shared fixtures: accounts, plugs and credentials made through the real services."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from devices.services import Enrolled, plug_create
+from plugboard.models import Account
+from plugboard.services import account_create, key_create
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    # The failure counters and verified-credential cache live in the cache (Redis under CI).
+    cache.clear()
+
+
+@dataclass
+class Tenant:
+    account: Account
+    password: str
+
+    @property
+    def email(self) -> str:
+        return self.account.email
+
+    def master_headers(self) -> dict[str, str]:
+        return {"HTTP_X_PLUG_EMAIL": self.email, "HTTP_X_PLUG_MASTER": self.password}
+
+    def plug(self, name: str, **fields: Any) -> Enrolled:
+        return plug_create(account=self.account, name=name, **fields)
+
+    def user_key(self) -> tuple[str, str]:
+        key, secret = key_create(account=self.account, kind="user")
+        return key.id, secret
+
+
+def plug_headers(enrolled: Enrolled) -> dict[str, str]:
+    return {"HTTP_X_PLUG_ID": enrolled.plug.id, "HTTP_X_PLUG_AUTH": enrolled.auth}
+
+
+def basic(user: str, secret: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()}
+
+
+@pytest.fixture
+def make_tenant(db: None) -> Callable[[str], Tenant]:
+    def make(email: str) -> Tenant:
+        return Tenant(account_create(email=email, password=PASSWORD), PASSWORD)
+
+    return make
+
+
+@pytest.fixture
+def tenant(make_tenant: Callable[[str], Tenant]) -> Tenant:
+    return make_tenant("owner@example.com")
+
+
+@pytest.fixture
+def other_tenant(make_tenant: Callable[[str], Tenant]) -> Tenant:
+    return make_tenant("intruder@example.com")
+
+
+@pytest.fixture
+def thing(tenant: Tenant) -> Enrolled:
+    return tenant.plug("thermostat", hwid="SN-1")
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
