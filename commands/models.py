@@ -43,6 +43,11 @@ class MqttSession(models.Model):
     """A clean-session-0 client's subscriptions, kept across reconnects."""
 
     client_id = models.CharField(primary_key=True, max_length=128)
-    plug = models.ForeignKey("devices.Plug", on_delete=models.CASCADE, related_name="mqtt_sessions")
+    plug = models.ForeignKey(
+        "devices.Plug", null=True, blank=True, on_delete=models.CASCADE, related_name="mqtt_sessions"
+    )
     subscriptions = models.JSONField(default=dict, help_text="topic filter → granted QoS")
     date_modified = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.client_id

@@ -2,5 +2,8 @@
 
 from django.urls import path
 
-websocket_urlpatterns: list = [
+from commands.mqtt.websocket import MqttWebSocketConsumer
+
+websocket_urlpatterns = [
+    path("mqtt", MqttWebSocketConsumer.as_asgi()),
 ]

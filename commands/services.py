@@ -45,8 +45,14 @@ def commands_create(*, orders: Sequence[CommandOrder]) -> list[Command]:
     expire_at = now_ms() + settings.PLUGBOARD["COMMAND_TTL_SECONDS"] * 1000
     commands = Command.objects.bulk_create(
         Command(
-            account_id=o.account_id, plug_id=o.plug_id, property=o.property, value=o.value, at=o.at,
-            point_id=o.point_id, credential=o.credential, expire_at=expire_at,
+            account_id=o.account_id,
+            plug_id=o.plug_id,
+            property=o.property,
+            value=o.value,
+            at=o.at,
+            point_id=o.point_id,
+            credential=o.credential,
+            expire_at=expire_at,
         )
         for o in orders
     )
@@ -63,7 +69,9 @@ def _push(by_plug: dict[str, list[dict[str, Any]]]) -> None:
         return
     for plug_id, items in by_plug.items():
         try:
-            async_to_sync(layer.group_send)(plug_group(plug_id), {"type": "commands.push", "commands": items})
+            group = plug_group(plug_id)
+            message = {"type": "commands.push", "group": group, "plug": plug_id, "commands": items}
+            async_to_sync(layer.group_send)(group, message)
         except Exception:  # the command stays pending and is delivered on the next subscribe
             log.exception("command push failed", extra={"plug": plug_id})
 
@@ -87,3 +95,62 @@ def commands_mark(*, ids: Sequence[str], state: str) -> int:
     if state == Command.State.ACKED:
         return rows.exclude(state=Command.State.ACKED).update(state=state, acked_at=now)
     return rows.update(state=state)
+
+
+def commands_for_subscriber(*, plug_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What a device gets when it subscribes to its commands: the undelivered ones, and for
+    each other property the latest command value as a retained message."""
+    pending = commands_pending(plug_id=plug_id)
+    waiting = {c["property"] for c in pending}
+    retained: dict[str, dict[str, Any]] = {}
+    latest = Command.objects.filter(plug_id=plug_id).exclude(property__in=waiting).order_by("-created_at")
+    for command in latest[:500]:
+        retained.setdefault(command.property, command_message(command))
+    return pending, list(retained.values())
+
+
+# --- MQTT connection state and persistent sessions ---------------------------------------------
+
+
+def plug_connection_changed(*, plug_id: str, account_id: str, connected: bool, transport: str, credential: str) -> None:
+    """Connection state on the plug, and a connect/disconnect entry in the journal."""
+    from data.models import JournalEntry
+    from devices.models import Plug
+
+    with transaction.atomic():
+        Plug.objects.filter(id=plug_id).update(
+            connected=connected, last_seen=timezone.now(), transport=transport if connected else ""
+        )
+        JournalEntry.objects.create(
+            account_id=account_id,
+            received_at=now_ms(),
+            event=JournalEntry.Event.CONNECT if connected else JournalEntry.Event.DISCONNECT,
+            source=transport,
+            credential=credential,
+            of=plug_id,
+        )
+
+
+def mqtt_session_open(*, client_id: str, plug_id: str | None, clean: bool) -> dict[str, int] | None:
+    """The kept subscriptions of a clean-session-0 client (None: no session present).
+
+    A clean session discards whatever was kept for the client id.
+    """
+    from commands.models import MqttSession
+
+    if clean:
+        MqttSession.objects.filter(client_id=client_id).delete()
+        return None
+    session = MqttSession.objects.filter(client_id=client_id, plug_id=plug_id).first()
+    if session is None:
+        MqttSession.objects.update_or_create(client_id=client_id, defaults={"plug_id": plug_id, "subscriptions": {}})
+        return None
+    return dict(session.subscriptions)
+
+
+def mqtt_session_save(*, client_id: str, plug_id: str | None, subscriptions: dict[str, int]) -> None:
+    from commands.models import MqttSession
+
+    MqttSession.objects.update_or_create(
+        client_id=client_id, defaults={"plug_id": plug_id, "subscriptions": subscriptions}
+    )

@@ -27,6 +27,8 @@ def broadcast_points(records: list[dict[str, Any]]) -> None:
         by_account[record["account"]].append({k: v for k, v in record.items() if k != "account"})
     for account_id, items in by_account.items():
         try:
-            async_to_sync(layer.group_send)(account_group(account_id), {"type": "data.points", "records": items})
+            async_to_sync(layer.group_send)(
+                account_group(account_id), {"type": "data.points", "records": items}
+            )
         except Exception:  # a live push is best effort; the data is stored
             log.exception("live broadcast failed", extra={"account": account_id})

@@ -71,3 +71,6 @@ class JournalEntry(models.Model):
             models.Index(fields=["account_id", "of", "-id"], name="journal_of"),
             models.Index(fields=["received_at"], name="journal_received"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.channel} of {self.of}"

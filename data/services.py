@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from django.db import connection, transaction
 from data.channels import BadChannel, validate_channel
 from data.live import broadcast_points
 from data.models import DataPoint, JournalEntry
+from data.selectors import PointFilter, points_matching
 from data.timestamps import BadTimestamp, now_ms, parse_timestamp
 from devices.access import Reach, own_publisher_id, reach
 from devices.models import DeviceLogEntry, Plug, Property
@@ -115,6 +117,7 @@ def points_write(
 
 def points_write_many(*, submissions: Sequence[Submission], source: str) -> list[list[PointResult]]:
     """Store several callers' points in one transaction (MQTT's group commit)."""
+    sqlite_parameter_limit_lift()
     results = [[PointResult() for _ in s.points] for s in submissions]
     now = now_ms()
     parsed: list[_Point] = []
@@ -141,8 +144,13 @@ def points_write_many(*, submissions: Sequence[Submission], source: str) -> list
             commands_create(
                 orders=[
                     CommandOrder(
-                        account_id=submissions[p.sub].principal.account_id, plug_id=p.of, property=p.channel,
-                        value=p.data, at=p.at, point_id=p.oid, credential=submissions[p.sub].principal.credential,
+                        account_id=submissions[p.sub].principal.account_id,
+                        plug_id=p.of,
+                        property=p.channel,
+                        value=p.data,
+                        at=p.at,
+                        point_id=p.oid,
+                        credential=submissions[p.sub].principal.credential,
                     )
                     for p in commands
                 ]
@@ -150,8 +158,14 @@ def points_write_many(*, submissions: Sequence[Submission], source: str) -> list
         _log_rejections(submissions, plugs, results, source)
         if stored:
             records = [
-                {"account": submissions[p.sub].principal.account_id, "id": p.oid, "channel": p.channel,
-                 "data": p.data, "at": p.at, "of": p.of}
+                {
+                    "account": submissions[p.sub].principal.account_id,
+                    "id": p.oid,
+                    "channel": p.channel,
+                    "data": p.data,
+                    "at": p.at,
+                    "of": p.of,
+                }
                 for p in stored
             ]
             transaction.on_commit(lambda: broadcast_points(records))
@@ -181,8 +195,12 @@ def _parse(point: PointIn, si: int, pi: int, own: str, now: int, require_zone: b
         raise Rejected(400, "BadTimestamp", str(exc))
     ttl = None
     if expire_at is None and point.ttl is not None:
-        if isinstance(point.ttl, bool) or not isinstance(point.ttl, int | float) or not math.isfinite(point.ttl) \
-                or point.ttl < 0:
+        if (
+            isinstance(point.ttl, bool)
+            or not isinstance(point.ttl, int | float)
+            or not math.isfinite(point.ttl)
+            or point.ttl < 0
+        ):
             raise Rejected(400, "BadTTL", "ttl must be a number of seconds ≥ 0")
         ttl = float(point.ttl)
         expire_at = now + int(ttl * 1000)
@@ -204,7 +222,9 @@ def _plugs_named(points: Iterable[_Point]) -> dict[str, Plug]:
     ids = {p.of for p in points if p.of.startswith("dev-")}
     if not ids:
         return {}
-    return {plug.id: plug for plug in Plug.objects.filter(id__in=ids).only("id", "account_id", "status", "kind")}
+    return {
+        plug.id: plug for plug in Plug.objects.filter(id__in=ids).only("id", "account_id", "status", "kind")
+    }
 
 
 def _reject(results: list[list[PointResult]], p: _Point, status: int, code: str, message: str) -> None:
@@ -255,7 +275,9 @@ def _records_to_modify(points: list[_Point], subs: Sequence[Submission]) -> dict
     ids = {p.modify for p in points if p.modify}
     if not ids:
         return {}
-    return {r.id: r for r in DataPoint.objects.filter(id__in=ids).only("id", "account_id", "of", "at", "channel")}
+    return {
+        r.id: r for r in DataPoint.objects.filter(id__in=ids).only("id", "account_id", "of", "at", "channel")
+    }
 
 
 # --- properties (SPEC §4 rule 4) -------------------------------------------------------------
@@ -359,7 +381,9 @@ def _store(points: list[_Point], subs: Sequence[Submission], now: int) -> list[_
     by_key: dict[tuple[str, str, str, int], _Point] = {}
     for p in inserts:
         by_key[(subs[p.sub].principal.account_id, p.channel, p.of, p.at)] = p
-    rows = [(new_oid(), key[0], key[1], key[2], key[3], p.data_json, p.expire_at) for key, p in by_key.items()]
+    rows = [
+        (new_oid(), key[0], key[1], key[2], key[3], p.data_json, p.expire_at) for key, p in by_key.items()
+    ]
     oids: dict[tuple[str, str, str, int], str] = {}
     for start in range(0, len(rows), UPSERT_CHUNK):
         chunk = rows[start : start + UPSERT_CHUNK]
@@ -454,8 +478,13 @@ def _log_rejections(
     if unknown:
         plugs = {**plugs, **{p.id: p for p in Plug.objects.filter(id__in=unknown).only("id", "status")}}
     entries = [
-        DeviceLogEntry(plug_id=target, source=source, property=str(point.channel or "")[:200],
-                       code=result.code, message=result.message)
+        DeviceLogEntry(
+            plug_id=target,
+            source=source,
+            property=str(point.channel or "")[:200],
+            code=result.code,
+            message=result.message,
+        )
         for target, point, result in failed
         if target in plugs and plugs[target].status == Plug.Status.DEBUG
     ]
@@ -466,4 +495,61 @@ def _log_rejections(
 def device_log(*, plug_id: str, source: str, code: str, message: str, prop: str = "") -> None:
     """Write one line to a plug's device log if the plug is in debug status."""
     if Plug.objects.filter(id=plug_id, status=Plug.Status.DEBUG).exists():
-        DeviceLogEntry.objects.create(plug_id=plug_id, source=source, property=prop, code=code, message=message)
+        DeviceLogEntry.objects.create(
+            plug_id=plug_id, source=source, property=prop, code=code, message=message
+        )
+
+
+# --- removal (channel dialect's DELETE data) -------------------------------------------------
+
+DELETE_CHUNK = 500  # ids per DELETE … WHERE id IN (…): well under SQLite's bound-parameter limit
+
+
+def points_delete(*, principal: Principal, filters: PointFilter, source: str = "http") -> int:
+    """Remove the live points matching `filters` that the caller may write; journal each
+    removal (event `delete`); return how many were removed."""
+    now = now_ms()
+    with transaction.atomic():
+        rows = list(
+            points_matching(principal=principal, filters=filters, mode="w")
+            .select_for_update()
+            .values_list("id", "channel", "of", "at", "data", "expire_at")
+        )
+        removed = 0
+        for start in range(0, len(rows), DELETE_CHUNK):
+            chunk = [row[0] for row in rows[start : start + DELETE_CHUNK]]
+            removed += DataPoint.objects.filter(id__in=chunk).delete()[0]
+        JournalEntry.objects.bulk_create(
+            [
+                JournalEntry(
+                    account_id=principal.account_id,
+                    received_at=now,
+                    event=JournalEntry.Event.DELETE,
+                    source=source,
+                    credential=principal.credential,
+                    point_id=oid,
+                    channel=channel,
+                    of=of,
+                    at=at,
+                    data=data,
+                    expire_at=expire_at,
+                )
+                for oid, channel, of, at, data, expire_at in rows
+            ],
+            batch_size=2_000,
+        )
+    return removed
+
+
+def sqlite_parameter_limit_lift() -> None:
+    """Let Django batch SQLite bulk inserts by SQLite's real bound-parameter limit.
+
+    Django 5.2 assumes the limit of SQLite < 3.32 (999), which splits a 1,000-point journal
+    append into a dozen INSERTs; current SQLite allows 32,766 or more. No-op elsewhere.
+    """
+    if connection.vendor != "sqlite" or "max_query_params" in vars(connection.features):
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    if isinstance(raw, sqlite3.Connection):
+        connection.features.max_query_params = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)

@@ -31,7 +31,11 @@ def parse_timestamp(value: object, *, require_zone: bool = False) -> int:
     elif isinstance(value, str):
         text = value.strip()
         try:
-            ms = int(float(text)) if text.lstrip("-").replace(".", "", 1).isdigit() else _iso_ms(text, require_zone)
+            ms = (
+                int(float(text))
+                if text.lstrip("-").replace(".", "", 1).isdigit()
+                else _iso_ms(text, require_zone)
+            )
         except (OverflowError, ValueError) as exc:
             raise BadTimestamp(str(exc) or f"unparsable timestamp {value!r}")
     else:

@@ -45,7 +45,9 @@ class Plug(models.Model):
     )
     props = models.JSONField(default=dict, blank=True)
     perm = models.JSONField(default=default_perm, blank=True)
-    control_password = models.CharField(max_length=200, blank=True, help_text="hashed; controllers present it")
+    control_password = models.CharField(
+        max_length=200, blank=True, help_text="hashed; controllers present it"
+    )
     controls = models.ManyToManyField(
         "self", through="Control", symmetrical=False, related_name="controllers", blank=True
     )
@@ -81,6 +83,9 @@ class Control(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint("controller", "thing", name="control_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.controller_id} controls {self.thing_id}"
+
 
 class ProductionTemplate(models.Model):
     """A production model (`mod-…`): the hwids that may enroll, with their passwords."""
@@ -104,7 +109,9 @@ class TemplateHwid(models.Model):
     hwid = models.CharField(max_length=128)
     enroll_password = models.CharField(max_length=200, help_text="hashed")
     control_password = models.CharField(max_length=200, blank=True, help_text="hashed, optional")
-    plug = models.OneToOneField(Plug, null=True, blank=True, on_delete=models.SET_NULL, related_name="enrollment")
+    plug = models.OneToOneField(
+        Plug, null=True, blank=True, on_delete=models.SET_NULL, related_name="enrollment"
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint("template", "hwid", name="template_hwid_unique")]
@@ -172,3 +179,6 @@ class DeviceLogEntry(models.Model):
         verbose_name_plural = "device log entries"
         ordering = ["-id"]
         indexes = [models.Index(fields=["plug", "-id"])]
+
+    def __str__(self) -> str:
+        return f"{self.plug_id}: {self.code}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import models
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
@@ -109,8 +110,14 @@ def _plug_principal(plug: Plug, credential: str, key: ApiKey | None = None) -> P
     if key is not None and key.context_ids:
         plug_ids = tuple(dict.fromkeys([plug.id, *key.context_ids]))
     return Principal(
-        account_id=plug.account_id, kind="plug", credential=credential, plug_id=plug.id,
-        key_id=key.id if key else None, plug_ids=plug_ids, context_type="device", context_ids=plug_ids,
+        account_id=plug.account_id,
+        kind="plug",
+        credential=credential,
+        plug_id=plug.id,
+        key_id=key.id if key else None,
+        plug_ids=plug_ids,
+        context_type="device",
+        context_ids=plug_ids,
     )
 
 
@@ -124,8 +131,14 @@ def _key_principal(key: ApiKey) -> Principal:
     if key.context_type == ApiKey.ContextType.APP and key.plug_id:
         ids = (key.plug_id, *ids)
     return Principal(
-        account_id=key.account_id, kind="apiclient", credential=key.id, key_id=key.id,
-        plug_id=key.plug_id, context_type=key.context_type, context_ids=ids, scope=tuple(key.scope or ()),
+        account_id=key.account_id,
+        kind="apiclient",
+        credential=key.id,
+        key_id=key.id,
+        plug_id=key.plug_id,
+        context_type=key.context_type,
+        context_ids=ids,
+        scope=tuple(key.scope or ()),
     )
 
 
@@ -183,3 +196,49 @@ class PlugCredentialsAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Basic realm="plugboard"'
+
+
+# --- MQTT CONNECT (SPEC §7) ----------------------------------------------------------------------
+
+CONNACK_BAD_CREDENTIALS = 0x04
+CONNACK_NOT_AUTHORIZED = 0x05
+
+
+def verify_mqtt(
+    client_id: str, username: str | None, password: bytes | None
+) -> tuple[Principal, str | None] | int:
+    """The principal and its plug id for a CONNECT, or the CONNACK refusal code.
+
+    Username: a key id (`_key_…`) or a plug id; password: the secret. The client id names the
+    plug (its id, name or hwid): it must be the key's plug, one a gateway key lists, or — for
+    API client and user keys — anything (they act for the account, not as a plug).
+    """
+    if not username or password is None:
+        return CONNACK_BAD_CREDENTIALS
+    try:
+        secret = password.decode()
+    except UnicodeDecodeError:
+        return CONNACK_BAD_CREDENTIALS
+    form = "key" if username.startswith("_key_") else "plug"
+    try:
+        principal = verify(Credentials(form, username, secret))
+    except exceptions.PermissionDenied:  # a disabled plug
+        return CONNACK_NOT_AUTHORIZED
+    if principal is None:
+        return CONNACK_BAD_CREDENTIALS
+    if not principal.is_plug:
+        return principal, None
+    candidates = principal.plug_ids or ((principal.plug_id,) if principal.plug_id else ())
+    if client_id in candidates:
+        return principal, client_id
+    match = (
+        Plug.objects.filter(id__in=candidates, account_id=principal.account_id)
+        .filter(models.Q(name__iexact=client_id) | models.Q(hwid=client_id))
+        .values_list("id", "status")
+        .first()
+    )
+    if match is None:
+        return CONNACK_NOT_AUTHORIZED
+    if match[1] == Plug.Status.DISABLED:
+        return CONNACK_NOT_AUTHORIZED
+    return principal, match[0]

@@ -51,7 +51,9 @@ def is_property_dialect(path: str) -> bool:
 
 def error_body(path: str, status_code: int, message: str, cause: str | None = None) -> Any:
     if is_property_dialect(path):
-        return [{"code": status_code, "cause": cause or _CAUSES.get(status_code, "error"), "message": message}]
+        return [
+            {"code": status_code, "cause": cause or _CAUSES.get(status_code, "error"), "message": message}
+        ]
     return {"err": status_code, "msg": message}
 
 

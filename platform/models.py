@@ -55,7 +55,11 @@ class ApiKey(models.Model):
     kind = models.CharField(max_length=12, choices=Kind.choices)
     name = models.CharField(max_length=120, blank=True)
     plug = models.ForeignKey(
-        "devices.Plug", null=True, blank=True, on_delete=models.CASCADE, related_name="keys",
+        "devices.Plug",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="keys",
         help_text="the device of a device key, or the app of an API client key",
     )
     context_type = models.CharField(max_length=12, choices=ContextType.choices)

@@ -80,3 +80,83 @@ def key_regenerate(*, key: ApiKey) -> str:
 def key_secret(*, key: ApiKey) -> str | None:
     """The readable secret of a device key (None for user and API client keys)."""
     return secret_decrypt(key.secret_encrypted) if key.secret_encrypted else None
+
+
+# --- property dialect management ---
+
+# The API client scopes of the v3 dialect (Connio's words). `*` grants them all.
+API_SCOPES = frozenset(
+    {
+        "*",
+        "account:read",
+        "apiclient:read",
+        "subaccount:read",
+        "device:read",
+        "device:read-data",
+        "device:write-data",
+        "device:modify",
+        "device:execute",
+        "deviceprofile:read",
+        "deviceprofile:modify",
+        "app:read",
+        "app:read-data",
+        "app:modify",
+        "appprofile:read",
+        "appprofile:modify",
+    }
+)
+
+
+class KeyRefused(ValueError):
+    """An API key request that breaks a rule; the dialects answer 400."""
+
+
+def apiclient_create(
+    *,
+    account: Account | str,
+    scope: Sequence[str],
+    context_type: str = ApiKey.ContextType.ACCOUNT,
+    context_ids: Sequence[str] = (),
+    app: Plug | None = None,
+    name: str = "",
+    rate_limit: int = 0,
+) -> tuple[ApiKey, str]:
+    """A new API client key and its secret, which is shown this once and then only hashed.
+
+    `context_type` is `account` (every plug), `app` (the controller `app` and the things it
+    controls) or `devices` (the plugs `context_ids`); `scope` lists what it may do there.
+    """
+    if not scope:
+        raise KeyRefused("scope must list at least one scope")
+    unknown = sorted(set(scope) - API_SCOPES)
+    if unknown:
+        raise KeyRefused(f"unknown scope {', '.join(unknown)}; known: {', '.join(sorted(API_SCOPES))}")
+    if context_type == ApiKey.ContextType.APP:
+        if app is None:
+            raise KeyRefused("an app context names one app")
+        context_ids = ()
+    elif context_type == ApiKey.ContextType.DEVICES:
+        if not context_ids:
+            raise KeyRefused("a devices context lists at least one device")
+        app = None
+    elif context_type == ApiKey.ContextType.ACCOUNT:
+        app, context_ids = None, ()
+    else:
+        raise KeyRefused("context.type must be account, app or devices")
+    if rate_limit < 0:
+        raise KeyRefused("rateLimit must be ≥ 0")
+    return key_create(
+        account=account,
+        kind=ApiKey.Kind.APICLIENT,
+        plug=app,
+        context_type=context_type,
+        context_ids=list(dict.fromkeys(context_ids)),
+        scope=list(dict.fromkeys(scope)),
+        name=name,
+        rate_limit=rate_limit,
+    )
+
+
+def key_revoke(*, key: ApiKey) -> None:
+    """Delete a key; its secret stops working at once."""
+    key.delete()

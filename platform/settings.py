@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("PLUGBOARD_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(os.environ.get("PLUGBOARD_VAR_DIR") or BASE_DIR / "var")
 
 
 def _env_bool(name: str, default: bool = False) -> bool:
@@ -91,7 +91,8 @@ TEMPLATES = [
 
 # --- database -------------------------------------------------------------------------------
 _sqlite_default = f"sqlite:///{VAR_DIR / 'plugboard.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL", _sqlite_default))}
+# An empty variable counts as unset, so `DATABASE_URL= make …` selects the embedded default.
+DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL") or _sqlite_default)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     # WAL + immediate transactions + busy timeout: concurrent writers wait, they do not fail.
@@ -129,7 +130,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BEAT_SCHEDULE = {
-    "purge-expired": {"task": "data.tasks.purge_expired", "schedule": float(os.environ.get("PURGE_EVERY", 60))},
+    "purge-expired": {
+        "task": "data.tasks.purge_expired",
+        "schedule": float(os.environ.get("PURGE_EVERY", 60)),
+    },
 }
 
 # --- static files ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""URL map: the two dialects, the MQTT-less HTTP extras, admin and console."""
+"""URL map: the two dialects, admin, console, schema, health."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -6,13 +6,21 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from plugboard.health import healthz
 
+# Every /v3/ path exists both as /v3/… and as /v3/accounts/{acc}/… (SPEC §6).
+property_dialect = [
+    path("", include("data.urls_property")),
+    path("", include("devices.urls_property")),
+]
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("iot/", include("devices.urls_channel")),
     path("iot/", include("data.urls_channel")),
-    path("v3/", include("data.urls_property")),
+    path("v3/accounts/<str:acc>/", include(property_dialect)),
+    path("v3/", include(property_dialect)),
 ]
 
 handler400 = "plugboard.errors.handler400"

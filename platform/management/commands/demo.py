@@ -32,7 +32,12 @@ class Command(BaseCommand):
             json.dumps(
                 {
                     "account": {"id": account.id, "email": account.email, "password": opts["password"]},
-                    "device": {"id": plug.id, "name": plug.name, "auth": key_secret(key=key), "key_id": key.id},
+                    "device": {
+                        "id": plug.id,
+                        "name": plug.name,
+                        "auth": key_secret(key=key),
+                        "key_id": key.id,
+                    },
                 },
                 indent=2,
             )

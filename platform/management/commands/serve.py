@@ -39,8 +39,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--mqtt-port", type=int, default=settings.MQTT_TCP_PORT,
-                            help="TCP MQTT port (0 disables the TCP listener)")
+        parser.add_argument(
+            "--mqtt-port",
+            type=int,
+            default=settings.MQTT_TCP_PORT,
+            help="TCP MQTT port (0 disables the TCP listener)",
+        )
         parser.add_argument("--no-expiry", action="store_true", help="do not run the in-process expiry")
 
     def handle(self, *args: Any, **opts: Any) -> None:

@@ -1,0 +1,454 @@
+"""What an MQTT connection means to the platform (SPEC §7), whatever carries it.
+
+`MqttEndpoint` drives the sans-I/O `MqttConnection` for one client and translates its events
+into the platform's services: CONNECT → credentials, PUBLISH → the one write service (through
+the process's group commit), SUBSCRIBE → channel-layer groups (one per plug for commands, one
+per account for live records). The two transports — the Channels WebSocket consumer and the
+asyncio TCP server — only move bytes and group messages in and out of it.
+
+The endpoint never touches the ORM itself: database work goes through `database_sync_to_async`
+helpers or the group commit's writer thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from commands import services as command_services
+from commands.models import Command
+from commands.mqtt.connection import (
+    ConnectRequested,
+    DisconnectRequested,
+    Event,
+    MqttConnection,
+    ProtocolViolation,
+    PubackReceived,
+    PublishReceived,
+    SubscribeRequested,
+    UnsubscribeRequested,
+    Will,
+)
+from commands.mqtt.topics import topic_matches
+from commands.services import plug_group
+from data.channels import BadChannel, validate_mask
+from data.live import account_group
+from data.services import PointIn, PointResult, Submission, device_log
+from devices.access import Reach, reach
+from plugboard.authentication import verify_mqtt
+from plugboard.parsers import json_loads
+from plugboard.principals import Principal
+
+log = logging.getLogger(__name__)
+
+SUBACK_FAILURE = 0x80
+COMMANDS_PREFIX = "csipio/data/in/devices/"
+OUT_PREFIX = "csipio/data/out/devices/"
+
+
+class Link(Protocol):
+    """What a transport lends the endpoint."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+    async def join(self, group: str) -> None: ...
+
+    async def leave(self, group: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a PUBLISH goes: a property, a Data Feed, or a channel of the channel dialect."""
+
+    kind: str  # property | feed | channel
+    plug_id: str
+    name: str = ""
+
+
+def route_publish(topic: str) -> Route | None:
+    if topic.startswith(OUT_PREFIX):
+        parts = topic[len(OUT_PREFIX) :].split("/")
+        if len(parts) == 3 and parts[1] == "properties" and parts[2]:
+            return Route("property", parts[0], parts[2])
+        if len(parts) == 2 and parts[1] == "json":
+            return Route("feed", parts[0])
+        return None
+    plug_id, sep, rest = topic.partition("/data/")
+    if sep and plug_id and "/" not in plug_id and rest:
+        return Route("channel", plug_id, rest)
+    return None
+
+
+def command_topic(plug_id: str, prop: str) -> str:
+    return f"{COMMANDS_PREFIX}{plug_id}/properties/{prop.lower()}"
+
+
+class MqttEndpoint:
+    def __init__(self, link: Link, source: str) -> None:
+        self.link = link
+        self.source = source
+        limits = settings.PLUGBOARD
+        self.conn = MqttConnection(
+            max_packet=limits["MQTT_MAX_PACKET"], max_inflight=limits["MQTT_MAX_INFLIGHT"]
+        )
+        self.principal: Principal | None = None
+        self.plug_id: str | None = None
+        self.client_id = ""
+        self.token = uuid.uuid4().hex
+        self.subscriptions: dict[str, int] = {}
+        self.groups: set[str] = set()
+        self.read_reach: Reach | None = None
+        self.inflight_commands: dict[int, str] = {}
+        self.persistent = False
+        self.ended = False
+        self.rate = float(limits["MQTT_PUBLISH_RATE"])
+        self.tokens = self.rate
+        self.refilled = time.monotonic()
+
+    # --- bytes in ----------------------------------------------------------------------------
+
+    async def received(self, data: bytes) -> None:
+        """Bytes from the client. Events are handled one by one, in order."""
+        try:
+            events = self.conn.receive(data)
+            for event in events:
+                await self._handle(event)
+                if self.conn.should_close:
+                    break
+        except ProtocolViolation as violation:
+            await self._log_violation(violation.reason)
+            self.conn.should_close = True
+        self._flush()
+
+    def _flush(self) -> None:
+        out = self.conn.data_to_send()
+        if out:
+            self.link.write(out)
+        if self.conn.should_close and not self.ended:
+            self.link.close()
+
+    async def _handle(self, event: Event) -> None:
+        if isinstance(event, PublishReceived):
+            await self._publish(event)
+        elif isinstance(event, PubackReceived):
+            command_id = self.inflight_commands.pop(event.packet_id, None)
+            if command_id:
+                await _mark_commands([command_id], Command.State.ACKED)
+        elif isinstance(event, ConnectRequested):
+            await self._connect(event)
+        elif isinstance(event, SubscribeRequested):
+            await self._subscribe(event)
+        elif isinstance(event, UnsubscribeRequested):
+            for topic_filter in event.filters:
+                self.subscriptions.pop(topic_filter, None)
+            await self._save_session()
+            self.conn.unsuback(event.packet_id)
+        elif isinstance(event, DisconnectRequested):
+            self.conn.will = None
+
+    # --- CONNECT -----------------------------------------------------------------------------
+
+    async def _connect(self, event: ConnectRequested) -> None:
+        verdict = await database_sync_to_async(verify_mqtt)(event.client_id, event.username, event.password)
+        if isinstance(verdict, int):
+            self.conn.refuse(verdict)
+            return
+        self.principal, self.plug_id = verdict
+        self.client_id = event.client_id
+        layer = get_channel_layer()
+        client_group = "client." + _group_safe(event.client_id)
+        if layer is not None:
+            # Same client id twice: the older session is closed (here or in another process).
+            await layer.group_send(
+                client_group, {"type": "mqtt.takeover", "group": client_group, "token": self.token}
+            )
+        await self.link.join(client_group)
+        self.groups.add(client_group)
+        self.persistent = not event.clean_session
+        kept = await database_sync_to_async(command_services.mqtt_session_open)(
+            client_id=event.client_id, plug_id=self.plug_id, clean=event.clean_session
+        )
+        self.conn.accept(session_present=kept is not None)
+        self._flush()
+        if self.plug_id:
+            await database_sync_to_async(command_services.plug_connection_changed)(
+                plug_id=self.plug_id,
+                account_id=self.principal.account_id,
+                connected=True,
+                transport=self.source,
+                credential=self.principal.credential,
+            )
+        if kept:
+            for topic_filter, qos in kept.items():
+                if self._authorize_filter(topic_filter) is not None:
+                    self.subscriptions[topic_filter] = qos
+            await self._join_groups()
+            await self._deliver_stored_commands()
+
+    # --- PUBLISH -----------------------------------------------------------------------------
+
+    def _within_rate(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.refilled) * self.rate)
+        self.refilled = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    async def _publish(self, event: PublishReceived) -> None:
+        if not self._within_rate():
+            raise ProtocolViolation(f"publish rate over {int(self.rate)} messages/s")
+        submission = self._submission(event.topic, event.payload)
+        if submission is None:
+            raise ProtocolViolation(f"not allowed to publish to {event.topic}")
+        from commands.mqtt.group_commit import group_commit
+
+        future = group_commit().submit(submission, self.source)
+        if event.qos == 0:
+            future.add_done_callback(_swallow)
+            return
+        # Acknowledge only once the point is durably stored; futures resolve in order.
+        future.add_done_callback(lambda f: self._stored(f, event))
+
+    def _stored(self, future: asyncio.Future[list[PointResult]], event: PublishReceived) -> None:
+        if future.cancelled() or future.exception() is not None:
+            self.conn.should_close = True  # not stored: no ack; the client will resend
+        else:
+            self.conn.ack(event)
+        if not self.ended:
+            self._flush()
+
+    def _submission(self, topic: str, payload: bytes) -> Submission | None:
+        """The write a topic and payload mean, or None when the topic is not the client's."""
+        assert self.principal is not None
+        route = route_publish(topic)
+        if route is None or not self._may_publish_for(route.plug_id):
+            return None
+        try:
+            value = json_loads(payload) if payload else None
+        except ValueError:
+            value = _Unparsable(payload)
+        if route.kind == "property":
+            points = [PointIn(channel=route.name, data=value, of=route.plug_id)]
+            return Submission(self.principal, _checked(points), property_write=True, require_zone=True)
+        if route.kind == "feed":
+            from data.feeds import feed_points
+
+            points = feed_points(value, of=route.plug_id)
+            return Submission(self.principal, _checked(points), property_write=True, require_zone=True)
+        record = value if isinstance(value, dict) else {}
+        point = PointIn(
+            channel=route.name,
+            of=route.plug_id,
+            data=record.get("data", _MISSING),
+            at=record.get("at"),
+            ttl=record.get("ttl"),
+            expire_at=record.get("expire_at"),
+        )
+        return Submission(self.principal, _checked([point]))
+
+    def _may_publish_for(self, plug_id: str) -> bool:
+        assert self.principal is not None
+        if self.principal.is_plug:
+            return self.principal.acts_as(plug_id) or plug_id == self.plug_id
+        # API clients and user keys write into devices' properties (commands); the write
+        # service checks their reach and the property's access per point.
+        return plug_id.startswith("dev-")
+
+    # --- SUBSCRIBE ---------------------------------------------------------------------------
+
+    def _authorize_filter(self, topic_filter: str) -> str | None:
+        """The group a filter needs, or None when the client may not subscribe to it."""
+        assert self.principal is not None
+        if topic_filter.startswith(COMMANDS_PREFIX):
+            rest = topic_filter[len(COMMANDS_PREFIX) :].split("/")
+            plug_id = rest[0]
+            if len(rest) < 2 or rest[1] not in ("properties", "#") or not self.principal.acts_as(plug_id):
+                return None
+            return plug_group(plug_id)
+        plug_part, sep, mask = topic_filter.partition("/data/")
+        if not sep or not mask or "/" in plug_part or "#" in plug_part:
+            return None
+        try:
+            validate_mask(mask)
+        except BadChannel:
+            return None
+        if plug_part != "+" and not self._may_read(plug_part):
+            return None
+        return account_group(self.principal.account_id)
+
+    def _may_read(self, of: str) -> bool:
+        assert self.principal is not None
+        if self.principal.is_account or self.principal.acts_as(of) or of == self.plug_id:
+            return True
+        return self.read_reach is not None and self.read_reach.allows(of)
+
+    async def _subscribe(self, event: SubscribeRequested) -> None:
+        assert self.principal is not None
+        self.read_reach = await database_sync_to_async(reach)(self.principal, "r")
+        codes = []
+        for topic_filter, qos in event.subscriptions:
+            if self._authorize_filter(topic_filter) is None:
+                codes.append(SUBACK_FAILURE)
+                await self._log_violation(f"subscription to {topic_filter} refused")
+                continue
+            granted = min(qos, 1)
+            self.subscriptions[topic_filter] = granted
+            codes.append(granted)
+        self.conn.suback(event.packet_id, codes)
+        self._flush()
+        await self._join_groups()
+        await self._save_session()
+        if any(f.startswith(COMMANDS_PREFIX) for f, _ in event.subscriptions):
+            await self._deliver_stored_commands()
+
+    async def _join_groups(self) -> None:
+        wanted = {g for f in self.subscriptions if (g := self._authorize_filter(f))}
+        for group in wanted - self.groups:
+            await self.link.join(group)
+            self.groups.add(group)
+
+    async def _save_session(self) -> None:
+        if self.persistent:
+            await database_sync_to_async(command_services.mqtt_session_save)(
+                client_id=self.client_id, plug_id=self.plug_id, subscriptions=dict(self.subscriptions)
+            )
+
+    # --- deliveries --------------------------------------------------------------------------
+
+    def _granted(self, topic: str) -> int | None:
+        best = None
+        for topic_filter, qos in self.subscriptions.items():
+            if topic_matches(topic_filter, topic):
+                best = qos if best is None else max(best, qos)
+        return best
+
+    def _send(self, topic: str, payload: Any, qos: int, retain: bool = False) -> int | None:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        if qos == 1 and not self.conn.can_publish_qos1:
+            return None
+        return self.conn.publish(topic, body, qos, retain=retain) or 0
+
+    async def _deliver_commands(self, commands: list[dict[str, Any]], *, retained: bool = False) -> None:
+        sent: list[str] = []
+        for command in commands:
+            topic = command_topic(command["plug"], command["property"])
+            qos = self._granted(topic)
+            if qos is None:
+                continue
+            packet_id = self._send(topic, command["value"], 0 if retained else qos, retain=retained)
+            if packet_id is None:
+                continue  # window full: stays pending, delivered on the next subscribe
+            if not retained:
+                sent.append(command["id"])
+                if packet_id:
+                    self.inflight_commands[packet_id] = command["id"]
+        self._flush()
+        if sent:
+            await _mark_commands(sent, Command.State.SENT)
+
+    async def _deliver_stored_commands(self) -> None:
+        if not self.plug_id:
+            return
+        for plug_id in dict.fromkeys([self.plug_id, *(self.principal.plug_ids if self.principal else ())]):
+            pending, retained = await database_sync_to_async(command_services.commands_for_subscriber)(
+                plug_id=plug_id
+            )
+            await self._deliver_commands([{**c, "plug": plug_id} for c in retained], retained=True)
+            await self._deliver_commands([{**c, "plug": plug_id} for c in pending])
+
+    async def group_message(self, message: dict[str, Any]) -> None:
+        """A message a transport received for one of the endpoint's groups."""
+        kind = message.get("type")
+        if kind == "commands.push":
+            plug_id = message.get("plug") or self.plug_id
+            await self._deliver_commands([{**c, "plug": plug_id} for c in message["commands"]])
+        elif kind == "data.points":
+            for record in message["records"]:
+                topic = f"{record['of']}/data/{record['channel']}"
+                qos = self._granted(topic)
+                if qos is not None and self._may_read(record["of"]):
+                    self._send(topic, record, min(qos, 1) if self.conn.can_publish_qos1 else 0)
+            self._flush()
+        elif kind == "mqtt.takeover" and message.get("token") != self.token:
+            self.conn.should_close = True
+            self._flush()
+
+    # --- the end -----------------------------------------------------------------------------
+
+    async def lost(self) -> None:
+        """The connection ended, cleanly or not: publish the will, leave groups, record it."""
+        if self.ended:
+            return
+        self.ended = True
+        will: Will | None = self.conn.will
+        if will is not None and self.principal is not None:
+            submission = self._submission(will.topic, will.payload)
+            if submission is not None:
+                from commands.mqtt.group_commit import group_commit
+
+                try:
+                    await group_commit().submit(submission, self.source)
+                except Exception:
+                    log.exception("will not stored", extra={"client": self.client_id})
+        for group in list(self.groups):
+            await self.link.leave(group)
+        self.groups.clear()
+        if self.plug_id and self.principal is not None:
+            await database_sync_to_async(command_services.plug_connection_changed)(
+                plug_id=self.plug_id,
+                account_id=self.principal.account_id,
+                connected=False,
+                transport=self.source,
+                credential=self.principal.credential,
+            )
+
+    async def _log_violation(self, reason: str) -> None:
+        log.info("mqtt connection closed", extra={"client": self.client_id, "reason": reason})
+        if self.plug_id:
+            await database_sync_to_async(device_log)(
+                plug_id=self.plug_id, source=self.source, code="ProtocolError", message=reason
+            )
+
+
+class _Unparsable:
+    """A payload that is not JSON: the write service rejects it (and logs it in debug)."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+
+_MISSING: Any = PointIn(channel="").data
+
+
+def _checked(points: list[PointIn]) -> list[PointIn]:
+    # A payload that was not JSON becomes a missing value, which the service rejects per point.
+    for point in points:
+        if isinstance(point.data, _Unparsable):
+            point.data = _MISSING
+    return points
+
+
+def _group_safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
+
+
+def _swallow(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+async def _mark_commands(ids: list[str], state: str) -> None:
+    await database_sync_to_async(command_services.commands_mark)(ids=ids, state=state)

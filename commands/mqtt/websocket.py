@@ -1,0 +1,94 @@
+"""MQTT over WebSocket: a Channels consumer at /mqtt (subprotocol `mqtt`, binary frames).
+
+A packet may span frames and a frame may hold several packets: the sans-I/O core reassembles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from commands.mqtt.endpoint import MqttEndpoint
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10.0
+
+
+class WebSocketLink:
+    def __init__(self, consumer: MqttWebSocketConsumer) -> None:
+        self.consumer = consumer
+        self.loop = asyncio.get_running_loop()
+
+    def write(self, data: bytes) -> None:
+        # Tasks start in creation order, so frames leave in the order they were written.
+        self.loop.create_task(self.consumer.send(bytes_data=data))
+
+    def close(self) -> None:
+        self.loop.create_task(self.consumer.close())
+
+    async def join(self, group: str) -> None:
+        await self.consumer.channel_layer.group_add(group, self.consumer.channel_name)
+
+    async def leave(self, group: str) -> None:
+        await self.consumer.channel_layer.group_discard(group, self.consumer.channel_name)
+
+
+class MqttWebSocketConsumer(AsyncWebsocketConsumer):
+    endpoint: MqttEndpoint | None = None
+    watchdog: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        if "mqtt" not in self.scope.get("subprotocols", []):
+            await self.close()
+            return
+        await self.accept(subprotocol="mqtt")
+        self.endpoint = MqttEndpoint(WebSocketLink(self), "mqtt-ws")
+        self.watchdog = asyncio.get_running_loop().create_task(self._keepalive())
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.endpoint is None:
+            return
+        if bytes_data is None:  # MQTT over WebSocket is binary frames only
+            await self.close()
+            return
+        await self.endpoint.received(bytes_data)
+
+    async def disconnect(self, code: int) -> None:
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+        if self.endpoint is not None:
+            await self.endpoint.lost()
+
+    async def _keepalive(self) -> None:
+        """Close a connection silent past 1.5 × its keep-alive (or CONNECT_TIMEOUT before CONNECT)."""
+        assert self.endpoint is not None
+        conn = self.endpoint.conn
+        seen = -1
+        while True:
+            limit = conn.keepalive_limit if conn.accepted else CONNECT_TIMEOUT
+            if limit is None:
+                await asyncio.sleep(60)
+                continue
+            await asyncio.sleep(limit)
+            if conn.last_activity_count == seen:
+                log.info("mqtt keep-alive expired", extra={"client": self.endpoint.client_id})
+                await self.close()
+                return
+            seen = conn.last_activity_count
+
+    # Group messages (see commands.services and data.live).
+    async def commands_push(self, message: dict[str, Any]) -> None:
+        if self.endpoint is not None:
+            await self.endpoint.group_message(message)
+
+    async def data_points(self, message: dict[str, Any]) -> None:
+        if self.endpoint is not None:
+            await self.endpoint.group_message(message)
+
+    async def mqtt_takeover(self, message: dict[str, Any]) -> None:
+        if self.endpoint is not None:
+            await self.endpoint.group_message(message)

@@ -1,0 +1,260 @@
+"""`POST data/devices/{ref}/properties/{prp}/query` (SPEC §6): a time range and aggregators.
+
+Query object (the subset of Connio's, itself KairosDB's, that the dialect promises):
+`startAbsolute`/`startRelative`, `endAbsolute`/`endRelative`, `aggregators`
+`[{"name": avg|min|max|sum|count|first|last, "sampling": {"value", "unit"}}]`, `limit`, `order`.
+
+- Relative times are "now minus value × unit"; units are milliseconds … weeks, plus months
+  (30 days) and years (365 days). Without a start the range starts at the epoch; without an
+  end it ends now. Both ends are inclusive.
+- A sampling groups points into buckets `floor(at / sampling_ms)`, aligned on the epoch; a
+  bucket's `t` is its start. An aggregator without a sampling reduces the whole range to one
+  value whose `t` is the first point's time.
+- avg/min/max/sum use the numeric values only (a bucket without any is left out); count counts
+  every point; first/last are the values at the bucket's earliest/latest time.
+- Aggregators are chained in the order given: the output series of one is the input of the next.
+- `order` (asc by default) and `limit` (≤ 10,000, default 1,000) apply to the returned values.
+- `sampleSize` is the number of raw points in the range.
+
+On PostgreSQL the first aggregator runs in the database (GROUP BY bucket); elsewhere, and for
+the later aggregators of a chain (which only see the previous output), it runs in Python.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+
+from data.property_reads import property_points
+from data.timestamps import BadTimestamp, iso, parse_timestamp
+from devices.models import Plug
+
+UNITS = {
+    "millisecond": 1,
+    "second": 1_000,
+    "minute": 60_000,
+    "hour": 3_600_000,
+    "day": 86_400_000,
+    "week": 7 * 86_400_000,
+    "month": 30 * 86_400_000,
+    "year": 365 * 86_400_000,
+}
+AGGREGATORS = ("avg", "min", "max", "sum", "count", "first", "last")
+NUMERIC = ("avg", "min", "max", "sum")
+DEFAULT_LIMIT = 1_000
+MAX_LIMIT = 10_000
+
+
+class BadQuery(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Aggregator:
+    name: str
+    sampling_ms: int | None  # None: the whole range is one bucket
+
+
+@dataclass(frozen=True)
+class PointQuery:
+    start: int | None
+    end: int | None
+    aggregators: tuple[Aggregator, ...]
+    limit: int
+    order: str  # asc | desc
+
+
+Series = list[tuple[int, Any]]
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+
+def _duration_ms(value: Any, what: str) -> int:
+    if not isinstance(value, dict):
+        raise BadQuery(f'{what} must be an object {{"value": n, "unit": "minutes"}}')
+    amount, unit = value.get("value"), value.get("unit")
+    if isinstance(amount, str):
+        try:
+            amount = float(amount)
+        except ValueError:
+            raise BadQuery(f"{what}.value must be a number")
+    if isinstance(amount, bool) or not isinstance(amount, int | float) or not math.isfinite(amount) or amount < 0:
+        raise BadQuery(f"{what}.value must be a number ≥ 0")
+    key = unit.strip().lower().removesuffix("s") if isinstance(unit, str) else None
+    if key not in UNITS:
+        raise BadQuery(f"{what}.unit must be one of {', '.join(u + 's' for u in UNITS)}")
+    return int(amount * UNITS[key])
+
+
+def _moment(body: dict[str, Any], name: str, now: int) -> int | None:
+    absolute, relative = body.get(f"{name}Absolute"), body.get(f"{name}Relative")
+    if absolute is not None:
+        try:
+            return parse_timestamp(absolute, require_zone=True)
+        except BadTimestamp as exc:
+            raise BadQuery(f"{name}Absolute: {exc}")
+    if relative is not None:
+        return now - _duration_ms(relative, f"{name}Relative")
+    return None
+
+
+def _aggregator(item: Any, index: int) -> Aggregator:
+    if not isinstance(item, dict):
+        raise BadQuery(f"aggregators[{index}] must be an object with a name")
+    name = item.get("name")
+    if not isinstance(name, str) or name.lower() not in AGGREGATORS:
+        raise BadQuery(f"aggregators[{index}].name must be one of {', '.join(AGGREGATORS)}")
+    sampling = item.get("sampling")
+    sampling_ms = None
+    if sampling is not None:
+        sampling_ms = _duration_ms(sampling, f"aggregators[{index}].sampling")
+        if sampling_ms < 1:
+            raise BadQuery(f"aggregators[{index}].sampling must be at least 1 millisecond")
+    return Aggregator(name.lower(), sampling_ms)
+
+
+def query_parse(*, body: Any, now: int) -> PointQuery:
+    """A query object (an absent body is the empty query) → `PointQuery`, or `BadQuery`."""
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise BadQuery("the query must be a JSON object")
+    start, end = _moment(body, "start", now), _moment(body, "end", now)
+    if end is None:
+        end = now
+    if start is not None and start > end:
+        raise BadQuery("the start of the range is after its end")
+    aggregators = body.get("aggregators") or []
+    if not isinstance(aggregators, list):
+        raise BadQuery("aggregators must be a list")
+    limit = body.get("limit", DEFAULT_LIMIT)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise BadQuery(f"limit must be an integer 1..{MAX_LIMIT}")
+    order = body.get("order", "asc")
+    if order not in ("asc", "desc"):
+        raise BadQuery("order must be asc or desc")
+    return PointQuery(start, end, tuple(_aggregator(a, i) for i, a in enumerate(aggregators)), limit, order)
+
+
+# --- running ---------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """Integral floats as ints, so both databases answer alike (PostgreSQL sums in float8)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return value
+
+
+def _numbers(values: Sequence[Any]) -> list[float]:
+    return [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+
+
+_REDUCE: dict[str, Callable[[list[Any]], Any]] = {
+    "avg": lambda vs: (sum(ns) / len(ns)) if (ns := _numbers(vs)) else None,
+    "min": lambda vs: min(ns) if (ns := _numbers(vs)) else None,
+    "max": lambda vs: max(ns) if (ns := _numbers(vs)) else None,
+    "sum": lambda vs: sum(ns) if (ns := _numbers(vs)) else None,
+    "count": len,
+    "first": lambda vs: vs[0],
+    "last": lambda vs: vs[-1],
+}
+
+
+def aggregate(series: Series, aggregator: Aggregator) -> Series:
+    """One aggregator over a series sorted by time (ascending), in Python."""
+    buckets: dict[int, tuple[int, list[Any]]] = {}
+    step = aggregator.sampling_ms
+    for t, v in series:
+        key = t // step if step else 0
+        if key not in buckets:
+            buckets[key] = ((key * step) if step else t, [])
+        buckets[key][1].append(v)
+    out: Series = []
+    for t, values in buckets.values():
+        result = _REDUCE[aggregator.name](values)
+        if result is None and aggregator.name in NUMERIC:
+            continue
+        out.append((t, _plain(result)))
+    return out
+
+
+_SQL_VALUE = {
+    "avg": "avg({num})",
+    "min": "min({num})",
+    "max": "max({num})",
+    "sum": "sum({num})",
+    "count": "count(*)",
+    "first": "((array_agg(p.data ORDER BY p.at ASC))[1])::text",
+    "last": "((array_agg(p.data ORDER BY p.at DESC))[1])::text",
+}
+_NUMERIC_SQL = "CASE WHEN jsonb_typeof(p.data) = 'number' THEN (p.data #>> '{}')::float8 END"
+
+
+def _aggregate_in_postgres(inner: Any, aggregator: Aggregator, order: str, limit: int | None) -> Series:
+    """The first aggregator as one GROUP BY over the range's points."""
+    sql, params = inner.values_list("at", "data").order_by().query.sql_with_params()
+    value = _SQL_VALUE[aggregator.name].replace("{num}", _NUMERIC_SQL)
+    step = aggregator.sampling_ms
+    # The bucket width is an int computed here, inlined so SELECT and GROUP BY are one expression;
+    # at ≥ 0 always (data.timestamps), so integer division is floor().
+    if step:
+        head, group = f"p.at / {int(step)}", " GROUP BY 1"
+    else:
+        head, group = "min(p.at)", ""
+    statement = (
+        f"SELECT {head} AS k, {value} AS v FROM ({sql}) AS p{group} "
+        f"HAVING {value} IS NOT NULL ORDER BY 1 {'DESC' if order == 'desc' else 'ASC'}"
+    )
+    if limit is not None:
+        statement += f" LIMIT {int(limit)}"
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        rows = cursor.fetchall()
+    out: Series = []
+    for k, v in rows:
+        if k is None:  # no sampling and no point in the range
+            continue
+        if aggregator.name in ("first", "last"):
+            v = json.loads(v)
+        out.append((int(k) * step if step else int(k), _plain(v)))
+    return out
+
+
+def query_run(*, plug: Plug, channel: str, ref: str, query: PointQuery, now: int) -> dict[str, Any]:
+    """`{"sampleSize", "results": [{"ref", "values": [{"t", "v"}]}]}` for one property."""
+    points = property_points(plug=plug, channel=channel, start=query.start, end=query.end, now=now)
+    sample_size = points.count()
+    aggregators = list(query.aggregators)
+    series: Series
+    if not aggregators:
+        ordering = "-at" if query.order == "desc" else "at"
+        series = list(points.order_by(ordering).values_list("at", "data")[: query.limit])
+    else:
+        single = len(aggregators) == 1
+        if connection.vendor == "postgresql":
+            first = aggregators.pop(0)
+            series = _aggregate_in_postgres(
+                points,
+                first,
+                query.order if single else "asc",
+                query.limit if single else None,
+            )
+        else:
+            series = list(points.order_by("at").values_list("at", "data"))
+        for aggregator in aggregators:
+            series = aggregate(series, aggregator)
+        if not (single and connection.vendor == "postgresql"):
+            if query.order == "desc":
+                series.reverse()
+            series = series[: query.limit]
+    return {
+        "sampleSize": sample_size,
+        "results": [{"ref": ref, "values": [{"t": iso(t), "v": v} for t, v in series]}],
+    }

@@ -1,0 +1,68 @@
+"""TTL expiry (SPEC §8): bounded batches, short transactions, safe to run twice or to kill.
+
+Each batch is its own transaction, so killing the purge midway loses nothing but the batch in
+progress, which the next run picks up. On PostgreSQL, `FOR UPDATE SKIP LOCKED` lets two purges
+run at once without waiting on, or double-counting, each other's rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection, transaction
+
+from commands.models import Command
+from data.models import DataPoint, JournalEntry
+from data.timestamps import now_ms
+
+log = logging.getLogger(__name__)
+DAY_MS = 86_400_000
+
+
+def _delete_batches(table: str, where: str, params: list[object], batch: int) -> int:
+    """Delete rows matching `where` in batches of `batch`; returns how many went."""
+    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    removed = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {where} LIMIT %s{lock})",
+                [*params, batch],
+            )
+            count = cursor.rowcount
+        removed += count
+        if count < batch:
+            return removed
+
+
+def expiry_purge(*, now: int | None = None, batch: int | None = None) -> dict[str, int]:
+    """Remove expired points, journal entries past retention and expired commands."""
+    now = now_ms() if now is None else now
+    batch = batch or settings.PLUGBOARD["PURGE_BATCH"]
+    journal_cutoff = now - settings.PLUGBOARD["JOURNAL_RETENTION_DAYS"] * DAY_MS
+    points = _delete_batches(DataPoint._meta.db_table, "expire_at <= %s", [now], batch)
+    journal = _delete_batches(JournalEntry._meta.db_table, "received_at < %s", [journal_cutoff], batch)
+    # Undelivered commands past their expiry become `expired` (visible through the API for the
+    # journal's retention), then go.
+    expired = Command.objects.filter(
+        state__in=[Command.State.PENDING, Command.State.SENT], expire_at__lte=now
+    ).update(state=Command.State.EXPIRED)
+    commands = _delete_batches(Command._meta.db_table, "expire_at < %s", [journal_cutoff], batch)
+    counts = {"points": points, "journal": journal, "commands_expired": expired, "commands": commands}
+    log.info("expiry purge", extra=counts)
+    return counts
+
+
+async def expiry_schedule() -> None:
+    """The embedded default's in-process schedule (production runs Celery beat instead)."""
+    interval = float(os.environ.get("PURGE_EVERY", 60))
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await sync_to_async(expiry_purge, thread_sensitive=False)()
+        except Exception:  # keep the schedule alive; the next round retries
+            log.exception("expiry purge failed")

@@ -1,0 +1,174 @@
+"""The property dialect's data API (SPEC §6): writes with a receipt, latest values, series,
+queries and the device's journal. Views only translate; every write goes through
+`data.services.points_write` and every read through `data.property_reads` / `data.aggregation`.
+
+`{ref}` under `data/devices/` names a thing, under `data/apps/` a controller; the other kind is
+a 404 there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from data.aggregation import BadQuery, query_parse, query_run
+from data.feeds import BadFeed, body_points, feed_points, points_names, points_rename
+from data.models import JournalEntry
+from data.property_reads import (
+    device_reachable,
+    plug_journal,
+    plug_latest_values,
+    property_names_existing,
+    property_points,
+)
+from data.services import PointIn, points_write
+from data.timestamps import BadTimestamp, iso, now_ms, parse_timestamp
+from devices.models import Plug
+from devices.selectors import property_resolve
+from plugboard.errors import ApiError
+from plugboard.property_dialect import PropertyDialectView, page
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+class DataView(PropertyDialectView):
+    """A view on one plug's data; `plug_kind` is set per URL (devices/ → thing, apps/ → controller)."""
+
+    plug_kind: str = Plug.Kind.THING
+
+    def plug(self, ref: str, mode: str) -> Plug:
+        return device_reachable(principal=self.principal, ref=ref, kind=self.plug_kind, mode=mode)
+
+    def writable_plug(self, ref: str) -> Plug:
+        plug = self.plug(ref, "w")
+        if plug.is_disabled:
+            raise ApiError(403, f"device {ref} is disabled")
+        return plug
+
+    def receipt(self, plug: Plug, points: list[PointIn]) -> Response:
+        """Store the points (one service call) and answer `{"accepted", "rejected"}`."""
+        points_rename(points, property_names_existing(plug_id=plug.id, names=points_names(points)))
+        results = points_write(
+            principal=self.principal, points=points, source="http", property_write=True, require_zone=True
+        )
+        accepted = sum(1 for r in results if r.ok)
+        return Response({"accepted": accepted, "rejected": len(results) - accepted})
+
+
+def _feed_error(exc: BadFeed) -> ApiError:
+    return ApiError(exc.status, exc.message)
+
+
+class DeviceDataView(DataView):
+    """`GET data/devices/{ref}`: latest values. `POST`: `{"prop": value, …}` or a Data Feed."""
+
+    def get(self, request: Request, ref: str) -> Response:
+        return Response(plug_latest_values(plug=self.plug(ref, "r")))
+
+    def post(self, request: Request, ref: str) -> Response:
+        plug = self.writable_plug(ref)
+        try:
+            points = body_points(body=request.data, device_id=plug.id, now=now_ms())
+        except BadFeed as exc:
+            raise _feed_error(exc)
+        return self.receipt(plug, points)
+
+
+class PropertiesFeedView(DataView):
+    """`POST data/devices/{ref}/properties`: a Data Feed naming `prop` per point or per feed."""
+
+    def post(self, request: Request, ref: str) -> Response:
+        plug = self.writable_plug(ref)
+        try:
+            points = feed_points(body=request.data, device_id=plug.id, prop=None, now=now_ms())
+        except BadFeed as exc:
+            raise _feed_error(exc)
+        return self.receipt(plug, points)
+
+
+def _bound(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return parse_timestamp(raw, require_zone=True)
+    except BadTimestamp as exc:
+        raise ApiError(400, f"{name}: {exc}")
+
+
+def _limit(request: Request) -> int:
+    raw = request.query_params.get("limit", str(DEFAULT_LIMIT))
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise ApiError(400, "limit must be an integer")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ApiError(400, f"limit must be 1..{MAX_LIMIT}")
+    return limit
+
+
+class PropertyDataView(DataView):
+    """`GET data/devices/{ref}/properties/{prp}`: the series. `POST`: a Data Feed into it."""
+
+    def get(self, request: Request, ref: str, prp: str) -> Response:
+        plug = self.plug(ref, "r")
+        prop = property_resolve(plug=plug, ref=prp)
+        order = request.query_params.get("order", "desc")
+        if order not in ("asc", "desc"):
+            raise ApiError(400, "order must be asc or desc")
+        start, end, limit = _bound(request, "start"), _bound(request, "end"), _limit(request)
+        if start is not None and end is not None and start > end:
+            raise ApiError(400, "start is after end")
+        rows = property_points(plug=plug, channel=prop.name, start=start, end=end)
+        rows = rows.order_by("at" if order == "asc" else "-at").values_list("at", "data")[:limit]
+        return Response({"results": [{"t": iso(at), "v": data} for at, data in rows]})
+
+    def post(self, request: Request, ref: str, prp: str) -> Response:
+        plug = self.writable_plug(ref)
+        # A property id must name an existing property; a name may be new (the device creates it).
+        name = property_resolve(plug=plug, ref=prp).name if prp.startswith("_prp_") else prp
+        try:
+            points = feed_points(body=request.data, device_id=plug.id, prop=name, now=now_ms())
+        except BadFeed as exc:
+            raise _feed_error(exc)
+        return self.receipt(plug, points)
+
+
+class PropertyQueryView(DataView):
+    """`POST data/devices/{ref}/properties/{prp}/query`: range and aggregators."""
+
+    def post(self, request: Request, ref: str, prp: str) -> Response:
+        plug = self.plug(ref, "r")
+        prop = property_resolve(plug=plug, ref=prp)
+        now = now_ms()
+        try:
+            query = query_parse(body=request.data, now=now)
+        except BadQuery as exc:
+            raise ApiError(400, str(exc))
+        return Response(query_run(plug=plug, channel=prop.name, ref=prp, query=query, now=now))
+
+
+def _event(entry: JournalEntry) -> dict[str, Any]:
+    return {
+        "id": str(entry.id),
+        "event": entry.event,
+        "source": entry.source,
+        "credential": entry.credential,
+        "prop": entry.channel or None,
+        "pointId": entry.point_id or None,
+        "t": iso(entry.at) if entry.at is not None else None,
+        "v": entry.data,
+        "expireAt": iso(entry.expire_at) if entry.expire_at is not None else None,
+        "dateCreated": iso(entry.received_at),
+    }
+
+
+class EventsView(DataView):
+    """`GET data/devices/{ref}/events`: the device's journal, newest first, paged."""
+
+    def get(self, request: Request, ref: str) -> Response:
+        plug = self.plug(ref, "r")
+        return Response(page(request, plug_journal(plug=plug), _event))

@@ -1,0 +1,93 @@
+"""Reads of the property dialect (SPEC §6): a device's properties, latest values, series, journal.
+
+Property P of device D is channel P with `of = D` (SPEC §4). Every read is limited to the
+caller's account, checked against `devices.access.reach`, and never returns an expired point,
+whether or not the purge has removed it yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import JSONField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Lower
+
+from data.models import DataPoint, JournalEntry
+from data.timestamps import now_ms
+from devices.access import reach
+from devices.models import Plug, Property
+from devices.selectors import plug_resolve
+from plugboard.errors import ApiError
+from plugboard.principals import Principal
+
+
+def device_reachable(*, principal: Principal, ref: str, kind: str, mode: str) -> Plug:
+    """The plug `{ref}` names, of the given kind, if the caller may read (`"r"`) or write (`"w"`)
+    its data.
+
+    Unknown, another account's or of the other kind (a thing under `apps/`, a controller under
+    `devices/`): 404. Known but out of the caller's reach: 403.
+    """
+    plug = plug_resolve(principal=principal, ref=ref)
+    if plug.kind != kind:
+        raise ApiError(404, f"no {'app' if kind == Plug.Kind.CONTROLLER else 'device'} {ref}")
+    if not principal.acts_as(plug.id) and not reach(principal, mode).allows(plug.id):
+        raise ApiError(403, f"these credentials may not {'read' if mode == 'r' else 'write'} {ref}'s data")
+    return plug
+
+
+def property_names_existing(*, plug_id: str, names: Iterable[str]) -> list[str]:
+    """The device's property names that equal one of `names` ignoring case (one query)."""
+    folded = {n.lower() for n in names}
+    if not folded:
+        return []
+    return list(
+        Property.objects.filter(plug_id=plug_id)
+        .annotate(folded=Lower("name"))
+        .filter(folded__in=folded)
+        .values_list("name", flat=True)
+    )
+
+
+def _live(now: int) -> Q:
+    return Q(expire_at__isnull=True) | Q(expire_at__gt=now)
+
+
+def property_points(
+    *, plug: Plug, channel: str, start: int | None = None, end: int | None = None, now: int | None = None
+) -> QuerySet[DataPoint]:
+    """The unexpired points of one property of a plug, `start ≤ at ≤ end`, unordered."""
+    rows = DataPoint.objects.filter(account_id=plug.account_id, channel=channel, of=plug.id).filter(
+        _live(now_ms() if now is None else now)
+    )
+    if start is not None:
+        rows = rows.filter(at__gte=start)
+    if end is not None:
+        rows = rows.filter(at__lte=end)
+    return rows
+
+
+def plug_latest_values(*, plug: Plug) -> dict[str, Any]:
+    """`{property: value}` of each property's newest unexpired point (one query).
+
+    `Property.last_value` cannot be trusted alone: the point behind it may have expired (or
+    been removed by the channel dialect), so the newest live point is looked up per property.
+    """
+    newest = property_points(plug=plug, channel=OuterRef("name")).order_by("-at")  # type: ignore[arg-type]
+    rows = (
+        Property.objects.filter(plug=plug)
+        .annotate(
+            live_at=Subquery(newest.values("at")[:1]),
+            live_value=Subquery(newest.values("data")[:1], output_field=JSONField()),
+        )
+        .filter(live_at__isnull=False)
+        .order_by("name")
+        .values_list("name", "live_value")
+    )
+    return dict(rows)
+
+
+def plug_journal(*, plug: Plug) -> QuerySet[JournalEntry]:
+    """The plug's event journal, newest first."""
+    return JournalEntry.objects.filter(account_id=plug.account_id, of=plug.id).order_by("-id")

@@ -1,0 +1,13 @@
+"""Celery tasks of the data app (scheduled by beat, see CELERY_BEAT_SCHEDULE)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from data.expiry import expiry_purge
+
+
+@shared_task(name="data.tasks.purge_expired", time_limit=300, soft_time_limit=240)
+def purge_expired() -> dict[str, int]:
+    """Purge expired points, old journal entries and expired commands; report the counts."""
+    return expiry_purge()

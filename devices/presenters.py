@@ -1,0 +1,198 @@
+"""The property dialect's JSON shapes (SPEC §6): device, property, API key, log entry, command.
+
+Field names are the v3 ones existing clients read (the Connio SDKs index several of them
+without a default, so every object carries all of its keys, with `null` where there is no
+value). Plug words map to v3 words here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from commands.models import Command
+from data.timestamps import iso
+from devices.models import DeviceLogEntry, Plug, Property
+from devices.services import LOCATION, V3_KEY
+from plugboard.models import ApiKey
+from plugboard.property_dialect import iso_date
+
+# A plug's status in v3 words: `ok` is what Connio calls `enabled`.
+STATUS_TO_V3 = {Plug.Status.OK: "enabled", Plug.Status.DISABLED: "disabled", Plug.Status.DEBUG: "debug"}
+
+# What a device shows for the v3 fields nobody has set.
+DEVICE_DEFAULTS: dict[str, Any] = {
+    "profileId": None,
+    "customIds": {},
+    "period": 60,
+    "annotateWithLoc": False,
+    "annotateWithMeta": False,
+    "locked": False,
+}
+
+# Scopes a key has when none were stored: a device key reads and writes its own data.
+DEVICE_KEY_SCOPE = ["device:read-data", "device:write-data"]
+
+UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def device_json(plug: Plug, *, apps: list[str]) -> dict[str, Any]:
+    """A plug as a v3 device; `apps` are the ids of the controllers controlling it."""
+    props = plug.props if isinstance(plug.props, dict) else {}
+    extras = props.get(V3_KEY)
+    extras = extras if isinstance(extras, dict) else {}
+    return {
+        "id": plug.id,
+        "accountId": plug.account_id,
+        "name": plug.name,
+        "friendlyName": plug.friendly_name or plug.name,
+        "profileId": extras.get("profileId", DEVICE_DEFAULTS["profileId"]),
+        "apps": apps,
+        "status": STATUS_TO_V3.get(plug.status, plug.status),
+        "period": extras.get("period", DEVICE_DEFAULTS["period"]),
+        "annotateWithLoc": extras.get("annotateWithLoc", DEVICE_DEFAULTS["annotateWithLoc"]),
+        "annotateWithMeta": extras.get("annotateWithMeta", DEVICE_DEFAULTS["annotateWithMeta"]),
+        "locked": extras.get("locked", DEVICE_DEFAULTS["locked"]),
+        "customIds": extras.get("customIds", DEVICE_DEFAULTS["customIds"]),
+        "tags": plug.tags or [],
+        "description": plug.description,
+        "location": location_json(props.get(LOCATION), extras.get("zone")),
+        "dateCreated": iso_date(plug.date_created),
+        "dateModified": iso_date(plug.date_modified),
+    }
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def location_json(location: Any, zone: Any) -> dict[str, Any] | None:
+    """Connio's `{zone?, geo?: {lat, lon, alt?}}` from CloudPlugs' `{x: lon, y: lat, z: alt}`."""
+    result: dict[str, Any] = {}
+    if zone is not None:
+        result["zone"] = zone
+    if isinstance(location, dict) and _number(location.get("x")) and _number(location.get("y")):
+        geo = {"lat": location["y"], "lon": location["x"]}
+        if _number(location.get("z")):
+            geo["alt"] = location["z"]
+        result["geo"] = geo
+    return result or None
+
+
+def lifetime_text(seconds: int) -> str:
+    """`2592000` → `"30d"`: the largest unit that divides the retention exactly."""
+    for suffix, size in UNITS:
+        if seconds % size == 0:
+            return f"{seconds // size}{suffix}"
+    return f"{seconds}s"  # unreachable: every integer is a whole number of seconds
+
+
+def retention_json(seconds: int | None) -> dict[str, Any] | None:
+    if not seconds:
+        return None
+    return {
+        "type": "historical",
+        "context": {"type": "default"},
+        "lifetime": lifetime_text(seconds),
+        "seconds": seconds,
+    }
+
+
+def property_json(prop: Property, *, plug: Plug) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "id": prop.id,
+        "accountId": plug.account_id,
+        "ownerId": plug.id,
+        "name": prop.name,
+        "friendlyName": prop.name,
+        # Connio qualifies a property by its profile; a plug is its own profile here.
+        "qualifiedName": f"{plug.name}${prop.name}",
+        "type": prop.type,
+        "access": prop.access,
+        "publish": prop.publish,
+        "retention": retention_json(prop.retention),
+        "description": prop.description,
+        "tags": [],
+        "inherited": False,
+        "locked": False,
+        "dateCreated": iso_date(prop.date_created),
+        "dateModified": iso_date(prop.date_modified),
+    }
+    if prop.min is not None or prop.max is not None:
+        result["boundaries"] = {"min": prop.min, "max": prop.max}
+    return result
+
+
+def key_context_json(key: ApiKey) -> dict[str, Any]:
+    if key.context_type == ApiKey.ContextType.ACCOUNT:
+        ids = [key.account_id]
+    elif key.context_type == ApiKey.ContextType.APP:
+        ids = [key.plug_id] if key.plug_id else []
+    else:
+        ids = list(key.context_ids or [])
+    return {"type": key.context_type, "ids": ids}
+
+
+def key_owner_id(key: ApiKey) -> str:
+    # A device key belongs to its device; an API client and its key are one record here.
+    if key.kind == ApiKey.Kind.DEVICE and key.plug_id:
+        return key.plug_id
+    if key.kind == ApiKey.Kind.APICLIENT:
+        return key.id
+    return key.account_id
+
+
+def key_json(key: ApiKey, *, secret: str | None) -> dict[str, Any]:
+    """An API key; `secret` is `None` once it can no longer be shown (user and API client keys)."""
+    scope = list(key.scope or [])
+    if not scope and key.kind == ApiKey.Kind.DEVICE:
+        scope = list(DEVICE_KEY_SCOPE)
+    return {
+        "id": key.id,
+        "secret": secret,
+        "accountId": key.account_id,
+        "ownerId": key_owner_id(key),
+        "context": key_context_json(key),
+        "scope": scope,
+        "rateLimit": key.rate_limit,
+        "dateCreated": iso_date(key.date_created),
+        "dateModified": iso_date(key.date_modified),
+    }
+
+
+def apiclient_json(key: ApiKey, *, secret: str | None) -> dict[str, Any]:
+    """An API client: its key object plus the client fields the SDKs read."""
+    return {
+        **key_json(key, secret=secret),
+        "name": key.name,
+        "friendlyName": key.name,
+        "description": "",
+        "tags": [],
+    }
+
+
+def log_entry_json(entry: DeviceLogEntry) -> dict[str, Any]:
+    at = iso_date(entry.at)
+    return {
+        "id": entry.id,
+        "t": at,
+        "dateCreated": at,
+        "source": entry.source,
+        "property": entry.property,
+        "code": entry.code,
+        "message": entry.message,
+    }
+
+
+def command_json(command: Command) -> dict[str, Any]:
+    return {
+        "id": command.id,
+        "deviceId": command.plug_id,
+        "property": command.property,
+        "value": command.value,
+        "state": command.state,
+        "t": iso(command.at),
+        "dateCreated": iso_date(command.created_at),
+        "sentAt": iso_date(command.sent_at),
+        "ackedAt": iso_date(command.acked_at),
+        "expiresAt": iso(command.expire_at),
+    }

@@ -1,0 +1,25 @@
+"""Property dialect management URLs (SPEC §6); included under `v3/` and `v3/accounts/<acc>/`.
+
+A trailing slash is accepted too, since some clients add one.
+"""
+
+from django.urls import re_path
+
+from devices import property_api as views
+
+REF = r"(?P<ref>[^/]+)"
+KEY = r"(?P<key_id>[^/]+)"
+
+urlpatterns = [
+    re_path(r"^devices/?$", views.DeviceListView.as_view(), name="v3-devices"),
+    re_path(rf"^devices/{REF}/?$", views.DeviceView.as_view(), name="v3-device"),
+    re_path(
+        rf"^devices/{REF}/properties/?$", views.DevicePropertiesView.as_view(), name="v3-device-properties"
+    ),
+    re_path(rf"^devices/{REF}/apikey/?$", views.DeviceKeyView.as_view(), name="v3-device-apikey"),
+    re_path(rf"^devices/{REF}/logs/?$", views.DeviceLogView.as_view(), name="v3-device-logs"),
+    re_path(rf"^devices/{REF}/commands/?$", views.DeviceCommandsView.as_view(), name="v3-device-commands"),
+    re_path(r"^apiclients/?$", views.ApiClientListView.as_view(), name="v3-apiclients"),
+    re_path(rf"^apiclients/{KEY}/?$", views.ApiClientView.as_view(), name="v3-apiclient"),
+    re_path(rf"^apiclients/{KEY}/apikey/?$", views.ApiClientKeyView.as_view(), name="v3-apiclient-apikey"),
+]

@@ -1,0 +1,74 @@
+"""What every `/v3/` view shares: the `{acc}` prefix, page shape, ISO dates (SPEC §6)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from django.db.models import QuerySet
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from plugboard.errors import ApiError
+from plugboard.principals import Principal
+
+T = TypeVar("T")
+MAX_PAGE_SIZE = 1000
+
+
+class PropertyDialectView(APIView):
+    """Base of `/v3/…` views; the same view serves `/v3/accounts/{acc}/…`.
+
+    `{acc}` must be the caller's own account id or `_this_`; anything else is a 404, so another
+    account's id reveals nothing.
+    """
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        acc = self.kwargs.pop("acc", None)
+        if acc is not None and acc not in ("_this_", self.principal.account_id):
+            raise ApiError(404, f"no account {acc}")
+
+    @property
+    def principal(self) -> Principal:
+        user = self.request.user
+        assert isinstance(user, Principal)
+        return user
+
+
+def iso_date(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def page_params(request: Request, default_size: int = 25) -> tuple[int, int]:
+    """`pageSize` and `pageNo` (1-based) from the query string, bounded."""
+    try:
+        size = int(request.query_params.get("pageSize", default_size))
+        number = int(request.query_params.get("pageNo", 1))
+    except ValueError:
+        raise ApiError(400, "pageSize and pageNo must be integers")
+    if not 1 <= size <= MAX_PAGE_SIZE or number < 1:
+        raise ApiError(400, f"pageSize must be 1..{MAX_PAGE_SIZE} and pageNo ≥ 1")
+    return size, number
+
+
+def page(
+    request: Request, rows: QuerySet[Any] | list[Any], serialize: Callable[[Any], T], default_size: int = 25
+) -> dict[str, Any]:
+    """`{total, itemCount, numOfPages, pageNo, skip, results}`."""
+    size, number = page_params(request, default_size)
+    total = rows.count() if isinstance(rows, QuerySet) else len(rows)
+    skip = (number - 1) * size
+    items: Iterable[Any] = rows[skip : skip + size]
+    results = [serialize(item) for item in items]
+    return {
+        "total": total,
+        "itemCount": len(results),
+        "numOfPages": (total + size - 1) // size,
+        "pageNo": number,
+        "skip": skip,
+        "results": results,
+    }

@@ -1,0 +1,54 @@
+"""SPEC §10: provisioning commands print one JSON object on stdout."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from plugboard.credentials import secret_digest
+from plugboard.models import ApiKey
+
+
+def _run(*args: str) -> dict:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    lines = out.getvalue().strip().splitlines()
+    assert len(lines) == 1
+    return json.loads(lines[0])
+
+
+@pytest.mark.django_db
+def test_createaccount_createplug_createkey() -> None:
+    account = _run("createaccount", "--email", "Ops@Example.com", "--password", "s3cret-pass")
+    assert account["id"].startswith("com-") and len(account["id"]) == 28
+    assert account["email"] == "ops@example.com"
+
+    plug = _run("createplug", "--account", "ops@example.com", "--name", "boiler", "--kind", "controller")
+    assert set(plug) == {"id", "name", "auth", "key_id", "key_secret"}
+    assert plug["id"].startswith("dev-") and len(plug["id"]) == 28
+    assert plug["key_id"].startswith("_key_") and len(plug["key_id"]) == 29
+    assert plug["auth"] == plug["key_secret"]
+    key = ApiKey.objects.get(id=plug["key_id"])
+    assert key.secret_digest == secret_digest(plug["auth"]) and plug["auth"] not in key.secret_digest
+
+    for kind in ("user", "apiclient"):
+        made = _run("createkey", "--account", "ops@example.com", "--kind", kind)
+        assert made["kind"] == kind and len(made["secret"]) == 32
+    device = _run("createkey", "--account", "ops@example.com", "--kind", "device", "--plug", plug["id"])
+    assert device["kind"] == "device"
+
+
+@pytest.mark.django_db
+def test_provisioning_errors_are_one_clear_line() -> None:
+    _run("createaccount", "--email", "a@example.com", "--password", "pw-pw-pw-pw")
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("createaccount", "--email", "A@example.com", "--password", "x", stdout=StringIO())
+    with pytest.raises(CommandError, match="no account"):
+        call_command("createplug", "--account", "nobody@example.com", "--name", "x", stdout=StringIO())
+    with pytest.raises(CommandError, match="name"):
+        call_command("createplug", "--account", "a@example.com", "--name", "9bad", stdout=StringIO())
+    with pytest.raises(CommandError, match="needs --plug"):
+        call_command("createkey", "--account", "a@example.com", "--kind", "device", stdout=StringIO())
