@@ -8,13 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from commands.models import Command
+from data.live import group_send
 from data.timestamps import now_ms
 
 log = logging.getLogger(__name__)
@@ -64,16 +63,10 @@ def commands_create(*, orders: Sequence[CommandOrder]) -> list[Command]:
 
 
 def _push(by_plug: dict[str, list[dict[str, Any]]]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
+    # A failed push leaves the command pending: it is delivered on the next subscribe.
     for plug_id, items in by_plug.items():
-        try:
-            group = plug_group(plug_id)
-            message = {"type": "commands.push", "group": group, "plug": plug_id, "commands": items}
-            async_to_sync(layer.group_send)(group, message)
-        except Exception:  # the command stays pending and is delivered on the next subscribe
-            log.exception("command push failed", extra={"plug": plug_id})
+        group = plug_group(plug_id)
+        group_send(group, {"type": "commands.push", "group": group, "plug": plug_id, "commands": items})
 
 
 def commands_pending(*, plug_id: str) -> list[dict[str, Any]]:

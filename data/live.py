@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections import defaultdict
 from typing import Any
 
@@ -10,6 +12,33 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 log = logging.getLogger(__name__)
+
+_thread = threading.local()
+
+
+def bind_event_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Mark the current worker thread as serving `loop` (the MQTT group commit's writer).
+
+    Group messages from such a thread are handed to that loop instead of a private one made by
+    async_to_sync: the in-memory layer is not thread-safe, and a loop per call would cost a
+    Redis connection per batch.
+    """
+    _thread.loop = loop
+
+
+def group_send(group: str, message: dict[str, Any]) -> None:
+    """Send a channel-layer group message from sync code; best effort (the data is stored)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    loop: asyncio.AbstractEventLoop | None = getattr(_thread, "loop", None)
+    try:
+        if loop is not None and loop.is_running():
+            asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+        else:
+            async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        log.exception("group message failed", extra={"group": group})
 
 
 def account_group(account_id: str) -> str:
@@ -19,16 +48,9 @@ def account_group(account_id: str) -> str:
 
 def broadcast_points(records: list[dict[str, Any]]) -> None:
     """One group message per account with that account's new records."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
     by_account: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         by_account[record["account"]].append({k: v for k, v in record.items() if k != "account"})
     for account_id, items in by_account.items():
-        try:
-            async_to_sync(layer.group_send)(
-                account_group(account_id), {"type": "data.points", "records": items}
-            )
-        except Exception:  # a live push is best effort; the data is stored
-            log.exception("live broadcast failed", extra={"account": account_id})
+        group = account_group(account_id)
+        group_send(group, {"type": "data.points", "group": group, "records": items})

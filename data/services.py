@@ -372,6 +372,11 @@ def _store(points: list[_Point], subs: Sequence[Submission], now: int) -> list[_
     """Upsert on (account, channel, of, at); the OID of an existing point stays."""
     modifies = [p for p in points if p.modify]
     for p in modifies:
+        # A record moved onto a key another point holds replaces that point (rule 1), instead
+        # of failing on the unique key.
+        DataPoint.objects.filter(
+            account_id=subs[p.sub].principal.account_id, channel=p.channel, of=p.of, at=p.at
+        ).exclude(id=p.modify).delete()
         DataPoint.objects.filter(id=p.modify).update(
             channel=p.channel, of=p.of, at=p.at, data=p.data, expire_at=p.expire_at
         )

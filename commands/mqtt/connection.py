@@ -4,8 +4,8 @@ A transport (the Channels WebSocket consumer, the asyncio TCP server) drives it 
 
     events = conn.receive(data)          # may raise ProtocolViolation: log .reason, close
     for event in events:                 # in order
-        if not isinstance(event, ConnectRequested) and not conn.accepted:
-            break                        # the CONNECT was refused: ignore what followed it
+        if conn.aborted:                 # refused or aborted: ignore what followed
+            break
         ...                              # answer with accept/refuse, ack, suback, unsuback
     write(conn.data_to_send())
     if conn.should_close:                # or conn.closed, which also says the bytes were taken
@@ -15,14 +15,14 @@ The core itself answers PINGREQ (PINGRESP) and PUBREL (PUBCOMP), and refuses the
 standard leaves no choice about: a protocol level other than 4 (CONNACK 0x01) and an empty client
 id without clean session (CONNACK 0x02). Those produce no event; they set `should_close`.
 
-`should_close` turns True on a protocol violation, on `refuse()`, on those core refusals and on a
-clean DISCONNECT; `close_reason` says why. From then on input is ignored. After a violation or a
-refusal the app's answers are no-ops; after a DISCONNECT they are still queued, because the
-events before DisconnectRequested (even a ConnectRequested, when a client sends CONNECT,
-PUBLISH and DISCONNECT in one go) are still to be handled. Answers given while a CONNECT awaits
-`accept()` (a PINGRESP to a pipelined PINGREQ, say) are held and sent right after the CONNACK,
-or dropped by `refuse()`. `closed` is True once `should_close` is set and every queued byte
-has been taken with `data_to_send()`.
+`should_close` turns True on a protocol violation, on `refuse()`, on those core refusals, on
+`abort(reason)` and on a clean DISCONNECT; `close_reason` says why. From then on input is
+ignored. All but DISCONNECT also set `aborted`, after which the app's answers are no-ops. After
+a DISCONNECT answers are still queued: the events before DisconnectRequested (even a
+ConnectRequested, when a client sends CONNECT, PUBLISH and DISCONNECT in one go) are still to be
+handled. Answers given while a CONNECT awaits `accept()` (a PINGRESP to a pipelined PINGREQ,
+say) are held and sent right after the CONNACK, or dropped by `refuse()`. `closed` is True once
+`should_close` is set and every queued byte has been taken with `data_to_send()`.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ class UnsubscribeRequested:
     """A client unsubscribes; answer with `unsuback(packet_id)`."""
 
     packet_id: int
-    topic_filters: list[str]
+    filters: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +218,15 @@ class MqttConnection:
     def accepted(self) -> bool:
         """Whether `accept()` was called: only then may events other than ConnectRequested be acted on."""
         return self._state is _State.CONNECTED
+
+    @property
+    def aborted(self) -> bool:
+        """True after a protocol violation, a refusal or `abort()`: stop handling events.
+
+        Unlike `should_close` it stays False after a clean DISCONNECT, whose preceding events
+        (even CONNECT and PUBLISH sent together with it) are still to be handled.
+        """
+        return self._mute
 
     @property
     def keepalive_limit(self) -> float | None:
@@ -352,6 +361,14 @@ class MqttConnection:
         self._inflight[packet_id] = packet
         self._answers.append(packet)
         return packet_id
+
+    def abort(self, reason: str) -> None:
+        """End the connection for an app-level reason (a forbidden topic, keep-alive expiry...).
+
+        Input is ignored from now on and the app's answers are no-ops; bytes already queued are
+        still handed out by `data_to_send()`. The will stays, for the transport to publish.
+        """
+        self._close(reason, mute=True)
 
     def resend_unacked(self) -> int:
         """Queue again, with DUP set, every QoS 1 publish still awaiting PUBACK; return how many."""

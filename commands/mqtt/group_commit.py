@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.db import close_old_connections
 
+from data.live import bind_event_loop
 from data.services import PointResult, Submission, points_write_many
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,12 @@ class GroupCommit:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         # One thread, one database connection, kept open between batches.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mqtt-group-commit")
+        self._executor = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="mqtt-group-commit",
+            initializer=bind_event_loop,
+            initargs=(asyncio.get_running_loop(),),
+        )
 
     def submit(self, submission: Submission, source: str) -> asyncio.Future[list[PointResult]]:
         """Queue one caller's points; the future resolves once they are committed."""

@@ -553,6 +553,10 @@ class PacketReader:
 
         Raises `ProtocolViolation` at the first malformed packet; the stream is then unusable.
         """
+        if not isinstance(data, bytes):
+            # A caller's bytearray may be resized later; a view into it (even one kept alive
+            # by a traceback) would make that fail, so work on an immutable copy.
+            data = bytes(data)
         view = memoryview(data)
         end = len(view)
         pos = 0

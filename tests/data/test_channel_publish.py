@@ -160,6 +160,22 @@ def test_id_modifies_an_earlier_record(api: APIClient, thing: Enrolled) -> None:
     assert (point.id, point.data, point.at) == (oid, "new", AT)  # the key stays unless named
 
 
+def test_id_moves_a_record_to_another_channel_and_time(api: APIClient, thing: Enrolled) -> None:
+    oid = put(api, "/iot/data/m", {"data": "old", "at": AT}, plug_headers(thing)).json()
+    response = put(api, "/iot/data", {"channel": "n", "data": "new", "id": oid, "at": AT + 9}, plug_headers(thing))
+    assert response.json() == oid
+    point = DataPoint.objects.get(id=oid)
+    assert (point.channel, point.at, point.data) == ("n", AT + 9, "new")
+
+
+def test_id_moved_onto_a_taken_key_replaces_that_point(api: APIClient, thing: Enrolled) -> None:
+    moved = put(api, "/iot/data/m", {"data": "a", "at": AT}, plug_headers(thing)).json()
+    put(api, "/iot/data/m", {"data": "b", "at": AT + 1}, plug_headers(thing))
+    response = put(api, "/iot/data/m", {"data": "a2", "id": moved, "at": AT + 1}, plug_headers(thing))
+    assert response.status_code == 200, response.content
+    assert [(p.id, p.at, p.data) for p in stored(channel="m")] == [(moved, AT + 1, "a2")]
+
+
 def test_same_millisecond_overwrites_and_keeps_the_oid(api: APIClient, thing: Enrolled) -> None:
     first = put(api, "/iot/data/same", {"data": 1, "at": AT}, plug_headers(thing)).json()
     second = put(api, "/iot/data/same", {"data": 2, "at": AT}, plug_headers(thing)).json()

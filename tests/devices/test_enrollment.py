@@ -19,6 +19,12 @@ ENROLL_PW = "enroll-secret"
 CTRL_PW = "control-secret"
 
 
+@pytest.fixture(autouse=True)
+def _fast_hashes(settings: Any) -> None:
+    # Production-strength PBKDF2 costs ~0.5 s a hash; each template here holds six.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def send(api: APIClient, method: str, url: str, body: Any = None, **headers: str) -> Any:
     """A request with a JSON body, the way the JS client sends it (whatever the method)."""
     data = json.dumps(body) if body is not None else None

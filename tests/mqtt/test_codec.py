@@ -330,6 +330,8 @@ def _serve_one_client(listener: socket.socket, seen: list[Event], errors: list[B
                 if not data:
                     break
                 for event in conn.receive(data):
+                    if conn.aborted:
+                        break
                     seen.append(event)
                     match event:
                         case ConnectRequested():

@@ -78,7 +78,7 @@ def test_refuse_sends_the_code_and_closes_after_the_bytes_are_taken() -> None:
     conn = MqttConnection()
     conn.receive(CONNECT + publish("a", b"late"))
     conn.refuse(packets.CONNACK_BAD_CREDENTIALS)
-    assert conn.should_close and not conn.closed
+    assert conn.should_close and conn.aborted and not conn.closed
     assert conn.data_to_send() == b"\x20\x02\x00\x04"
     assert conn.closed
     assert conn.close_reason == "connection refused with CONNACK 4"
@@ -378,6 +378,7 @@ def test_unsubscribe_and_unsuback() -> None:
     conn = connected()
     [event] = conn.receive(packets.encode_unsubscribe(4, ["a/#", "b"]))
     assert event == UnsubscribeRequested(4, ["a/#", "b"])
+    assert event.filters == ["a/#", "b"]
     conn.unsuback(4)
     assert conn.data_to_send() == b"\xb0\x02\x00\x04"
 
@@ -493,12 +494,27 @@ def test_connect_publish_disconnect_in_one_chunk_is_still_handled() -> None:
     conn = MqttConnection()
     events = conn.receive(CONNECT + publish("a", b"1", qos=1, packet_id=1) + packets.DISCONNECT)
     assert [type(event) for event in events] == [ConnectRequested, PublishReceived, DisconnectRequested]
-    assert conn.should_close
+    assert conn.should_close and not conn.aborted  # so the transport handles every event
     conn.accept()
-    assert conn.accepted  # so the transport goes on to store the publish
+    assert conn.accepted
     conn.ack(events[1])
     assert conn.data_to_send() == CONNACK_ACCEPTED + b"\x40\x02\x00\x01"
     assert conn.closed
+
+
+def test_abort_ends_the_connection_for_an_app_reason() -> None:
+    conn = MqttConnection()
+    will = Will("plug-1/status", b"lost")
+    conn.receive(packets.encode_connect("plug-1", will=will))
+    conn.accept()
+    [event] = conn.receive(publish("not/yours", b"1", qos=1, packet_id=1))
+    conn.abort("not allowed to publish to not/yours")
+    conn.ack(event)  # answers after abort are no-ops
+    assert conn.data_to_send() == CONNACK_ACCEPTED
+    assert conn.aborted and conn.closed
+    assert conn.close_reason == "not allowed to publish to not/yours"
+    assert conn.will == will  # still to be published by the transport
+    assert conn.receive(packets.PINGREQ) == []
 
 
 def test_disconnect_discards_the_will_and_closes() -> None:

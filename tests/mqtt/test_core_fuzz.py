@@ -156,10 +156,10 @@ def mutated(draw: st.DrawFn, data: bytes) -> bytes:
 
 def answer(conn: MqttConnection, events: list[Event]) -> None:
     for event in events:
+        if conn.aborted:
+            break
         if isinstance(event, ConnectRequested):
             conn.accept()
-        elif not conn.accepted:
-            break
         elif isinstance(event, PublishReceived):
             conn.ack(event)
         elif isinstance(event, SubscribeRequested):

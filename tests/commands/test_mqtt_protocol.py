@@ -1,0 +1,127 @@
+"""SPEC §7 edge cases against the live server: versions, limits, takeover, keep-alive, live data."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import Any
+
+import pytest
+
+from commands.mqtt.packets import encode_connect, encode_publish, encode_subscribe
+from data.models import DataPoint
+from devices.models import DeviceLogEntry, Plug
+from tests.commands.conftest import wait_for
+from tests.commands.test_mqtt_tcp import Device, _device
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _raw_connect(server: Any, thing: Any, *, level: int = 4, keepalive: int = 25) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.mqtt_port), timeout=5)
+    sock.sendall(encode_connect(client_id=thing.plug.id, username=thing.key.id, password=thing.auth.encode(),
+                                keepalive=keepalive, protocol_level=level))
+    return sock
+
+
+def _read_closed(sock: socket.socket, timeout: float = 10) -> bytes:
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(4096)
+        except ConnectionResetError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+def test_protocol_level_other_than_4_gets_connack_1(server: Any, thing: Any) -> None:
+    with _raw_connect(server, thing, level=5) as sock:
+        assert _read_closed(sock) == b"\x20\x02\x00\x01"
+
+
+def test_oversized_packet_closes_and_is_logged_in_debug(server: Any, thing: Any) -> None:
+    Plug.objects.filter(id=thing.plug.id).update(status="debug")
+    with _raw_connect(server, thing) as sock:
+        sock.settimeout(5)
+        assert sock.recv(4) == b"\x20\x02\x00\x00"
+        topic = f"csipio/data/out/devices/{thing.plug.id}/properties/big"
+        sock.sendall(encode_publish(topic, b"1" * (300 * 1024), qos=1, packet_id=1))
+        assert _read_closed(sock) == b""
+    assert wait_for(lambda: DeviceLogEntry.objects.filter(plug=thing.plug, code="ProtocolError").exists())
+    assert not DataPoint.objects.filter(channel="big").exists()
+
+
+def test_same_client_id_twice_closes_the_older(server: Any, thing: Any) -> None:
+    first = _device(server, thing)
+    second = _device(server, thing)
+    try:
+        assert first.disconnected.wait(10)
+        assert not second.disconnected.is_set()
+    finally:
+        first.client.loop_stop()
+        second.stop()
+
+
+def test_silent_connection_is_closed_after_one_and_a_half_keepalive(server: Any, thing: Any) -> None:
+    with _raw_connect(server, thing, keepalive=1) as sock:
+        sock.settimeout(5)
+        assert sock.recv(4) == b"\x20\x02\x00\x00"
+        started = time.monotonic()
+        assert _read_closed(sock, timeout=10) == b""
+        assert time.monotonic() - started >= 1.4
+
+
+def test_live_records_reach_a_subscriber_of_a_channel_mask(server: Any, tenant: Any, thing: Any) -> None:
+    listener = tenant.plug("listener", perm={"of": {"r": None, "w": []}})
+    sub = _device(server, listener)
+    pub = _device(server, thing)
+    try:
+        sub.client.subscribe("+/data/home/#", qos=1)
+        assert wait_for(lambda: sub.subacks) == [[1]]
+        pub.client.publish(f"{thing.plug.id}/data/home/kitchen/temp", json.dumps({"data": 22}), qos=1)
+        assert wait_for(lambda: sub.messages)
+        message = sub.messages[0]
+        assert message.topic == f"{thing.plug.id}/data/home/kitchen/temp"
+        record = json.loads(message.payload)
+        assert record["data"] == 22 and record["of"] == thing.plug.id and record["channel"] == "home/kitchen/temp"
+        assert len(record["id"]) == 24
+    finally:
+        sub.stop()
+        pub.stop()
+
+
+def test_live_records_respect_read_permission(server: Any, tenant: Any, thing: Any) -> None:
+    nosy = tenant.plug("nosy")  # default perm: reads only its own data
+    sub = _device(server, nosy)
+    pub = _device(server, thing)
+    try:
+        sub.client.subscribe("+/data/#", qos=0)
+        sub.client.subscribe(f"{thing.plug.id}/data/#", qos=0)
+        assert wait_for(lambda: len(sub.subacks) == 2)
+        assert sub.subacks[1] == [0x80]
+        info = pub.client.publish(f"{thing.plug.id}/data/secret", json.dumps({"data": 1}), qos=1)
+        info.wait_for_publish(timeout=10)
+        time.sleep(0.5)  # give a wrong delivery the chance to arrive (not a timing assertion)
+        assert sub.messages == []
+    finally:
+        sub.stop()
+        pub.stop()
+
+
+def test_subscribe_before_connect_closes(server: Any) -> None:
+    with socket.create_connection(("127.0.0.1", server.mqtt_port), timeout=5) as sock:
+        sock.sendall(encode_subscribe(1, [("a/b", 0)]))
+        assert _read_closed(sock) == b""
+
+
+def test_other_account_cannot_connect_as_my_plug(server: Any, thing: Any, other_tenant: Any) -> None:
+    stranger = other_tenant.plug("stranger")
+    device = Device(server, thing.plug.id, stranger.key.id, stranger.auth)
+    try:
+        assert wait_for(lambda: device.connack) in ([5], [135])  # paho 2 reports 5 as 135
+    finally:
+        device.client.loop_stop()
