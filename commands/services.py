@@ -105,7 +105,9 @@ def commands_for_subscriber(*, plug_id: str) -> tuple[list[dict[str, Any]], list
 # --- MQTT connection state and persistent sessions ---------------------------------------------
 
 
-def plug_connection_changed(*, plug_id: str, account_id: str, connected: bool, transport: str, credential: str) -> None:
+def plug_connection_changed(
+    *, plug_id: str, account_id: str, connected: bool, transport: str, credential: str
+) -> None:
     """Connection state on the plug, and a connect/disconnect entry in the journal."""
     from data.models import JournalEntry
     from devices.models import Plug
@@ -136,7 +138,9 @@ def mqtt_session_open(*, client_id: str, plug_id: str | None, clean: bool) -> di
         return None
     session = MqttSession.objects.filter(client_id=client_id, plug_id=plug_id).first()
     if session is None:
-        MqttSession.objects.update_or_create(client_id=client_id, defaults={"plug_id": plug_id, "subscriptions": {}})
+        MqttSession.objects.update_or_create(
+            client_id=client_id, defaults={"plug_id": plug_id, "subscriptions": {}}
+        )
         return None
     return dict(session.subscriptions)
 

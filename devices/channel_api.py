@@ -220,20 +220,20 @@ class DeviceView(ChannelView):
         return Response(device_body(self.readable_plug(ref)))
 
     def patch(self, request: Request, ref: str) -> Response:
-        body = _object(request.data)
         plug = plug_resolve(principal=self.principal, ref=ref)
+        body = _object(request.data)
         changes = {key: body[key] for key in ("name", "perm", "status", "props") if key in body}
         updated = plug_update(principal=self.principal, plug=plug, **changes)
         return Response(device_body(updated))
 
     def delete(self, request: Request, ref: str) -> Response:
+        controller = plug_resolve(principal=self.principal, ref=ref)
+        if not plug_may_manage(principal=self.principal, plug=controller):
+            raise ApiError(403, "only the controller or its account may release its control")
         body = _object(request.data)
         if "controlled" not in body:
             raise ApiError(400, "controlled (the things to release) is required")
         things = _id_list(body["controlled"], "controlled")
-        controller = plug_resolve(principal=self.principal, ref=ref)
-        if not plug_may_manage(principal=self.principal, plug=controller):
-            raise ApiError(403, "only the controller or its account may release its control")
         return Response(control_release(controller=controller, thing_ids=things))
 
 

@@ -184,9 +184,9 @@ class MqttConnection:
         self.should_close = False
         #: Why it must end, for the device log (None while open).
         self.close_reason: str | None = None
-        # After a violation or a refusal nothing more is sent; after a clean DISCONNECT the
-        # app may still answer (and so accept) what the client sent before it.
-        self._mute = False
+        # Set by a violation, a refusal or abort(): nothing more is sent. A clean DISCONNECT
+        # leaves it unset, so the app may still answer (even accept) what came before it.
+        self._aborted = False
         #: Count of packets received; a transport's keep-alive timer watches it change.
         self.last_activity_count = 0
 
@@ -216,7 +216,7 @@ class MqttConnection:
 
     @property
     def accepted(self) -> bool:
-        """Whether `accept()` was called: only then may events other than ConnectRequested be acted on."""
+        """Whether `accept()` was called (it stays True once the connection closes)."""
         return self._state is _State.CONNECTED
 
     @property
@@ -226,7 +226,7 @@ class MqttConnection:
         Unlike `should_close` it stays False after a clean DISCONNECT, whose preceding events
         (even CONNECT and PUBLISH sent together with it) are still to be handled.
         """
-        return self._mute
+        return self._aborted
 
     @property
     def keepalive_limit(self) -> float | None:
@@ -266,13 +266,13 @@ class MqttConnection:
                     break
         except UnsupportedProtocolLevel as refusal:
             if self._state is not _State.AWAITING_CONNECT:
-                self._close("second CONNECT", mute=True)
+                self._close("second CONNECT", abort=True)
                 raise ProtocolViolation("second CONNECT")
             self._outgoing.append(encode_connack(False, CONNACK_UNACCEPTABLE_PROTOCOL))
-            self._close(refusal.reason, mute=True)
+            self._close(refusal.reason, abort=True)
             return []
         except ProtocolViolation as violation:
-            self._close(violation.reason, mute=True)
+            self._close(violation.reason, abort=True)
             raise
         return events
 
@@ -288,7 +288,7 @@ class MqttConnection:
 
     def accept(self, session_present: bool = False) -> None:
         """Accept the pending CONNECT (CONNACK 0x00)."""
-        if self._mute:
+        if self._aborted:
             return
         self._expect_pending_connect("accept")
         self._state = _State.CONNECTED
@@ -301,16 +301,16 @@ class MqttConnection:
         """Refuse the pending CONNECT with CONNACK `code` (1..5); the connection then closes."""
         if not CONNACK_UNACCEPTABLE_PROTOCOL <= code <= CONNACK_NOT_AUTHORIZED:
             raise ValueError(f"CONNACK refusal code must be within 1..5, not {code}")
-        if self._mute:
+        if self._aborted:
             return
         self._expect_pending_connect("refuse")
         self._outgoing.append(encode_connack(False, code))
         self.will = None  # a refused client never had a session, so it has no will either
-        self._close(f"connection refused with CONNACK {code}", mute=True)
+        self._close(f"connection refused with CONNACK {code}", abort=True)
 
     def ack(self, event: PublishReceived) -> None:
         """Acknowledge a handled publish: PUBACK for QoS 1, PUBREC for QoS 2, nothing for QoS 0."""
-        if self._mute or event.packet_id is None:
+        if self._aborted or event.packet_id is None:
             return
         if event.qos == 1:
             self._answers.append(encode_puback(event.packet_id))
@@ -320,7 +320,7 @@ class MqttConnection:
 
     def suback(self, packet_id: int, return_codes: list[int]) -> None:
         """Answer a SUBSCRIBE: granted QoS (0, 1, 2) or 0x80 per filter, in request order."""
-        if self._mute:
+        if self._aborted:
             return
         expected = self._pending_subscribes.get(packet_id)
         if expected is not None and expected != len(return_codes):
@@ -332,7 +332,7 @@ class MqttConnection:
 
     def unsuback(self, packet_id: int) -> None:
         """Answer an UNSUBSCRIBE."""
-        if self._mute:
+        if self._aborted:
             return
         self._answers.append(encode_unsuback(packet_id))
 
@@ -368,7 +368,7 @@ class MqttConnection:
         Input is ignored from now on and the app's answers are no-ops; bytes already queued are
         still handed out by `data_to_send()`. The will stays, for the transport to publish.
         """
-        self._close(reason, mute=True)
+        self._close(reason, abort=True)
 
     def resend_unacked(self) -> int:
         """Queue again, with DUP set, every QoS 1 publish still awaiting PUBACK; return how many."""
@@ -411,11 +411,11 @@ class MqttConnection:
 
     # --- internals ----------------------------------------------------------------------
 
-    def _close(self, reason: str, *, mute: bool) -> None:
+    def _close(self, reason: str, *, abort: bool) -> None:
         if not self.should_close:
             self.should_close = True
             self.close_reason = reason
-        self._mute = self._mute or mute
+        self._aborted = self._aborted or abort
 
     def _expect_pending_connect(self, action: str) -> None:
         if self._state is not _State.CONNECT_PENDING:
@@ -454,8 +454,8 @@ class MqttConnection:
             case Disconnect():
                 self.will = None  # [MQTT-3.14.4-3]: a clean DISCONNECT discards the will
                 events.append(DisconnectRequested())
-                # Not muted: the app still answers the packets that came before it.
-                self._close("client disconnected", mute=False)
+                # Not aborted: the app still answers the packets that came before it.
+                self._close("client disconnected", abort=False)
             case Connect():
                 raise ProtocolViolation("second CONNECT")
             case Pubrec() | Pubcomp():
@@ -469,7 +469,7 @@ class MqttConnection:
         if not connect.client_id and not connect.clean_session:
             # [MQTT-3.1.3-8]: a server-assigned id cannot carry a stored session.
             self._outgoing.append(encode_connack(False, CONNACK_IDENTIFIER_REJECTED))
-            self._close("empty client id without clean session", mute=True)
+            self._close("empty client id without clean session", abort=True)
             return
         self._state = _State.CONNECT_PENDING
         self._answers = []

@@ -16,23 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
+
+from tests.support import database_url, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    user = db.get("USER") or "postgres"
-    return f"postgres://{user}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
 @dataclass
@@ -41,10 +28,14 @@ class ServerProcess:
     mqtt_port: int
     process: subprocess.Popen[bytes]
 
-    def http(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    def http(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(  # noqa: S310 - loopback only
-            f"http://127.0.0.1:{self.http_port}{path}", data=data, method=method,
+            f"http://127.0.0.1:{self.http_port}{path}",
+            data=data,
+            method=method,
             headers={"Content-Type": "application/json", **(headers or {})},
         )
         try:
@@ -57,9 +48,11 @@ class ServerProcess:
 
 
 @pytest.fixture(scope="session")
-def server(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
     with django_db_blocker.unblock():
-        url = _database_url()
+        url = database_url()
     env = {**os.environ, "DATABASE_URL": url, "PLUGBOARD_VAR_DIR": str(tmp_path_factory.mktemp("server-var"))}
     env.setdefault("SECRET_KEY", "")
     from django.conf import settings
@@ -69,8 +62,20 @@ def server(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pyte
     http_port, mqtt_port = free_port(), free_port()
     log = open(tmp_path_factory.mktemp("server-log") / "server.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(http_port), "--mqtt-port", str(mqtt_port), "--no-expiry"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "manage.py",
+            "serve",
+            "--port",
+            str(http_port),
+            "--mqtt-port",
+            str(mqtt_port),
+            "--no-expiry",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     srv = ServerProcess(http_port, mqtt_port, process)
     deadline = time.monotonic() + 40
@@ -91,16 +96,6 @@ def server(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pyte
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()
-
-
-def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
-    """Poll until `predicate()` is truthy; return its value (no timing assertions)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 @pytest.fixture(autouse=True)

@@ -12,16 +12,23 @@ import pytest
 from commands.mqtt.packets import encode_connect, encode_publish, encode_subscribe
 from data.models import DataPoint
 from devices.models import DeviceLogEntry, Plug
-from tests.commands.conftest import wait_for
 from tests.commands.test_mqtt_tcp import Device, _device
+from tests.support import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _raw_connect(server: Any, thing: Any, *, level: int = 4, keepalive: int = 25) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", server.mqtt_port), timeout=5)
-    sock.sendall(encode_connect(client_id=thing.plug.id, username=thing.key.id, password=thing.auth.encode(),
-                                keepalive=keepalive, protocol_level=level))
+    sock.sendall(
+        encode_connect(
+            client_id=thing.plug.id,
+            username=thing.key.id,
+            password=thing.auth.encode(),
+            keepalive=keepalive,
+            protocol_level=level,
+        )
+    )
     return sock
 
 
@@ -87,7 +94,11 @@ def test_live_records_reach_a_subscriber_of_a_channel_mask(server: Any, tenant: 
         message = sub.messages[0]
         assert message.topic == f"{thing.plug.id}/data/home/kitchen/temp"
         record = json.loads(message.payload)
-        assert record["data"] == 22 and record["of"] == thing.plug.id and record["channel"] == "home/kitchen/temp"
+        assert (
+            record["data"] == 22
+            and record["of"] == thing.plug.id
+            and record["channel"] == "home/kitchen/temp"
+        )
         assert len(record["id"]) == 24
     finally:
         sub.stop()

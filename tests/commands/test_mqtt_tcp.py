@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from commands.models import Command
 from data.models import DataPoint, JournalEntry
 from devices.models import Plug, Property
-from tests.commands.conftest import wait_for
+from tests.support import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,14 +22,27 @@ pytestmark = pytest.mark.django_db(transaction=True)
 class Device:
     """A paho client that records what it gets."""
 
-    def __init__(self, server: Any, client_id: str, username: str, password: str, *, clean: bool = True,
-                 transport: str = "tcp") -> None:
+    def __init__(
+        self,
+        server: Any,
+        client_id: str,
+        username: str,
+        password: str,
+        *,
+        clean: bool = True,
+        transport: str = "tcp",
+    ) -> None:
         self.messages: list[mqtt.MQTTMessage] = []
         self.connack: list[int] = []
         self.subacks: list[list[int]] = []
         self.disconnected = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean,
-                                  protocol=mqtt.MQTTv311, transport=transport)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=clean,
+            protocol=mqtt.MQTTv311,
+            transport=transport,
+        )
         if transport == "websockets":
             self.client.ws_set_options(path="/mqtt")
         self.client.username_pw_set(username, password)
@@ -56,7 +69,9 @@ def test_publish_property_qos1_is_stored_before_puback(server: Any, thing: Any) 
     device = _device(server, thing)
     try:
         assert device.connack == [0]
-        info = device.client.publish(f"csipio/data/out/devices/{thing.plug.id}/properties/temperature", "21.5", qos=1)
+        info = device.client.publish(
+            f"csipio/data/out/devices/{thing.plug.id}/properties/temperature", "21.5", qos=1
+        )
         info.wait_for_publish(timeout=10)
         assert info.is_published()
         # PUBACK came after the commit: the point is there as soon as the ack is.
@@ -102,8 +117,10 @@ def test_command_reaches_subscribed_device_and_is_acked(server: Any, tenant: Any
         device.client.subscribe(f"csipio/data/in/devices/{thing.plug.id}/properties/#", qos=1)
         assert wait_for(lambda: device.subacks) == [[1]]
         status, receipt = server.http(
-            "POST", f"/v3/data/devices/{thing.plug.id}",
-            {"setpoint": 19}, {"X-Plug-Email": tenant.email, "X-Plug-Master": tenant.password},
+            "POST",
+            f"/v3/data/devices/{thing.plug.id}",
+            {"setpoint": 19},
+            {"X-Plug-Email": tenant.email, "X-Plug-Master": tenant.password},
         )
         if status == 404 and receipt and "no device" not in json.dumps(receipt):
             pytest.skip("property dialect routes not built yet")
@@ -151,7 +168,9 @@ def test_will_is_stored_on_abrupt_close(server: Any, thing: Any) -> None:
     assert DataPoint.objects.get(of=thing.plug.id, channel="status").data == "offline"
 
 
-def test_clean_session_0_keeps_subscriptions_and_gets_offline_commands(server: Any, tenant: Any, thing: Any) -> None:
+def test_clean_session_0_keeps_subscriptions_and_gets_offline_commands(
+    server: Any, tenant: Any, thing: Any
+) -> None:
     Property.objects.create(plug=thing.plug, name="mode", type="string", access="public")
     first = _device(server, thing, clean=False)
     first.client.subscribe(f"csipio/data/in/devices/{thing.plug.id}/properties/#", qos=1)
@@ -159,7 +178,9 @@ def test_clean_session_0_keeps_subscriptions_and_gets_offline_commands(server: A
     first.stop()
     assert wait_for(lambda: not Plug.objects.get(id=thing.plug.id).connected)
     status, _ = server.http(
-        "POST", f"/v3/data/devices/{thing.plug.id}", {"mode": "eco"},
+        "POST",
+        f"/v3/data/devices/{thing.plug.id}",
+        {"mode": "eco"},
         {"X-Plug-Email": tenant.email, "X-Plug-Master": tenant.password},
     )
     if status == 404:
@@ -190,7 +211,9 @@ def test_websocket_transport(server: Any, thing: Any) -> None:
     device = _device(server, thing, transport="websockets")
     try:
         assert device.connack == [0]
-        info = device.client.publish(f"csipio/data/out/devices/{thing.plug.id}/properties/humidity", "40", qos=1)
+        info = device.client.publish(
+            f"csipio/data/out/devices/{thing.plug.id}/properties/humidity", "40", qos=1
+        )
         info.wait_for_publish(timeout=10)
         assert DataPoint.objects.get(of=thing.plug.id, channel="humidity").data == 40
         assert JournalEntry.objects.get(channel="humidity").source == "mqtt-ws"

@@ -13,7 +13,7 @@ from data.timestamps import now_ms
 from devices.models import Control, Plug
 from devices.services import Enrolled
 from plugboard.identifiers import new_oid
-from tests.conftest import Tenant, plug_headers
+from tests.conftest import Tenant, basic, plug_headers
 
 pytestmark = pytest.mark.django_db
 
@@ -257,7 +257,7 @@ def test_the_account_reads_everything_of_its_own(
     assert readable(api, tenant.master_headers()) == ["w/account", "w/sibling", "w/thing"]
     assert readable(api, other_tenant.master_headers()) == ["w/stranger", "w/their-account"]
     key_id, secret = tenant.user_key()
-    assert readable(api, {"HTTP_AUTHORIZATION": _basic(key_id, secret)}) == ["w/account", "w/sibling", "w/thing"]
+    assert readable(api, basic(key_id, secret)) == ["w/account", "w/sibling", "w/thing"]
 
 
 def test_a_plug_reads_its_own(api: APIClient, world: dict[str, Enrolled]) -> None:
@@ -270,8 +270,6 @@ def test_never_another_accounts_data(
 ) -> None:
     stranger = world["stranger"].plug.id
     assert readable(api, tenant.master_headers(), of=f"{stranger},{other_tenant.account.id}") == []
-    theirs = DataPoint.objects.get(of=stranger).id
-    assert get(api, "/iot/data/%23", tenant.master_headers(), after=theirs[:8] + "0" * 16) != []
     assert all(p["of"] != stranger for p in get(api, "/iot/data/%23", tenant.master_headers(), limit=0))
 
 
@@ -288,12 +286,6 @@ def test_a_controller_reads_what_it_controls(api: APIClient, tenant: Tenant, wor
     Control.objects.create(controller=panel.plug, thing=world["thing"].plug, rights="r")
     Control.objects.create(controller=panel.plug, thing=world["sibling"].plug, rights="")
     assert readable(api, plug_headers(panel)) == ["w/panel", "w/thing"]
-
-
-def _basic(user: str, secret: str) -> str:
-    import base64
-
-    return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
 
 
 # --- cost -----------------------------------------------------------------------------------------

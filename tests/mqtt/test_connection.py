@@ -127,6 +127,7 @@ def test_answers_to_pipelined_packets_wait_for_the_connack() -> None:
     conn = MqttConnection()
     events = conn.receive(CONNECT + packets.PINGREQ + publish("a", b"1", qos=1, packet_id=1))
     assert conn.data_to_send() == b""
+    assert isinstance(events[1], PublishReceived)
     conn.ack(events[1])  # the app answers out of order: still sent after the CONNACK
     conn.accept()
     assert conn.data_to_send() == CONNACK_ACCEPTED + b"\xd0\x00" + b"\x40\x02\x00\x01"
@@ -328,6 +329,7 @@ def test_qos2_publish_is_delivered_exactly_once() -> None:
 def test_qos2_duplicate_before_the_app_acks_waits_for_that_ack() -> None:
     conn = connected()
     [event] = conn.receive(publish("a", b"2", qos=2, packet_id=5))
+    assert isinstance(event, PublishReceived)
     assert conn.receive(publish("a", b"2", qos=2, packet_id=5, dup=True)) == []
     assert conn.data_to_send() == b""
     conn.ack(event)
@@ -473,8 +475,11 @@ def test_unacked_publishes_carry_over_to_the_next_connection() -> None:
 
     new = connected()
     new.restore_unacked(unacked)
-    reader = packets.PacketReader()
-    assert [publish.dup for publish in reader.feed(new.data_to_send())] == [True, True]
+    resent = list(packets.PacketReader().feed(new.data_to_send()))
+    assert [(packet.packet_id, packet.dup) for packet in resent if isinstance(packet, Publish)] == [
+        (1, True),
+        (2, True),
+    ]
     assert new.publish("cmd/3", b"x", 1) == 3  # restored ids stay reserved
     assert new.receive(b"\x40\x02\x00\x01") == [PubackReceived(1)]
 
@@ -493,11 +498,13 @@ def test_pingreq_is_answered_by_the_core_and_counts_as_activity() -> None:
 def test_connect_publish_disconnect_in_one_chunk_is_still_handled() -> None:
     conn = MqttConnection()
     events = conn.receive(CONNECT + publish("a", b"1", qos=1, packet_id=1) + packets.DISCONNECT)
-    assert [type(event) for event in events] == [ConnectRequested, PublishReceived, DisconnectRequested]
+    connect, published, disconnect = events
+    assert isinstance(connect, ConnectRequested) and isinstance(published, PublishReceived)
+    assert disconnect == DisconnectRequested()
     assert conn.should_close and not conn.aborted  # so the transport handles every event
     conn.accept()
     assert conn.accepted
-    conn.ack(events[1])
+    conn.ack(published)
     assert conn.data_to_send() == CONNACK_ACCEPTED + b"\x40\x02\x00\x01"
     assert conn.closed
 
@@ -508,6 +515,7 @@ def test_abort_ends_the_connection_for_an_app_reason() -> None:
     conn.receive(packets.encode_connect("plug-1", will=will))
     conn.accept()
     [event] = conn.receive(publish("not/yours", b"1", qos=1, packet_id=1))
+    assert isinstance(event, PublishReceived)
     conn.abort("not allowed to publish to not/yours")
     conn.ack(event)  # answers after abort are no-ops
     assert conn.data_to_send() == CONNACK_ACCEPTED

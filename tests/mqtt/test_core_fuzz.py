@@ -29,7 +29,7 @@ FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCh
 # --- strategies ----------------------------------------------------------------------------
 
 # Any character MQTT allows in a string: no surrogates (not UTF-8) and no U+0000.
-_characters = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+_characters = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
 _level = st.text(_characters.filter(lambda char: char not in "+#/"), max_size=6)
 topic_names = st.lists(_level, min_size=1, max_size=4).map("/".join).filter(bool)
 topic_filters = st.builds(
@@ -173,7 +173,7 @@ def answer(conn: MqttConnection, events: list[Event]) -> None:
 def feed(conn: MqttConnection, chunks: list[bytes]) -> tuple[list[Event], bytes, ProtocolViolation | None]:
     """Drive the core like a transport; any exception but ProtocolViolation fails the test."""
     events: list[Event] = []
-    output = []
+    output: list[bytes] = []
     for chunk in chunks:
         try:
             new = conn.receive(chunk)

@@ -12,13 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -40,7 +36,7 @@ def _get(url: str) -> tuple[int, bytes]:
 
 
 def test_serve_answers_healthz_and_admin(embedded_env: dict[str, str]) -> None:
-    port, mqtt_port = _free_port(), _free_port()
+    port, mqtt_port = free_port(), free_port()
     server = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--port", str(port), "--mqtt-port", str(mqtt_port)],
         cwd=ROOT,

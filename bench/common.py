@@ -1,0 +1,454 @@
+"""Shared pieces of the benchmark scripts: a throwaway platform, tables, verdicts.
+
+`Platform` creates a fresh PostgreSQL database (`pb_bench_<pid>`), migrates it, starts one
+`manage.py serve` process on free ports, provisions through the management commands and, on
+exit (normal, exception, Ctrl-C or SIGTERM), stops the server and drops the database. The
+benchmarks target 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform as _stdlib_platform
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+DEFAULT_PG = "postgres://postgres@127.0.0.1:5432"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/9"
+PY_SPY = os.environ.get("PY_SPY", "/tmp/bench_tools/bin/py-spy")
+
+if str(ROOT) not in sys.path:  # the project's modules (the MQTT codec) for the load generators
+    sys.path.insert(0, str(ROOT))
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server URL (no database name)")
+    parser.add_argument("--redis", default=DEFAULT_REDIS, help="Redis URL of the channel layer")
+    parser.add_argument(
+        "--profile",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help=f"sample the server with py-spy for this long during the main run ({PY_SPY})",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the database and server log on exit")
+    return parser
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def raise_nofile(wanted: int) -> int:
+    """Raise this process's open-file limit towards `wanted` (up to the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(wanted, hard) if hard != resource.RLIM_INFINITY else wanted
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def fmt_int(n: float) -> str:
+    return f"{n:,.0f}"
+
+
+def fmt_float(n: float, digits: int = 2) -> str:
+    return f"{n:,.{digits}f}"
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> str:
+    """A plain-text table: text left-aligned, numbers (and number-like strings) right-aligned."""
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+
+    def numeric(text: str) -> bool:
+        stripped = text.replace(",", "").replace(".", "").replace("×", "").replace("%", "").strip()
+        return stripped.lstrip("-").isdigit()
+
+    def line(row: Sequence[str]) -> str:
+        return " | ".join(
+            (c.rjust(w) if numeric(c) else c.ljust(w)) for c, w in zip(row, widths, strict=True)
+        ).rstrip()
+
+    out = [title] if title else []
+    out += [line(list(headers)), "-+-".join("-" * w for w in widths)]
+    out += [line(r) for r in cells]
+    return "\n".join(out)
+
+
+def verdict(name: str, met: bool, detail: str) -> str:
+    return f"[{'MET' if met else 'NOT MET'}] {name}: {detail}"
+
+
+def machine_note() -> str:
+    cores = os.cpu_count() or 0
+    load = os.getloadavg()
+    return (
+        f"machine: {cores} cores, Python {_stdlib_platform.python_version()}, load avg {load[0]:.2f} at start; "
+        "the load generator runs on the same cores as the server and competes with it for CPU."
+    )
+
+
+# --- the platform under test -------------------------------------------------------------------
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+class Platform:
+    """A fresh database and one `manage.py serve` process; use as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        pg: str = DEFAULT_PG,
+        redis: str = DEFAULT_REDIS,
+        keep: bool = False,
+        tag: str = "",
+        server_nofile: int | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.pg = pg.rstrip("/")
+        self.redis = redis
+        self.keep = keep
+        self.db_name = f"pb_bench_{os.getpid()}{('_' + tag) if tag else ''}"
+        self.database_url = f"{self.pg}/{self.db_name}"
+        self.var_dir = Path(tempfile.mkdtemp(prefix=f"pb_bench_{os.getpid()}_"))
+        self.http_port = free_port()
+        self.mqtt_port = free_port()
+        self.server: subprocess.Popen[bytes] | None = None
+        self.server_nofile = server_nofile
+        self.extra_env = extra_env or {}
+        self.log_path = self.var_dir / "serve.log"
+        self._db_created = False
+
+    # environment of every manage.py call
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=self.database_url,
+            REDIS_URL=self.redis,
+            SECRET_KEY="bench",
+            PLUGBOARD_VAR_DIR=str(self.var_dir),
+            LOG_LEVEL=env.get("LOG_LEVEL", "WARNING"),
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(self.extra_env)
+        return env
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    # -- lifecycle --
+
+    def __enter__(self) -> Platform:
+        self._install_signal_handlers()
+        try:
+            self.create_database()
+            self.manage("migrate", "--noinput", "-v", "0", parse=False)
+            self.start_server()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _install_signal_handlers(self) -> None:
+        def stop(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        signal.signal(signal.SIGTERM, stop)
+
+    def admin_connect(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(f"{self.pg}/postgres", autocommit=True)
+
+    def connect(self, **kwargs: Any) -> Any:
+        """A psycopg connection to the bench database."""
+        import psycopg
+
+        return psycopg.connect(self.database_url, **kwargs)
+
+    def create_database(self) -> None:
+        with self.admin_connect() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{self.db_name}"')
+        self._db_created = True
+
+    def drop_database(self) -> None:
+        if not self._db_created:
+            return
+        with self.admin_connect() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+        self._db_created = False
+
+    def start_server(self) -> None:
+        nofile = self.server_nofile
+
+        def preexec() -> None:
+            os.setpgrp()  # its own process group: a Ctrl-C of the bench reaches it only through us
+            if nofile:
+                hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+                resource.setrlimit(resource.RLIMIT_NOFILE, (min(nofile, hard), hard))
+
+        log = open(self.log_path, "wb")  # noqa: SIM115 - the server owns it until it exits
+        self.server = subprocess.Popen(
+            [
+                str(VENV_PYTHON),
+                "manage.py",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.http_port),
+                "--mqtt-port",
+                str(self.mqtt_port),
+                "--no-expiry",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=preexec,
+        )
+        log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.server.poll() is not None:
+                raise BenchError(f"the server exited with {self.server.returncode}:\n{self.log_tail()}")
+            if _port_open(self.http_port) and _port_open(self.mqtt_port):
+                return
+            time.sleep(0.1)
+        raise BenchError(f"the server did not open its ports within 60 s:\n{self.log_tail()}")
+
+    def stop_server(self) -> None:
+        if self.server is None or self.server.poll() is not None:
+            return
+        self.server.send_signal(signal.SIGINT)
+        try:
+            self.server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.server.kill()
+            self.server.wait(timeout=10)
+
+    def close(self) -> None:
+        try:
+            self.stop_server()
+        finally:
+            if self.keep:
+                print(f"kept: database {self.database_url}, server log {self.log_path}")
+                return
+            try:
+                self.drop_database()
+            finally:
+                shutil.rmtree(self.var_dir, ignore_errors=True)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+    def check_alive(self) -> None:
+        if self.server is None or self.server.poll() is not None:
+            raise BenchError(f"the server died during the run:\n{self.log_tail()}")
+
+    @property
+    def pid(self) -> int:
+        assert self.server is not None
+        return self.server.pid
+
+    # -- provisioning --
+
+    def manage(self, *args: str, parse: bool = True) -> Any:
+        done = subprocess.run(
+            [str(VENV_PYTHON), "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            raise BenchError(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+        return json.loads(done.stdout.strip().splitlines()[-1]) if parse else done.stdout
+
+    def django_script(self, code: str, timeout: float = 600) -> Any:
+        """Run Python with Django set up against the bench database; its last stdout line is JSON."""
+        prelude = (
+            "import os, sys, json\n"
+            "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'plugboard.settings')\n"
+            "import django\ndjango.setup()\n"
+        )
+        done = subprocess.run(
+            [str(VENV_PYTHON), "-c", prelude + code],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            raise BenchError(f"Django script failed:\n{done.stdout}{done.stderr}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def account(self, email: str = "bench@example.com", password: str = "bench-pass-1") -> dict[str, Any]:
+        created = self.manage("createaccount", "--email", email, "--password", password)
+        return {**created, "password": password}
+
+    def plug(self, account_email: str, name: str, kind: str = "thing") -> dict[str, Any]:
+        return self.manage("createplug", "--account", account_email, "--name", name, "--kind", kind)
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+# --- profiling ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def profiled(pid: int, seconds: float, out: Path) -> Iterator[None]:
+    """Sample `pid` with py-spy for `seconds` while the body runs (no-op when seconds is 0)."""
+    if seconds <= 0:
+        yield
+        return
+    if not Path(PY_SPY).exists():
+        print(f"py-spy not found at {PY_SPY}; set PY_SPY or install it in a throwaway venv")
+        yield
+        return
+    proc = subprocess.Popen(
+        [
+            PY_SPY,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(int(seconds)),
+            "--format",
+            "raw",
+            "--threads",
+            "--nonblocking",
+            "--rate",
+            "250",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        try:
+            proc.wait(timeout=seconds + 30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if out.exists():
+        print(f"py-spy samples (collapsed stacks, flamegraph.pl input): {out}")
+        print(profile_summary(out))
+
+
+def profile_summary(path: Path, top: int = 25) -> str:
+    """Self and inclusive time per function from py-spy's collapsed stacks (`frame;frame;… count`)."""
+    inclusive: dict[str, int] = {}
+    self_time: dict[str, int] = {}
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = [_short_frame(f) for f in stack.split(";")]
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + count
+        if frames:
+            self_time[frames[-1]] = self_time.get(frames[-1], 0) + count
+    if not total:
+        return "(no samples)"
+
+    def rows(counts: dict[str, int]) -> list[list[str]]:
+        best = sorted(counts.items(), key=lambda kv: kv[1], reverse=True)[:top]
+        return [[f"{100 * n / total:5.1f}%", name] for name, n in best]
+
+    return (
+        table(["incl.", "function (inclusive: time with this frame on the stack)"], rows(inclusive))
+        + "\n\n"
+        + table(["self", "function (self: time in the frame itself)"], rows(self_time))
+    )
+
+
+def _short_frame(frame: str) -> str:
+    # py-spy frames look like "function (path/to/file.py:123)"
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    file, _, _line = where.rpartition(":")
+    for marker in ("site-packages/", "/work/main/", "lib/python3."):
+        if marker in file:
+            file = file.split(marker, 1)[1]
+            break
+    return f"{name} ({file})" if file else name
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
