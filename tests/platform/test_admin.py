@@ -21,7 +21,7 @@ from tests.conftest import Tenant
 
 # model → query strings its changelist must answer (search and each filter).
 CHANGELISTS: dict[type, list[str]] = {
-    Account: ["q=owner", "q=com-x", "is_active__exact=1", "date_created__gte=2020-01-01"],
+    Account: ["q=owner", "q=com-x", "is_active__exact=1", "date_created__gte=2020-01-01T00:00:00%2B00:00"],
     ApiKey: ["q=_key_x", "q=thermostat", "kind__exact=device", "context_type__exact=account"],
     Plug: [
         "q=thermo",
