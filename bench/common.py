@@ -95,6 +95,86 @@ def own_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _system_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields) - idle) / ticks, sum(fields) / ticks
+
+
+def _pid_cpu(pid: int) -> float | None:
+    try:
+        return cpu_seconds(pid)
+    except (OSError, IndexError):
+        return None
+
+
+class CpuMeter:
+    """Where the machine's CPU went during a run: the server, this load generator, the
+    PostgreSQL backends serving the bench database, other processes (other users' work).
+
+    Reported in cores (CPU seconds per wall second), so 2.0 is the whole of a 2-core machine.
+    """
+
+    def __init__(self, platform: Platform, extra: dict[str, int] | None = None) -> None:
+        self.platform = platform
+        self.extra = extra or {}
+
+    def _pg_backends(self) -> list[int]:
+        try:
+            with self.platform.admin_connect() as conn:
+                rows = conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                    [self.platform.db_name],
+                ).fetchall()
+        except Exception:  # noqa: BLE001 - accounting is best effort
+            return []
+        return [int(r[0]) for r in rows]
+
+    def __enter__(self) -> CpuMeter:
+        self.backends0 = {pid: _pid_cpu(pid) or 0.0 for pid in self._pg_backends()}
+        self.server0 = cpu_seconds(self.platform.pid)
+        self.extra0 = {name: _pid_cpu(pid) or 0.0 for name, pid in self.extra.items()}
+        self.client0 = own_cpu_seconds()
+        self.system0 = _system_cpu()
+        self.wall0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall0
+        busy1, total1 = _system_cpu()
+        self.client = own_cpu_seconds() - self.client0
+        self.server = cpu_seconds(self.platform.pid) - self.server0
+        self.extras = {
+            name: (_pid_cpu(pid) or 0.0) - self.extra0[name] for name, pid in self.extra.items()
+        }
+        pg = 0.0
+        for pid in set(self.backends0) | set(self._pg_backends()):
+            now = _pid_cpu(pid)
+            if now is not None:
+                pg += now - self.backends0.get(pid, 0.0)
+        self.postgres = pg
+        self.busy = busy1 - self.system0[0]
+        self.capacity = total1 - self.system0[1]
+
+    def cores(self, seconds: float) -> float:
+        return seconds / self.wall if self.wall else 0.0
+
+    def summary(self) -> str:
+        others = self.busy - self.server - self.client - self.postgres - sum(self.extras.values())
+        parts = [f"server {self.cores(self.server):.2f}"]
+        parts += [f"{name} {self.cores(v):.2f}" for name, v in self.extras.items()]
+        parts += [
+            f"postgres backends {self.cores(self.postgres):.2f}",
+            f"load generator {self.cores(self.client):.2f}",
+            f"other processes {self.cores(max(0.0, others)):.2f}",
+            f"idle {self.cores(max(0.0, self.capacity - self.busy)):.2f}",
+        ]
+        return "CPU (cores): " + ", ".join(parts)
+
+
 def fmt_int(n: float) -> str:
     return f"{n:,.0f}"
 

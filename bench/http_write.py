@@ -213,7 +213,8 @@ def main() -> int:
         def headers(plug: dict[str, Any]) -> dict[str, str]:
             return {"X-Plug-Id": plug["id"], "X-Plug-Auth": plug["auth"]}
 
-        copy_seconds = copy_baseline(platform, points, args.channels, base_at)
+        with common.CpuMeter(platform) as copy_meter:
+            copy_seconds = copy_baseline(platform, points, args.channels, base_at)
         copy_rate = points / copy_seconds
 
         results = []
@@ -238,48 +239,40 @@ def main() -> int:
                 raise common.BenchError(f"warm-up failed: {warm_run.errors[0]}")
 
             run = Run(method, path_of(plug), headers(plug), check)
-            server_cpu0, client_cpu0 = common.cpu_seconds(platform.pid), common.own_cpu_seconds()
             out = Path(platform.var_dir.parent) / f"pb_bench_{os.getpid()}_http_{name.split(':')[0]}.txt"
-            with common.profiled(platform.pid, args.profile, out):
+            with common.profiled(platform.pid, args.profile, out), common.CpuMeter(platform) as meter:
                 seconds = drive(platform.http_port, run, bodies, args.clients)
-            server_cpu = common.cpu_seconds(platform.pid) - server_cpu0
-            client_cpu = common.own_cpu_seconds() - client_cpu0
             platform.check_alive()
             stored = rows_of(platform, plug["id"])
-            results.append((name, points, seconds, run, stored, server_cpu, client_cpu))
+            results.append((name, points, seconds, run, stored, meter))
 
     print()
     rows = [["COPY data_datapoint (psycopg 3)", common.fmt_int(points), f"{copy_seconds:.2f}",
              common.fmt_int(copy_rate), "1.00×"]]
-    for name, n, seconds, _run, _stored, _s, _c in results:
+    for name, n, seconds, _run, _stored, _meter in results:
         rate = n / seconds
         rows.append([name, common.fmt_int(n), f"{seconds:.2f}", common.fmt_int(rate), f"{rate / copy_rate:.2f}×"])
     print(common.table(["path", "points", "seconds", "points/s", "× COPY"], rows))
     print()
     detail = []
-    for name, _n, seconds, run, stored, server_cpu, client_cpu in results:
+    for name, _n, _seconds, run, stored, _meter in results:
         detail.append(
             [
                 name.split(":")[0],
                 f"{1000 * percentile(run.latencies, 0.5):.0f}",
                 f"{1000 * percentile(run.latencies, 0.95):.0f}",
-                f"{server_cpu / seconds:.2f}",
-                f"{client_cpu / seconds:.2f}",
                 f"{stored:,}",
                 str(len(run.errors)),
             ]
         )
-    print(
-        common.table(
-            ["dialect", "p50 ms/request", "p95 ms/request", "server CPU (cores)", "client CPU (cores)",
-             "rows stored", "failed requests"],
-            detail,
-        )
-    )
+    print(common.table(["dialect", "p50 ms/request", "p95 ms/request", "rows stored", "failed requests"], detail))
+    print(f"COPY     {copy_meter.summary()} (includes the untimed DELETE and VACUUM)")
+    for name, *_rest, meter in results:
+        print(f"{name.split(':')[0]:8} {meter.summary()}")
     print()
 
     ok = True
-    for name, n, _s, run, stored, _sc, _cc in results:
+    for name, n, _s, run, stored, _meter in results:
         if run.errors or stored != n:
             ok = False
             print(f"VERIFY FAILED {name}: {stored:,} rows stored of {n:,}; {len(run.errors)} failed requests")

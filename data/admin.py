@@ -27,10 +27,11 @@ class EstimatedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        query = getattr(self.object_list, "query", None)
+        rows: Any = self.object_list
+        query = getattr(rows, "query", None)
         if query is not None and not query.where and not query.combinator:
-            model = self.object_list.model
-            connection = connections[self.object_list.db]
+            model = rows.model
+            connection = connections[rows.db]
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
                     cursor.execute(

@@ -21,6 +21,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
+from django.db.models.functions import Lower
 
 from data.channels import BadChannel, validate_channel
 from data.live import broadcast_points
@@ -315,12 +317,19 @@ def _apply_properties(
     on_plugs = [p for p in points if p.of in plugs]
     if not on_plugs:
         return points
-    props = {
-        (prop.plug_id, prop.name): prop
-        for prop in Property.objects.filter(
-            plug_id__in={p.of for p in on_plugs}, name__in={p.channel for p in on_plugs}
-        )
-    }
+    names = {p.channel for p in on_plugs}
+    # The property dialect names properties case-insensitively (MQTT topics carry them in
+    # lower case); the channel dialect's channels are exact.
+    folded_names = {p.channel.lower() for p in on_plugs if subs[p.sub].property_write}
+    rows = Property.objects.filter(plug_id__in={p.of for p in on_plugs})
+    if folded_names:
+        rows = rows.annotate(folded=Lower("name")).filter(Q(name__in=names) | Q(folded__in=folded_names))
+    else:
+        rows = rows.filter(name__in=names)
+    props = {(prop.plug_id, prop.name): prop for prop in rows}
+    folded: dict[tuple[str, str], Property] = {}
+    for key in sorted(props):
+        folded.setdefault((key[0], key[1].lower()), props[key])
     created: dict[tuple[str, str], Property] = {}
     accepted = []
     for p in points:
@@ -330,6 +339,10 @@ def _apply_properties(
         sub = subs[p.sub]
         own_write = sub.principal.acts_as(p.of) or not sub.property_write
         prop = props.get((p.of, p.channel)) or created.get((p.of, p.channel))
+        if prop is None and sub.property_write:
+            prop = folded.get((p.of, p.channel.lower()))
+            if prop is not None:
+                p.channel = prop.name
         if prop is None:
             if not own_write:
                 _reject(results, p, 404, "UnknownProperty", f"{p.of} has no property {p.channel}")

@@ -17,7 +17,11 @@ from plugboard.models import ApiKey
 from plugboard.property_dialect import iso_date
 
 # A plug's status in v3 words: `ok` is what Connio calls `enabled`.
-STATUS_TO_V3 = {Plug.Status.OK: "enabled", Plug.Status.DISABLED: "disabled", Plug.Status.DEBUG: "debug"}
+STATUS_TO_V3: dict[str, str] = {
+    Plug.Status.OK: "enabled",
+    Plug.Status.DISABLED: "disabled",
+    Plug.Status.DEBUG: "debug",
+}
 
 # What a device shows for the v3 fields nobody has set.
 DEVICE_DEFAULTS: dict[str, Any] = {

@@ -41,8 +41,10 @@ from commands.mqtt.connection import (
 from commands.mqtt.topics import topic_matches
 from commands.services import plug_group
 from data.channels import BadChannel, validate_mask
+from data.feeds import BadFeed, feed_points
 from data.live import account_group
 from data.services import PointIn, PointResult, Submission, device_log
+from data.timestamps import now_ms
 from devices.access import Reach, reach
 from plugboard.authentication import verify_mqtt
 from plugboard.parsers import json_loads
@@ -244,9 +246,12 @@ class MqttEndpoint:
             points = [PointIn(channel=route.name, data=value, of=route.plug_id)]
             return Submission(self.principal, _checked(points), property_write=True, require_zone=True)
         if route.kind == "feed":
-            from data.feeds import feed_points
-
-            points = feed_points(value, of=route.plug_id)
+            try:
+                points = feed_points(body=value, device_id=route.plug_id, prop=None, now=now_ms())
+            except BadFeed as exc:
+                # Not a feed at all: nothing to store; the device log (debug) says why.
+                points = [PointIn(channel="json", data=_MISSING, of=route.plug_id)]
+                log.info("mqtt feed refused", extra={"client": self.client_id, "reason": exc.message})
             return Submission(self.principal, _checked(points), property_write=True, require_zone=True)
         record = value if isinstance(value, dict) else {}
         point = PointIn(

@@ -31,6 +31,8 @@ CONNACK_BAD_CREDENTIALS = 0x04
 CONNACK_NOT_AUTHORIZED = 0x05
 SUBACK_FAILURE = 0x80
 
+Buffer = bytes | bytearray | memoryview
+
 
 class PacketType(IntEnum):
     """Control packet type, the high nibble of the first byte."""
@@ -200,9 +202,7 @@ def encode_remaining_length(length: int) -> bytes:
     return bytes(encoded)
 
 
-def decode_remaining_length(
-    data: bytes | bytearray | memoryview, offset: int = 0, end: int | None = None
-) -> tuple[int, int] | None:
+def decode_remaining_length(data: Buffer, offset: int = 0, end: int | None = None) -> tuple[int, int] | None:
     """`(value, bytes used)` of the remaining length at `data[offset:]`, None if incomplete.
 
     Raises `ProtocolViolation` as soon as a fourth byte still says "more follows".
@@ -266,9 +266,7 @@ _FIXED_LENGTH_BY_FIRST: tuple[int | None, ...] = tuple(
 )
 
 
-def read_fixed_header(
-    data: bytes | bytearray | memoryview, offset: int, end: int, max_packet: int
-) -> tuple[int, int] | None:
+def read_fixed_header(data: Buffer, offset: int, end: int, max_packet: int) -> tuple[int, int] | None:
     """`(header length, remaining length)` of the packet at `data[offset:end]`.
 
     Returns None while the header is incomplete. Raises `ProtocolViolation` as soon as the
@@ -299,8 +297,6 @@ def read_fixed_header(
 
 
 # --- decoding ------------------------------------------------------------------------------
-
-Buffer = bytes | bytearray | memoryview
 
 
 def _read_string(body: Buffer, pos: int, end: int, what: str) -> tuple[str, int]:

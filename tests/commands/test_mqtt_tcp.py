@@ -219,3 +219,20 @@ def test_websocket_transport(server: Any, thing: Any) -> None:
         assert JournalEntry.objects.get(channel="humidity").source == "mqtt-ws"
     finally:
         device.stop()
+
+
+def test_lowercase_topic_writes_the_existing_property_and_json_feed(server: Any, thing: Any) -> None:
+    Property.objects.create(plug=thing.plug, name="Temperature", type="number")
+    device = _device(server, thing)
+    try:
+        base = f"csipio/data/out/devices/{thing.plug.id}"
+        device.client.publish(f"{base}/properties/temperature", "20", qos=1).wait_for_publish(timeout=10)
+        feed = {"t": "2026-01-01T00:00:00Z", "dps": [{"prop": "temperature", "v": 21, "tt": 5}, {"prop": "hum", "v": 3}]}
+        device.client.publish(f"{base}/json", json.dumps(feed), qos=1).wait_for_publish(timeout=10)
+        temps = DataPoint.objects.filter(of=thing.plug.id, channel="Temperature").order_by("at")
+        assert [p.data for p in temps] == [21, 20]
+        assert temps[0].at == 1_767_225_600_005
+        assert DataPoint.objects.get(of=thing.plug.id, channel="hum").data == 3
+        assert not Property.objects.filter(plug=thing.plug, name="temperature").exists()
+    finally:
+        device.stop()
