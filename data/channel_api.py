@@ -194,13 +194,15 @@ class DataView(ChannelDialectView):
         return Response([_record(p) for p in points])
 
     def delete(self, request: Request, channel: str | None = None) -> Response:
-        body = request.data
-        if body is None:
-            source = _query_source(request)
-        elif isinstance(body, dict):
-            source = body.get
-        else:
+        body = request.data if request.data is not None else {}
+        if not isinstance(body, dict):
             raise ApiError(400, "the body must be a JSON object of filters: id, before, after, at, of")
+        query = _query_source(request)
+
+        def source(name: str) -> Any:
+            # The body's filters first; a client whose DELETE carries no body may use the query.
+            return body[name] if name in body else query(name)
+
         filters = _filters(_mask(channel), source)
         if not (filters.ids or filters.at or filters.before is not None or filters.after is not None):
             raise ApiError(400, "at least one of id, before, after, at is required")

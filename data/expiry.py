@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
 
 
-def _delete_batches(table: str, where: str, params: list[object], batch: int) -> int:
+def _delete_batches(table: str, where: str, params: list[int], batch: int) -> int:
     """Delete rows matching `where` in batches of `batch`; returns how many went."""
     lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
     removed = 0

@@ -48,6 +48,14 @@ class DataView(PropertyDialectView):
             raise ApiError(403, f"device {ref} is disabled")
         return plug
 
+    def body(self) -> Any:
+        """The parsed JSON body; None when there is none (DRF would give `{}`)."""
+        try:
+            length = int(self.request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        return self.request.data if length else None
+
     def receipt(self, plug: Plug, points: list[PointIn]) -> Response:
         """Store the points (one service call) and answer `{"accepted", "rejected"}`."""
         points_rename(points, property_names_existing(plug_id=plug.id, names=points_names(points)))
@@ -71,7 +79,7 @@ class DeviceDataView(DataView):
     def post(self, request: Request, ref: str) -> Response:
         plug = self.writable_plug(ref)
         try:
-            points = body_points(body=request.data, device_id=plug.id, now=now_ms())
+            points = body_points(body=self.body(), device_id=plug.id, now=now_ms())
         except BadFeed as exc:
             raise _feed_error(exc)
         return self.receipt(plug, points)
@@ -83,7 +91,7 @@ class PropertiesFeedView(DataView):
     def post(self, request: Request, ref: str) -> Response:
         plug = self.writable_plug(ref)
         try:
-            points = feed_points(body=request.data, device_id=plug.id, prop=None, now=now_ms())
+            points = feed_points(body=self.body(), device_id=plug.id, prop=None, now=now_ms())
         except BadFeed as exc:
             raise _feed_error(exc)
         return self.receipt(plug, points)
@@ -131,7 +139,7 @@ class PropertyDataView(DataView):
         # A property id must name an existing property; a name may be new (the device creates it).
         name = property_resolve(plug=plug, ref=prp).name if prp.startswith("_prp_") else prp
         try:
-            points = feed_points(body=request.data, device_id=plug.id, prop=name, now=now_ms())
+            points = feed_points(body=self.body(), device_id=plug.id, prop=name, now=now_ms())
         except BadFeed as exc:
             raise _feed_error(exc)
         return self.receipt(plug, points)
@@ -145,7 +153,7 @@ class PropertyQueryView(DataView):
         prop = property_resolve(plug=plug, ref=prp)
         now = now_ms()
         try:
-            query = query_parse(body=request.data, now=now)
+            query = query_parse(body=self.body(), now=now)
         except BadQuery as exc:
             raise ApiError(400, str(exc))
         return Response(query_run(plug=plug, channel=prop.name, ref=prp, query=query, now=now))

@@ -289,14 +289,14 @@ def _value_fits(prop: Property, value: Any) -> str | None:
     """Why `value` breaks the property's type or boundaries, or None."""
     kind = prop.type
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    ok = {
+    ok: bool = {
         Property.Type.ANY: True,
         Property.Type.NUMBER: is_number,
         Property.Type.BOOLEAN: isinstance(value, bool),
         Property.Type.STRING: isinstance(value, str),
         Property.Type.OBJECT: isinstance(value, dict),
         Property.Type.ARRAY: isinstance(value, list),
-    }.get(kind, True)
+    }.get(Property.Type(kind), True)
     if not ok:
         return f"{prop.name} takes a {kind}, not {json.dumps(value)[:60]}"
     if is_number:
