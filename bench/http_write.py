@@ -50,7 +50,8 @@ def channel_bodies(count: int, batch: int, channels: int, base_at: int) -> list[
     for r in range(count // batch):
         start = r * batch
         records = [
-            {"channel": f"bench/c{i % channels}", "data": i, "at": base_at + i} for i in range(start, start + batch)
+            {"channel": f"bench/c{i % channels}", "data": i, "at": base_at + i}
+            for i in range(start, start + batch)
         ]
         bodies.append(json.dumps(records, separators=(",", ":")).encode())
     return bodies
@@ -154,15 +155,19 @@ def copy_baseline(platform: common.Platform, count: int, channels: int, base_at:
     ]
     with platform.connect() as conn:
         start = time.perf_counter()
-        with conn.cursor() as cur:
-            with cur.copy(
+        with (
+            conn.cursor() as cur,
+            cur.copy(
                 'COPY data_datapoint (id, account_id, channel, "of", at, data, expire_at) FROM STDIN'
-            ) as copy:
-                for row in rows:
-                    copy.write_row(row)
+            ) as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
         conn.commit()
         seconds = time.perf_counter() - start
-        stored = conn.execute("SELECT count(*) FROM data_datapoint WHERE account_id = %s", [account_id]).fetchone()
+        stored = conn.execute(
+            "SELECT count(*) FROM data_datapoint WHERE account_id = %s", [account_id]
+        ).fetchone()
         conn.execute("DELETE FROM data_datapoint WHERE account_id = %s", [account_id])
         conn.commit()
     if stored is None or stored[0] != count:
@@ -202,7 +207,9 @@ def main() -> int:
         warm = platform.plug(account["email"], "bench-warm")
         ch_plug = platform.plug(account["email"], "bench-channel")
         prop_plug = platform.plug(account["email"], "bench-property")
-        print(f"server pid {platform.pid}, http://127.0.0.1:{platform.http_port}, database {platform.db_name}")
+        print(
+            f"server pid {platform.pid}, http://127.0.0.1:{platform.http_port}, database {platform.db_name}"
+        )
 
         base_at = (time.time_ns() // 1_000_000) - 10 * 86_400_000  # ten days ago, one ms per point
         bodies_ch = channel_bodies(points, args.batch, args.channels, base_at)
@@ -230,9 +237,9 @@ def main() -> int:
         ):
             plug = ch_plug if name.startswith("channel") else prop_plug
             # Warm-up on another plug (other timestamps): imports, connections, caches.
-            warm_bodies = (
-                channel_bodies if name.startswith("channel") else property_bodies
-            )(args.warmup * args.batch, args.batch, args.channels, base_at - 86_400_000)
+            warm_bodies = (channel_bodies if name.startswith("channel") else property_bodies)(
+                args.warmup * args.batch, args.batch, args.channels, base_at - 86_400_000
+            )
             warm_run = Run(method, path_of(warm), headers(warm), check)
             drive(platform.http_port, warm_run, warm_bodies, min(args.clients, max(1, len(warm_bodies))))
             if warm_run.errors:
@@ -247,11 +254,20 @@ def main() -> int:
             results.append((name, points, seconds, run, stored, meter))
 
     print()
-    rows = [["COPY data_datapoint (psycopg 3)", common.fmt_int(points), f"{copy_seconds:.2f}",
-             common.fmt_int(copy_rate), "1.00×"]]
+    rows = [
+        [
+            "COPY data_datapoint (psycopg 3)",
+            common.fmt_int(points),
+            f"{copy_seconds:.2f}",
+            common.fmt_int(copy_rate),
+            "1.00×",
+        ]
+    ]
     for name, n, seconds, _run, _stored, _meter in results:
         rate = n / seconds
-        rows.append([name, common.fmt_int(n), f"{seconds:.2f}", common.fmt_int(rate), f"{rate / copy_rate:.2f}×"])
+        rows.append(
+            [name, common.fmt_int(n), f"{seconds:.2f}", common.fmt_int(rate), f"{rate / copy_rate:.2f}×"]
+        )
     print(common.table(["path", "points", "seconds", "points/s", "× COPY"], rows))
     print()
     detail = []
@@ -265,7 +281,11 @@ def main() -> int:
                 str(len(run.errors)),
             ]
         )
-    print(common.table(["dialect", "p50 ms/request", "p95 ms/request", "rows stored", "failed requests"], detail))
+    print(
+        common.table(
+            ["dialect", "p50 ms/request", "p95 ms/request", "rows stored", "failed requests"], detail
+        )
+    )
     print(f"COPY     {copy_meter.summary()} (includes the untimed DELETE and VACUUM)")
     for name, *_rest, meter in results:
         print(f"{name.split(':')[0]:8} {meter.summary()}")
@@ -282,13 +302,25 @@ def main() -> int:
         print(f"verified: every record of both dialects is a row in data_datapoint ({points:,} each)")
     ch_rate = results[0][1] / results[0][2]
     prop_rate = results[1][1] / results[1][2]
-    print(common.verdict("channel dialect ≥ 50,000 points/s", ch_rate >= TARGET_POINTS_PER_S,
-                         f"{ch_rate:,.0f} points/s"))
-    print(common.verdict("channel dialect ≥ 0.4× COPY", ch_rate / copy_rate >= TARGET_X_COPY,
-                         f"{ch_rate / copy_rate:.2f}× COPY ({copy_rate:,.0f} points/s)"))
-    print(common.verdict("property dialect within 20% of channel dialect",
-                         prop_rate >= TARGET_PROPERTY_VS_CHANNEL * ch_rate,
-                         f"{prop_rate:,.0f} points/s = {prop_rate / ch_rate:.2f}× channel"))
+    print(
+        common.verdict(
+            "channel dialect ≥ 50,000 points/s", ch_rate >= TARGET_POINTS_PER_S, f"{ch_rate:,.0f} points/s"
+        )
+    )
+    print(
+        common.verdict(
+            "channel dialect ≥ 0.4× COPY",
+            ch_rate / copy_rate >= TARGET_X_COPY,
+            f"{ch_rate / copy_rate:.2f}× COPY ({copy_rate:,.0f} points/s)",
+        )
+    )
+    print(
+        common.verdict(
+            "property dialect within 20% of channel dialect",
+            prop_rate >= TARGET_PROPERTY_VS_CHANNEL * ch_rate,
+            f"{prop_rate:,.0f} points/s = {prop_rate / ch_rate:.2f}× channel",
+        )
+    )
     return 0 if ok else 1
 
 

@@ -84,7 +84,12 @@ def _duration_ms(value: Any, what: str) -> int:
             amount = float(amount)
         except ValueError:
             raise BadQuery(f"{what}.value must be a number")
-    if isinstance(amount, bool) or not isinstance(amount, int | float) or not math.isfinite(amount) or amount < 0:
+    if (
+        isinstance(amount, bool)
+        or not isinstance(amount, int | float)
+        or not math.isfinite(amount)
+        or amount < 0
+    ):
         raise BadQuery(f"{what}.value must be a number ≥ 0")
     key = unit.strip().lower().removesuffix("s") if isinstance(unit, str) else None
     if key not in UNITS:

@@ -130,8 +130,8 @@ class PropertyDataView(DataView):
         start, end, limit = _bound(request, "start"), _bound(request, "end"), _limit(request)
         if start is not None and end is not None and start > end:
             raise ApiError(400, "start is after end")
-        rows = property_points(plug=plug, channel=prop.name, start=start, end=end)
-        rows = rows.order_by("at" if order == "asc" else "-at").values_list("at", "data")[:limit]
+        points = property_points(plug=plug, channel=prop.name, start=start, end=end)
+        rows = points.order_by("at" if order == "asc" else "-at").values_list("at", "data")[:limit]
         return Response({"results": [{"t": iso(at), "v": data} for at, data in rows]})
 
     def post(self, request: Request, ref: str, prp: str) -> Response:
@@ -150,12 +150,12 @@ class PropertyQueryView(DataView):
 
     def post(self, request: Request, ref: str, prp: str) -> Response:
         plug = self.plug(ref, "r")
-        prop = property_resolve(plug=plug, ref=prp)
         now = now_ms()
         try:
             query = query_parse(body=self.body(), now=now)
         except BadQuery as exc:
             raise ApiError(400, str(exc))
+        prop = property_resolve(plug=plug, ref=prp)
         return Response(query_run(plug=plug, channel=prop.name, ref=prp, query=query, now=now))
 
 

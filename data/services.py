@@ -520,12 +520,13 @@ def device_log(*, plug_id: str, source: str, code: str, message: str, prop: str 
 
 # --- removal (channel dialect's DELETE data) -------------------------------------------------
 
-DELETE_CHUNK = 500  # ids per DELETE … WHERE id IN (…): well under SQLite's bound-parameter limit
+DELETE_CHUNK = 2_000  # ids per DELETE … WHERE id IN (…), like UPSERT_CHUNK's rows
 
 
 def points_delete(*, principal: Principal, filters: PointFilter, source: str = "http") -> int:
     """Remove the live points matching `filters` that the caller may write; journal each
     removal (event `delete`); return how many were removed."""
+    sqlite_parameter_limit_lift()
     now = now_ms()
     with transaction.atomic():
         rows = list(

@@ -6,8 +6,9 @@ wire format. Errors come out as `{"err", "msg"}` through the shared exception ha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from rest_framework import exceptions
 from rest_framework.permissions import AllowAny
@@ -34,6 +35,8 @@ from devices.services import (
 from plugboard.authentication import check_failure_budget, client_address, record_failure
 from plugboard.errors import ApiError
 from plugboard.principals import Principal
+
+T = TypeVar("T")
 
 # --- translation of the wire format ---------------------------------------------------------------
 
@@ -201,7 +204,7 @@ class DeviceEnrollmentView(ChannelView):
         return Response(plugs_unenroll(principal=principal, plug_ids=_id_list(request.data, "body")))
 
     @staticmethod
-    def _counting_failures(request: Request, enroll: Any) -> Any:
+    def _counting_failures(request: Request, enroll: Callable[[], T]) -> T:
         # A wrong enroll/control password counts toward the same budget as a wrong credential.
         client = client_address(request)
         check_failure_budget(client)

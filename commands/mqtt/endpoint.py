@@ -124,13 +124,18 @@ class MqttEndpoint:
         """Bytes from the client. Events are handled one by one, in order."""
         try:
             events = self.conn.receive(data)
-            for event in events:
-                await self._handle(event)
-                if self.conn.should_close:
-                    break
-        except ProtocolViolation as violation:
+        except ProtocolViolation as violation:  # the core has already marked the close
             await self._log_violation(violation.reason)
-            self.conn.should_close = True
+            events = []
+        for event in events:
+            try:
+                await self._handle(event)
+            except ProtocolViolation as violation:  # a rule of ours: topic, rate
+                self.conn.abort(violation.reason)
+                await self._log_violation(violation.reason)
+            # Not `should_close`: events before a DISCONNECT in the same chunk still count.
+            if self.conn.aborted:
+                break
         self._flush()
 
     def _flush(self) -> None:
@@ -226,7 +231,7 @@ class MqttEndpoint:
 
     def _stored(self, future: asyncio.Future[list[PointResult]], event: PublishReceived) -> None:
         if future.cancelled() or future.exception() is not None:
-            self.conn.should_close = True  # not stored: no ack; the client will resend
+            self.conn.abort("point not stored")  # no ack: the client sends it again
         else:
             self.conn.ack(event)
         if not self.ended:
@@ -388,7 +393,7 @@ class MqttEndpoint:
                     self._send(topic, record, min(qos, 1) if self.conn.can_publish_qos1 else 0)
             self._flush()
         elif kind == "mqtt.takeover" and message.get("token") != self.token:
-            self.conn.should_close = True
+            self.conn.abort("session taken over by a newer connection with the same client id")
             self._flush()
 
     # --- the end -----------------------------------------------------------------------------

@@ -136,3 +136,21 @@ def test_other_account_cannot_connect_as_my_plug(server: Any, thing: Any, other_
         assert wait_for(lambda: device.connack) in ([5], [135])  # paho 2 reports 5 as 135
     finally:
         device.client.loop_stop()
+
+
+def test_connect_publish_disconnect_in_one_chunk_stores_the_publish(server: Any, thing: Any) -> None:
+    from commands.mqtt.packets import encode_disconnect
+
+    topic = f"csipio/data/out/devices/{thing.plug.id}/properties/burst"
+    chunk = (
+        encode_connect(
+            client_id=thing.plug.id, username=thing.key.id, password=thing.auth.encode(), keepalive=25
+        )
+        + encode_publish(topic, b"7", qos=1, packet_id=1)
+        + encode_disconnect()
+    )
+    with socket.create_connection(("127.0.0.1", server.mqtt_port), timeout=5) as sock:
+        sock.sendall(chunk)
+        _read_closed(sock)
+    assert wait_for(lambda: DataPoint.objects.filter(channel="burst").exists())
+    assert DataPoint.objects.get(channel="burst").data == 7

@@ -227,7 +227,10 @@ def test_lowercase_topic_writes_the_existing_property_and_json_feed(server: Any,
     try:
         base = f"csipio/data/out/devices/{thing.plug.id}"
         device.client.publish(f"{base}/properties/temperature", "20", qos=1).wait_for_publish(timeout=10)
-        feed = {"t": "2026-01-01T00:00:00Z", "dps": [{"prop": "temperature", "v": 21, "tt": 5}, {"prop": "hum", "v": 3}]}
+        feed = {
+            "t": "2026-01-01T00:00:00Z",
+            "dps": [{"prop": "temperature", "v": 21, "tt": 5}, {"prop": "hum", "v": 3}],
+        }
         device.client.publish(f"{base}/json", json.dumps(feed), qos=1).wait_for_publish(timeout=10)
         temps = DataPoint.objects.filter(of=thing.plug.id, channel="Temperature").order_by("at")
         assert [p.data for p in temps] == [21, 20]

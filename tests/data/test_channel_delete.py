@@ -45,7 +45,10 @@ def assert_error(response: Any, status: int) -> None:
 
 
 def left(**lookup: Any) -> list[Any]:
-    return sorted(DataPoint.objects.filter(**lookup).values_list("data", flat=True), key=lambda v: (isinstance(v, str), v))
+    return sorted(
+        DataPoint.objects.filter(**lookup).values_list("data", flat=True),
+        key=lambda v: (isinstance(v, str), v),
+    )
 
 
 @pytest.fixture
@@ -155,7 +158,9 @@ def test_a_plug_removes_only_what_it_may_write(
     assert left() == ["acc"]
 
 
-def test_a_controller_needs_write_rights(api: APIClient, tenant: Tenant, thing: Enrolled, oids: list[str]) -> None:
+def test_a_controller_needs_write_rights(
+    api: APIClient, tenant: Tenant, thing: Enrolled, oids: list[str]
+) -> None:
     panel = tenant.plug("panel", kind=Plug.Kind.CONTROLLER)
     control = Control.objects.create(controller=panel.plug, thing=thing.plug, rights="r")
     assert removed(api, "/iot/data/d/a", {"after": 0}, plug_headers(panel)) == 0
@@ -182,7 +187,9 @@ def test_no_or_wrong_credentials(api: APIClient, thing: Enrolled, oids: list[str
 
 
 @pytest.mark.parametrize("body", [None, {}, {"of": "dev-" + "0" * 24}, {"limit": 5}, {"id": ""}, {"at": []}])
-def test_one_of_id_before_after_at_is_required(api: APIClient, thing: Enrolled, oids: list[str], body: Any) -> None:
+def test_one_of_id_before_after_at_is_required(
+    api: APIClient, thing: Enrolled, oids: list[str], body: Any
+) -> None:
     assert_error(delete(api, "/iot/data/%23", body, plug_headers(thing)), 400)
     assert len(left()) == 11
 
@@ -221,7 +228,9 @@ def test_bad_mask(api: APIClient, thing: Enrolled, oids: list[str], mask: str) -
 def test_a_big_removal_takes_a_few_queries(
     api: APIClient, thing: Enrolled, django_assert_max_num_queries: Any
 ) -> None:
-    publish(api, plug_headers(thing), [{"channel": f"big/{i % 9}", "data": i, "at": AT + i} for i in range(1000)])
+    publish(
+        api, plug_headers(thing), [{"channel": f"big/{i % 9}", "data": i, "at": AT + i} for i in range(1000)]
+    )
     with django_assert_max_num_queries(10):
         assert removed(api, "/iot/data/big/%23", {"after": 0}, plug_headers(thing)) == 1000
     assert not DataPoint.objects.exists()

@@ -121,7 +121,14 @@ def test_object_body_for_another_plug_is_one_oid(api: APIClient, tenant: Tenant,
 
 @pytest.mark.parametrize(
     "at",
-    [AT, str(AT), float(AT), "2023-11-14T22:13:20Z", "2023-11-14T22:13:20.000+00:00", "2023-11-14T23:13:20+01:00"],
+    [
+        AT,
+        str(AT),
+        float(AT),
+        "2023-11-14T22:13:20Z",
+        "2023-11-14T22:13:20.000+00:00",
+        "2023-11-14T23:13:20+01:00",
+    ],
 )
 def test_at_as_ms_numeric_string_or_iso(api: APIClient, thing: Enrolled, at: Any) -> None:
     response = put(api, "/iot/data/t", {"data": 1, "at": at}, plug_headers(thing))
@@ -162,7 +169,9 @@ def test_id_modifies_an_earlier_record(api: APIClient, thing: Enrolled) -> None:
 
 def test_id_moves_a_record_to_another_channel_and_time(api: APIClient, thing: Enrolled) -> None:
     oid = put(api, "/iot/data/m", {"data": "old", "at": AT}, plug_headers(thing)).json()
-    response = put(api, "/iot/data", {"channel": "n", "data": "new", "id": oid, "at": AT + 9}, plug_headers(thing))
+    response = put(
+        api, "/iot/data", {"channel": "n", "data": "new", "id": oid, "at": AT + 9}, plug_headers(thing)
+    )
     assert response.json() == oid
     point = DataPoint.objects.get(id=oid)
     assert (point.channel, point.at, point.data) == ("n", AT + 9, "new")
@@ -260,9 +269,7 @@ def test_controller_needs_write_rights(api: APIClient, tenant: Tenant, thing: En
     assert_error(put(api, "/iot/data/c", {"data": 1, "of": thing.plug.id}, plug_headers(panel)), 403)
 
 
-def test_never_across_accounts(
-    api: APIClient, tenant: Tenant, other_tenant: Tenant, thing: Enrolled
-) -> None:
+def test_never_across_accounts(api: APIClient, tenant: Tenant, other_tenant: Tenant, thing: Enrolled) -> None:
     theirs = other_tenant.plug("theirs")
     body = [{"channel": "x", "data": 1}, {"channel": "x", "data": 2, "of": theirs.plug.id}]
     response = put(api, "/iot/data", body, tenant.master_headers())
@@ -270,7 +277,9 @@ def test_never_across_accounts(
     ok, refused = response.json()
     assert is_oid(ok) and refused["err"] == 403 and set(refused) == {"err", "msg"}
     assert_error(put(api, "/iot/data/x", {"data": 1, "of": theirs.plug.id}, tenant.master_headers()), 403)
-    assert_error(put(api, "/iot/data/x", {"data": 1, "of": other_tenant.account.id}, tenant.master_headers()), 403)
+    assert_error(
+        put(api, "/iot/data/x", {"data": 1, "of": other_tenant.account.id}, tenant.master_headers()), 403
+    )
     assert not DataPoint.objects.filter(account_id=other_tenant.account.id).exists()
 
 
@@ -393,7 +402,9 @@ def test_mixed_array_stores_the_valid_items(api: APIClient, tenant: Tenant, thin
 
 
 def test_array_with_no_valid_item(api: APIClient, thing: Enrolled) -> None:
-    body = assert_error(put(api, "/iot/data", [{"data": 1}, {"channel": "a/+", "data": 2}, 7], plug_headers(thing)), 400)
+    body = assert_error(
+        put(api, "/iot/data", [{"data": 1}, {"channel": "a/+", "data": 2}, 7], plug_headers(thing)), 400
+    )
     assert "#0" in body["msg"] and "#2" in body["msg"]
     assert not DataPoint.objects.exists()
 

@@ -121,7 +121,12 @@ def test_record_shape_and_newest_first(api: APIClient, tenant: Tenant, thing: En
     (account,) = publish(api, tenant.master_headers(), [{"channel": "t", "data": None, "at": AT + 1}])
     got = get(api, "/iot/data/t", tenant.master_headers())
     assert got[0] == {
-        "id": mine[1], "channel": "t", "data": [2], "at": AT + 2, "of": thing.plug.id, "expire_at": 4_102_444_800_000
+        "id": mine[1],
+        "channel": "t",
+        "data": [2],
+        "at": AT + 2,
+        "of": thing.plug.id,
+        "expire_at": 4_102_444_800_000,
     }
     # Same `at`: the higher id first.
     same = sorted([(mine[2], "same ms", thing.plug.id), (account, None, tenant.account.id)], reverse=True)
@@ -149,8 +154,12 @@ def test_expired_points_are_never_returned(api: APIClient, thing: Enrolled) -> N
 @pytest.fixture
 def series(api: APIClient, tenant: Tenant, thing: Enrolled) -> dict[str, Any]:
     other = tenant.plug("other")
-    mine = publish(api, plug_headers(thing), [{"channel": "s", "data": i, "at": AT + i * 1000} for i in range(10)])
-    theirs = publish(api, plug_headers(other), [{"channel": "s", "data": 100 + i, "at": AT + i * 1000} for i in range(3)])
+    mine = publish(
+        api, plug_headers(thing), [{"channel": "s", "data": i, "at": AT + i * 1000} for i in range(10)]
+    )
+    theirs = publish(
+        api, plug_headers(other), [{"channel": "s", "data": 100 + i, "at": AT + i * 1000} for i in range(3)]
+    )
     return {"mine": mine, "theirs": theirs, "other": other}
 
 
@@ -274,13 +283,17 @@ def test_never_another_accounts_data(
 
 
 def test_perm_of_r_extends_a_plugs_reach(api: APIClient, tenant: Tenant, world: dict[str, Enrolled]) -> None:
-    Plug.objects.filter(id=world["thing"].plug.id).update(perm={"of": {"r": [world["sibling"].plug.id], "w": []}})
+    Plug.objects.filter(id=world["thing"].plug.id).update(
+        perm={"of": {"r": [world["sibling"].plug.id], "w": []}}
+    )
     assert readable(api, plug_headers(world["thing"])) == ["w/sibling", "w/thing"]
     Plug.objects.filter(id=world["thing"].plug.id).update(perm={"of": {"r": None, "w": []}})
     assert readable(api, plug_headers(world["thing"])) == ["w/account", "w/sibling", "w/thing"]
 
 
-def test_a_controller_reads_what_it_controls(api: APIClient, tenant: Tenant, world: dict[str, Enrolled]) -> None:
+def test_a_controller_reads_what_it_controls(
+    api: APIClient, tenant: Tenant, world: dict[str, Enrolled]
+) -> None:
     panel = tenant.plug("panel", kind=Plug.Kind.CONTROLLER)
     publish(api, plug_headers(panel), [{"channel": "w/panel", "data": 6}])
     Control.objects.create(controller=panel.plug, thing=world["thing"].plug, rights="r")
@@ -294,7 +307,9 @@ def test_a_controller_reads_what_it_controls(api: APIClient, tenant: Tenant, wor
 def test_reads_take_a_few_queries(
     api: APIClient, tenant: Tenant, thing: Enrolled, django_assert_max_num_queries: Any
 ) -> None:
-    publish(api, plug_headers(thing), [{"channel": f"q/{i % 7}", "data": i, "at": AT + i} for i in range(300)])
+    publish(
+        api, plug_headers(thing), [{"channel": f"q/{i % 7}", "data": i, "at": AT + i} for i in range(300)]
+    )
     with django_assert_max_num_queries(4):  # credentials, perm, control, points
         assert len(get(api, "/iot/data/q/+", plug_headers(thing), limit=0)) == 300
     with django_assert_max_num_queries(4):

@@ -20,7 +20,9 @@ T0 = 1_700_000_000_000
 
 def as_device(enrolled: Enrolled) -> Principal:
     plug = enrolled.plug
-    return Principal(account_id=plug.account_id, kind="plug", credential=plug.id, plug_id=plug.id, plug_ids=(plug.id,))
+    return Principal(
+        account_id=plug.account_id, kind="plug", credential=plug.id, plug_id=plug.id, plug_ids=(plug.id,)
+    )
 
 
 def write(enrolled: Enrolled, channel: str, *points: tuple[int, Any], expire_at: int | None = None) -> None:
@@ -81,7 +83,9 @@ def test_series_limit_order_start_end(api: APIClient, thing: Enrolled) -> None:
     assert [p["v"] for p in r.json()["results"]] == [0, 1, 2]
     r = api.get(path, {"start": iso(T0 + 2000), "end": T0 + 5000}, **plug_headers(thing))
     assert [p["v"] for p in r.json()["results"]] == [5, 4, 3, 2]
-    r = api.get(path, {"start": "2023-11-15T00:13:27+02:00", "order": "asc", "limit": 2}, **plug_headers(thing))
+    r = api.get(
+        path, {"start": "2023-11-15T00:13:27+02:00", "order": "asc", "limit": 2}, **plug_headers(thing)
+    )
     assert [p["v"] for p in r.json()["results"]] == [7, 8]
 
 
@@ -159,7 +163,11 @@ def test_events_are_the_devices_journal_paged(api: APIClient, tenant: Tenant, th
     r = api.get("/v3/data/devices/_this_/events", {"pageSize": 4, "pageNo": 1}, **plug_headers(thing))
     body = r.json()
     assert {k: body[k] for k in ("total", "itemCount", "numOfPages", "pageNo", "skip")} == {
-        "total": 6, "itemCount": 4, "numOfPages": 2, "pageNo": 1, "skip": 0,
+        "total": 6,
+        "itemCount": 4,
+        "numOfPages": 2,
+        "pageNo": 1,
+        "skip": 0,
     }
     first = body["results"][0]
     assert (first["prop"], first["v"], first["t"], first["source"]) == ("temperature", 99, iso(T0), "http")

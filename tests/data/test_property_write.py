@@ -25,7 +25,9 @@ def post(api: APIClient, path: str, body: Any, headers: dict[str, str]) -> Any:
 
 
 def series(plug: Plug, channel: str) -> list[tuple[int, Any]]:
-    return list(DataPoint.objects.filter(of=plug.id, channel=channel).order_by("at").values_list("at", "data"))
+    return list(
+        DataPoint.objects.filter(of=plug.id, channel=channel).order_by("at").values_list("at", "data")
+    )
 
 
 # --- the three forms -------------------------------------------------------------------------------
@@ -72,7 +74,12 @@ def test_feed_base_time_and_offsets(api: APIClient, thing: Enrolled) -> None:
 @pytest.mark.django_db
 def test_tt_without_base_time_is_relative_to_server_time(api: APIClient, thing: Enrolled) -> None:
     before = now_ms()
-    r = post(api, "/v3/data/devices/_this_/properties/level", {"dps": [{"v": 1, "tt": -60_000}]}, plug_headers(thing))
+    r = post(
+        api,
+        "/v3/data/devices/_this_/properties/level",
+        {"dps": [{"v": 1, "tt": -60_000}]},
+        plug_headers(thing),
+    )
     assert r.json() == {"accepted": 1, "rejected": 0}
     [(at, _)] = series(thing.plug, "level")
     assert before - 60_000 <= at <= now_ms() - 60_000
@@ -115,7 +122,9 @@ def test_property_names_match_existing_ones_case_insensitively(api: APIClient, t
     assert not DataPoint.objects.filter(channel="TEMPERATURE").exists()
     # A brand-new property keeps the name as written.
     assert Property.objects.filter(plug=thing.plug, name="NewOne").exists()
-    r = post(api, "/v3/data/devices/_this_/properties/newone", {"dps": [{"t": T0, "v": 3}]}, plug_headers(thing))
+    r = post(
+        api, "/v3/data/devices/_this_/properties/newone", {"dps": [{"t": T0, "v": 3}]}, plug_headers(thing)
+    )
     assert r.json()["accepted"] == 1
     assert (T0, 3) in series(thing.plug, "NewOne")
 
@@ -123,10 +132,20 @@ def test_property_names_match_existing_ones_case_insensitively(api: APIClient, t
 @pytest.mark.django_db
 def test_property_named_by_id(api: APIClient, thing: Enrolled) -> None:
     prop = Property.objects.create(plug=thing.plug, name="pressure")
-    r = post(api, f"/v3/data/devices/_this_/properties/{prop.id}", {"dps": [{"t": T0, "v": 1}]}, plug_headers(thing))
+    r = post(
+        api,
+        f"/v3/data/devices/_this_/properties/{prop.id}",
+        {"dps": [{"t": T0, "v": 1}]},
+        plug_headers(thing),
+    )
     assert r.json()["accepted"] == 1
     assert series(thing.plug, "pressure") == [(T0, 1)]
-    r = post(api, "/v3/data/devices/_this_/properties/_prp_000000000000000000000000", {"dps": []}, plug_headers(thing))
+    r = post(
+        api,
+        "/v3/data/devices/_this_/properties/_prp_000000000000000000000000",
+        {"dps": []},
+        plug_headers(thing),
+    )
     assert r.status_code == 404
 
 
@@ -135,7 +154,9 @@ def test_account_prefix(api: APIClient, tenant: Tenant, thing: Enrolled, other_t
     for acc in ("_this_", tenant.account.id):
         r = post(api, f"/v3/accounts/{acc}/data/devices/_this_", {"x": 1}, plug_headers(thing))
         assert r.json() == {"accepted": 1, "rejected": 0}
-    r = post(api, f"/v3/accounts/{other_tenant.account.id}/data/devices/_this_", {"x": 1}, plug_headers(thing))
+    r = post(
+        api, f"/v3/accounts/{other_tenant.account.id}/data/devices/_this_", {"x": 1}, plug_headers(thing)
+    )
     assert r.status_code == 404
     assert r.json()[0]["code"] == 404
 
@@ -143,7 +164,9 @@ def test_account_prefix(api: APIClient, tenant: Tenant, thing: Enrolled, other_t
 @pytest.mark.django_db
 def test_apps_path_is_for_controllers(api: APIClient, tenant: Tenant, thing: Enrolled) -> None:
     app = tenant.plug("dashboard", kind=Plug.Kind.CONTROLLER)
-    r = post(api, "/v3/data/apps/_this_/properties/mode", {"dps": [{"t": T0, "v": "auto"}]}, plug_headers(app))
+    r = post(
+        api, "/v3/data/apps/_this_/properties/mode", {"dps": [{"t": T0, "v": "auto"}]}, plug_headers(app)
+    )
     assert r.json() == {"accepted": 1, "rejected": 0}
     assert series(app.plug, "mode") == [(T0, "auto")]
     # A thing under apps/ and a controller under devices/ do not exist there.
@@ -246,7 +269,9 @@ def test_device_key_may_not_write_another_device(api: APIClient, tenant: Tenant,
 def test_gateway_key_writes_its_listed_devices(api: APIClient, tenant: Tenant, thing: Enrolled) -> None:
     gateway = tenant.plug("gateway")
     unlisted = tenant.plug("unlisted")
-    key, secret = key_create(account=tenant.account, kind="device", plug=gateway.plug, context_ids=[thing.plug.id])
+    key, secret = key_create(
+        account=tenant.account, kind="device", plug=gateway.plug, context_ids=[thing.plug.id]
+    )
     r = post(api, "/v3/data/devices/thermostat", {"temperature": 3}, key_headers(key, secret))
     assert r.json() == {"accepted": 1, "rejected": 0}
     assert not Command.objects.exists()  # a gateway speaks as its devices
@@ -259,7 +284,12 @@ def test_user_key_writes_public_property_as_a_command(
     api: APIClient, tenant: Tenant, thing: Enrolled, setpoint: Property
 ) -> None:
     key_id, secret = tenant.user_key()
-    r = post(api, "/v3/data/devices/thermostat/properties/setpoint", {"dps": [{"t": T0, "v": 22}]}, basic(key_id, secret))
+    r = post(
+        api,
+        "/v3/data/devices/thermostat/properties/setpoint",
+        {"dps": [{"t": T0, "v": 22}]},
+        basic(key_id, secret),
+    )
     assert r.json() == {"accepted": 1, "rejected": 0}
     assert series(thing.plug, "setPoint") == [(T0, 22)]
     command = Command.objects.get(plug=thing.plug)
@@ -297,7 +327,10 @@ def test_api_client_key_within_its_context_and_scopes(
     other = tenant.plug("other")
     Property.objects.create(plug=other.plug, name="setPoint", access=Property.Access.PUBLIC)
     key, secret = key_create(
-        account=tenant.account, kind="apiclient", context_type="devices", context_ids=[thing.plug.id],
+        account=tenant.account,
+        kind="apiclient",
+        context_type="devices",
+        context_ids=[thing.plug.id],
         scope=["device:write-data"],
     )
     r = post(api, "/v3/data/devices/thermostat", {"setPoint": 20}, key_headers(key, secret))
@@ -320,12 +353,19 @@ def test_app_api_client_key_writes_the_things_its_app_controls(
 ) -> None:
     app = tenant.plug("dashboard", kind=Plug.Kind.CONTROLLER)
     Control.objects.create(controller=app.plug, thing=thing.plug, rights="rw")
-    key, secret = key_create(account=tenant.account, kind="apiclient", plug=app.plug, scope=["device:write-data"])
+    key, secret = key_create(
+        account=tenant.account, kind="apiclient", plug=app.plug, scope=["device:write-data"]
+    )
     r = post(api, "/v3/data/devices/thermostat", {"setPoint": 18}, key_headers(key, secret))
     assert r.json() == {"accepted": 1, "rejected": 0}
     assert Command.objects.get(plug=thing.plug).value == 18
     # The app's own property does not exist yet, and an API client creates none.
-    r = post(api, "/v3/data/apps/_this_/properties/mode", {"dps": [{"t": T0, "v": "eco"}]}, key_headers(key, secret))
+    r = post(
+        api,
+        "/v3/data/apps/_this_/properties/mode",
+        {"dps": [{"t": T0, "v": "eco"}]},
+        key_headers(key, secret),
+    )
     assert r.json() == {"accepted": 0, "rejected": 1}
 
 
@@ -334,7 +374,8 @@ def test_app_api_client_key_writes_the_things_its_app_controls(
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "path", ["/v3/data/devices/_this_", "/v3/data/devices/_this_/properties", "/v3/data/devices/_this_/properties/p"]
+    "path",
+    ["/v3/data/devices/_this_", "/v3/data/devices/_this_/properties", "/v3/data/devices/_this_/properties/p"],
 )
 @pytest.mark.parametrize(
     "raw",
@@ -409,7 +450,12 @@ def test_missing_and_wrong_credentials_are_401(api: APIClient, thing: Enrolled) 
     r = api.post("/v3/data/devices/thermostat", {"x": 1}, format="json")
     assert r.status_code == 401
     assert r.json()[0]["code"] == 401
-    r = post(api, "/v3/data/devices/thermostat", {"x": 1}, {"HTTP_X_PLUG_ID": thing.plug.id, "HTTP_X_PLUG_AUTH": "0" * 32})
+    r = post(
+        api,
+        "/v3/data/devices/thermostat",
+        {"x": 1},
+        {"HTTP_X_PLUG_ID": thing.plug.id, "HTTP_X_PLUG_AUTH": "0" * 32},
+    )
     assert r.status_code == 401
     assert not DataPoint.objects.exists()
 

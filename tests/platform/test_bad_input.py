@@ -1,0 +1,200 @@
+"""Bad input gets a clear error in the dialect's shape and loses nothing (channel dialect).
+
+One test per class of bad input: malformed JSON, oversized bodies, unknown ids, wrong types,
+unknown URLs and methods; plus the POST + `X-HTTP-Method-Override` path clients rely on.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from devices.models import Plug
+from devices.services import Enrolled
+from tests.conftest import Tenant, plug_headers
+
+UNKNOWN = "dev-" + "0" * 24
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashes(settings: Any) -> None:
+    # Production-strength PBKDF2 costs ~0.5 s a hash.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def assert_error(response: Any, status: int) -> None:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"err", "msg"}
+    assert body["err"] == status
+    assert isinstance(body["msg"], str) and body["msg"]
+
+
+def raw(api: APIClient, method: str, url: str, body: str | bytes, **headers: str) -> Any:
+    return getattr(api, method)(url, data=body, content_type="application/json", **headers)
+
+
+@pytest.mark.parametrize("body", ['{"name": ', "{'name': 'x'}", '{"name": NaN}', "[1,]", b"\xff\xfe", "nul"])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/iot/device"),
+        ("put", "/iot/device"),
+        ("delete", "/iot/device"),
+        ("patch", "/iot/device/{id}"),
+    ],
+)
+def test_malformed_json_is_a_400(
+    api: APIClient, tenant: Tenant, thing: Enrolled, body: str | bytes, method: str, path: str
+) -> None:
+    response = raw(api, method, path.format(id=thing.plug.id), body, **tenant.master_headers())
+
+    assert_error(response, 400)
+    assert Plug.objects.filter(id=thing.plug.id, name="thermostat").exists()
+    assert Plug.objects.count() == 1
+
+
+def test_malformed_json_without_credentials_is_a_400(api: APIClient) -> None:
+    assert_error(raw(api, "post", "/iot/device", '{"model": "mod-x", "hwid": '), 400)
+
+
+def test_a_body_over_the_limit_is_a_413(
+    api: APIClient, tenant: Tenant, thing: Enrolled, settings: Any
+) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 256
+    big = json.dumps({"props": {"blob": "x" * 1000}})
+
+    patched = raw(api, "patch", f"/iot/device/{thing.plug.id}", big, **tenant.master_headers())
+    enrolled = raw(api, "post", "/iot/device", json.dumps({"name": "n" * 10, "props": {"b": "y" * 500}}))
+
+    assert_error(patched, 413)
+    assert_error(enrolled, 413)
+    assert Plug.objects.get(id=thing.plug.id).props == {}
+    small = raw(
+        api, "patch", f"/iot/device/{thing.plug.id}", '{"props": {"a": 1}}', **tenant.master_headers()
+    )
+    assert small.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("get", "/iot/device/{unknown}", None),
+        ("patch", "/iot/device/{unknown}", {"name": "x"}),
+        ("delete", "/iot/device/{unknown}", {"controlled": "{id}"}),
+        ("get", "/iot/device/{unknown}/", None),
+        ("patch", "/iot/device/{unknown}/", {"a": 1}),
+        ("delete", "/iot/device/{unknown}/", None),
+        ("get", "/iot/device/{unknown}/color", None),
+        ("patch", "/iot/device/{unknown}/color", "red"),
+        ("delete", "/iot/device/{unknown}/color", None),
+        ("get", "/iot/device/no-such-name", None),
+        ("get", "/iot/device/{id}/no-such-prop", None),
+    ],
+)
+def test_unknown_ids_are_a_404(
+    api: APIClient, tenant: Tenant, thing: Enrolled, method: str, path: str, body: Any
+) -> None:
+    url = path.format(unknown=UNKNOWN, id=thing.plug.id)
+    data = json.dumps(body).replace("{id}", thing.plug.id) if body is not None else None
+
+    response = getattr(api, method)(
+        url, data=data, content_type="application/json", **tenant.master_headers()
+    )
+
+    assert_error(response, 404)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"props": "not an object"},
+        {"props": [1, 2]},
+        {"props": 3},
+        {"perm": "rw"},
+        {"perm": {"of": {"r": "everyone"}}},
+        {"perm": {"of": {"w": [1]}}},
+        {"perm": {"ctrl": "rwx"}},
+        {"name": "has space"},
+        {"name": "-dash-first"},
+        {"name": 42},
+        {"name": ["a"]},
+        {"name": "n" * 65},
+        {"status": "gone"},
+        {"status": None},
+    ],
+)
+def test_wrong_types_are_a_400_and_change_nothing(
+    api: APIClient, tenant: Tenant, thing: Enrolled, body: dict[str, Any]
+) -> None:
+    before = Plug.objects.values("name", "perm", "props", "status").get(id=thing.plug.id)
+
+    response = raw(api, "patch", f"/iot/device/{thing.plug.id}", json.dumps(body), **tenant.master_headers())
+
+    assert_error(response, 400)
+    assert Plug.objects.values("name", "perm", "props", "status").get(id=thing.plug.id) == before
+
+
+def test_method_override_turns_a_post_into_any_method(
+    api: APIClient, tenant: Tenant, thing: Enrolled
+) -> None:
+    url = f"/iot/device/{thing.plug.id}"
+    h = plug_headers(thing)
+
+    patched = raw(api, "post", url, '{"name": "renamed"}', HTTP_X_HTTP_METHOD_OVERRIDE="PATCH", **h)
+    got = api.post(url, HTTP_X_HTTP_METHOD_OVERRIDE="GET", **h)
+    prop = raw(api, "post", url + "/color", '"red"', HTTP_X_HTTP_METHOD_OVERRIDE="patch", **h)
+    removed = api.post(url + "/color", HTTP_X_HTTP_METHOD_OVERRIDE="DELETE", **h)
+    unenrolled = raw(
+        api, "post", "/iot/device", json.dumps(thing.plug.id), HTTP_X_HTTP_METHOD_OVERRIDE="DELETE", **h
+    )
+
+    assert patched.status_code == 200
+    assert patched.json()["name"] == "renamed"
+    assert got.status_code == 200
+    assert got.json()["name"] == "renamed"
+    assert prop.json() == {"color": "red"}
+    assert removed.json() == 1
+    assert unenrolled.json() == 1
+    assert not Plug.objects.filter(id=thing.plug.id).exists()
+
+
+def test_an_unsupported_override_is_a_400(api: APIClient, tenant: Tenant, thing: Enrolled) -> None:
+    response = api.post(
+        f"/iot/device/{thing.plug.id}", HTTP_X_HTTP_METHOD_OVERRIDE="TRACE", **plug_headers(thing)
+    )
+
+    assert_error(response, 400)
+
+
+@pytest.mark.parametrize(
+    "path", ["/iot/nothing", "/iot/devices", "/iot/device-x", "/iot/", "/iot/device/a/b/../c/%00", "/iot"]
+)
+def test_unknown_urls_under_iot_are_a_json_404(api: APIClient, tenant: Tenant, path: str) -> None:
+    response = api.get(path, **tenant.master_headers())
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+    assert set(response.json()) == {"err", "msg"}
+    assert b"<html" not in response.content.lower()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/iot/device"),
+        ("put", "/iot/device/{id}"),
+        ("post", "/iot/device/{id}"),
+        ("put", "/iot/device/{id}/x"),
+    ],
+)
+def test_an_unsupported_method_is_a_405(
+    api: APIClient, tenant: Tenant, thing: Enrolled, method: str, path: str
+) -> None:
+    response = getattr(api, method)(path.format(id=thing.plug.id), **tenant.master_headers())
+
+    assert_error(response, 405)
