@@ -24,8 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +55,23 @@ def base_parser(description: str) -> argparse.ArgumentParser:
         help=f"sample the server with py-spy for this long during the main run ({PY_SPY})",
     )
     parser.add_argument("--keep", action="store_true", help="keep the database and server log on exit")
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="EXPERIMENT: run the server with DATABASES['default']['CONN_MAX_AGE'] set to this "
+        "(through a settings module in the bench's temp dir; the repository is not touched)",
+    )
     return parser
+
+
+def platform_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The `Platform` keyword arguments the common command-line flags ask for."""
+    overrides = []
+    if args.conn_max_age is not None:
+        overrides.append(f'DATABASES["default"]["CONN_MAX_AGE"] = {int(args.conn_max_age)}')
+    return {"pg": args.pg, "redis": args.redis, "keep": args.keep, "settings_overrides": overrides}
 
 
 # --- small helpers ---------------------------------------------------------------------------
@@ -136,6 +151,17 @@ class CpuMeter:
             return []
         return [int(r[0]) for r in rows]
 
+    def _sessions(self) -> int:
+        """Sessions ever opened on the bench database (pg_stat_database, PostgreSQL 14+)."""
+        try:
+            with self.platform.admin_connect() as conn:
+                row = conn.execute(
+                    "SELECT sessions FROM pg_stat_database WHERE datname = %s", [self.platform.db_name]
+                ).fetchone()
+        except Exception:  # noqa: BLE001 - accounting is best effort
+            return 0
+        return int(row[0]) if row and row[0] is not None else 0
+
     def _sample_backends(self) -> None:
         # Backends come and go during a run (a connection per worker thread): poll them, and
         # count each one's CPU up to the last time it was seen.
@@ -159,6 +185,7 @@ class CpuMeter:
             cpu = _pid_cpu(pid)
             if cpu is not None:
                 self.backends_first[pid] = self.backends_last[pid] = cpu
+        self.sessions0 = self._sessions()
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample_backends, daemon=True)
         self._sampler.start()
@@ -181,6 +208,8 @@ class CpuMeter:
         self.postgres = sum(self.backends_last[pid] - self.backends_first[pid] for pid in self.backends_last)
         self.busy = busy1 - self.system0[0]
         self.capacity = total1 - self.system0[1]
+        # Each admin query of the sampler is a session too (on another database): not counted.
+        self.new_sessions = self._sessions() - self.sessions0
         # The sampler's own queries cost this process a little CPU: leave it in, it is small.
 
     def cores(self, seconds: float) -> float:
@@ -196,7 +225,7 @@ class CpuMeter:
             f"other processes {self.cores(max(0.0, others)):.2f}",
             f"idle {self.cores(max(0.0, self.capacity - self.busy)):.2f}",
         ]
-        return "CPU (cores): " + ", ".join(parts)
+        return "CPU (cores): " + ", ".join(parts) + f"; new PostgreSQL sessions: {self.new_sessions:,}"
 
 
 def fmt_int(n: float) -> str:
@@ -264,6 +293,7 @@ class Platform:
         tag: str = "",
         server_nofile: int | None = None,
         extra_env: dict[str, str] | None = None,
+        settings_overrides: Sequence[str] = (),
     ) -> None:
         self.pg = pg.rstrip("/")
         self.redis = redis
@@ -278,6 +308,20 @@ class Platform:
         self.extra_env = extra_env or {}
         self.log_path = self.var_dir / "serve.log"
         self._db_created = False
+        self.settings_overrides = list(settings_overrides)
+        if self.settings_overrides:
+            # An experiment: the project's settings plus a few lines, from outside the repository.
+            (self.var_dir / "bench_settings.py").write_text(
+                "from plugboard.settings import *  # noqa: F403\n" + "\n".join(self.settings_overrides) + "\n"
+            )
+            self.extra_env = {
+                **self.extra_env,
+                "DJANGO_SETTINGS_MODULE": "bench_settings",
+                "PYTHONPATH": os.pathsep.join(
+                    filter(None, [str(self.var_dir), os.environ.get("PYTHONPATH")])
+                ),
+            }
+            print("EXPERIMENT — server settings changed for this run: " + "; ".join(self.settings_overrides))
 
     # environment of every manage.py call
     @property
@@ -460,13 +504,16 @@ class Platform:
         """`count` plugs through `devices.services.plug_create` (what `createplug` calls) in one
         Django process: starting `manage.py createplug` once per plug costs about a second each."""
         code = f"""
+from django.db import transaction
 from devices.services import plug_create
 from plugboard.models import Account
 account = Account.objects.get(email__iexact={account_email!r})
 out = []
-for i in range({int(count)}):
-    e = plug_create(account=account, name=f"{prefix}{{i:05d}}")
-    out.append({{"id": e.plug.id, "name": e.plug.name, "auth": e.auth, "key_id": e.key.id}})
+for start in range(0, {int(count)}, 1000):
+    with transaction.atomic():  # one commit per thousand plugs, not two per plug
+        for i in range(start, min(start + 1000, {int(count)})):
+            e = plug_create(account=account, name=f"{prefix}{{i:05d}}")
+            out.append({{"id": e.plug.id, "name": e.plug.name, "auth": e.auth, "key_id": e.key.id}})
 print(json.dumps(out))
 """
         return list(self.django_script(code, timeout=1800))
@@ -483,47 +530,65 @@ def port_open(port: int) -> bool:
 # --- profiling ----------------------------------------------------------------------------------
 
 
-@contextmanager
-def profiled(pid: int, seconds: float, out: Path) -> Iterator[None]:
-    """Sample `pid` with py-spy for `seconds` while the body runs (no-op when seconds is 0)."""
-    if seconds <= 0:
-        yield
-        return
-    if not Path(PY_SPY).exists():
-        print(f"py-spy not found at {PY_SPY}; set PY_SPY or install it in a throwaway venv")
-        yield
-        return
-    proc = subprocess.Popen(
-        [
-            PY_SPY,
-            "record",
-            "--pid",
-            str(pid),
-            "--duration",
-            str(int(seconds)),
-            "--format",
-            "raw",
-            "--threads",
-            "--nonblocking",
-            "--rate",
-            "250",
-            "--output",
-            str(out),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield
-    finally:
+class Profiler:
+    """py-spy sampling of `pid` for `seconds` from `start()`; `finish()` waits and summarises.
+
+    A no-op when seconds is 0. Usable as a context manager that starts at once."""
+
+    def __init__(self, pid: int, seconds: float, out: Path) -> None:
+        self.pid, self.seconds, self.out = pid, seconds, out
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        if self.seconds <= 0 or self.proc is not None:
+            return
+        if not Path(PY_SPY).exists():
+            print(f"py-spy not found at {PY_SPY}; set PY_SPY or install it in a throwaway venv")
+            return
+        self.proc = subprocess.Popen(
+            [
+                PY_SPY,
+                "record",
+                "--pid",
+                str(self.pid),
+                "--duration",
+                str(max(1, int(self.seconds))),
+                "--format",
+                "raw",
+                "--threads",
+                "--nonblocking",
+                "--rate",
+                "250",
+                "--output",
+                str(self.out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def finish(self) -> None:
+        if self.proc is None:
+            return
         try:
-            proc.wait(timeout=seconds + 30)
+            self.proc.wait(timeout=self.seconds + 30)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    if out.exists():
-        print(f"py-spy samples (collapsed stacks, flamegraph.pl input): {out}")
-        print(profile_summary(out))
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+        if self.out.exists():
+            print(f"py-spy samples (collapsed stacks, flamegraph.pl input): {self.out}")
+            print(profile_summary(self.out))
+
+    def __enter__(self) -> Profiler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.finish()
+
+
+def profiled(pid: int, seconds: float, out: Path) -> Profiler:
+    return Profiler(pid, seconds, out)
 
 
 def profile_summary(path: Path, top: int = 25) -> str:
@@ -651,6 +716,7 @@ class MqttLoadClient(asyncio.Protocol):
         for future in (self.connected, self.subscribed, self.finished):
             if not future.done():
                 future.set_exception(ConnectionError(f"connection lost ({exc})"))
+                future.exception()  # retrieved: a future nobody awaits must not log at exit
         if not self.closed.done():
             self.closed.set_result(None)
 

@@ -202,7 +202,7 @@ def main() -> int:
         f"{points:,} points per dialect in requests of {args.batch:,} records from {args.clients} "
         "keep-alive clients; one `serve` process."
     )
-    with common.Platform(pg=args.pg, redis=args.redis, keep=args.keep) as platform:
+    with common.Platform(**common.platform_options(args)) as platform:
         account = platform.account()
         warm = platform.plug(account["email"], "bench-warm")
         ch_plug = platform.plug(account["email"], "bench-channel")

@@ -26,7 +26,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,9 +96,11 @@ async def load(
     window: int,
     max_seconds: float,
     websocket_path: str | None = None,
-    subscriber: common.MqttLoadClient | None = None,
+    around: Sequence[AbstractContextManager[Any]] = (),
 ) -> tuple[int, float, float, bool]:
-    """Connect every device, publish, wait for every ack: (acked, seconds, connect seconds, stopped)."""
+    """Connect every device, publish, wait for every ack: (acked, seconds, connect seconds, stopped).
+
+    The context managers in `around` (CPU meter, profiler) cover the publishing phase only."""
     t0 = time.perf_counter()
     clients: list[common.MqttLoadClient] = []
     for chunk in range(0, len(devices), 50):
@@ -114,18 +117,21 @@ async def load(
             )
         )
     connect_seconds = time.perf_counter() - t0
-    start = time.perf_counter()
-    for client, device in zip(clients, devices, strict=True):
-        client.start(per_connection, window, device.topic)
-    stopped = False
-    try:
-        await asyncio.wait_for(asyncio.gather(*(c.finished for c in clients)), timeout=max_seconds)
-    except TimeoutError:
-        stopped = True
-        for c in clients:
-            c.stop()
-        await asyncio.wait_for(asyncio.gather(*(c.finished for c in clients)), timeout=60)
-    seconds = time.perf_counter() - start
+    with ExitStack() as stack:
+        for manager in around:
+            stack.enter_context(manager)
+        start = time.perf_counter()
+        for client, device in zip(clients, devices, strict=True):
+            client.start(per_connection, window, device.topic)
+        stopped = False
+        try:
+            await asyncio.wait_for(asyncio.gather(*(c.finished for c in clients)), timeout=max_seconds)
+        except TimeoutError:
+            stopped = True
+            for c in clients:
+                c.stop()
+            await asyncio.wait_for(asyncio.gather(*(c.finished for c in clients)), timeout=60)
+        seconds = time.perf_counter() - start
     acked = sum(c.acked for c in clients)
     for c in clients:
         c.disconnect()
@@ -164,11 +170,10 @@ def run_mosquitto(args: Any, per_connection: int) -> Outcome:
             sub = await common.mqtt_open(port, client_id="bench-subscriber")
             sub.subscribe("#", 0)
             await asyncio.wait_for(sub.subscribed, 10)
-            meter_pid = proc.pid
-            with _process_meter(meter_pid) as meter:
-                acked, seconds, connect_s, stopped = await load(
-                    port, devices, per_connection, args.inflight, args.max_seconds
-                )
+            meter = _process_meter(proc.pid)
+            acked, seconds, connect_s, stopped = await load(
+                port, devices, per_connection, args.inflight, args.max_seconds, around=[meter]
+            )
             # Let the subscriber drain what Mosquitto still relays (not timed).
             deadline = time.monotonic() + 15
             while sub.received_publishes < acked and time.monotonic() < deadline:  # noqa: ASYNC110
@@ -262,7 +267,7 @@ def count_stored(
 
 def run_plugboard(args: Any, per_connection: int, runs: list[str]) -> list[Outcome]:
     outcomes = []
-    with common.Platform(pg=args.pg, redis=args.redis, keep=args.keep) as platform:
+    with common.Platform(**common.platform_options(args)) as platform:
         account = platform.account()
         t0 = time.perf_counter()
         plugs = platform.plugs_bulk(account["email"], "bench-dev-", args.connections)
@@ -293,17 +298,18 @@ def run_plugboard(args: Any, per_connection: int, runs: list[str]) -> list[Outco
             port = platform.http_port if websocket else platform.mqtt_port
             journal0, _ = count_stored(platform, plug_ids, source, channel)
             profile_out = Path(tempfile.gettempdir()) / f"pb_bench_mqtt_{run}_{platform.pid}.txt"
-            with common.profiled(platform.pid, args.profile, profile_out), common.CpuMeter(platform) as meter:
-                acked, seconds, connect_s, stopped = asyncio.run(
-                    load(
-                        port,
-                        devices,
-                        per_connection,
-                        args.inflight,
-                        args.max_seconds,
-                        websocket_path="/mqtt" if websocket else None,
-                    )
+            meter = common.CpuMeter(platform)
+            acked, seconds, connect_s, stopped = asyncio.run(
+                load(
+                    port,
+                    devices,
+                    per_connection,
+                    args.inflight,
+                    args.max_seconds,
+                    websocket_path="/mqtt" if websocket else None,
+                    around=[common.Profiler(platform.pid, args.profile, profile_out), meter],
                 )
+            )
             platform.check_alive()
             outcome.messages, outcome.seconds = acked, seconds
             outcome.connect_seconds, outcome.stopped_early = connect_s, stopped
@@ -335,7 +341,8 @@ def main() -> int:
     print(common.machine_note())
     print(
         f"{args.connections} connections × {per_connection:,} QoS 1 messages, "
-        f"{args.inflight} in flight each; runs stop sending after {args.max_seconds:.0f} s. One `serve` process."
+        f"{args.inflight} in flight each; runs stop sending after {args.max_seconds:.0f} s. "
+        "One `serve` process."
     )
     outcomes: list[Outcome] = []
     if "mosquitto" in args.runs:

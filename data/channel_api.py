@@ -17,6 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,6 +33,7 @@ from plugboard.principals import Principal
 
 RECORD_FIELDS = ("channel", "data", "at", "of", "id", "expire_at", "ttl")
 MAX_MESSAGE = 2_000
+MAX_COUNT = 2**31 - 1
 
 
 class ChannelDialectView(APIView):
@@ -115,9 +118,10 @@ def _count(request: Request, name: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(400, f"{name} must be a whole number ≥ 0")
-    if value < 0:
-        raise ApiError(400, f"{name} must be a whole number ≥ 0")
+        value = -1
+    # Bounded so the database's LIMIT/OFFSET (a signed 64-bit integer) never overflows.
+    if not 0 <= value <= MAX_COUNT:
+        raise ApiError(400, f"{name} must be a whole number from 0 to {MAX_COUNT}")
     return value
 
 
@@ -135,6 +139,14 @@ def _point(record: dict[str, Any], url_channel: str | None) -> PointIn:
     )
 
 
+def _record(point: dict[str, Any]) -> dict[str, Any]:
+    # `expire_at` only when the point has one, as CloudPlugs answers.
+    record = {k: point[k] for k in ("id", "channel", "data", "at", "of")}
+    if point["expire_at"] is not None:
+        record["expire_at"] = point["expire_at"]
+    return record
+
+
 def _error(status: int, message: str) -> dict[str, Any]:
     return {"err": status, "msg": message}
 
@@ -143,12 +155,41 @@ def _outcome(result: PointResult) -> str | dict[str, Any]:
     return result.id if result.id is not None else _error(result.status, result.message)
 
 
+# --- OpenAPI description ------------------------------------------------------------------------
+
+_FILTERS = [
+    OpenApiParameter("before", str, description="timestamp (ms, numeric string, ISO 8601) or OID; strict"),
+    OpenApiParameter("after", str, description="timestamp (ms, numeric string, ISO 8601) or OID; strict"),
+    OpenApiParameter("at", str, description="CSV of timestamps"),
+    OpenApiParameter("of", str, description="CSV of publisher (plug or account) ids"),
+]
+_WINDOW = [
+    OpenApiParameter("offset", int, description="items to skip"),
+    OpenApiParameter(
+        "limit", int, description=f"at most this many items (default {DEFAULT_LIMIT}; 0 = no limit)"
+    ),
+]
+_ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description='`{"err": <status>, "msg": "<text>"}`')
+_ERRORS = dict.fromkeys((400, 401, 403, 404, 413), _ERROR)
+
+
 # --- views --------------------------------------------------------------------------------------
 
 
 class DataView(ChannelDialectView):
     """`PUT|GET|DELETE /iot/data[/{channel or mask}]`."""
 
+    @extend_schema(
+        summary="Publish one record or an array of records",
+        request=OpenApiTypes.ANY,
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.ANY, description='`"OID"` for a record, `["OID", …]` for an array'
+            ),
+            207: OpenApiResponse(OpenApiTypes.ANY, description="per record: its OID or an error object"),
+            **_ERRORS,
+        },
+    )
     def put(self, request: Request, channel: str | None = None) -> Response:
         body = request.data
         if isinstance(body, dict):
@@ -183,6 +224,14 @@ class DataView(ChannelDialectView):
         causes = "; ".join(f"#{i}: {o['msg']}" for i, o in enumerate(outcomes) if isinstance(o, dict))
         raise ApiError(400, f"no record was stored: {causes}"[:MAX_MESSAGE])
 
+    @extend_schema(
+        summary="Read the records of the channels matching a mask, newest first",
+        parameters=_FILTERS + _WINDOW,
+        responses={
+            200: OpenApiResponse(OpenApiTypes.ANY, description="`[{id, channel, data, at, of, expire_at?}]`"),
+            **_ERRORS,
+        },
+    )
     def get(self, request: Request, channel: str | None = None) -> Response:
         filters = _filters(_mask(channel), _query_source(request))
         points = points_read(
@@ -193,6 +242,12 @@ class DataView(ChannelDialectView):
         )
         return Response([_record(p) for p in points])
 
+    @extend_schema(
+        summary="Remove records: body (or query) filters id, before, after, at, of",
+        request=OpenApiTypes.OBJECT,
+        parameters=[OpenApiParameter("id", str, description="OID or CSV of OIDs"), *_FILTERS],
+        responses={200: OpenApiResponse(OpenApiTypes.INT, description="the number removed"), **_ERRORS},
+    )
     def delete(self, request: Request, channel: str | None = None) -> Response:
         body = request.data if request.data is not None else {}
         if not isinstance(body, dict):
@@ -205,20 +260,20 @@ class DataView(ChannelDialectView):
 
         filters = _filters(_mask(channel), source)
         if not (filters.ids or filters.at or filters.before is not None or filters.after is not None):
-            raise ApiError(400, "at least one of id, before, after, at is required")
+            raise ApiError(
+                400, "at least one of id, before, after, at is required (JSON body or query string)"
+            )
         return Response(points_delete(principal=self.principal, filters=filters, source="http"))
-
-
-def _record(point: dict[str, Any]) -> dict[str, Any]:
-    record = {k: point[k] for k in ("id", "channel", "data", "at", "of")}
-    if point["expire_at"] is not None:
-        record["expire_at"] = point["expire_at"]
-    return record
 
 
 class ChannelListView(ChannelDialectView):
     """`GET /iot/channel[/{mask}]`: names of the channels holding matching data."""
 
+    @extend_schema(
+        summary="Names of the channels matching a mask that hold matching records",
+        parameters=_FILTERS + _WINDOW,
+        responses={200: OpenApiResponse(OpenApiTypes.ANY, description='`["channel", …]`'), **_ERRORS},
+    )
     def get(self, request: Request, mask: str | None = None) -> Response:
         filters = _filters(_mask(mask), _query_source(request))
         channels = channels_read(

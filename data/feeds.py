@@ -14,7 +14,6 @@ cause to the device log — one place for every rejection.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -100,20 +99,3 @@ def body_points(*, body: Any, device_id: str, now: int) -> list[PointIn]:
     if isinstance(body, dict) and "dps" in body:
         return feed_points(body=body, device_id=device_id, prop=None, now=now)
     return values_points(body=body, device_id=device_id)
-
-
-def points_names(points: Iterable[PointIn]) -> set[str]:
-    return {p.channel for p in points if isinstance(p.channel, str) and p.channel}
-
-
-def points_rename(points: Sequence[PointIn], existing: Iterable[str]) -> None:
-    """Give each point the canonical name of the device's existing property it names, matched
-    case-insensitively (an exact match wins); a new property keeps the name as written."""
-    existing = list(existing)
-    exact = set(existing)
-    folded: dict[str, str] = {}
-    for name in sorted(existing):
-        folded.setdefault(name.lower(), name)
-    for p in points:
-        if isinstance(p.channel, str) and p.channel not in exact:
-            p.channel = folded.get(p.channel.lower(), p.channel)

@@ -14,15 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from data.aggregation import BadQuery, query_parse, query_run
-from data.feeds import BadFeed, body_points, feed_points, points_names, points_rename
+from data.feeds import BadFeed, body_points, feed_points
 from data.models import JournalEntry
-from data.property_reads import (
-    device_reachable,
-    plug_journal,
-    plug_latest_values,
-    property_names_existing,
-    property_points,
-)
+from data.property_reads import device_reachable, plug_journal, plug_latest_values, property_points
 from data.services import PointIn, points_write
 from data.timestamps import BadTimestamp, iso, now_ms, parse_timestamp
 from devices.models import Plug
@@ -56,9 +50,10 @@ class DataView(PropertyDialectView):
             length = 0
         return self.request.data if length else None
 
-    def receipt(self, plug: Plug, points: list[PointIn]) -> Response:
-        """Store the points (one service call) and answer `{"accepted", "rejected"}`."""
-        points_rename(points, property_names_existing(plug_id=plug.id, names=points_names(points)))
+    def receipt(self, points: list[PointIn]) -> Response:
+        """Store the points (one service call) and answer `{"accepted", "rejected"}`. The service
+        matches property names case-insensitively to the device's existing ones (a new property
+        keeps the name as written) and decides, counts and logs every rejection."""
         results = points_write(
             principal=self.principal, points=points, source="http", property_write=True, require_zone=True
         )
@@ -82,7 +77,7 @@ class DeviceDataView(DataView):
             points = body_points(body=self.body(), device_id=plug.id, now=now_ms())
         except BadFeed as exc:
             raise _feed_error(exc)
-        return self.receipt(plug, points)
+        return self.receipt(points)
 
 
 class PropertiesFeedView(DataView):
@@ -94,7 +89,7 @@ class PropertiesFeedView(DataView):
             points = feed_points(body=self.body(), device_id=plug.id, prop=None, now=now_ms())
         except BadFeed as exc:
             raise _feed_error(exc)
-        return self.receipt(plug, points)
+        return self.receipt(points)
 
 
 def _bound(request: Request, name: str) -> int | None:
@@ -142,7 +137,7 @@ class PropertyDataView(DataView):
             points = feed_points(body=self.body(), device_id=plug.id, prop=name, now=now_ms())
         except BadFeed as exc:
             raise _feed_error(exc)
-        return self.receipt(plug, points)
+        return self.receipt(points)
 
 
 class PropertyQueryView(DataView):

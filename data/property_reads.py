@@ -7,11 +7,9 @@ whether or not the purge has removed it yet.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import JSONField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Lower
 
 from data.models import DataPoint, JournalEntry
 from data.timestamps import now_ms
@@ -35,19 +33,6 @@ def device_reachable(*, principal: Principal, ref: str, kind: str, mode: str) ->
     if not principal.acts_as(plug.id) and not reach(principal, mode).allows(plug.id):
         raise ApiError(403, f"these credentials may not {'read' if mode == 'r' else 'write'} {ref}'s data")
     return plug
-
-
-def property_names_existing(*, plug_id: str, names: Iterable[str]) -> list[str]:
-    """The device's property names that equal one of `names` ignoring case (one query)."""
-    folded = {n.lower() for n in names}
-    if not folded:
-        return []
-    return list(
-        Property.objects.filter(plug_id=plug_id)
-        .annotate(folded=Lower("name"))
-        .filter(folded__in=folded)
-        .values_list("name", flat=True)
-    )
 
 
 def _live(now: int) -> Q:

@@ -242,10 +242,12 @@ def plug_props_clear(*, principal: Principal, plug: Plug) -> int:
     if not plug_may_manage(principal=principal, plug=plug):
         raise PlugError("these credentials may not change this plug", status=403)
     locked = Plug.objects.select_for_update().get(pk=plug.pk)
-    removed = len(locked.props or {})
-    locked.props = {}
+    # The property dialect keeps its device fields under V3_KEY: clearing CloudPlugs props spares them.
+    kept = {k: v for k, v in (locked.props or {}).items() if k == V3_KEY}
+    removed = len(locked.props or {}) - len(kept)
+    locked.props = kept
     locked.save(update_fields=["props", "date_modified"])
-    plug.props = {}
+    plug.props = kept
     return removed
 
 
@@ -289,20 +291,6 @@ def _password_matches(password: str, encoded: str | None) -> bool:
     return check_password(password, encoded)
 
 
-def _device_key(plug: Plug) -> ApiKey | None:
-    """The device key created with the plug (its `auth`), not a gateway key listing it."""
-    return ApiKey.objects.filter(plug=plug, kind=ApiKey.Kind.DEVICE).order_by("date_created").first()
-
-
-def _fresh_auth(plug: Plug) -> tuple[ApiKey, str]:
-    key = _device_key(plug)
-    if key is None:
-        return key_create(
-            account=plug.account_id, kind=ApiKey.Kind.DEVICE, plug=plug, name=f"{plug.name} device key"
-        )
-    return key, key_regenerate(key=key)
-
-
 def plug_enroll_production(
     *, template_id: str, hwid: str, password: str, props: dict[str, Any] | None = None
 ) -> Enrolled:
@@ -332,7 +320,7 @@ def plug_enroll_production(
                 raise PlugError("plug is disabled", status=403)
             if props:
                 plug_props_update(principal=None, plug=plug, changes=props)
-            key, auth = _fresh_auth(plug)
+            key, auth = device_key_regenerate(plug=plug)
             return Enrolled(plug=plug, auth=auth, key=key, created=False)
         enrolled = plug_create(
             account=template.account_id,
@@ -442,12 +430,12 @@ def _control_grant(*, thing: Plug, controller: Plug | None, hwid: str, name: str
     if controller.account_id != thing.account_id:
         raise PlugError("a controller can only control things of its own account", status=403)
     Control.objects.update_or_create(controller=controller, thing=thing, defaults={"rights": _rights(thing)})
-    key = _device_key(controller)
+    key = plug_device_key(plug=controller)
     # The official JS client replaces its password with the answer's `auth`: hand back the
     # current one (device key secrets are readable), regenerating only if it cannot be read.
     auth = key_secret(key=key) if key else None
     if auth is None:
-        key, auth = _fresh_auth(controller)
+        key, auth = device_key_regenerate(plug=controller)
     return Controlling(controller=controller, thing=thing, auth=auth, created=False)
 
 

@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.conf import global_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PLUGBOARD_VAR_DIR") or BASE_DIR / "var")
@@ -179,6 +180,13 @@ MQTT_TCP_PORT = _env_int("MQTT_TCP_PORT", 1883)
 MQTT_TLS_PORT = _env_int("MQTT_TLS_PORT", 8883)
 MQTT_TLS_CERT = os.environ.get("MQTT_TLS_CERT", "")
 MQTT_TLS_KEY = os.environ.get("MQTT_TLS_KEY", "")
+
+# Hashers named here come first (the test suite names a fast one so it is not dominated by
+# PBKDF2); Django's defaults always stay, so stored hashes of any of them verify.
+PASSWORD_HASHERS = [
+    *[h for h in os.environ.get("PLUGBOARD_PASSWORD_HASHERS", "").split(",") if h],
+    *global_settings.PASSWORD_HASHERS,
+]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

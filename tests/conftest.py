@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.conf import global_settings
 from django.core.cache import cache
+from django.test.utils import override_settings
 from rest_framework.test import APIClient
 
 from devices.services import Enrolled, plug_create
@@ -16,6 +19,14 @@ from plugboard.models import Account
 from plugboard.services import account_create, key_create
 
 PASSWORD = "correct horse battery"
+FAST_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
+
+
+def pytest_configure() -> None:
+    # PBKDF2 costs ~0.5 s per hash: fine for a platform, ruinous for a test suite. The server
+    # and worker processes the tests start inherit the variable.
+    os.environ["PLUGBOARD_PASSWORD_HASHERS"] = FAST_HASHER
+    override_settings(PASSWORD_HASHERS=[FAST_HASHER, *global_settings.PASSWORD_HASHERS]).enable()
 
 
 @pytest.fixture(autouse=True)

@@ -217,6 +217,7 @@ def test_offset_and_limit(
         {"at": "99999999999999999999"},
         {"limit": "-1"},
         {"limit": "ten"},
+        {"limit": "99999999999999999999"},
         {"offset": "1.5"},
         {"offset": "-3"},
     ],

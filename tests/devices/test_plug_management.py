@@ -420,3 +420,14 @@ def test_disabled_plug_credentials_are_refused_everywhere(
     enabled = send(api, "patch", f"/iot/device/{dev}", {"status": "ok"}, **tenant.master_headers())
     assert enabled.status_code == 200
     assert api.get(f"/iot/device/{dev}", **plug_headers(thing)).status_code == 200
+
+
+def test_clearing_props_spares_the_property_dialects_fields(
+    api: APIClient, tenant: Tenant, thing: Enrolled
+) -> None:
+    Plug.objects.filter(id=thing.plug.id).update(props={"_v3": {"period": 30}, "a": 1, "b": 2})
+
+    response = api.delete(f"/iot/device/{thing.plug.id}/", **tenant.master_headers())
+
+    assert response.json() == 2
+    assert Plug.objects.get(id=thing.plug.id).props == {"_v3": {"period": 30}}
