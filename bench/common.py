@@ -614,11 +614,26 @@ def profile_summary(path: Path, top: int = 25) -> str:
         best = sorted(counts.items(), key=lambda kv: kv[1], reverse=True)[:top]
         return [[f"{100 * n / total:5.1f}%", name] for name, n in best]
 
+    project = {name: n for name, n in inclusive.items() if _is_project(name)}
     return (
-        table(["incl.", "function (inclusive: time with this frame on the stack)"], rows(inclusive))
+        table(["incl.", "project code (inclusive: time with this frame on the stack)"], rows(project))
+        + "\n\n"
+        + table(["incl.", "any function (inclusive)"], rows(inclusive))
         + "\n\n"
         + table(["self", "function (self: time in the frame itself)"], rows(self_time))
     )
+
+
+_PLATFORM_FILES = {p.name for p in (ROOT / "platform").glob("*.py")} | {"serve.py"}
+
+
+def _is_project(frame: str) -> bool:
+    """A frame of the project's own code (py-spy names files relative to their sys.path entry)."""
+    _, _, file = frame.rpartition("(")
+    file = file.rstrip(")")
+    if file.startswith(("data/", "devices/", "commands/", "management/commands/")):
+        return True
+    return "/" not in file and file in _PLATFORM_FILES and file not in {"threading.py", "selectors.py"}
 
 
 def _short_frame(frame: str) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,7 +118,6 @@ def points_write(
 
 def points_write_many(*, submissions: Sequence[Submission], source: str) -> list[list[PointResult]]:
     """Store several callers' points in one transaction (MQTT's group commit)."""
-    sqlite_parameter_limit_lift()
     results = [[PointResult() for _ in s.points] for s in submissions]
     now = now_ms()
     parsed: list[_Point] = []
@@ -526,7 +524,6 @@ DELETE_CHUNK = 2_000  # ids per DELETE … WHERE id IN (…), like UPSERT_CHUNK'
 def points_delete(*, principal: Principal, filters: PointFilter, source: str = "http") -> int:
     """Remove the live points matching `filters` that the caller may write; journal each
     removal (event `delete`); return how many were removed."""
-    sqlite_parameter_limit_lift()
     now = now_ms()
     with transaction.atomic():
         rows = list(
@@ -558,17 +555,3 @@ def points_delete(*, principal: Principal, filters: PointFilter, source: str = "
             batch_size=2_000,
         )
     return removed
-
-
-def sqlite_parameter_limit_lift() -> None:
-    """Let Django batch SQLite bulk inserts by SQLite's real bound-parameter limit.
-
-    Django 5.2 assumes the limit of SQLite < 3.32 (999), which splits a 1,000-point journal
-    append into a dozen INSERTs; current SQLite allows 32,766 or more. No-op elsewhere.
-    """
-    if connection.vendor != "sqlite" or "max_query_params" in vars(connection.features):
-        return
-    connection.ensure_connection()
-    raw = connection.connection
-    if isinstance(raw, sqlite3.Connection):
-        connection.features.max_query_params = raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)

@@ -1,6 +1,9 @@
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 
 
 class PlugboardConfig(AppConfig):
@@ -16,3 +19,17 @@ class PlugboardConfig(AppConfig):
         # The Celery app must exist before tasks are sent (`platform/` has no __init__.py to
         # import it from, see SPEC §1).
         from plugboard import celery  # noqa: F401
+
+        connection_created.connect(_sqlite_parameter_limit, dispatch_uid="plugboard-sqlite-limit")
+
+
+def _sqlite_parameter_limit(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """Let Django batch SQLite bulk inserts by SQLite's real bound-parameter limit.
+
+    Django 5.2 assumes the limit of SQLite < 3.32 (999), which splits a 1,000-point journal
+    append into a dozen INSERTs; current SQLite allows 32,766 or more.
+    """
+    if connection.vendor == "sqlite" and isinstance(connection.connection, sqlite3.Connection):
+        connection.features.max_query_params = connection.connection.getlimit(
+            sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER
+        )

@@ -7,43 +7,82 @@ import plugboard.identifiers
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('devices', '0002_initial'),
+        ("devices", "0002_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='MqttSession',
+            name="MqttSession",
             fields=[
-                ('client_id', models.CharField(max_length=128, primary_key=True, serialize=False)),
-                ('subscriptions', models.JSONField(default=dict, help_text='topic filter → granted QoS')),
-                ('date_modified', models.DateTimeField(auto_now=True)),
-                ('plug', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='mqtt_sessions', to='devices.plug')),
+                ("client_id", models.CharField(max_length=128, primary_key=True, serialize=False)),
+                ("subscriptions", models.JSONField(default=dict, help_text="topic filter → granted QoS")),
+                ("date_modified", models.DateTimeField(auto_now=True)),
+                (
+                    "plug",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="mqtt_sessions",
+                        to="devices.plug",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Command',
+            name="Command",
             fields=[
-                ('id', models.CharField(default=plugboard.identifiers.new_oid, editable=False, max_length=24, primary_key=True, serialize=False)),
-                ('account_id', models.CharField(max_length=28)),
-                ('property', models.CharField(max_length=200)),
-                ('value', models.JSONField(null=True)),
-                ('at', models.BigIntegerField(help_text="the point's time, ms")),
-                ('point_id', models.CharField(blank=True, max_length=24)),
-                ('credential', models.CharField(help_text='who wrote it', max_length=320)),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('sent', 'Sent'), ('acked', 'Acked'), ('expired', 'Expired')], default='pending', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('acked_at', models.DateTimeField(blank=True, null=True)),
-                ('expire_at', models.BigIntegerField(help_text='ms since the epoch')),
-                ('plug', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='commands', to='devices.plug')),
+                (
+                    "id",
+                    models.CharField(
+                        default=plugboard.identifiers.new_oid,
+                        editable=False,
+                        max_length=24,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("account_id", models.CharField(max_length=28)),
+                ("property", models.CharField(max_length=200)),
+                ("value", models.JSONField(null=True)),
+                ("at", models.BigIntegerField(help_text="the point's time, ms")),
+                ("point_id", models.CharField(blank=True, max_length=24)),
+                ("credential", models.CharField(help_text="who wrote it", max_length=320)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sent", "Sent"),
+                            ("acked", "Acked"),
+                            ("expired", "Expired"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("acked_at", models.DateTimeField(blank=True, null=True)),
+                ("expire_at", models.BigIntegerField(help_text="ms since the epoch")),
+                (
+                    "plug",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="commands",
+                        to="devices.plug",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['plug', 'state'], name='command_delivery'), models.Index(fields=['expire_at'], name='command_expiry')],
+                "ordering": ["-created_at"],
+                "indexes": [
+                    models.Index(fields=["plug", "state"], name="command_delivery"),
+                    models.Index(fields=["expire_at"], name="command_expiry"),
+                ],
             },
         ),
     ]

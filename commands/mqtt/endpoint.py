@@ -189,6 +189,10 @@ class MqttEndpoint:
         self.conn.accept(session_present=kept is not None)
         self._flush()
         if self.plug_id:
+            # Commands, and the revocation of these credentials, arrive on the plug's group.
+            await self.link.join(plug_group(self.plug_id))
+            self.groups.add(plug_group(self.plug_id))
+        if self.plug_id:
             await database_sync_to_async(command_services.plug_connection_changed)(
                 plug_id=self.plug_id,
                 account_id=self.principal.account_id,
@@ -391,6 +395,9 @@ class MqttEndpoint:
                 qos = self._granted(topic)
                 if qos is not None and self._may_read(record["of"]):
                     self._send(topic, record, min(qos, 1) if self.conn.can_publish_qos1 else 0)
+            self._flush()
+        elif kind == "mqtt.revoke":
+            self.conn.abort("credentials revoked: plug disabled or removed, or key regenerated")
             self._flush()
         elif kind == "mqtt.takeover" and message.get("token") != self.token:
             self.conn.abort("session taken over by a newer connection with the same client id")

@@ -92,3 +92,7 @@ class MqttWebSocketConsumer(AsyncWebsocketConsumer):
     async def mqtt_takeover(self, message: dict[str, Any]) -> None:
         if self.endpoint is not None:
             await self.endpoint.group_message(message)
+
+    async def mqtt_revoke(self, message: dict[str, Any]) -> None:
+        if self.endpoint is not None:
+            await self.endpoint.group_message(message)

@@ -239,3 +239,38 @@ def test_lowercase_topic_writes_the_existing_property_and_json_feed(server: Any,
         assert not Property.objects.filter(plug=thing.plug, name="temperature").exists()
     finally:
         device.stop()
+
+
+def test_disabling_the_plug_closes_its_mqtt_connection(server: Any, tenant: Any, thing: Any) -> None:
+    device = _device(server, thing)
+    try:
+        status, _ = server.http(
+            "PATCH",
+            f"/iot/device/{thing.plug.id}",
+            {"status": "disabled"},
+            {"X-Plug-Email": tenant.email, "X-Plug-Master": tenant.password},
+        )
+        assert status == 200
+        assert device.disconnected.wait(10)
+    finally:
+        device.client.loop_stop()
+    again = Device(server, thing.plug.id, thing.key.id, thing.auth)
+    try:
+        assert wait_for(lambda: again.connack) in ([5], [135])
+    finally:
+        again.client.loop_stop()
+
+
+def test_regenerating_the_device_key_closes_its_mqtt_connection(server: Any, tenant: Any, thing: Any) -> None:
+    device = _device(server, thing)
+    try:
+        status, key = server.http(
+            "POST",
+            f"/v3/devices/{thing.plug.id}/apikey",
+            None,
+            {"X-Plug-Email": tenant.email, "X-Plug-Master": tenant.password},
+        )
+        assert status == 200 and key["secret"] != thing.auth
+        assert device.disconnected.wait(10)
+    finally:
+        device.client.loop_stop()
