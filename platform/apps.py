@@ -18,7 +18,7 @@ class PlugboardConfig(AppConfig):
     def ready(self) -> None:
         # The Celery app must exist before tasks are sent (`platform/` has no __init__.py to
         # import it from, see SPEC §1).
-        from plugboard import celery  # noqa: F401
+        from plugboard import celery, schema  # noqa: F401 - the Celery app; the OpenAPI auth scheme
 
         connection_created.connect(_sqlite_parameter_limit, dispatch_uid="plugboard-sqlite-limit")
 
