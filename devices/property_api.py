@@ -373,6 +373,23 @@ class DevicePropertiesView(ManagementView):
         return Response(property_json(prop, plug=plug), status=201)
 
 
+class OwnerPropertiesView(DevicePropertiesView):
+    """`/v3/properties?owner={ref}`: the Connio SDKs create and list properties this way."""
+
+    def _owner(self, request: Request) -> str:
+        body = request.data if isinstance(request.data, dict) else {}
+        owner = request.query_params.get("owner") or body.get("ownerId")
+        if not isinstance(owner, str) or not owner:
+            raise ApiError(400, "owner (query) or ownerId (body) names the device")
+        return owner
+
+    def get(self, request: Request, **_: Any) -> Response:
+        return super().get(request, ref=self._owner(request))
+
+    def post(self, request: Request, **_: Any) -> Response:
+        return super().post(request, ref=self._owner(request))
+
+
 class DeviceKeyView(ManagementView):
     def get(self, request: Request, ref: str, **_: Any) -> Response:
         plug = plug_resolve(principal=self.principal, ref=ref)

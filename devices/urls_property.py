@@ -16,6 +16,7 @@ urlpatterns = [
     re_path(
         rf"^devices/{REF}/properties/?$", views.DevicePropertiesView.as_view(), name="v3-device-properties"
     ),
+    re_path(r"^properties/?$", views.OwnerPropertiesView.as_view(), name="v3-properties"),
     re_path(rf"^devices/{REF}/apikey/?$", views.DeviceKeyView.as_view(), name="v3-device-apikey"),
     re_path(rf"^devices/{REF}/logs/?$", views.DeviceLogView.as_view(), name="v3-device-logs"),
     re_path(rf"^devices/{REF}/commands/?$", views.DeviceCommandsView.as_view(), name="v3-device-commands"),

@@ -517,3 +517,17 @@ def test_logs_and_commands_of_a_device_outside_reach(api: APIClient, tenant: Ten
     for suffix in ("logs", "commands"):
         assert_v3_error(api.get(f"/v3/devices/{other.plug.id}/{suffix}", **plug_headers(thing)), 403)
         assert_v3_error(api.get(f"/v3/devices/ghost/{suffix}", **tenant.master_headers()), 404)
+
+
+def test_properties_created_with_owner_as_the_connio_sdks_do(api, tenant, thing) -> None:
+    response = api.post(
+        f"/v3/accounts/_this_/properties?owner={thing.plug.id}",
+        {"name": "setPoint", "type": "number", "access": "public", "ownerId": thing.plug.id},
+        format="json",
+        **tenant.master_headers(),
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["name"] == "setPoint"
+    listed = api.get(f"/v3/properties?owner={thing.plug.name}", **tenant.master_headers())
+    assert [p["name"] for p in listed.json()["results"]] == ["setPoint"]
+    assert api.get("/v3/properties", **tenant.master_headers()).status_code == 400
