@@ -38,7 +38,7 @@ def parse_args() -> Any:
     parser.add_argument("--keepalive", type=int, default=300, help="CONNECT keep-alive, seconds")
     parser.add_argument("--parallel", type=int, default=100, help="connection attempts at once")
     parser.add_argument(
-        "--max-seconds", type=float, default=240, help="stop opening connections after this long"
+        "--max-seconds", type=float, default=150, help="stop opening connections after this long"
     )
     parser.add_argument("--settle", type=float, default=3.0, help="seconds to wait before reading RSS")
     return parser.parse_args()
@@ -278,9 +278,22 @@ def main() -> int:
     )
     print(
         common.verdict(
+            f"all {args.connections:,} connections open and idle",
+            plugboard["alive"] >= args.connections,
+            f"{plugboard['alive']:,} held; {plugboard['opened'] / plugboard['seconds']:,.0f} CONNECTs/s "
+            f"({plugboard['seconds']:.0f} s, --max-seconds {args.max_seconds:.0f})",
+        )
+    )
+    print(
+        common.verdict(
             f"≤ {TARGET_KB} KB per idle connection",
-            kb <= TARGET_KB and plugboard["alive"] >= args.connections,
-            f"{kb:.1f} KB over {plugboard['alive']:,} connections (bare asyncio: {bare_kb:.1f} KB)",
+            kb <= TARGET_KB,
+            f"{kb:.1f} KB over {plugboard['alive']:,} connections (bare asyncio: {bare_kb:.1f} KB)"
+            + (
+                ""
+                if plugboard["alive"] >= args.connections
+                else f" — measured on fewer than {args.connections:,}"
+            ),
         )
     )
     return 0 if ok else 1

@@ -45,7 +45,7 @@ def parse_args() -> Any:
     parser = common.base_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--inflight", type=int, default=20, help="QoS 1 publishes in flight per connection")
-    parser.add_argument("--messages", type=int, default=50_000, help="messages per run (all connections)")
+    parser.add_argument("--messages", type=int, default=100_000, help="messages per run (all connections)")
     parser.add_argument(
         "--max-seconds", type=float, default=45, help="stop sending after this long (the run still counts)"
     )

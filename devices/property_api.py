@@ -361,19 +361,27 @@ class DeviceView(ManagementView):
         return Response({"nrOfItems": removed})
 
 
-class DevicePropertiesView(ManagementView):
-    def get(self, request: Request, ref: str, **_: Any) -> Response:
+class PropertiesView(ManagementView):
+    def properties_list(self, request: Request, ref: str) -> Response:
         plug = self.device(ref)
         rows = Property.objects.filter(plug=plug).order_by("name")
         return Response(page(request, rows, lambda prop: property_json(prop, plug=plug)))
 
-    def post(self, request: Request, ref: str, **_: Any) -> Response:
+    def property_create(self, request: Request, ref: str) -> Response:
         plug = self.device_to_change(ref)
         prop = property_define(plug=plug, **_property_definition(_body(request)))
         return Response(property_json(prop, plug=plug), status=201)
 
 
-class OwnerPropertiesView(DevicePropertiesView):
+class DevicePropertiesView(PropertiesView):
+    def get(self, request: Request, ref: str, **_: Any) -> Response:
+        return self.properties_list(request, ref)
+
+    def post(self, request: Request, ref: str, **_: Any) -> Response:
+        return self.property_create(request, ref)
+
+
+class OwnerPropertiesView(PropertiesView):
     """`/v3/properties?owner={ref}`: the Connio SDKs create and list properties this way."""
 
     def _owner(self, request: Request) -> str:
@@ -384,10 +392,10 @@ class OwnerPropertiesView(DevicePropertiesView):
         return owner
 
     def get(self, request: Request, **_: Any) -> Response:
-        return super().get(request, ref=self._owner(request))
+        return self.properties_list(request, self._owner(request))
 
     def post(self, request: Request, **_: Any) -> Response:
-        return super().post(request, ref=self._owner(request))
+        return self.property_create(request, self._owner(request))
 
 
 class DeviceKeyView(ManagementView):
