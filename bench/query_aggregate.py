@@ -100,6 +100,13 @@ WHERE account_id = %(account)s AND channel = %(channel)s AND "of" = %(of)s
 GROUP BY 1 ORDER BY 1
 """
 
+COUNT_SQL = """
+SELECT count(*) FROM data_datapoint
+WHERE account_id = %(account)s AND channel = %(channel)s AND "of" = %(of)s
+  AND at >= %(start)s AND at <= %(end)s
+  AND (expire_at IS NULL OR expire_at > %(now)s)
+"""
+
 
 def main() -> int:
     args = parse_args()
@@ -164,12 +171,26 @@ def main() -> int:
             "now": time.time_ns() // 1_000_000,
         }
         rows: list[tuple[int, float]] = []
+        count_times, big_mem_times = [], []
         with platform.connect() as conn:
             for _ in range(args.runs):
                 start = time.perf_counter()
                 rows = conn.execute(RAW_SQL, params).fetchall()
                 raw_times.append(time.perf_counter() - start)
             plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + RAW_SQL, params).fetchall()
+            # Informational: the endpoint's separate count(*) for sampleSize, and the GROUP BY
+            # with more sort/hash memory than the default 4 MB work_mem.
+            for _ in range(args.runs):
+                start = time.perf_counter()
+                conn.execute(COUNT_SQL, params).fetchall()
+                count_times.append(time.perf_counter() - start)
+            conn.execute("SET work_mem = '64MB'")
+            for _ in range(args.runs):
+                start = time.perf_counter()
+                conn.execute(RAW_SQL, params).fetchall()
+                big_mem_times.append(time.perf_counter() - start)
+            work_mem_plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + RAW_SQL, params).fetchall()
+            conn.rollback()
 
     # Check the answer against the baseline.
     problems = []
@@ -212,6 +233,25 @@ def main() -> int:
             ],
         )
     )
+    print()
+    print(
+        common.table(
+            ["informational (raw SQL, same data)", "min s", "median s"],
+            [
+                [
+                    "count(*) of the range (the endpoint's sampleSize)",
+                    f"{min(count_times):.3f}",
+                    f"{common.median(count_times):.3f}",
+                ],
+                [
+                    "GROUP BY with work_mem = 64MB",
+                    f"{min(big_mem_times):.3f}",
+                    f"{common.median(big_mem_times):.3f}",
+                ],
+            ],
+        )
+    )
+    print("plan with work_mem 64MB: " + " / ".join(r[0].strip() for r in work_mem_plan[:3]))
     print(
         "HTTP runs: "
         + ", ".join(f"{t:.3f} s" for t in http_times)

@@ -67,18 +67,17 @@ class MqttWebSocketConsumer(AsyncWebsocketConsumer):
         """Close a connection silent past 1.5 × its keep-alive (or CONNECT_TIMEOUT before CONNECT)."""
         assert self.endpoint is not None
         conn = self.endpoint.conn
-        seen = -1
+        loop = asyncio.get_running_loop()
+        seen, since = conn.last_activity_count, loop.time()
         while True:
             limit = conn.keepalive_limit if conn.accepted else CONNECT_TIMEOUT
-            if limit is None:
-                await asyncio.sleep(60)
-                continue
-            await asyncio.sleep(limit)
-            if conn.last_activity_count == seen:
+            await asyncio.sleep(min(limit / 4, 5.0) if limit else 5.0)
+            if conn.last_activity_count != seen:
+                seen, since = conn.last_activity_count, loop.time()
+            elif limit and loop.time() - since > limit:
                 log.info("mqtt keep-alive expired", extra={"client": self.endpoint.client_id})
                 await self.close()
                 return
-            seen = conn.last_activity_count
 
     # Group messages (see commands.services and data.live).
     async def commands_push(self, message: dict[str, Any]) -> None:

@@ -154,3 +154,20 @@ def test_connect_publish_disconnect_in_one_chunk_stores_the_publish(server: Any,
         _read_closed(sock)
     assert wait_for(lambda: DataPoint.objects.filter(channel="burst").exists())
     assert DataPoint.objects.get(channel="burst").data == 7
+
+
+def test_silent_websocket_connection_is_closed_after_its_keepalive(server: Any, thing: Any) -> None:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=thing.plug.id, protocol=mqtt.MQTTv311, transport="websockets"
+    )
+    client.ws_set_options(path="/mqtt")
+    client.username_pw_set(thing.key.id, thing.auth)
+    client.connect("127.0.0.1", server.http_port, keepalive=1)
+    client.loop_start()
+    assert wait_for(lambda: Plug.objects.get(id=thing.plug.id).connected)
+    client.loop_stop()  # no more PINGREQ: the connection falls silent
+    assert wait_for(lambda: not Plug.objects.get(id=thing.plug.id).connected, timeout=15)
+    client.socket().close()
