@@ -171,3 +171,74 @@ def test_silent_websocket_connection_is_closed_after_its_keepalive(server: Any, 
     client.loop_stop()  # no more PINGREQ: the connection falls silent
     assert wait_for(lambda: not Plug.objects.get(id=thing.plug.id).connected, timeout=15)
     client.socket().close()
+
+
+def _connected_raw(server: Any, thing: Any) -> socket.socket:
+    sock = _raw_connect(server, thing)
+    sock.settimeout(5)
+    assert sock.recv(4) == b"\x20\x02\x00\x00"
+    return sock
+
+
+HOSTILE = {
+    "second CONNECT": lambda t: encode_connect(
+        client_id=t.plug.id, username=t.key.id, password=t.auth.encode()
+    ),
+    "remaining length over 4 bytes": lambda t: b"\x30\xff\xff\xff\xff\x01",
+    "invalid UTF-8 topic": lambda t: b"\x30\x07\x00\x03\xff\xfe\xfd\x31\x32",
+    "wildcard in PUBLISH topic": lambda t: b"\x30\x08\x00\x05a/+/b1",
+    "QoS 3": lambda t: b"\x36\x07\x00\x03a/b\x00\x01",
+    "truncated then garbage": lambda t: b"\x30\x10\x00\x03a/b" + b"\xff" * 3 + b"\x00" * 9 + b"\xe0\x05",
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_packet_closes_that_connection_only(server: Any, tenant: Any, thing: Any, case: str) -> None:
+    bystander = tenant.plug("bystander")
+    healthy = _device(server, bystander)
+    try:
+        with _connected_raw(server, thing) as sock:
+            sock.sendall(HOSTILE[case](thing))
+            assert _read_closed(sock) == b""
+        info = healthy.client.publish(
+            f"csipio/data/out/devices/{bystander.plug.id}/properties/ok", "1", qos=1
+        )
+        info.wait_for_publish(timeout=10)
+        assert info.is_published()
+    finally:
+        healthy.stop()
+
+
+def test_truncated_connect_then_eof_is_harmless(server: Any, thing: Any) -> None:
+    packet = encode_connect(client_id=thing.plug.id, username=thing.key.id, password=thing.auth.encode())
+    with socket.create_connection(("127.0.0.1", server.mqtt_port), timeout=5) as sock:
+        sock.sendall(packet[: len(packet) // 2])
+    healthy = _device(server, thing)
+    try:
+        assert healthy.connack == [0]
+    finally:
+        healthy.stop()
+
+
+def test_flood_of_zero_keepalive_connections_leaves_the_server_serving(server: Any, tenant: Any) -> None:
+    plugs = [tenant.plug(f"idle-{i}") for i in range(50)]
+    socks = []
+    try:
+        for enrolled in plugs:
+            sock = socket.create_connection(("127.0.0.1", server.mqtt_port), timeout=5)
+            sock.sendall(
+                encode_connect(
+                    client_id=enrolled.plug.id,
+                    username=enrolled.key.id,
+                    password=enrolled.auth.encode(),
+                    keepalive=0,
+                )
+            )
+            socks.append(sock)
+        for sock in socks:
+            assert sock.recv(4) == b"\x20\x02\x00\x00"
+        status, body = server.http("GET", "/healthz")
+        assert status == 200 and body["status"] == "ok"
+    finally:
+        for sock in socks:
+            sock.close()
