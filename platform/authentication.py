@@ -205,6 +205,20 @@ CONNACK_NOT_AUTHORIZED = 0x05
 
 
 def verify_mqtt(
+    client_id: str, username: str | None, password: bytes | None, *, peer: str = "unknown"
+) -> tuple[Principal, str | None] | int:
+    """`_verify_mqtt`, with failed attempts counted per client address like HTTP's (then 0x05)."""
+    try:
+        check_failure_budget(peer)
+    except TooManyFailures:
+        return CONNACK_NOT_AUTHORIZED
+    verdict = _verify_mqtt(client_id, username, password)
+    if verdict == CONNACK_BAD_CREDENTIALS:
+        record_failure(peer)
+    return verdict
+
+
+def _verify_mqtt(
     client_id: str, username: str | None, password: bytes | None
 ) -> tuple[Principal, str | None] | int:
     """The principal and its plug id for a CONNECT, or the CONNACK refusal code.

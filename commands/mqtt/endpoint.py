@@ -97,9 +97,10 @@ def command_topic(plug_id: str, prop: str) -> str:
 
 
 class MqttEndpoint:
-    def __init__(self, link: Link, source: str) -> None:
+    def __init__(self, link: Link, source: str, peer: str = "unknown") -> None:
         self.link = link
         self.source = source
+        self.peer = peer  # the client's address: failed CONNECTs count against it
         limits = settings.PLUGBOARD
         self.conn = MqttConnection(
             max_packet=limits["MQTT_MAX_PACKET"], max_inflight=limits["MQTT_MAX_INFLIGHT"]
@@ -167,7 +168,9 @@ class MqttEndpoint:
     # --- CONNECT -----------------------------------------------------------------------------
 
     async def _connect(self, event: ConnectRequested) -> None:
-        verdict = await database_sync_to_async(verify_mqtt)(event.client_id, event.username, event.password)
+        verdict = await database_sync_to_async(verify_mqtt)(
+            event.client_id, event.username, event.password, peer=self.peer
+        )
         if isinstance(verdict, int):
             self.conn.refuse(verdict)
             return

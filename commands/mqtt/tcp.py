@@ -40,7 +40,8 @@ class TcpLink:
 
 async def _serve_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, source: str) -> None:
     link = TcpLink(writer, hub())
-    endpoint = MqttEndpoint(link, source)
+    peername = writer.get_extra_info("peername")
+    endpoint = MqttEndpoint(link, source, peer=str(peername[0]) if peername else "unknown")
     link.endpoint = endpoint
     conn = endpoint.conn
     try:

@@ -46,7 +46,8 @@ class MqttWebSocketConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         await self.accept(subprotocol="mqtt")
-        self.endpoint = MqttEndpoint(WebSocketLink(self), "mqtt-ws")
+        client = self.scope.get("client") or ["unknown"]
+        self.endpoint = MqttEndpoint(WebSocketLink(self), "mqtt-ws", peer=str(client[0]))
         self.watchdog = asyncio.get_running_loop().create_task(self._keepalive())
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

@@ -242,3 +242,20 @@ def test_flood_of_zero_keepalive_connections_leaves_the_server_serving(server: A
     finally:
         for sock in socks:
             sock.close()
+
+
+def test_repeated_bad_connects_are_rate_limited(server: Any, thing: Any) -> None:
+    # The server's limit is PLUGBOARD_AUTH_FAILURES_PER_MINUTE (20) failures per address; this
+    # test connects from 127.0.0.2 so the other tests' address keeps its budget.
+    def attempt(password: bytes) -> int | None:
+        address = ("127.0.0.1", server.mqtt_port)
+        with socket.create_connection(address, timeout=5, source_address=("127.0.0.2", 0)) as sock:
+            sock.sendall(encode_connect(client_id=thing.plug.id, username=thing.key.id, password=password))
+            answer = _read_closed(sock)
+        return answer[-1] if answer else None
+
+    codes = [attempt(b"wrong") for _ in range(22)]
+    assert codes[:20] == [4] * 20
+    assert codes[20:] == [5, 5]
+    # …and then even the right secret is refused for a while.
+    assert attempt(thing.auth.encode()) == 5
