@@ -151,7 +151,7 @@ def main() -> int:
         http_times = []
         answer: dict[str, Any] = {}
         profile_out = Path(tempfile.gettempdir()) / f"pb_bench_query_{platform.pid}.txt"
-        with common.profiled(platform.pid, args.profile, profile_out):
+        with common.profiled(platform.pid, args.profile, profile_out), common.CpuMeter(platform) as meter:
             for _ in range(args.runs):
                 status, payload, seconds = post(platform.http_port, path + "/query", headers, query)
                 if status != 200:
@@ -258,6 +258,7 @@ def main() -> int:
         + "; raw SQL runs: "
         + ", ".join(f"{t:.3f} s" for t in raw_times)
     )
+    print(f"during the HTTP runs: {meter.summary()}")
     print("baseline plan: " + " / ".join(r[0].strip() for r in plan[:4]))
     print()
     if problems:

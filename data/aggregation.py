@@ -28,10 +28,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.db import DataError, connection, transaction
 
 from data.property_reads import property_points
-from data.timestamps import BadTimestamp, iso, parse_timestamp
+from data.timestamps import MAX_MS, BadTimestamp, iso, parse_timestamp
 from devices.models import Plug
 
 UNITS = {
@@ -84,17 +84,13 @@ def _duration_ms(value: Any, what: str) -> int:
             amount = float(amount)
         except ValueError:
             raise BadQuery(f"{what}.value must be a number")
-    if (
-        isinstance(amount, bool)
-        or not isinstance(amount, int | float)
-        or not math.isfinite(amount)
-        or amount < 0
-    ):
-        raise BadQuery(f"{what}.value must be a number ≥ 0")
+    if isinstance(amount, bool) or not isinstance(amount, int | float) or not 0 <= amount <= MAX_MS:
+        raise BadQuery(f"{what}.value must be a number from 0 to {MAX_MS}")
     key = unit.strip().lower().removesuffix("s") if isinstance(unit, str) else None
     if key not in UNITS:
         raise BadQuery(f"{what}.unit must be one of {', '.join(u + 's' for u in UNITS)}")
-    return int(amount * UNITS[key])
+    # A duration longer than the whole time line means "all of it": clamped, never overflowing.
+    return int(min(amount * UNITS[key], MAX_MS))
 
 
 def _moment(body: dict[str, Any], name: str, now: int) -> int | None:
@@ -151,10 +147,23 @@ def query_parse(*, body: Any, now: int) -> PointQuery:
 
 
 def _plain(value: Any) -> Any:
-    """Integral floats as ints, so both databases answer alike (PostgreSQL sums in float8)."""
+    """Integral floats as ints, so both databases answer alike (PostgreSQL sums in float8).
+    A sum or average beyond the float range is None: JSON has no infinity."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
     return value
+
+
+def _average(values: Sequence[Any]) -> Any:
+    numbers = _numbers(values)
+    if not numbers:
+        return None
+    try:
+        return sum(numbers) / len(numbers)
+    except OverflowError:  # integers beyond the float range
+        return None
 
 
 def _numbers(values: Sequence[Any]) -> list[float]:
@@ -162,7 +171,7 @@ def _numbers(values: Sequence[Any]) -> list[float]:
 
 
 _REDUCE: dict[str, Callable[[list[Any]], Any]] = {
-    "avg": lambda vs: (sum(ns) / len(ns)) if (ns := _numbers(vs)) else None,
+    "avg": _average,
     "min": lambda vs: min(ns) if (ns := _numbers(vs)) else None,
     "max": lambda vs: max(ns) if (ns := _numbers(vs)) else None,
     "sum": lambda vs: sum(ns) if (ns := _numbers(vs)) else None,
@@ -183,10 +192,10 @@ def aggregate(series: Series, aggregator: Aggregator) -> Series:
         buckets[key][1].append(v)
     out: Series = []
     for t, values in buckets.values():
-        result = _REDUCE[aggregator.name](values)
+        result = _plain(_REDUCE[aggregator.name](values))
         if result is None and aggregator.name in NUMERIC:
             continue
-        out.append((t, _plain(result)))
+        out.append((t, result))
     return out
 
 
@@ -243,19 +252,26 @@ def query_run(*, plug: Plug, channel: str, ref: str, query: PointQuery, now: int
         series = list(points.order_by(ordering).values_list("at", "data")[: query.limit])
     else:
         single = len(aggregators) == 1
-        if connection.vendor == "postgresql":
-            first = aggregators.pop(0)
-            series = _aggregate_in_postgres(
-                points,
-                first,
-                query.order if single else "asc",
-                query.limit if single else None,
-            )
-        else:
+        in_database = connection.vendor == "postgresql"
+        if in_database:
+            try:
+                # A savepoint: a number beyond float8 (a huge integer, or a sum that overflows)
+                # fails the statement, and Python's arithmetic takes over.
+                with transaction.atomic():
+                    series = _aggregate_in_postgres(
+                        points,
+                        aggregators[0],
+                        query.order if single else "asc",
+                        query.limit if single else None,
+                    )
+                aggregators.pop(0)
+            except DataError:
+                in_database = False
+        if not in_database:
             series = list(points.order_by("at").values_list("at", "data"))
         for aggregator in aggregators:
             series = aggregate(series, aggregator)
-        if not (single and connection.vendor == "postgresql"):
+        if not (single and in_database):
             if query.order == "desc":
                 series.reverse()
             series = series[: query.limit]

@@ -15,7 +15,11 @@ def validate_channel(channel: object) -> str:
     """A publishable channel: `/`-separated non-empty levels, no wildcards, ≤ 200 bytes."""
     if not isinstance(channel, str) or not channel:
         raise BadChannel("channel is required")
-    if len(channel.encode()) > MAX_CHANNEL_BYTES:
+    try:
+        size = len(channel.encode())
+    except UnicodeEncodeError:  # a lone surrogate: no database stores it
+        raise BadChannel("channel is not valid UTF-8")
+    if size > MAX_CHANNEL_BYTES:
         raise BadChannel(f"channel is longer than {MAX_CHANNEL_BYTES} bytes")
     if "+" in channel or "#" in channel:
         raise BadChannel("wildcards (+, #) are not allowed in a published channel")
@@ -28,7 +32,7 @@ def validate_channel(channel: object) -> str:
 
 def validate_mask(mask: str) -> str:
     """A read mask: `+` is exactly one level, `#` zero or more levels and only last."""
-    if not mask or len(mask.encode()) > MAX_CHANNEL_BYTES:
+    if not mask or len(mask.encode(errors="replace")) > MAX_CHANNEL_BYTES or "\x00" in mask:
         raise BadChannel("invalid channel mask")
     levels = mask.split("/")
     for i, level in enumerate(levels):

@@ -27,7 +27,10 @@ def parse_timestamp(value: object, *, require_zone: bool = False) -> int:
     if isinstance(value, bool):
         raise BadTimestamp("a timestamp cannot be a boolean")
     if isinstance(value, int | float):
-        ms = int(value)
+        try:
+            ms = int(value)
+        except (OverflowError, ValueError):  # infinity, NaN
+            raise BadTimestamp(f"timestamp {value!r} is out of range (ms since 1970, before 2500)")
     elif isinstance(value, str):
         text = value.strip()
         try:

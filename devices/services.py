@@ -157,7 +157,13 @@ _LOCATION_NUMBERS = ("x", "y", "r", "z")
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite JSON number that a float column holds (an integer beyond ±1.8e308 is not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def location_validate(value: Any) -> dict[str, Any]:

@@ -144,6 +144,8 @@ def _key_principal(key: ApiKey) -> Principal:
 
 def verify(creds: Credentials) -> Principal | None:
     """The principal behind verified credentials, or None. Raises Forbidden for a disabled plug."""
+    if "\x00" in creds.ident or "\x00" in creds.secret:  # no credential holds one; PostgreSQL refuses it
+        return None
     if creds.form == "email":
         account = Account.objects.filter(email__iexact=creds.ident, is_active=True).first()
         if account and _master_ok(account, creds.secret, creds.ident.lower()):

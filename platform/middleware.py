@@ -13,8 +13,8 @@ OVERRIDABLE = {"GET", "PUT", "PATCH", "DELETE", "POST", "HEAD", "OPTIONS"}
 
 
 class ApiGuardMiddleware:
-    """413 for bodies over the limit (by Content-Length, before reading them), and
-    `X-HTTP-Method-Override` turning a POST into any other method (SPEC §5)."""
+    """413 for bodies over the limit (by Content-Length, before reading them), 404/400 for a path
+    or query string holding U+0000, and `X-HTTP-Method-Override` turning a POST into any other method (SPEC §5)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -26,9 +26,21 @@ class ApiGuardMiddleware:
             return json_error(request, 400, "invalid Content-Length")
         if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             return json_error(request, 413, f"request body over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes")
+        # A decoded `%00` would reach ids, names and filters, and PostgreSQL refuses it in any
+        # text. Nothing is named with it, so such a path names nothing.
+        if "\x00" in request.path:
+            return json_error(request, 404, "not found: no name holds U+0000 (%00)")
+        if _query_holds_nul(request):
+            return json_error(request, 400, "the query string must not hold U+0000 (%00)")
         override = request.META.get("HTTP_X_HTTP_METHOD_OVERRIDE", "").upper()
         if request.method == "POST" and override:
             if override not in OVERRIDABLE:
                 return json_error(request, 400, f"unsupported method override {override}")
             request.method = override
         return self.get_response(request)
+
+
+def _query_holds_nul(request: HttpRequest) -> bool:
+    if "%00" not in request.META.get("QUERY_STRING", ""):
+        return False
+    return any("\x00" in key or any("\x00" in v for v in values) for key, values in request.GET.lists())

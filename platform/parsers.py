@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -11,14 +13,70 @@ from rest_framework.parsers import BaseParser
 
 from plugboard.errors import PayloadTooLarge
 
+# Deeper nesting is refused: it would only exhaust the recursion of the encoders that store
+# and render the value later (a 500 on every read of it), and no device sends it.
+MAX_DEPTH = 64
+# No database stores these in text or JSON (PostgreSQL refuses U+0000; nothing encodes a lone
+# surrogate as UTF-8), so a value holding one is refused before it reaches a service.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 would become infinity
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _too_deep(value: Any) -> bool:
+    level = [value] if isinstance(value, dict | list) else []
+    for _ in range(MAX_DEPTH):
+        if not level:
+            return False
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
+    return bool(level)
+
+
+def _has_unstorable_text(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _UNSTORABLE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def json_loads(raw: str | bytes) -> Any:
-    """Strict JSON: NaN and Infinity, which Python would accept, are refused."""
-    return json.loads(raw, parse_constant=_refuse_constant)
+    """Strict JSON: NaN, Infinity and numbers beyond the float range, which Python would accept,
+    are refused; so are strings holding U+0000 or a lone surrogate, and nesting deeper than
+    `MAX_DEPTH`. Every refusal is a `ValueError`."""
+    # Decoded strictly here: `json.loads` would let UTF-8-encoded surrogates through.
+    text = raw.decode(json.detect_encoding(raw)) if isinstance(raw, bytes | bytearray) else raw
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    # A NUL or a lone surrogate can only come from a \u escape or a str caller (cheap checks first).
+    if ("\\u" in text or _UNSTORABLE.search(text)) and _has_unstorable_text(value):
+        raise ValueError("a string holds U+0000 or an unpaired surrogate")
+    if _too_deep(value):
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    return value
 
 
 class LenientJSONParser(BaseParser):
