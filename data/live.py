@@ -10,6 +10,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.core.cache import cache
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,15 @@ def group_send(group: str, message: dict[str, Any]) -> None:
         log.exception("group message failed", extra={"group": group})
 
 
+# A live reader of an account's records (an MQTT subscription to `…/data/…`, a console page)
+# keeps this key fresh; writes skip serialising records nobody is listening for.
+LISTENING_SECONDS = 120
+
+
+def listening_key(account_id: str) -> str:
+    return f"live:{account_id}"
+
+
 def account_group(account_id: str) -> str:
     """The channel-layer group of every live reader of an account's data."""
     return f"data.{account_id}"
@@ -51,6 +61,9 @@ def broadcast_points(records: list[dict[str, Any]]) -> None:
     by_account: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         by_account[record["account"]].append({k: v for k, v in record.items() if k != "account"})
+    listening = cache.get_many([listening_key(a) for a in by_account])
     for account_id, items in by_account.items():
+        if listening_key(account_id) not in listening:
+            continue
         group = account_group(account_id)
         group_send(group, {"type": "data.points", "group": group, "records": items})

@@ -423,10 +423,17 @@ def _upsert(rows: list[tuple[Any, ...]]) -> list[tuple[str, str, str, str, int]]
         if connection.vendor == "postgresql":
             # One JSON document for the whole batch: psycopg adapts a string in C, where seven
             # Python lists of a thousand values each cost more than the insert itself.
+            quoted: dict[str, str] = {}  # accounts, plugs and channels repeat across a batch
+
+            def q(text: str) -> str:
+                if text not in quoted:
+                    quoted[text] = json.dumps(text)
+                return quoted[text]
+
             document = (
                 "["
                 + ",".join(
-                    f'{{"id":"{oid}","a":{json.dumps(account)},"c":{json.dumps(channel)},"o":{json.dumps(of)},'
+                    f'{{"id":"{oid}","a":{q(account)},"c":{q(channel)},"o":{q(of)},'
                     f'"t":{at},"d":{data_json},"e":{"null" if expire is None else expire}}}'
                     for oid, account, channel, of, at, data_json, expire in rows
                 )
@@ -508,15 +515,31 @@ def _update_latest(points: list[_Point]) -> None:
         best = newest.get(p.prop.pk)
         if best is None or p.at >= best.at:
             newest[p.prop.pk] = p
-    changed = []
-    for p in newest.values():
-        prop = p.prop
-        assert prop is not None
-        if prop.last_at is None or p.at >= prop.last_at:
-            prop.last_value, prop.last_at = p.data, p.at
-            changed.append(prop)
-    if changed:
-        Property.objects.bulk_update(changed, ["last_value", "last_at"])
+    changed = [
+        p
+        for p in newest.values()
+        if p.prop is not None and (p.prop.last_at is None or p.at >= p.prop.last_at)
+    ]
+    if not changed:
+        return
+    for p in changed:
+        assert p.prop is not None
+        p.prop.last_value, p.prop.last_at = p.data, p.at
+    # One statement; the time comparison is repeated in SQL so a concurrent writer's newer
+    # value is never overwritten by an older one.
+    table = Property._meta.db_table
+    if connection.vendor == "postgresql":
+        values = ",".join(["(%s, CAST(%s AS jsonb), CAST(%s AS bigint))"] * len(changed))
+        source = f"(VALUES {values}) AS v(id, val, at)"
+    else:  # SQLite names VALUES columns column1, column2, …
+        values = ",".join(["(%s, %s, %s)"] * len(changed))
+        source = f"(SELECT column1 AS id, column2 AS val, column3 AS at FROM (VALUES {values})) AS v"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_value = v.val, last_at = v.at FROM {source} "
+            f"WHERE {table}.id = v.id AND ({table}.last_at IS NULL OR {table}.last_at <= v.at)",
+            [x for p in changed for x in (p.prop.pk if p.prop else "", p.data_json, p.at)],
+        )
 
 
 def _log_rejections(

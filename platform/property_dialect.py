@@ -15,6 +15,8 @@ from plugboard.principals import Principal
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 1000
+# Bounded so the skip (pageNo - 1) × pageSize fits the database's OFFSET (a signed 64-bit integer).
+MAX_PAGE_NO = 2**31 - 1
 
 
 class PropertyDialectView(APIView):
@@ -50,8 +52,8 @@ def page_params(request: Request, default_size: int = 25) -> tuple[int, int]:
         number = int(request.query_params.get("pageNo", 1))
     except ValueError:
         raise ApiError(400, "pageSize and pageNo must be integers")
-    if not 1 <= size <= MAX_PAGE_SIZE or number < 1:
-        raise ApiError(400, f"pageSize must be 1..{MAX_PAGE_SIZE} and pageNo ≥ 1")
+    if not 1 <= size <= MAX_PAGE_SIZE or not 1 <= number <= MAX_PAGE_NO:
+        raise ApiError(400, f"pageSize must be 1..{MAX_PAGE_SIZE} and pageNo 1..{MAX_PAGE_NO}")
     return size, number
 
 

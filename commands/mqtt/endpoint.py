@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.cache import cache
 
 from commands import services as command_services
 from commands.models import Command
@@ -42,7 +43,7 @@ from commands.mqtt.topics import topic_matches
 from commands.services import plug_group
 from data.channels import BadChannel, validate_mask
 from data.feeds import BadFeed, feed_points
-from data.live import account_group
+from data.live import LISTENING_SECONDS, account_group, listening_key
 from data.services import PointIn, PointResult, Submission, device_log
 from data.timestamps import now_ms
 from devices.access import Reach, reach
@@ -114,6 +115,7 @@ class MqttEndpoint:
         self.read_reach: Reach | None = None
         self.inflight_commands: dict[int, str] = {}
         self.persistent = False
+        self.listening: asyncio.Task[None] | None = None
         self.ended = False
         self.rate = float(limits["MQTT_PUBLISH_RATE"])
         self.tokens = self.rate
@@ -336,6 +338,17 @@ class MqttEndpoint:
         for group in wanted - self.groups:
             await self.link.join(group)
             self.groups.add(group)
+        if self.principal is not None and account_group(self.principal.account_id) in self.groups:
+            await cache.aset(listening_key(self.principal.account_id), 1, LISTENING_SECONDS)
+            if self.listening is None:
+                self.listening = asyncio.get_running_loop().create_task(self._keep_listening())
+
+    async def _keep_listening(self) -> None:
+        """Tell writers, while this connection lives, that someone reads the account's records."""
+        assert self.principal is not None
+        while True:
+            await asyncio.sleep(LISTENING_SECONDS / 2)
+            await cache.aset(listening_key(self.principal.account_id), 1, LISTENING_SECONDS)
 
     async def _save_session(self) -> None:
         if self.persistent:
@@ -423,6 +436,8 @@ class MqttEndpoint:
                     await group_commit().submit(submission, self.source)
                 except Exception:
                     log.exception("will not stored", extra={"client": self.client_id})
+        if self.listening is not None:
+            self.listening.cancel()
         for group in list(self.groups):
             await self.link.leave(group)
         self.groups.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 
 from commands.mqtt.endpoint import MqttEndpoint
@@ -70,11 +71,20 @@ async def _serve_client(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
             link.close()
 
 
-async def mqtt_tcp_serve(host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> asyncio.Server:
-    """Start listening; the server runs on the current event loop until closed."""
+async def mqtt_tcp_serve(
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    sock: socket.socket | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> asyncio.Server:
+    """Start listening on `host`:`port`, or on a listening socket (shared by worker processes);
+    the server runs on the current event loop until closed."""
     source = "mqtt-tcp"
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _serve_client(reader, writer, source)
 
+    if sock is not None:
+        return await asyncio.start_server(handle, sock=sock, ssl=ssl_context, limit=READ_SIZE)
     return await asyncio.start_server(handle, host, port, ssl=ssl_context, limit=READ_SIZE, backlog=1024)

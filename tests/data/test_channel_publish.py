@@ -466,3 +466,51 @@ def test_thousand_records_take_a_bounded_number_of_queries(
     with django_assert_max_num_queries(12):
         again = put(api, "/iot/data", body, plug_headers(panel))
     assert again.json() == response.json()
+
+
+# --- hostile values (found by the input sweep) -------------------------------------------------
+
+UNSTORABLE_BODIES = [
+    b'{"data": "a\\u0000b"}',  # PostgreSQL refuses U+0000 in text and JSON
+    b'{"data": {"k\\u0000": 1}}',
+    b'{"data": 1, "of": "dev-\\u0000"}',
+    b'{"data": "\\udcff"}',  # a lone surrogate: no UTF-8 for it
+    b'{"data": "\xed\xa0\x80"}',  # the same, UTF-8-encoded
+    b'{"data": 1, "channel": "\\ud800"}',
+    b'{"data": 1e400}',  # Python reads it as infinity
+    b'{"data": ' + b"[" * 65 + b"]" * 65 + b"}",  # deeper than the parser's limit
+    b"[" * 100_000,  # would exhaust the decoder's recursion
+]
+
+
+@pytest.mark.parametrize("raw", UNSTORABLE_BODIES)
+def test_unstorable_values_are_a_400_and_nothing_is_stored(api: APIClient, thing: Enrolled, raw: bytes) -> None:
+    assert_error(put_raw(api, "/iot/data/x", raw, plug_headers(thing)), 400)
+    assert not DataPoint.objects.exists()
+    # The channel stays readable (a stored lone surrogate used to break every later read).
+    assert api.get("/iot/data/x", **plug_headers(thing)).json() == []
+
+
+def test_surrogate_pairs_and_deep_but_bounded_values_are_fine(api: APIClient, thing: Enrolled) -> None:
+    nested: Any = 1
+    for _ in range(60):
+        nested = [nested]
+    r = put_raw(api, "/iot/data/x", b'{"data": "\\ud83d\\ude00 \\u00e9"}', plug_headers(thing))
+    assert r.status_code == 200, r.content
+    assert put(api, "/iot/data/y", {"data": nested}, plug_headers(thing)).status_code == 200
+    assert [p.data for p in stored(channel="x")] == ["😀 é"]
+
+
+@pytest.mark.parametrize("ttl", [10**30, 1e308, 2**63, 17_000_000_000])
+def test_ttl_beyond_the_time_line_is_a_400(api: APIClient, thing: Enrolled, ttl: Any) -> None:
+    body = assert_error(put(api, "/iot/data/x", {"data": 1, "ttl": ttl}, plug_headers(thing)), 400)
+    assert "ttl" in body["msg"]
+    assert not DataPoint.objects.exists()
+
+
+def test_nul_in_the_url_or_query_is_refused(api: APIClient, thing: Enrolled) -> None:
+    assert_error(api.get("/iot/data/a%00b", **plug_headers(thing)), 404)
+    assert_error(api.put("/iot/data/a%00b", '{"data": 1}', content_type="application/json"), 404)
+    assert_error(api.get("/iot/data/x?of=%00", **plug_headers(thing)), 400)
+    assert_error(api.get("/iot/channel?before=1%002", **plug_headers(thing)), 400)
+    assert not DataPoint.objects.exists()

@@ -234,3 +234,43 @@ def test_python_aggregation_matches_the_rules() -> None:
     assert aggregate(series, Aggregator("count", 1000)) == [(0, 2), (1000, 1), (2000, 1)]
     assert aggregate(series, Aggregator("last", None)) == [(0, 4)]
     assert aggregate(series, Aggregator("avg", 500)) == [(0, 1), (500, 2), (2500, 4)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"startRelative": {"value": 1e308, "unit": "years"}},
+        {"startRelative": {"value": 10**400, "unit": "days"}},
+        {"startRelative": {"value": "1e400", "unit": "days"}},
+        {"aggregators": [{"name": "avg", "sampling": {"value": "nan", "unit": "hours"}}]},
+    ],
+)
+def test_durations_beyond_the_time_line_are_400(api: APIClient, readings: Enrolled, body: Any) -> None:
+    r = api.post(PATH, body, format="json", **plug_headers(readings))
+    assert r.status_code == 400, r.content
+    assert r.json()[0]["code"] == 400
+
+
+@pytest.mark.django_db
+def test_a_very_long_duration_means_the_whole_time_line(api: APIClient, readings: Enrolled) -> None:
+    result = query(api, readings, {"startRelative": {"value": 10**9, "unit": "years"}})
+    assert result["sampleSize"] == 7
+
+
+@pytest.mark.django_db
+def test_aggregates_of_an_integer_beyond_float8(api: APIClient, thing: Enrolled) -> None:
+    # PostgreSQL cannot cast it to float8: Python's exact arithmetic takes over.
+    huge = 10**400
+    write(thing, "temperature", [(T0, huge), (T0 + HOUR, 4), (T0 + HOUR + MIN, 5)])
+
+    assert values(query(api, thing, hourly("sum"))) == [(iso(T0), huge), (iso(T0 + HOUR), 9)]
+    assert values(query(api, thing, hourly("max"))) == [(iso(T0), huge), (iso(T0 + HOUR), 5)]
+    # Its average is no float (JSON has no infinity): that bucket is left out.
+    assert values(query(api, thing, hourly("avg"))) == [(iso(T0 + HOUR), 4.5)]
+
+
+def test_python_aggregates_beyond_the_float_range_are_left_out() -> None:
+    assert aggregate([(0, 1e308), (1, 1e308), (5, 2)], Aggregator("sum", 5)) == [(5, 2)]
+    assert aggregate([(0, 10**400), (5, 2)], Aggregator("avg", 5)) == [(5, 2)]
+    assert aggregate([(0, 1e308), (1, 1e308)], Aggregator("avg", None)) == []

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from devices.models import Plug
 from devices.services import Enrolled
-from tests.conftest import Tenant, plug_headers
+from tests.conftest import Tenant, basic, plug_headers
 
 UNKNOWN = "dev-" + "0" * 24
 
@@ -198,3 +198,91 @@ def test_an_unsupported_method_is_a_405(
     response = getattr(api, method)(path.format(id=thing.plug.id), **tenant.master_headers())
 
     assert_error(response, 405)
+
+
+# --- hostile input found by the input sweep ---------------------------------------------------
+
+
+def assert_v3_error(response: Any, status: int) -> None:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    [error] = response.json()
+    assert set(error) == {"code", "cause", "message"} and error["code"] == status
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"name": "a\\u0000b"}',
+        b'{"props": {"k": "\\u0000"}}',
+        b'{"props": {"\\u0000": 1}}',
+        b'{"props": {"k": "\\udfff"}}',
+        b'{"props": {"k": 1e999}}',
+        b'{"props": {"k": ' + b"{" * 70 + b"}" * 70 + b"}",
+    ],
+)
+def test_unstorable_json_is_a_400_and_changes_nothing(
+    api: APIClient, tenant: Tenant, thing: Enrolled, body: bytes
+) -> None:
+    response = raw(api, "patch", f"/iot/device/{thing.plug.id}", body, **tenant.master_headers())
+
+    assert_error(response, 400)
+    assert Plug.objects.values_list("name", "props").get(id=thing.plug.id) == ("thermostat", {})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"name": "x", "description": "\\u0000"}',
+        b'{"name": "x", "tags": ["\\ud800"]}',
+        b'{"name": "x", "period": 1e400}',
+        b'{"name": "x", "location": {"geo": {"lat": 1, "lon": 1, "alt": 1' + b"0" * 400 + b"}}}",
+    ],
+)
+def test_unstorable_json_under_v3_is_a_400(api: APIClient, tenant: Tenant, body: bytes) -> None:
+    response = raw(api, "post", "/v3/devices", body, **tenant.master_headers())
+
+    assert_v3_error(response, 400)
+    assert not Plug.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/iot/device/dev-%00", "/iot/device/%00/", "/v3/devices/a%00b", "/v3/accounts/%00/devices", "/iot/data/%00"],
+)
+def test_nul_in_a_path_names_nothing(api: APIClient, tenant: Tenant, path: str) -> None:
+    response = api.get(path, **tenant.master_headers())
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"HTTP_X_PLUG_ID": "dev-\x00", "HTTP_X_PLUG_AUTH": "x"},
+        {"HTTP_X_PLUG_EMAIL": "a\x00@b.c", "HTTP_X_PLUG_MASTER": "x"},
+        basic("_key_\x00", "secret"),
+        basic("dev-\x00", "secret"),
+        basic("someone@example.com", "pass\x00word"),
+    ],
+)
+def test_nul_in_credentials_is_a_401(api: APIClient, tenant: Tenant, headers: dict[str, str]) -> None:
+    assert_error(api.get("/iot/device/_this_", **headers), 401)
+    assert_v3_error(api.get("/v3/devices", **headers), 401)
+
+
+@pytest.mark.parametrize(
+    "query", ["pageNo=9223372036854775807", "pageNo=99999999999999999999999", "pageNo=0", "pageSize=0"]
+)
+def test_page_numbers_beyond_any_offset_are_a_400(api: APIClient, tenant: Tenant, query: str) -> None:
+    assert_v3_error(api.get(f"/v3/devices?{query}", **tenant.master_headers()), 400)
+
+
+def test_refs_longer_than_any_name_are_a_404(api: APIClient, tenant: Tenant, thing: Enrolled) -> None:
+    long = "x" * 60_000
+    h = tenant.master_headers()
+
+    assert_v3_error(api.get(f"/v3/properties?owner={long}", **h), 404)
+    assert_v3_error(api.get(f"/v3/data/devices/{thing.plug.id}/properties/{long}", **h), 404)
+    assert_error(api.get(f"/iot/device/{long}", **h), 404)

@@ -1,40 +1,46 @@
-"""`manage.py serve`: the whole platform in one process (SPEC §10).
+"""`manage.py serve`: the whole platform (SPEC §10).
 
-Daphne (HTTP + WebSocket MQTT), the TCP (and TLS) MQTT listener and, on the embedded default,
-the expiry schedule share Daphne's asyncio event loop, so the in-memory channel layer reaches
-every transport.
+One process by default: Daphne (HTTP + WebSocket MQTT), the TCP (and TLS) MQTT listener and, on
+the embedded default, the expiry schedule share Daphne's asyncio event loop, so the in-memory
+channel layer reaches every transport.
+
+`--workers N` binds the listening sockets once and runs N such processes on them (the kernel
+spreads connections across them), one per core: the production shape on one machine. The
+processes then meet through Redis, so it needs REDIS_URL, and expiry is Celery beat's job.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
-import logging
+import signal
 import socket
 import ssl
+import subprocess
+import sys
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-log = logging.getLogger("plugboard.serve")
+LISTENERS = ("http", "mqtt", "tls")
 
 
-def port_free(host: str, port: int) -> bool:
+def listen(host: str, port: int, label: str) -> socket.socket:
+    """A listening socket, or one clear line when the port is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                return False
-            raise
-    return True
+    try:
+        return socket.create_server((host, port), family=family, backlog=1024)
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            raise CommandError(f"{label} port {port} on {host} is already in use; choose another")
+        raise
 
 
 class Command(BaseCommand):
-    help = "Run the whole platform in one process: HTTP, WebSocket MQTT, TCP MQTT, expiry."
+    help = "Run the whole platform: HTTP, WebSocket MQTT, TCP MQTT and (embedded) the expiry schedule."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
@@ -45,44 +51,87 @@ class Command(BaseCommand):
             default=settings.MQTT_TCP_PORT,
             help="TCP MQTT port (0 disables the TCP listener)",
         )
+        parser.add_argument("--workers", type=int, default=1, help="processes sharing the listeners")
         parser.add_argument("--no-expiry", action="store_true", help="do not run the in-process expiry")
+        parser.add_argument("--worker-fds", help="internal: the inherited listening sockets")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        host, port, mqtt_port = opts["host"], opts["port"], opts["mqtt_port"]
-        tls_on = bool(settings.MQTT_TLS_CERT and settings.MQTT_TLS_KEY)
-        wanted = [("HTTP", port)] + ([("MQTT", mqtt_port)] if mqtt_port else [])
-        wanted += [("MQTT TLS", settings.MQTT_TLS_PORT)] if tls_on and mqtt_port else []
-        for label, p in wanted:
-            if not port_free(host, p):
-                raise CommandError(f"{label} port {p} on {host} is already in use; choose another")
+        host, workers = opts["host"], opts["workers"]
+        if opts["worker_fds"]:
+            fds = [int(fd) for fd in opts["worker_fds"].split(",")]
+            sockets = {
+                label: socket.socket(fileno=fd) for label, fd in zip(LISTENERS, fds, strict=True) if fd >= 0
+            }
+            self._run(host, sockets, expiry=False, announce=False)
+            return
+        if workers < 1:
+            raise CommandError("--workers must be at least 1")
+        if workers > 1 and not settings.REDIS_URL:
+            raise CommandError(
+                "--workers above 1 needs REDIS_URL: the in-memory channel layer is per process"
+            )
+        sockets = {"http": listen(host, opts["port"], "HTTP")}
+        if opts["mqtt_port"]:
+            sockets["mqtt"] = listen(host, opts["mqtt_port"], "MQTT")
+            if settings.MQTT_TLS_CERT and settings.MQTT_TLS_KEY:
+                sockets["tls"] = listen(host, settings.MQTT_TLS_PORT, "MQTT TLS")
+        if workers == 1:
+            self._run(host, sockets, expiry=not opts["no_expiry"], announce=True)
+        else:
+            self._supervise(host, sockets, workers)
 
+    def _supervise(self, host: str, sockets: dict[str, socket.socket], workers: int) -> None:
+        fds = ",".join(str(sockets[label].fileno()) if label in sockets else "-1" for label in LISTENERS)
+        manage = Path(settings.BASE_DIR) / "manage.py"
+        command = [sys.executable, str(manage), "serve", "--host", host, "--worker-fds", fds]
+        inherited = tuple(s.fileno() for s in sockets.values())
+        children = [subprocess.Popen(command, pass_fds=inherited) for _ in range(workers)]  # noqa: S603
+        self._announce(host, sockets, f" with {workers} worker processes")
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            for child in children:
+                child.terminate()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        codes = [child.wait() for child in children]
+        if any(code not in (0, -signal.SIGTERM) for code in codes):
+            raise CommandError(f"a worker exited with {codes}")
+
+    def _run(self, host: str, sockets: dict[str, socket.socket], *, expiry: bool, announce: bool) -> None:
         from daphne.server import Server  # imported here: it installs Twisted's asyncio reactor
 
         from plugboard.asgi import application
 
         def on_ready() -> None:
-            loop = asyncio.get_event_loop()
-            loop.create_task(self._start_side_services(host, mqtt_port, tls_on, not opts["no_expiry"]))
-            self.stdout.write(f"Plugboard serving http://{host}:{port}/ (WebSocket MQTT at /mqtt)")
+            asyncio.get_event_loop().create_task(self._start_side_services(sockets, expiry))
 
+        if announce:
+            self._announce(host, sockets, "")
         Server(
             application=application,
-            endpoints=[f"tcp:port={port}:interface={host}"],
+            endpoints=[f"fd:fileno={sockets['http'].fileno()}"],  # Twisted adopts our socket
             ready_callable=on_ready,
             verbosity=0,
         ).run()
 
-    async def _start_side_services(self, host: str, mqtt_port: int, tls_on: bool, expiry: bool) -> None:
+    def _announce(self, host: str, sockets: dict[str, socket.socket], how: str) -> None:
+        port = sockets["http"].getsockname()[1]
+        self.stdout.write(f"Plugboard serving http://{host}:{port}/ (WebSocket MQTT at /mqtt){how}")
+        if "mqtt" in sockets:
+            self.stdout.write(f"MQTT over TCP on {host}:{sockets['mqtt'].getsockname()[1]}")
+        if "tls" in sockets:
+            self.stdout.write(f"MQTT over TLS on {host}:{sockets['tls'].getsockname()[1]}")
+
+    async def _start_side_services(self, sockets: dict[str, socket.socket], expiry: bool) -> None:
         from commands.mqtt.tcp import mqtt_tcp_serve
 
-        if mqtt_port:
-            await mqtt_tcp_serve(host, mqtt_port)
-            self.stdout.write(f"MQTT over TCP on {host}:{mqtt_port}")
-            if tls_on:
-                context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-                context.load_cert_chain(settings.MQTT_TLS_CERT, settings.MQTT_TLS_KEY)
-                await mqtt_tcp_serve(host, settings.MQTT_TLS_PORT, ssl_context=context)
-                self.stdout.write(f"MQTT over TLS on {host}:{settings.MQTT_TLS_PORT}")
+        if "mqtt" in sockets:
+            await mqtt_tcp_serve(sock=sockets["mqtt"])
+        if "tls" in sockets:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(settings.MQTT_TLS_CERT, settings.MQTT_TLS_KEY)
+            await mqtt_tcp_serve(sock=sockets["tls"], ssl_context=context)
         if expiry and settings.CELERY_TASK_ALWAYS_EAGER:
             from data.expiry import expiry_schedule
 
