@@ -41,7 +41,7 @@ if str(ROOT) not in sys.path:  # the project's modules (the MQTT codec) for the 
 # --- command line ----------------------------------------------------------------------------
 
 
-def base_parser(description: str) -> argparse.ArgumentParser:
+def base_parser(description: str, *, workers: int = 1) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
@@ -56,22 +56,17 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     )
     parser.add_argument("--keep", action="store_true", help="keep the database and server log on exit")
     parser.add_argument(
-        "--conn-max-age",
+        "--workers",
         type=int,
-        default=None,
-        metavar="SECONDS",
-        help="EXPERIMENT: run the server with DATABASES['default']['CONN_MAX_AGE'] set to this "
-        "(through a settings module in the bench's temp dir; the repository is not touched)",
+        default=workers,
+        help="`serve --workers`: server processes sharing the listeners (needs Redis, which the bench uses)",
     )
     return parser
 
 
 def platform_options(args: argparse.Namespace) -> dict[str, Any]:
     """The `Platform` keyword arguments the common command-line flags ask for."""
-    overrides = []
-    if args.conn_max_age is not None:
-        overrides.append(f'DATABASES["default"]["CONN_MAX_AGE"] = {int(args.conn_max_age)}')
-    return {"pg": args.pg, "redis": args.redis, "keep": args.keep, "settings_overrides": overrides}
+    return {"pg": args.pg, "redis": args.redis, "keep": args.keep, "workers": args.workers}
 
 
 # --- small helpers ---------------------------------------------------------------------------
@@ -106,6 +101,23 @@ def cpu_seconds(pid: int) -> float:
         fields = f.read().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time of every live process in a process group: the server and its workers."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def own_cpu_seconds() -> float:
@@ -189,7 +201,7 @@ class CpuMeter:
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample_backends, daemon=True)
         self._sampler.start()
-        self.server0 = cpu_seconds(self.platform.pid)
+        self.server0 = group_cpu_seconds(self.platform.pid)
         self.extra0 = {name: _pid_cpu(pid) or 0.0 for name, pid in self.extra.items()}
         self.client0 = own_cpu_seconds()
         self.system0 = system_cpu()
@@ -200,7 +212,7 @@ class CpuMeter:
         self.wall = time.perf_counter() - self.wall0
         busy1, total1 = system_cpu()
         self.client = own_cpu_seconds() - self.client0
-        self.server = cpu_seconds(self.platform.pid) - self.server0
+        self.server = group_cpu_seconds(self.platform.pid) - self.server0
         self.extras = {name: (_pid_cpu(pid) or 0.0) - self.extra0[name] for name, pid in self.extra.items()}
         self._stop.set()
         self._sampler.join()
@@ -294,7 +306,9 @@ class Platform:
         server_nofile: int | None = None,
         extra_env: dict[str, str] | None = None,
         settings_overrides: Sequence[str] = (),
+        workers: int = 1,
     ) -> None:
+        self.workers = workers
         self.pg = pg.rstrip("/")
         self.redis = redis
         self.keep = keep
@@ -410,6 +424,8 @@ class Platform:
                 "--mqtt-port",
                 str(self.mqtt_port),
                 "--no-expiry",
+                "--workers",
+                str(self.workers),
             ],
             cwd=ROOT,
             env=self.env,

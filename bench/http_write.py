@@ -33,7 +33,7 @@ TARGET_PROPERTY_VS_CHANNEL = 0.8
 
 
 def parse_args() -> Any:
-    parser = common.base_parser(__doc__.split("\n\n")[0])
+    parser = common.base_parser(__doc__.split("\n\n")[0], workers=2)
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients (keep-alive)")
     parser.add_argument("--points", type=int, default=200_000, help="points per dialect")
     parser.add_argument("--batch", type=int, default=1_000, help="records per request")
@@ -200,7 +200,7 @@ def main() -> int:
     print(common.machine_note())
     print(
         f"{points:,} points per dialect in requests of {args.batch:,} records from {args.clients} "
-        "keep-alive clients; one `serve` process."
+        f"keep-alive clients; `serve --workers {args.workers}`."
     )
     with common.Platform(**common.platform_options(args)) as platform:
         account = platform.account()

@@ -42,7 +42,7 @@ RUNS = ("mosquitto", "tcp", "tcp-channel", "ws")
 
 
 def parse_args() -> Any:
-    parser = common.base_parser(__doc__.split("\n\n")[0])
+    parser = common.base_parser(__doc__.split("\n\n")[0], workers=2)
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--inflight", type=int, default=20, help="QoS 1 publishes in flight per connection")
     parser.add_argument("--messages", type=int, default=100_000, help="messages per run (all connections)")

@@ -22,12 +22,25 @@ class WebSocketLink:
     def __init__(self, consumer: MqttWebSocketConsumer) -> None:
         self.consumer = consumer
         self.loop = asyncio.get_running_loop()
+        self.pending: list[bytes] = []
 
     def write(self, data: bytes) -> None:
+        # Packets written in one pass of the event loop (say, the PUBACKs of a group commit)
+        # leave in one binary frame: a frame may hold several packets.
+        if not self.pending:
+            self.loop.call_soon(self._send)
+        self.pending.append(data)
+
+    def _send(self) -> None:
+        if not self.pending:
+            return  # already sent by close()
+        data = b"".join(self.pending)
+        self.pending.clear()
         # Tasks start in creation order, so frames leave in the order they were written.
         self.loop.create_task(self.consumer.send(bytes_data=data))
 
     def close(self) -> None:
+        self._send()  # what was written goes before the close frame
         self.loop.create_task(self.consumer.close())
 
     async def join(self, group: str) -> None:
