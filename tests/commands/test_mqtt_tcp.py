@@ -274,3 +274,11 @@ def test_regenerating_the_device_key_closes_its_mqtt_connection(server: Any, ten
         assert device.disconnected.wait(10)
     finally:
         device.client.loop_stop()
+
+
+def test_websocket_refusal_arrives_before_the_close(server: Any, thing: Any) -> None:
+    device = Device(server, thing.plug.id, thing.key.id, "wrong-secret", transport="websockets")
+    try:
+        assert wait_for(lambda: device.connack) in ([4], [134])
+    finally:
+        device.client.loop_stop()
