@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 MAX_CHANNEL_BYTES = 200
@@ -15,6 +16,12 @@ def validate_channel(channel: object) -> str:
     """A publishable channel: `/`-separated non-empty levels, no wildcards, ≤ 200 bytes."""
     if not isinstance(channel, str) or not channel:
         raise BadChannel("channel is required")
+    return _validate_channel_text(channel)
+
+
+@functools.lru_cache(maxsize=8192)
+def _validate_channel_text(channel: str) -> str:
+    # Cached: a batch writes the same few channels a thousand times (refusals are not cached).
     try:
         size = len(channel.encode())
     except UnicodeEncodeError:  # a lone surrogate: no database stores it
