@@ -293,6 +293,18 @@ class BenchError(RuntimeError):
     pass
 
 
+def run(main: Callable[[], int]) -> None:
+    """Run a benchmark's `main` as a script: its exit code, one line for an error or Ctrl-C."""
+    try:
+        sys.exit(main())
+    except BenchError as exc:
+        print(f"benchmark error: {exc}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted")
+        sys.exit(130)
+
+
 class Platform:
     """A fresh database and one `manage.py serve` process; use as a context manager."""
 

@@ -298,11 +298,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except common.BenchError as exc:
-        print(f"benchmark error: {exc}")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        print("interrupted")
-        sys.exit(130)
+    common.run(main)
