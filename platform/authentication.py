@@ -204,6 +204,7 @@ class PlugCredentialsAuthentication(BaseAuthentication):
 
 CONNACK_BAD_CREDENTIALS = 0x04
 CONNACK_NOT_AUTHORIZED = 0x05
+MAX_PLUG_REF = 128  # the longest plug name (64) or hwid (128) a client id may name
 
 
 def verify_mqtt(
@@ -247,6 +248,8 @@ def _verify_mqtt(
     candidates = principal.plug_ids or ((principal.plug_id,) if principal.plug_id else ())
     if client_id in candidates:
         return principal, client_id
+    if len(client_id) > MAX_PLUG_REF:  # no name or hwid is this long (and SQLite refuses so long a LIKE)
+        return CONNACK_NOT_AUTHORIZED
     match = (
         Plug.objects.filter(id__in=candidates, account_id=principal.account_id)
         .filter(models.Q(name__iexact=client_id) | models.Q(hwid=client_id))

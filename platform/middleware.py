@@ -14,7 +14,8 @@ OVERRIDABLE = {"GET", "PUT", "PATCH", "DELETE", "POST", "HEAD", "OPTIONS"}
 
 class ApiGuardMiddleware:
     """413 for bodies over the limit (by Content-Length, before reading them), 404/400 for a path
-    or query string holding U+0000, and `X-HTTP-Method-Override` turning a POST into any other method (SPEC §5)."""
+    or query string holding U+0000, and `X-HTTP-Method-Override` turning a POST into any other
+    method (SPEC §5)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

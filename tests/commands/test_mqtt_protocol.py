@@ -259,3 +259,35 @@ def test_repeated_bad_connects_are_rate_limited(server: Any, thing: Any) -> None
     assert codes[20:] == [5, 5]
     # …and then even the right secret is refused for a while.
     assert attempt(thing.auth.encode()) == 5
+
+
+def test_a_client_id_longer_than_any_name_is_refused_with_connack_5(server: Any, thing: Any) -> None:
+    # SQLite used to fail the name look-up ("LIKE pattern too complex") and drop the connection.
+    packet = encode_connect(client_id="c" * 60_000, username=thing.key.id, password=thing.auth.encode())
+    with socket.create_connection(("127.0.0.1", server.mqtt_port), timeout=5) as sock:
+        sock.sendall(packet)
+        assert _read_closed(sock) == b"\x20\x02\x00\x05"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'"a\\u0000b"',
+        b'"\\udcff"',
+        b"\xed\xa0\x80",
+        b"1e400",
+        b"[" * 5000 + b"]" * 5000,
+        b'{"k": ' * 70 + b"1" + b"}" * 70,
+    ],
+)
+def test_unstorable_payloads_are_refused_and_the_connection_lives_on(
+    server: Any, thing: Any, payload: bytes
+) -> None:
+    topic = f"csipio/data/out/devices/{thing.plug.id}/properties/hostile"
+    with _connected_raw(server, thing) as sock:
+        sock.sendall(encode_publish(topic, payload, qos=1, packet_id=1))
+        assert sock.recv(4) == b"\x40\x02\x00\x01"  # received, refused per point, not a crash
+        sock.sendall(encode_publish(topic, b"5", qos=1, packet_id=2))
+        assert sock.recv(4) == b"\x40\x02\x00\x02"
+    assert wait_for(lambda: DataPoint.objects.filter(channel="hostile").exists())
+    assert list(DataPoint.objects.filter(channel="hostile").values_list("data", flat=True)) == [5]

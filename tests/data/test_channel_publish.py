@@ -484,7 +484,9 @@ UNSTORABLE_BODIES = [
 
 
 @pytest.mark.parametrize("raw", UNSTORABLE_BODIES)
-def test_unstorable_values_are_a_400_and_nothing_is_stored(api: APIClient, thing: Enrolled, raw: bytes) -> None:
+def test_unstorable_values_are_a_400_and_nothing_is_stored(
+    api: APIClient, thing: Enrolled, raw: bytes
+) -> None:
     assert_error(put_raw(api, "/iot/data/x", raw, plug_headers(thing)), 400)
     assert not DataPoint.objects.exists()
     # The channel stays readable (a stored lone surrogate used to break every later read).

@@ -248,7 +248,13 @@ def test_unstorable_json_under_v3_is_a_400(api: APIClient, tenant: Tenant, body:
 
 @pytest.mark.parametrize(
     "path",
-    ["/iot/device/dev-%00", "/iot/device/%00/", "/v3/devices/a%00b", "/v3/accounts/%00/devices", "/iot/data/%00"],
+    [
+        "/iot/device/dev-%00",
+        "/iot/device/%00/",
+        "/v3/devices/a%00b",
+        "/v3/accounts/%00/devices",
+        "/iot/data/%00",
+    ],
 )
 def test_nul_in_a_path_names_nothing(api: APIClient, tenant: Tenant, path: str) -> None:
     response = api.get(path, **tenant.master_headers())
