@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -82,7 +82,7 @@ class Rejected(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-@dataclass
+@dataclass(slots=True)
 class _Point:
     """A validated point on its way to the store."""
 
@@ -94,13 +94,11 @@ class _Point:
     data: Any
     data_json: str
     expire_at: int | None
-    ttl: float | None
     modify: str | None = None
     prop: Property | None = None
     new_prop: bool = False
     command: bool = False
     oid: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def points_write(
@@ -193,7 +191,6 @@ def _parse(point: PointIn, si: int, pi: int, own: str, now: int, require_zone: b
         expire_at = None if point.expire_at is None else parse_timestamp(point.expire_at)
     except BadTimestamp as exc:
         raise Rejected(400, "BadTimestamp", str(exc))
-    ttl = None
     if expire_at is None and point.ttl is not None:
         # Bounded so the expiry stays a timestamp (a huge ttl would overflow the column).
         if (
@@ -202,8 +199,7 @@ def _parse(point: PointIn, si: int, pi: int, own: str, now: int, require_zone: b
             or not 0 <= point.ttl <= MAX_TTL_SECONDS
         ):
             raise Rejected(400, "BadTTL", f"ttl must be a number of seconds from 0 to {MAX_TTL_SECONDS}")
-        ttl = float(point.ttl)
-        expire_at = now + int(ttl * 1000)
+        expire_at = now + int(point.ttl * 1000)
     of = own if point.of is None else point.of
     if not isinstance(of, str) or not of:
         raise Rejected(400, "BadOf", "of must be a plug id")
@@ -212,7 +208,7 @@ def _parse(point: PointIn, si: int, pi: int, own: str, now: int, require_zone: b
         if not is_oid(point.id):
             raise Rejected(400, "BadId", "id must be an OID (24 hex digits)")
         modify = point.id
-    return _Point(pi, si, channel, of, at, point.data, data_json, expire_at, ttl, modify)
+    return _Point(pi, si, channel, of, at, point.data, data_json, expire_at, modify)
 
 
 # --- authorization (one or two queries) ----------------------------------------------------------
@@ -283,21 +279,26 @@ def _records_to_modify(points: list[_Point], subs: Sequence[Submission]) -> dict
 # --- properties (SPEC §4 rule 4) -------------------------------------------------------------
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# What each property type admits (`any` admits everything).
+_TYPE_ADMITS: dict[str, Callable[[Any], bool]] = {
+    Property.Type.NUMBER: _is_number,
+    Property.Type.BOOLEAN: lambda value: isinstance(value, bool),
+    Property.Type.STRING: lambda value: isinstance(value, str),
+    Property.Type.OBJECT: lambda value: isinstance(value, dict),
+    Property.Type.ARRAY: lambda value: isinstance(value, list),
+}
+
+
 def _value_fits(prop: Property, value: Any) -> str | None:
     """Why `value` breaks the property's type or boundaries, or None."""
-    kind = prop.type
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    ok: bool = {
-        Property.Type.ANY: True,
-        Property.Type.NUMBER: is_number,
-        Property.Type.BOOLEAN: isinstance(value, bool),
-        Property.Type.STRING: isinstance(value, str),
-        Property.Type.OBJECT: isinstance(value, dict),
-        Property.Type.ARRAY: isinstance(value, list),
-    }.get(Property.Type(kind), True)
-    if not ok:
-        return f"{prop.name} takes a {kind}, not {json.dumps(value)[:60]}"
-    if is_number:
+    admits = _TYPE_ADMITS.get(prop.type)
+    if admits is not None and not admits(value):
+        return f"{prop.name} takes a {prop.type}, not {json.dumps(value)[:60]}"
+    if (prop.min is not None or prop.max is not None) and _is_number(value):
         if prop.min is not None and value < prop.min:
             return f"{value} is below the minimum {prop.min} of {prop.name}"
         if prop.max is not None and value > prop.max:
