@@ -24,9 +24,10 @@ class DataPoint(models.Model):
         constraints = [
             models.UniqueConstraint("account_id", "channel", "of", "at", name="datapoint_key"),
         ]
+        # Every index costs each write: these three and the key are all the reads need (a
+        # property's series and latest value use the key; masks use the read index).
         indexes = [
             models.Index(fields=["account_id", "channel", "-at"], name="datapoint_read"),
-            models.Index(fields=["account_id", "of", "-at"], name="datapoint_of"),
             models.Index(
                 fields=["expire_at"], name="datapoint_expiry", condition=models.Q(expire_at__isnull=False)
             ),
