@@ -44,7 +44,7 @@ from commands.services import plug_group
 from data.channels import BadChannel, validate_mask
 from data.feeds import BadFeed, feed_points
 from data.live import LISTENING_SECONDS, account_group, listening_key
-from data.services import PointIn, PointResult, Submission, device_log
+from data.services import MISSING, PointIn, PointResult, Submission, device_log
 from data.timestamps import now_ms
 from devices.access import Reach, reach
 from plugboard.authentication import verify_mqtt
@@ -255,28 +255,30 @@ class MqttEndpoint:
         try:
             value = json_loads(payload) if payload else None
         except ValueError:
-            value = _Unparsable(payload)
+            # Not JSON: a point without a value, which the write service rejects (and, in
+            # debug status, writes to the device log). MQTT 3.1.1 has no negative ack.
+            value = MISSING
         if route.kind == "property":
             points = [PointIn(channel=route.name, data=value, of=route.plug_id)]
-            return Submission(self.principal, _checked(points), property_write=True, require_zone=True)
+            return Submission(self.principal, points, property_write=True, require_zone=True)
         if route.kind == "feed":
             try:
                 points = feed_points(body=value, device_id=route.plug_id, prop=None, now=now_ms())
             except BadFeed as exc:
                 # Not a feed at all: nothing to store; the device log (debug) says why.
-                points = [PointIn(channel="json", data=_MISSING, of=route.plug_id)]
+                points = [PointIn(channel="json", data=MISSING, of=route.plug_id)]
                 log.info("mqtt feed refused", extra={"client": self.client_id, "reason": exc.message})
-            return Submission(self.principal, _checked(points), property_write=True, require_zone=True)
+            return Submission(self.principal, points, property_write=True, require_zone=True)
         record = value if isinstance(value, dict) else {}
         point = PointIn(
             channel=route.name,
             of=route.plug_id,
-            data=record.get("data", _MISSING),
+            data=record.get("data", MISSING),
             at=record.get("at"),
             ttl=record.get("ttl"),
             expire_at=record.get("expire_at"),
         )
-        return Submission(self.principal, _checked([point]))
+        return Submission(self.principal, [point])
 
     def _may_publish_for(self, plug_id: str) -> bool:
         assert self.principal is not None
@@ -456,24 +458,6 @@ class MqttEndpoint:
             await database_sync_to_async(device_log)(
                 plug_id=self.plug_id, source=self.source, code="ProtocolError", message=reason
             )
-
-
-class _Unparsable:
-    """A payload that is not JSON: the write service rejects it (and logs it in debug)."""
-
-    def __init__(self, raw: bytes) -> None:
-        self.raw = raw
-
-
-_MISSING: Any = PointIn(channel="").data
-
-
-def _checked(points: list[PointIn]) -> list[PointIn]:
-    # A payload that was not JSON becomes a missing value, which the service rejects per point.
-    for point in points:
-        if isinstance(point.data, _Unparsable):
-            point.data = _MISSING
-    return points
 
 
 def _group_safe(name: str) -> str:
