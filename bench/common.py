@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,17 @@ def base_parser(description: str, *, workers: int = 1) -> argparse.ArgumentParse
 def platform_options(args: argparse.Namespace) -> dict[str, Any]:
     """The `Platform` keyword arguments the common command-line flags ask for."""
     return {"pg": args.pg, "redis": args.redis, "keep": args.keep, "workers": args.workers}
+
+
+# --- the raw baseline -------------------------------------------------------------------------
+
+
+def copy_points(conn: Any, rows: Iterable[tuple[Any, ...]]) -> None:
+    """COPY `(id, account_id, channel, of, at, data, expire_at)` rows into data_datapoint."""
+    statement = 'COPY data_datapoint (id, account_id, channel, "of", at, data, expire_at) FROM STDIN'
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 # --- small helpers ---------------------------------------------------------------------------

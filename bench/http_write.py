@@ -155,14 +155,7 @@ def copy_baseline(platform: common.Platform, count: int, channels: int, base_at:
     ]
     with platform.connect() as conn:
         start = time.perf_counter()
-        with (
-            conn.cursor() as cur,
-            cur.copy(
-                'COPY data_datapoint (id, account_id, channel, "of", at, data, expire_at) FROM STDIN'
-            ) as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
+        common.copy_points(conn, rows)
         conn.commit()
         seconds = time.perf_counter() - start
         stored = conn.execute(

@@ -61,24 +61,13 @@ def copy_points(
     """Points 1..count-1 (point 0 went in over HTTP to create the property); seconds taken."""
     with platform.connect() as conn:
         start = time.perf_counter()
-        with (
-            conn.cursor() as cur,
-            cur.copy(
-                'COPY data_datapoint (id, account_id, channel, "of", at, data, expire_at) FROM STDIN'
-            ) as copy,
-        ):
-            for i in range(1, count):
-                copy.write_row(
-                    (
-                        f"{0xA0 << 88 | i:024x}",
-                        account_id,
-                        PROPERTY,
-                        plug_id,
-                        first + i * step,
-                        value(i),
-                        None,
-                    )
-                )
+        common.copy_points(
+            conn,
+            (
+                (f"{0xA0 << 88 | i:024x}", account_id, PROPERTY, plug_id, first + i * step, value(i), None)
+                for i in range(1, count)
+            ),
+        )
         conn.commit()
         seconds = time.perf_counter() - start
     with platform.connect(autocommit=True) as conn:
