@@ -46,4 +46,4 @@ test-postgres: install
 # The embedded default where behaviour differs: storage, expiry, the in-memory layer.
 test-sqlite: install
 	DATABASE_URL= REDIS_URL= $(PY) -m pytest -m "not postgres" $(PYTEST_ARGS) \
-		tests/platform tests/data tests/devices tests/commands
+		tests/plugboard tests/data tests/devices tests/commands
