@@ -21,7 +21,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from data.channels import BadChannel, validate_mask
 from data.selectors import DEFAULT_LIMIT, PointFilter, channels_read, points_read
@@ -29,19 +28,15 @@ from data.services import MISSING, PointIn, PointResult, points_delete, points_w
 from data.timestamps import BadTimestamp, parse_timestamp
 from plugboard.errors import ApiError
 from plugboard.identifiers import is_oid
-from plugboard.principals import Principal
+from plugboard.views import PlatformView
 
 RECORD_FIELDS = ("channel", "data", "at", "of", "id", "expire_at", "ttl")
 MAX_MESSAGE = 2_000
 MAX_COUNT = 2**31 - 1
 
 
-class ChannelDialectView(APIView):
-    @property
-    def principal(self) -> Principal:
-        user = self.request.user
-        assert isinstance(user, Principal)
-        return user
+class ChannelDialectView(PlatformView):
+    """Base of the `/iot/data…` and `/iot/channel…` views."""
 
 
 # --- input translation -------------------------------------------------------------------

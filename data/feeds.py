@@ -20,6 +20,7 @@ from django.conf import settings
 
 from data.services import MISSING, PointIn
 from data.timestamps import BadTimestamp, parse_timestamp
+from plugboard.parsers import is_json_number
 
 
 class BadFeed(Exception):
@@ -35,10 +36,6 @@ def _check_size(count: int) -> None:
     limit = settings.PLUGBOARD["MAX_BATCH"]
     if count > limit:
         raise BadFeed(f"a feed holds at most {limit} data points, this one {count}", status=413)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def feed_points(*, body: Any, device_id: str, prop: str | None, now: int) -> list[PointIn]:
@@ -75,7 +72,7 @@ def feed_points(*, body: Any, device_id: str, prop: str | None, now: int) -> lis
             tt = dp.get("tt")
             if tt is None:
                 at = base
-            elif not _is_number(tt):
+            elif not is_json_number(tt):
                 at = {"tt": tt}  # unparsable on purpose: the service rejects and logs it
             elif base_bad:
                 at = base

@@ -30,6 +30,7 @@ from data.timestamps import MAX_MS, BadTimestamp, now_ms, parse_timestamp
 from devices.access import Reach, own_publisher_id, reach
 from devices.models import DeviceLogEntry, Plug, Property
 from plugboard.identifiers import is_oid, new_oid
+from plugboard.parsers import is_json_number
 from plugboard.principals import Principal
 
 log = logging.getLogger(__name__)
@@ -279,13 +280,9 @@ def _records_to_modify(points: list[_Point], subs: Sequence[Submission]) -> dict
 # --- properties (SPEC §4 rule 4) -------------------------------------------------------------
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 # What each property type admits (`any` admits everything).
 _TYPE_ADMITS: dict[str, Callable[[Any], bool]] = {
-    Property.Type.NUMBER: _is_number,
+    Property.Type.NUMBER: is_json_number,
     Property.Type.BOOLEAN: lambda value: isinstance(value, bool),
     Property.Type.STRING: lambda value: isinstance(value, str),
     Property.Type.OBJECT: lambda value: isinstance(value, dict),
@@ -298,7 +295,7 @@ def _value_fits(prop: Property, value: Any) -> str | None:
     admits = _TYPE_ADMITS.get(prop.type)
     if admits is not None and not admits(value):
         return f"{prop.name} takes a {prop.type}, not {json.dumps(value)[:60]}"
-    if (prop.min is not None or prop.max is not None) and _is_number(value):
+    if (prop.min is not None or prop.max is not None) and is_json_number(value):
         if prop.min is not None and value < prop.min:
             return f"{value} is below the minimum {prop.min} of {prop.name}"
         if prop.max is not None and value > prop.max:
@@ -472,8 +469,7 @@ _JOURNAL_COLUMNS = (
 
 
 def _journal(points: list[_Point], subs: Sequence[Submission], source: str, now: int) -> None:
-    """Append every accepted write to the journal: COPY on PostgreSQL (append-only, the
-    fastest way in), one multi-row insert elsewhere."""
+    """Append every accepted write to the journal."""
     rows = [
         (
             subs[p.sub].principal.account_id,
@@ -490,6 +486,13 @@ def _journal(points: list[_Point], subs: Sequence[Submission], source: str, now:
         )
         for p in points
     ]
+    _journal_append(rows, [p.data for p in points])
+
+
+def _journal_append(rows: list[tuple[Any, ...]], values: Sequence[Any]) -> None:
+    """Append rows (`_JOURNAL_COLUMNS`, `data` as JSON text) to the journal: COPY on PostgreSQL
+    (append-only, the fastest way in), one multi-row insert elsewhere, where the ORM takes the
+    same `data` as the Python `values`."""
     if not rows:
         return
     if connection.vendor == "postgresql":
@@ -500,9 +503,9 @@ def _journal(points: list[_Point], subs: Sequence[Submission], source: str, now:
                 copy.write_row(row)
         return
     entries = []
-    for row, p in zip(rows, points, strict=True):
+    for row, value in zip(rows, values, strict=True):
         fields = dict(zip(_JOURNAL_COLUMNS, row, strict=True))
-        fields["data"] = p.data  # the ORM takes the value, not its JSON text
+        fields["data"] = value
         entries.append(JournalEntry(**fields))
     JournalEntry.objects.bulk_create(entries, batch_size=2_000)
 
@@ -600,23 +603,23 @@ def points_delete(*, principal: Principal, filters: PointFilter, source: str = "
         for start in range(0, len(rows), DELETE_CHUNK):
             chunk = [row[0] for row in rows[start : start + DELETE_CHUNK]]
             removed += DataPoint.objects.filter(id__in=chunk).delete()[0]
-        JournalEntry.objects.bulk_create(
+        _journal_append(
             [
-                JournalEntry(
-                    account_id=principal.account_id,
-                    received_at=now,
-                    event=JournalEntry.Event.DELETE,
-                    source=source,
-                    credential=principal.credential,
-                    point_id=oid,
-                    channel=channel,
-                    of=of,
-                    at=at,
-                    data=data,
-                    expire_at=expire_at,
+                (
+                    principal.account_id,
+                    now,
+                    JournalEntry.Event.DELETE.value,
+                    source,
+                    principal.credential,
+                    oid,
+                    channel,
+                    of,
+                    at,
+                    json.dumps(data),
+                    expire_at,
                 )
                 for oid, channel, of, at, data, expire_at in rows
             ],
-            batch_size=2_000,
+            [row[4] for row in rows],
         )
     return removed

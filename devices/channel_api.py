@@ -10,11 +10,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from rest_framework import exceptions
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from devices.access import reach
 from devices.models import Control, Plug
@@ -35,6 +33,7 @@ from devices.services import (
 from plugboard.authentication import check_failure_budget, client_address, record_failure
 from plugboard.errors import ApiError
 from plugboard.principals import Principal
+from plugboard.views import PlatformView
 
 T = TypeVar("T")
 
@@ -115,20 +114,8 @@ def device_body(plug: Plug) -> dict[str, Any]:
 # --- views -------------------------------------------------------------------------------------------
 
 
-class ChannelView(APIView):
-    """Base of the `/iot/device…` views: a refused plug change is answered in the dialect's shape."""
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, PlugError):
-            exc = ApiError(exc.status, str(exc))
-        return super().handle_exception(exc)
-
-    @property
-    def principal(self) -> Principal:
-        user = self.request.user
-        if not isinstance(user, Principal):
-            raise exceptions.NotAuthenticated()
-        return user
+class ChannelView(PlatformView):
+    """Base of the `/iot/device…` views."""
 
     def readable_plug(self, ref: str) -> Plug:
         """The plug `ref` of the caller's account, if the caller may see it (404 across accounts)."""

@@ -38,7 +38,6 @@ from devices.services import (
     KEEP,
     MAX_RETENTION_SECONDS,
     DeviceFields,
-    PlugError,
     device_create,
     device_key_regenerate,
     device_may_create,
@@ -51,8 +50,9 @@ from devices.services import (
 )
 from plugboard.errors import ApiError
 from plugboard.models import ApiKey
+from plugboard.parsers import is_json_number
 from plugboard.property_dialect import PropertyDialectView, page
-from plugboard.services import KeyRefused, apiclient_create, key_regenerate, key_revoke, key_secret
+from plugboard.services import apiclient_create, key_regenerate, key_revoke, key_secret
 
 STATUS_FROM_V3 = {v3: plug for plug, v3 in STATUS_TO_V3.items()}
 STATUS_FROM_V3["disabed"] = Plug.Status.DISABLED  # the Connio Python SDK's constant says so
@@ -137,10 +137,6 @@ def _refuse_unknown(body: dict[str, Any], known: frozenset[str]) -> None:
         raise ApiError(400, f"unknown field(s): {', '.join(unknown)}")
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _location(value: Any) -> tuple[Any, Any]:
     """Connio's `{zone?, geo?: {lat, lon, alt?}}` → (CloudPlugs location or None, zone or None)."""
     if value is None:
@@ -152,14 +148,14 @@ def _location(value: Any) -> tuple[Any, Any]:
         raise ApiError(400, "location.zone must be a string")
     if geo is None:
         return None, zone
-    if not isinstance(geo, dict) or not _is_number(geo.get("lat")) or not _is_number(geo.get("lon")):
+    if not isinstance(geo, dict) or not is_json_number(geo.get("lat")) or not is_json_number(geo.get("lon")):
         raise ApiError(400, "location.geo must be {lat, lon, alt?} with numbers")
     if not -90 <= geo["lat"] <= 90 or not -180 <= geo["lon"] <= 180:
         raise ApiError(400, "location.geo: lat must be in [-90, 90] and lon in [-180, 180]")
     # CloudPlugs' x is in [-180, 180): 180° east is the same meridian as 180° west.
     place: dict[str, Any] = {"x": -180 if geo["lon"] == 180 else geo["lon"], "y": geo["lat"]}
     if geo.get("alt") is not None:
-        if not _is_number(geo["alt"]):
+        if not is_json_number(geo["alt"]):
             raise ApiError(400, "location.geo.alt must be a number")
         place["z"] = geo["alt"]
     return place, zone
@@ -183,7 +179,7 @@ def _device_fields(body: dict[str, Any], *, creating: bool) -> DeviceFields:
     if "period" in body:
         period = body["period"]
         if period is not None and not (
-            _is_number(period) and period == int(period) and 0 < period <= MAX_INT
+            is_json_number(period) and period == int(period) and 0 < period <= MAX_INT
         ):
             raise ApiError(400, "period must be a positive whole number of seconds")
         period = int(period) if period is not None else None
@@ -214,7 +210,7 @@ def _device_fields(body: dict[str, Any], *, creating: bool) -> DeviceFields:
 
 
 def _seconds(value: Any, field: str) -> int:
-    if _is_number(value) and value == int(value):
+    if is_json_number(value) and value == int(value):
         return int(value)
     if isinstance(value, str) and (match := LIFETIME_RE.match(value)):
         return int(match.group(1)) * LIFETIME_UNITS[match.group(2)]
@@ -295,14 +291,7 @@ def _visible_plugs(view: ManagementView) -> QuerySet[Plug]:
 
 
 class ManagementView(PropertyDialectView):
-    """Refusals of the services (PlugError, KeyRefused) answered in the v3 error shape."""
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, PlugError):
-            exc = ApiError(exc.status, str(exc))
-        elif isinstance(exc, KeyRefused):
-            exc = ApiError(400, str(exc))
-        return super().handle_exception(exc)
+    """Device and API client look-ups with the rights each needs."""
 
     def device(self, ref: str) -> Plug:
         """The device `ref` if the caller may look at it: 404 across accounts, 403 within."""

@@ -15,18 +15,21 @@ from django.db import IntegrityError, transaction
 
 from data.timestamps import BadTimestamp, parse_timestamp
 from devices.models import Control, Plug, ProductionTemplate, TemplateHwid, default_perm
+from plugboard.errors import ApiError
 from plugboard.models import Account, ApiKey
+from plugboard.parsers import is_json_number
 from plugboard.principals import Principal
 from plugboard.services import key_create, key_regenerate, key_secret
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 
 
-class PlugError(Exception):
-    """A refused plug change; `status` is the HTTP status the dialects answer with."""
+class PlugError(ApiError):
+    """A refused plug change; `status` is the HTTP status the dialects answer with (each in its
+    own error shape, through the shared exception handler)."""
 
     def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
+        super().__init__(status, message)
         self.status = status
 
 
@@ -156,9 +159,9 @@ LOCATION = "location"
 _LOCATION_NUMBERS = ("x", "y", "r", "z")
 
 
-def _is_number(value: Any) -> bool:
+def _fits_float(value: Any) -> bool:
     """A finite JSON number that a float column holds (an integer beyond ±1.8e308 is not)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not is_json_number(value):
         return False
     try:
         return math.isfinite(value)
@@ -171,7 +174,7 @@ def location_validate(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise PlugError("location must be a JSON object {x, y, r?, z?, t?}")
     for field in _LOCATION_NUMBERS:
-        if field in value and not _is_number(value[field]):
+        if field in value and not _fits_float(value[field]):
             raise PlugError(f"location.{field} must be a number")
     if "x" not in value or "y" not in value:
         raise PlugError("location needs x (longitude) and y (latitude)")
@@ -780,7 +783,7 @@ def property_define(
         if value not in allowed:
             raise PlugError(f"{field} must be one of {', '.join(allowed)}")
     for field, bound in (("min", min), ("max", max)):
-        if bound is not None and not _is_number(bound):
+        if bound is not None and not _fits_float(bound):
             raise PlugError(f"boundaries.{field} must be a number")
     if (min is not None or max is not None) and type not in (Property.Type.NUMBER, Property.Type.ANY):
         raise PlugError(f"boundaries apply to numbers; a {type} property has none")

@@ -79,6 +79,11 @@ def json_loads(raw: str | bytes) -> Any:
     return value
 
 
+def is_json_number(value: Any) -> bool:
+    """A JSON number as `json_loads` gives it (Python's bool is an int, but not a JSON number)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 class LenientJSONParser(BaseParser):
     media_type = "*/*"
 

@@ -8,10 +8,9 @@ from typing import Any, TypeVar
 
 from django.db.models import QuerySet
 from rest_framework.request import Request
-from rest_framework.views import APIView
 
 from plugboard.errors import ApiError
-from plugboard.principals import Principal
+from plugboard.views import PlatformView
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 1000
@@ -19,7 +18,7 @@ MAX_PAGE_SIZE = 1000
 MAX_PAGE_NO = 2**31 - 1
 
 
-class PropertyDialectView(APIView):
+class PropertyDialectView(PlatformView):
     """Base of `/v3/…` views; the same view serves `/v3/accounts/{acc}/…`.
 
     `{acc}` must be the caller's own account id or `_this_`; anything else is a 404, so another
@@ -31,12 +30,6 @@ class PropertyDialectView(APIView):
         acc = self.kwargs.pop("acc", None)
         if acc is not None and acc not in ("_this_", self.principal.account_id):
             raise ApiError(404, f"no account {acc}")
-
-    @property
-    def principal(self) -> Principal:
-        user = self.request.user
-        assert isinstance(user, Principal)
-        return user
 
 
 def iso_date(moment: datetime | None) -> str | None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 
 from plugboard.credentials import secret_decrypt, secret_digest, secret_encrypt
+from plugboard.errors import ApiError
 from plugboard.identifiers import new_secret
 from plugboard.models import Account, ApiKey
 
@@ -107,8 +108,11 @@ API_SCOPES = frozenset(
 )
 
 
-class KeyRefused(ValueError):
+class KeyRefused(ApiError):
     """An API key request that breaks a rule; the dialects answer 400."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message)
 
 
 def apiclient_create(
