@@ -71,20 +71,12 @@ async def _serve_client(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
             link.close()
 
 
-async def mqtt_tcp_serve(
-    host: str | None = None,
-    port: int | None = None,
-    *,
-    sock: socket.socket | None = None,
-    ssl_context: ssl.SSLContext | None = None,
-) -> asyncio.Server:
-    """Start listening on `host`:`port`, or on a listening socket (shared by worker processes);
-    the server runs on the current event loop until closed."""
+async def mqtt_tcp_serve(sock: socket.socket, ssl_context: ssl.SSLContext | None = None) -> asyncio.Server:
+    """Serve MQTT on a listening socket (`serve` binds it, and shares it between workers); the
+    server runs on the current event loop until closed."""
     source = "mqtt-tcp"
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _serve_client(reader, writer, source)
 
-    if sock is not None:
-        return await asyncio.start_server(handle, sock=sock, ssl=ssl_context, limit=READ_SIZE)
-    return await asyncio.start_server(handle, host, port, ssl=ssl_context, limit=READ_SIZE, backlog=1024)
+    return await asyncio.start_server(handle, sock=sock, ssl=ssl_context, limit=READ_SIZE)
