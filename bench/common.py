@@ -596,6 +596,7 @@ class Profiler:
                 "raw",
                 "--threads",
                 "--nonblocking",
+                "--subprocesses",  # `serve --workers N`: the workers are children
                 "--rate",
                 "250",
                 "--output",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import defaultdict
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -56,14 +56,13 @@ def account_group(account_id: str) -> str:
     return f"data.{account_id}"
 
 
-def broadcast_points(records: list[dict[str, Any]]) -> None:
-    """One group message per account with that account's new records."""
-    by_account: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for record in records:
-        by_account[record["account"]].append({k: v for k, v in record.items() if k != "account"})
-    listening = cache.get_many([listening_key(a) for a in by_account])
-    for account_id, items in by_account.items():
+def broadcast_points(accounts: Iterable[str], records: Callable[[str], list[dict[str, Any]]]) -> None:
+    """One group message per account that has a live reader, with `records(account)`: the
+    records are only built for accounts someone listens to."""
+    accounts = list(dict.fromkeys(accounts))
+    listening = cache.get_many([listening_key(a) for a in accounts])
+    for account_id in accounts:
         if listening_key(account_id) not in listening:
             continue
         group = account_group(account_id)
-        group_send(group, {"type": "data.points", "group": group, "records": items})
+        group_send(group, {"type": "data.points", "group": group, "records": records(account_id)})

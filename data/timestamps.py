@@ -24,6 +24,8 @@ def parse_timestamp(value: object, *, require_zone: bool = False) -> int:
     ISO strings without a zone are refused when `require_zone` (property dialect) and read as
     UTC otherwise (channel dialect).
     """
+    if type(value) is int and MIN_MS <= value <= MAX_MS:  # the common case, first
+        return value
     if isinstance(value, bool):
         raise BadTimestamp("a timestamp cannot be a boolean")
     if isinstance(value, int | float):

@@ -26,6 +26,12 @@ def new_oid(at_ms: int | None = None) -> str:
     return seconds.to_bytes(4, "big").hex() + _process_random.hex() + count.to_bytes(3, "big").hex()
 
 
+def new_oids(count: int) -> list[str]:
+    """`count` OIDs of this second, as `new_oid` makes them one by one."""
+    prefix = (int(time.time()) & 0xFFFFFFFF).to_bytes(4, "big").hex() + _process_random.hex()
+    return [f"{prefix}{next(_counter) & 0xFFFFFF:06x}" for _ in range(count)]
+
+
 def oid_seconds(oid: str) -> int:
     return int(oid[:8], 16)
 
