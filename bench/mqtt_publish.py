@@ -347,7 +347,7 @@ def main() -> int:
     print(
         f"{args.connections} connections × {per_connection:,} QoS 1 messages, "
         f"{args.inflight} in flight each; runs stop sending after {args.max_seconds:.0f} s. "
-        "One `serve` process."
+        f"`serve --workers {args.workers}`."
     )
     outcomes: list[Outcome] = []
     if "mosquitto" in args.runs:

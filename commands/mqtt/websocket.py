@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.consumer import get_handler_name
 
 from commands.mqtt.endpoint import MqttEndpoint
 
@@ -62,6 +63,16 @@ class MqttWebSocketConsumer(AsyncWebsocketConsumer):
         client = self.scope.get("client") or ["unknown"]
         self.endpoint = MqttEndpoint(WebSocketLink(self), "mqtt-ws", peer=str(client[0]))
         self.watchdog = asyncio.get_running_loop().create_task(self._keepalive())
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' own dispatch first closes stale database connections, through a thread, for
+        # every message: a thread hop per WebSocket frame. This consumer never uses the
+        # database from its own thread (the endpoint goes through `database_sync_to_async`,
+        # which does that cleaning itself, and the group commit has its own thread).
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.endpoint is None:
