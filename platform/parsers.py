@@ -61,6 +61,10 @@ def _has_unstorable_text(value: Any) -> bool:
     return False
 
 
+# One decoder for every call: `json.loads` with hooks would build a new one each time.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def json_loads(raw: str | bytes) -> Any:
     """Strict JSON: NaN, Infinity and numbers beyond the float range, which Python would accept,
     are refused; so are strings holding U+0000 or a lone surrogate, and nesting deeper than
@@ -68,7 +72,7 @@ def json_loads(raw: str | bytes) -> Any:
     # Decoded strictly here: `json.loads` would let UTF-8-encoded surrogates through.
     text = raw.decode(json.detect_encoding(raw)) if isinstance(raw, bytes | bytearray) else raw
     try:
-        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
     # A NUL or a lone surrogate can only come from a \u escape or a str caller (cheap checks first).

@@ -39,6 +39,7 @@ from commands.mqtt.connection import (
     UnsubscribeRequested,
     Will,
 )
+from commands.mqtt.group_commit import group_commit
 from commands.mqtt.topics import topic_matches
 from commands.services import plug_group
 from data.channels import BadChannel, validate_mask
@@ -229,8 +230,6 @@ class MqttEndpoint:
         submission = self._submission(event.topic, event.payload)
         if submission is None:
             raise ProtocolViolation(f"not allowed to publish to {event.topic}")
-        from commands.mqtt.group_commit import group_commit
-
         future = group_commit().submit(submission, self.source)
         if event.qos == 0:
             future.add_done_callback(_swallow)

@@ -9,8 +9,8 @@ import asyncio
 import logging
 from typing import Any
 
-from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.consumer import get_handler_name
+from channels.generic.websocket import AsyncWebsocketConsumer
 
 from commands.mqtt.endpoint import MqttEndpoint
 
