@@ -470,6 +470,25 @@ def test_thousand_records_take_a_bounded_number_of_queries(
     assert again.json() == response.json()
 
 
+def test_batch_partly_on_taken_keys_keeps_old_oids_and_adds_new_ones(api: APIClient, thing: Enrolled) -> None:
+    first = put(
+        api, "/iot/data", [{"channel": "s", "data": i, "at": AT + i} for i in range(3)], plug_headers(thing)
+    )
+    assert first.status_code == 200
+    # Keys AT+1 and AT+2 are taken, AT+3 and AT+4 are new: the whole batch is upserted.
+    second = put(
+        api,
+        "/iot/data",
+        [{"channel": "s", "data": 10 + i, "at": AT + i} for i in range(1, 5)],
+        plug_headers(thing),
+    )
+    assert second.status_code == 200, second.content
+    assert second.json()[:2] == first.json()[1:]
+    assert all(is_oid(oid) for oid in second.json()) and len(set(second.json())) == 4
+    assert {p.at - AT: p.data for p in stored(channel="s")} == {0: 0, 1: 11, 2: 12, 3: 13, 4: 14}
+    assert JournalEntry.objects.filter(channel="s").count() == 7
+
+
 # --- hostile values (found by the input sweep) -------------------------------------------------
 
 UNSTORABLE_BODIES = [
