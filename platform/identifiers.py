@@ -14,6 +14,16 @@ _process_random = os.urandom(5)
 OID_RE = re.compile(r"^[0-9a-f]{24}$")
 
 
+def _oid_prefix(seconds: int) -> str:
+    """The first 18 hex digits of an OID: 4-byte seconds and this process's 5 random bytes."""
+    return (seconds & 0xFFFFFFFF).to_bytes(4, "big").hex() + _process_random.hex()
+
+
+def _oid_with(prefix: str) -> str:
+    """An OID: the prefix and the next value of the 3-byte counter."""
+    return f"{prefix}{next(_counter) & 0xFFFFFF:06x}"
+
+
 def new_oid(at_ms: int | None = None) -> str:
     """A 24-hex-digit OID: 4-byte seconds, 5 random bytes per process, 3-byte counter.
 
@@ -21,15 +31,13 @@ def new_oid(at_ms: int | None = None) -> str:
     compare with `before`/`after`.
     """
     seconds = (at_ms // 1000) if at_ms is not None else int(time.time())
-    seconds &= 0xFFFFFFFF
-    count = next(_counter) & 0xFFFFFF
-    return seconds.to_bytes(4, "big").hex() + _process_random.hex() + count.to_bytes(3, "big").hex()
+    return _oid_with(_oid_prefix(seconds))
 
 
 def new_oids(count: int) -> list[str]:
     """`count` OIDs of this second, as `new_oid` makes them one by one."""
-    prefix = (int(time.time()) & 0xFFFFFFFF).to_bytes(4, "big").hex() + _process_random.hex()
-    return [f"{prefix}{next(_counter) & 0xFFFFFF:06x}" for _ in range(count)]
+    prefix = _oid_prefix(int(time.time()))
+    return [_oid_with(prefix) for _ in range(count)]
 
 
 def oid_seconds(oid: str) -> int:
