@@ -596,6 +596,7 @@ class Profiler:
                 "raw",
                 "--threads",
                 "--nonblocking",
+                "--gil",  # only the thread holding the GIL: Python's CPU, not threads waiting on I/O
                 "--subprocesses",  # `serve --workers N`: the workers are children
                 "--rate",
                 "250",

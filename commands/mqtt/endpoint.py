@@ -39,7 +39,7 @@ from commands.mqtt.connection import (
     UnsubscribeRequested,
     Will,
 )
-from commands.mqtt.group_commit import group_commit
+from commands.mqtt.group_commit import GroupCommit, group_commit
 from commands.mqtt.topics import topic_matches
 from commands.services import plug_group
 from data.channels import BadChannel, validate_mask
@@ -121,6 +121,8 @@ class MqttEndpoint:
         self.rate = float(limits["MQTT_PUBLISH_RATE"])
         self.tokens = self.rate
         self.refilled = time.monotonic()
+        self.commit: GroupCommit | None = None  # the process's, looked up on the first publish
+        self.flush_due = False
 
     # --- bytes in ----------------------------------------------------------------------------
 
@@ -230,7 +232,9 @@ class MqttEndpoint:
         submission = self._submission(event.topic, event.payload)
         if submission is None:
             raise ProtocolViolation(f"not allowed to publish to {event.topic}")
-        future = group_commit().submit(submission, self.source)
+        if self.commit is None:
+            self.commit = group_commit()
+        future = self.commit.submit(submission, self.source)
         if event.qos == 0:
             future.add_done_callback(_swallow)
             return
@@ -242,6 +246,14 @@ class MqttEndpoint:
             self.conn.abort("point not stored")  # no ack: the client sends it again
         else:
             self.conn.ack(event)
+        # A group commit resolves the futures of many publishes at once: their acks leave
+        # together, in one write, once this pass of the event loop has run their callbacks.
+        if not self.flush_due and not self.ended:
+            self.flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush_acks)
+
+    def _flush_acks(self) -> None:
+        self.flush_due = False
         if not self.ended:
             self._flush()
 
@@ -431,10 +443,8 @@ class MqttEndpoint:
         if will is not None and self.principal is not None:
             submission = self._submission(will.topic, will.payload)
             if submission is not None:
-                from commands.mqtt.group_commit import group_commit
-
                 try:
-                    await group_commit().submit(submission, self.source)
+                    await (self.commit or group_commit()).submit(submission, self.source)
                 except Exception:
                     log.exception("will not stored", extra={"client": self.client_id})
         if self.listening is not None:

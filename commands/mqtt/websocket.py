@@ -10,7 +10,9 @@ import logging
 from typing import Any
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 
 from commands.mqtt.endpoint import MqttEndpoint
 
@@ -63,6 +65,41 @@ class MqttWebSocketConsumer(AsyncWebsocketConsumer):
         client = self.scope.get("client") or ["unknown"]
         self.endpoint = MqttEndpoint(WebSocketLink(self), "mqtt-ws", peer=str(client[0]))
         self.watchdog = asyncio.get_running_loop().create_task(self._keepalive())
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # Channels waits on the client and the channel layer together with `asyncio.wait`, a new
+        # task per message. Here each source has one loop of its own, and frames already queued
+        # are dispatched without a pass of the event loop each. Group messages may interleave
+        # with a frame's handling, as they do for TCP connections (`commands.mqtt.hub`).
+        self.scope = scope
+        self.base_send = send
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        from_layer: asyncio.Task[None] | None = None
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            from_layer = asyncio.get_running_loop().create_task(self._layer_messages())
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+        finally:
+            if from_layer is not None:
+                from_layer.cancel()
+
+    async def _layer_messages(self) -> None:
+        assert self.channel_layer is not None
+        while True:
+            try:
+                message = await self.channel_layer.receive(self.channel_name)
+            except Exception:  # the layer is down: the connection goes on without group messages
+                log.exception("channel layer receive failed")
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                await self.dispatch(message)
+            except Exception:
+                log.exception("delivery to an MQTT connection failed")
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' own dispatch first closes stale database connections, through a thread, for
