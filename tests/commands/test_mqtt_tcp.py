@@ -110,9 +110,12 @@ def test_bad_credentials_get_connack_4(server: Any, thing: Any) -> None:
         device.client.loop_stop()
 
 
-def test_command_reaches_subscribed_device_and_is_acked(server: Any, tenant: Any, thing: Any) -> None:
+@pytest.mark.parametrize("transport", ["tcp", "websockets"])
+def test_command_reaches_subscribed_device_and_is_acked(
+    server: Any, tenant: Any, thing: Any, transport: str
+) -> None:
     Property.objects.create(plug=thing.plug, name="setpoint", type="number", access="public")
-    device = _device(server, thing)
+    device = _device(server, thing, transport=transport)
     try:
         device.client.subscribe(f"csipio/data/in/devices/{thing.plug.id}/properties/#", qos=1)
         assert wait_for(lambda: device.subacks) == [[1]]
@@ -241,8 +244,11 @@ def test_lowercase_topic_writes_the_existing_property_and_json_feed(server: Any,
         device.stop()
 
 
-def test_disabling_the_plug_closes_its_mqtt_connection(server: Any, tenant: Any, thing: Any) -> None:
-    device = _device(server, thing)
+@pytest.mark.parametrize("transport", ["tcp", "websockets"])
+def test_disabling_the_plug_closes_its_mqtt_connection(
+    server: Any, tenant: Any, thing: Any, transport: str
+) -> None:
+    device = _device(server, thing, transport=transport)
     try:
         status, _ = server.http(
             "PATCH",
