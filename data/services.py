@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 
@@ -450,39 +451,45 @@ def _upsert(rows: list[tuple[Any, ...]]) -> list[tuple[str, str, str, str, int]]
                 [v for row in rows for v in row],
             )
             return cursor.fetchall()
-        # One JSON document for the whole batch: psycopg adapts a string in C, where seven
-        # Python lists of a thousand values each cost more than the insert itself.
-        quoted: dict[str, str] = {}  # accounts, plugs and channels repeat across a batch
-
-        def q(text: str) -> str:
-            if text not in quoted:
-                quoted[text] = json.dumps(text)
-            return quoted[text]
-
-        document = (
-            "["
-            + ",".join(
-                f'{{"id":"{oid}","a":{q(account)},"c":{q(channel)},"o":{q(of)},'
-                f'"t":{at},"d":{data_json},"e":{"null" if expire is None else expire}}}'
-                for oid, account, channel, of, at, data_json, expire in rows
-            )
-            + "]"
-        )
-        insert = (
-            f"INSERT INTO {table} {_COLUMNS} SELECT r.id, r.a, r.c, r.o, r.t, r.d, r.e "
-            "FROM jsonb_to_recordset(%s::jsonb) AS r(id varchar, a varchar, c varchar, o varchar, "
-            "t bigint, d jsonb, e bigint)"
-        )
-        # Time series mostly append: a plain insert costs half of ON CONFLICT's speculative
-        # one and needs no RETURNING, since every OID is ours. Only when a key is already taken
-        # (a rewrite of a millisecond, rule 1) is the batch upserted instead.
+        # Time series mostly append: the batch is copied in, the cheapest way into a table,
+        # with no RETURNING since every OID is ours. Only when a key is already taken (a
+        # rewrite of a millisecond, rule 1) is the batch upserted instead.
         try:
-            with transaction.atomic():
-                cursor.execute(insert, [document])
-        except IntegrityError:
-            cursor.execute(insert + _CONFLICT, [document])
+            with transaction.atomic(), cursor.cursor.copy(f"COPY {table} {_COLUMNS} FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.errors.UniqueViolation:
+            cursor.execute(_UPSERT.format(table=table), [_rows_document(rows)])
             return cursor.fetchall()
         return [row[:5] for row in rows]
+
+
+_UPSERT = (
+    "INSERT INTO {table} " + _COLUMNS + " SELECT r.id, r.a, r.c, r.o, r.t, r.d, r.e "
+    "FROM jsonb_to_recordset(%s::jsonb) AS r(id varchar, a varchar, c varchar, o varchar, "
+    "t bigint, d jsonb, e bigint)" + _CONFLICT
+)
+
+
+def _rows_document(rows: list[tuple[Any, ...]]) -> str:
+    """The rows as one JSON document: psycopg adapts one string in C, where seven Python lists
+    of a thousand values each would cost more than the statement itself."""
+    quoted: dict[str, str] = {}  # accounts, plugs and channels repeat across a batch
+
+    def q(text: str) -> str:
+        if text not in quoted:
+            quoted[text] = json.dumps(text)
+        return quoted[text]
+
+    return (
+        "["
+        + ",".join(
+            f'{{"id":"{oid}","a":{q(account)},"c":{q(channel)},"o":{q(of)},'
+            f'"t":{at},"d":{data_json},"e":{"null" if expire is None else expire}}}'
+            for oid, account, channel, of, at, data_json, expire in rows
+        )
+        + "]"
+    )
 
 
 # The journal's columns as `_journal` fills them (`data` last but one, as JSON text).
