@@ -81,3 +81,94 @@ def test_port_in_use_is_one_clear_line(embedded_env: dict[str, str]) -> None:
     assert "Traceback" not in done.stderr
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert lines == [f"CommandError: HTTP port {port} on 127.0.0.1 is already in use; choose another"]
+
+
+def _established_on(pid: int, port: int) -> int:
+    """How many established TCP connections to local `port` process `pid` holds."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01" and fields[9] in inodes:
+                count += 1
+    return count
+
+
+@pytest.fixture
+def workers_env(embedded_env: dict[str, str]) -> dict[str, str]:
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("--workers needs REDIS_URL")
+    return {**embedded_env, "REDIS_URL": os.environ["REDIS_URL"]}
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="reads /proc")
+def test_workers_share_new_connections_evenly(workers_env: dict[str, str]) -> None:
+    port, mqtt_port = free_port(), free_port()
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port), "--mqtt-port", str(mqtt_port)]
+        + ["--workers", "2", "--no-expiry"],
+        cwd=ROOT,
+        env=workers_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    clients: list[socket.socket] = []
+    try:
+        children: list[int] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(children) < 2:
+            time.sleep(0.2)
+            children = [
+                int(p) for p in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+            ]
+        assert len(children) == 2
+        while time.monotonic() < deadline:
+            try:
+                if _get(f"http://127.0.0.1:{port}/healthz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        clients = [socket.create_connection(("127.0.0.1", mqtt_port), timeout=5) for _ in range(40)]
+        counts: list[int] = []
+        while time.monotonic() < deadline:
+            counts = [_established_on(child, mqtt_port) for child in children]
+            if sum(counts) == 40:
+                break
+            time.sleep(0.2)
+        assert sum(counts) == 40
+        # Spread by the kernel's hash of each connection: both workers serve some (all 40 on one
+        # worker would happen once in 2^39 runs).
+        assert min(counts) >= 5, counts
+    finally:
+        for client in clients:
+            client.close()
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_port_in_use_with_workers_is_one_clear_line(workers_env: dict[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # SO_REUSEPORT would share it
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "manage.py", "serve", "--port", str(port), "--mqtt-port", "0", "--workers", "2"],
+            cwd=ROOT,
+            env=workers_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines == [f"CommandError: HTTP port {port} on 127.0.0.1 is already in use; choose another"]

@@ -4,8 +4,9 @@ One process by default: Daphne (HTTP + WebSocket MQTT), the TCP (and TLS) MQTT l
 the embedded default, the expiry schedule share Daphne's asyncio event loop, so the in-memory
 channel layer reaches every transport.
 
-`--workers N` binds the listening sockets once and runs N such processes on them (the kernel
-spreads connections across them), one per core: the production shape on one machine. The
+`--workers N` binds N listening sockets per port (SO_REUSEPORT) and runs N such processes, one
+socket each, so the kernel spreads connections evenly across them: one process per core, the
+production shape on one machine. The
 processes then meet through Redis, so it needs REDIS_URL, and expiry is Celery beat's job.
 """
 
@@ -32,11 +33,27 @@ LISTENERS = ("http", "mqtt", "tls")
 GC_THRESHOLDS = (50_000, 20, 100)
 
 
-def listen(host: str, port: int, label: str) -> socket.socket:
-    """A listening socket, or one clear line when the port is taken."""
+def listen(host: str, port: int, label: str, copies: int = 1) -> list[socket.socket]:
+    """Listening sockets on one port, or one clear line when the port is taken.
+
+    `copies` above 1 gives one socket per worker process, all bound with SO_REUSEPORT, so the
+    kernel spreads new connections evenly over the workers. With one socket shared by all of
+    them, whichever worker was waiting in `accept` took them: one process got most of a burst
+    of MQTT connections while the other idled.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family, backlog=1024)
+        if copies == 1:
+            return [socket.create_server((host, port), family=family, backlog=1024)]
+        if port:  # a port another program holds, even with SO_REUSEPORT, is refused as taken
+            socket.create_server((host, port), family=family).close()
+        first = socket.create_server((host, port), family=family, backlog=1024, reuse_port=True)
+        port = first.getsockname()[1]
+        rest = [
+            socket.create_server((host, port), family=family, backlog=1024, reuse_port=True)
+            for _ in range(copies - 1)
+        ]
+        return [first, *rest]
     except OSError as exc:
         if exc.errno in (errno.EADDRINUSE, errno.EACCES):
             raise CommandError(f"{label} port {port} on {host} is already in use; choose another")
@@ -74,23 +91,32 @@ class Command(BaseCommand):
             raise CommandError(
                 "--workers above 1 needs REDIS_URL: the in-memory channel layer is per process"
             )
-        sockets = {"http": listen(host, opts["port"], "HTTP")}
+        copies = workers if workers > 1 else 1
+        listeners = {"http": listen(host, opts["port"], "HTTP", copies)}
         if opts["mqtt_port"]:
-            sockets["mqtt"] = listen(host, opts["mqtt_port"], "MQTT")
+            listeners["mqtt"] = listen(host, opts["mqtt_port"], "MQTT", copies)
             if settings.MQTT_TLS_CERT and settings.MQTT_TLS_KEY:
-                sockets["tls"] = listen(host, settings.MQTT_TLS_PORT, "MQTT TLS")
+                listeners["tls"] = listen(host, settings.MQTT_TLS_PORT, "MQTT TLS", copies)
         if workers == 1:
+            sockets = {label: copies_of[0] for label, copies_of in listeners.items()}
             self._run(host, sockets, expiry=not opts["no_expiry"], announce=True)
         else:
-            self._supervise(host, sockets, workers)
+            self._supervise(host, listeners, workers)
 
-    def _supervise(self, host: str, sockets: dict[str, socket.socket], workers: int) -> None:
-        fds = ",".join(str(sockets[label].fileno()) if label in sockets else "-1" for label in LISTENERS)
+    def _supervise(self, host: str, listeners: dict[str, list[socket.socket]], workers: int) -> None:
         manage = Path(settings.BASE_DIR) / "manage.py"
-        command = [sys.executable, str(manage), "serve", "--host", host, "--worker-fds", fds]
-        inherited = tuple(s.fileno() for s in sockets.values())
-        children = [subprocess.Popen(command, pass_fds=inherited) for _ in range(workers)]  # noqa: S603
-        self._announce(host, sockets, f" with {workers} worker processes")
+        children = []
+        for worker in range(workers):
+            sockets = {label: copies_of[worker] for label, copies_of in listeners.items()}
+            fds = ",".join(str(sockets[label].fileno()) if label in sockets else "-1" for label in LISTENERS)
+            command = [sys.executable, str(manage), "serve", "--host", host, "--worker-fds", fds]
+            inherited = tuple(s.fileno() for s in sockets.values())
+            children.append(subprocess.Popen(command, pass_fds=inherited))  # noqa: S603
+        self._announce(
+            host,
+            {label: copies_of[0] for label, copies_of in listeners.items()},
+            f" with {workers} worker processes",
+        )
 
         def stop(signum: int, frame: FrameType | None) -> None:
             for child in children:
