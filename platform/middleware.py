@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
@@ -15,30 +17,49 @@ OVERRIDABLE = {"GET", "PUT", "PATCH", "DELETE", "POST", "HEAD", "OPTIONS"}
 class ApiGuardMiddleware:
     """413 for bodies over the limit (by Content-Length, before reading them), 404/400 for a path
     or query string holding U+0000, and `X-HTTP-Method-Override` turning a POST into any other
-    method (SPEC §5)."""
+    method (SPEC §5).
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    Both sync and async: under ASGI the rest of the chain is async, and a sync-only middleware
+    in the middle would cost every request two more hops between the event loop and a thread."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return json_error(request, 400, "invalid Content-Length")
-        if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-            return json_error(request, 413, f"request body over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes")
-        # A decoded `%00` would reach ids, names and filters, and PostgreSQL refuses it in any
-        # text. Nothing is named with it, so such a path names nothing.
-        if "\x00" in request.path:
-            return json_error(request, 404, "not found: no name holds U+0000 (%00)")
-        if _query_holds_nul(request):
-            return json_error(request, 400, "the query string must not hold U+0000 (%00)")
-        override = request.META.get("HTTP_X_HTTP_METHOD_OVERRIDE", "").upper()
-        if request.method == "POST" and override:
-            if override not in OVERRIDABLE:
-                return json_error(request, 400, f"unsupported method override {override}")
-            request.method = override
-        return self.get_response(request)
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self._acall(request)
+        return _refusal(request) or self.get_response(request)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        return _refusal(request) or await self.get_response(request)
+
+
+def _refusal(request: HttpRequest) -> HttpResponse | None:
+    """The error answer for a request the guards refuse (None: it goes on); applies the override."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return json_error(request, 400, "invalid Content-Length")
+    if length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+        return json_error(request, 413, f"request body over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes")
+    # A decoded `%00` would reach ids, names and filters, and PostgreSQL refuses it in any
+    # text. Nothing is named with it, so such a path names nothing.
+    if "\x00" in request.path:
+        return json_error(request, 404, "not found: no name holds U+0000 (%00)")
+    if _query_holds_nul(request):
+        return json_error(request, 400, "the query string must not hold U+0000 (%00)")
+    override = request.META.get("HTTP_X_HTTP_METHOD_OVERRIDE", "").upper()
+    if request.method == "POST" and override:
+        if override not in OVERRIDABLE:
+            return json_error(request, 400, f"unsupported method override {override}")
+        request.method = override
+    return None
 
 
 def _query_holds_nul(request: HttpRequest) -> bool:
