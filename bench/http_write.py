@@ -170,6 +170,72 @@ def copy_baseline(platform: common.Platform, count: int, channels: int, base_at:
     return seconds
 
 
+FLOOR_STREAMS = 2  # one per core
+
+
+def floor_baseline(platform: common.Platform, count: int, channels: int, base_at: int, batch: int) -> float:
+    """The design's floor: what every accepted point costs PostgreSQL at the least, with no HTTP
+    and no Python service. Per transaction of `batch` points, the data rows and their journal
+    rows are COPYed in (SPEC §4 rule 2: two rows per point), from FLOOR_STREAMS connections at
+    once (timed); then both are deleted again (not timed). Returns seconds."""
+    account_id = "com-" + "f0" * 12
+    of = "dev-" + "f0" * 12
+    journal = (
+        "COPY data_journalentry (account_id, received_at, event, source, credential, point_id, "
+        'channel, "of", at, data, expire_at) FROM STDIN'
+    )
+    errors: list[BaseException] = []
+
+    def stream(first: int) -> None:
+        try:
+            with platform.connect() as conn:
+                for start in range(first * batch, count, FLOOR_STREAMS * batch):
+                    rows = [
+                        (
+                            f"{0xF0 << 88 | i:024x}",
+                            account_id,
+                            f"bench/c{i % channels}",
+                            of,
+                            base_at + i,
+                            str(i),
+                            None,
+                        )
+                        for i in range(start, min(start + batch, count))
+                    ]
+                    common.copy_points(conn, rows)
+                    with conn.cursor() as cur, cur.copy(journal) as copy:
+                        for oid, account, channel, plug, at, data, expire in rows:
+                            copy.write_row(
+                                (account, base_at, "data", "http", plug, oid, channel, plug, at, data, expire)
+                            )
+                    conn.commit()
+        except BaseException as exc:  # reported by the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=stream, args=(n,)) for n in range(FLOOR_STREAMS)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - start
+    if errors:
+        raise common.BenchError(f"floor baseline failed: {errors[0]}")
+    with platform.connect() as conn:
+        stored = conn.execute(
+            "SELECT count(*) FROM data_datapoint WHERE account_id = %s", [account_id]
+        ).fetchone()
+        conn.execute("DELETE FROM data_datapoint WHERE account_id = %s", [account_id])
+        conn.execute("DELETE FROM data_journalentry WHERE account_id = %s", [account_id])
+        conn.commit()
+    if stored is None or stored[0] != count:
+        raise common.BenchError(f"floor baseline stored {stored} points, expected {count}")
+    with platform.connect(autocommit=True) as conn:
+        conn.execute("VACUUM data_datapoint")
+        conn.execute("VACUUM data_journalentry")
+    return seconds
+
+
 def rows_of(platform: common.Platform, plug_id: str) -> int:
     with platform.connect() as conn:
         row = conn.execute('SELECT count(*) FROM data_datapoint WHERE "of" = %s', [plug_id]).fetchone()
@@ -216,6 +282,8 @@ def main() -> int:
         with common.CpuMeter(platform) as copy_meter:
             copy_seconds = copy_baseline(platform, points, args.channels, base_at)
         copy_rate = points / copy_seconds
+        with common.CpuMeter(platform) as floor_meter:
+            floor_seconds = floor_baseline(platform, points, args.channels, base_at, args.batch)
 
         results = []
         for name, method, path_of, bodies, check in (
@@ -254,7 +322,14 @@ def main() -> int:
             f"{copy_seconds:.2f}",
             common.fmt_int(copy_rate),
             "1.00×",
-        ]
+        ],
+        [
+            f"floor: COPY point + journal rows, {FLOOR_STREAMS} connections",
+            common.fmt_int(points),
+            f"{floor_seconds:.2f}",
+            common.fmt_int(points / floor_seconds),
+            f"{points / floor_seconds / copy_rate:.2f}×",
+        ],
     ]
     for name, n, seconds, _run, _stored, _meter in results:
         rate = n / seconds
@@ -280,6 +355,7 @@ def main() -> int:
         )
     )
     print(f"COPY     {copy_meter.summary()} (includes the untimed DELETE and VACUUM)")
+    print(f"floor    {floor_meter.summary()} (includes the untimed DELETE and VACUUM)")
     for name, *_rest, meter in results:
         print(f"{name.split(':')[0]:8} {meter.summary()}")
     print()
