@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -111,7 +112,7 @@ def workers_env(embedded_env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="reads /proc")
-def test_workers_share_new_connections_evenly(workers_env: dict[str, str]) -> None:
+def test_workers_share_new_connections_evenly_and_survive_one_dying(workers_env: dict[str, str]) -> None:
     port, mqtt_port = free_port(), free_port()
     server = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--port", str(port), "--mqtt-port", str(mqtt_port)]
@@ -148,6 +149,16 @@ def test_workers_share_new_connections_evenly(workers_env: dict[str, str]) -> No
         # Spread by the kernel's hash of each connection: both workers serve some (all 40 on one
         # worker would happen once in 2^39 runs).
         assert min(counts) >= 5, counts
+        # A worker that dies takes its socket with it: the survivor gets every new connection.
+        for client in clients:
+            client.close()
+        os.kill(children[0], signal.SIGKILL)
+        while time.monotonic() < deadline and Path(f"/proc/{children[0]}/fd").exists():
+            time.sleep(0.1)
+        clients = [socket.create_connection(("127.0.0.1", mqtt_port), timeout=5) for _ in range(20)]
+        while time.monotonic() < deadline and _established_on(children[1], mqtt_port) < 20:
+            time.sleep(0.2)
+        assert _established_on(children[1], mqtt_port) == 20
     finally:
         for client in clients:
             client.close()

@@ -6,8 +6,8 @@ channel layer reaches every transport.
 
 `--workers N` binds N listening sockets per port (SO_REUSEPORT) and runs N such processes, one
 socket each, so the kernel spreads connections evenly across them: one process per core, the
-production shape on one machine. The
-processes then meet through Redis, so it needs REDIS_URL, and expiry is Celery beat's job.
+production shape on one machine. The processes then meet through Redis, so it needs REDIS_URL,
+and expiry is Celery beat's job.
 """
 
 from __future__ import annotations
@@ -117,6 +117,11 @@ class Command(BaseCommand):
             {label: copies_of[0] for label, copies_of in listeners.items()},
             f" with {workers} worker processes",
         )
+        # Each socket now lives in its worker only: if a worker dies, its socket closes with it and
+        # the kernel stops handing it connections, which the other workers then take.
+        for copies_of in listeners.values():
+            for sock in copies_of:
+                sock.close()
 
         def stop(signum: int, frame: FrameType | None) -> None:
             for child in children:
