@@ -158,16 +158,27 @@ def copy_baseline(platform: common.Platform, count: int, channels: int, base_at:
         common.copy_points(conn, rows)
         conn.commit()
         seconds = time.perf_counter() - start
+    remove_baseline_rows(platform, account_id, count, "COPY", ("data_datapoint",))
+    return seconds
+
+
+def remove_baseline_rows(
+    platform: common.Platform, account_id: str, expected: int, label: str, tables: tuple[str, ...]
+) -> None:
+    """Check that a baseline stored `expected` points of `account_id`, then delete its rows from
+    `tables` again (not timed)."""
+    with platform.connect() as conn:
         stored = conn.execute(
             "SELECT count(*) FROM data_datapoint WHERE account_id = %s", [account_id]
         ).fetchone()
-        conn.execute("DELETE FROM data_datapoint WHERE account_id = %s", [account_id])
+        for table in tables:
+            conn.execute(f"DELETE FROM {table} WHERE account_id = %s", [account_id])
         conn.commit()
-    if stored is None or stored[0] != count:
-        raise common.BenchError(f"COPY stored {stored} rows, expected {count}")
+    if stored is None or stored[0] != expected:
+        raise common.BenchError(f"{label} stored {stored} points, expected {expected}")
     with platform.connect(autocommit=True) as conn:
-        conn.execute("VACUUM data_datapoint")
-    return seconds
+        for table in tables:
+            conn.execute(f"VACUUM {table}")
 
 
 FLOOR_STREAMS = 2  # one per core
@@ -221,18 +232,9 @@ def floor_baseline(platform: common.Platform, count: int, channels: int, base_at
     seconds = time.perf_counter() - start
     if errors:
         raise common.BenchError(f"floor baseline failed: {errors[0]}")
-    with platform.connect() as conn:
-        stored = conn.execute(
-            "SELECT count(*) FROM data_datapoint WHERE account_id = %s", [account_id]
-        ).fetchone()
-        conn.execute("DELETE FROM data_datapoint WHERE account_id = %s", [account_id])
-        conn.execute("DELETE FROM data_journalentry WHERE account_id = %s", [account_id])
-        conn.commit()
-    if stored is None or stored[0] != count:
-        raise common.BenchError(f"floor baseline stored {stored} points, expected {count}")
-    with platform.connect(autocommit=True) as conn:
-        conn.execute("VACUUM data_datapoint")
-        conn.execute("VACUUM data_journalentry")
+    remove_baseline_rows(
+        platform, account_id, count, "floor baseline", ("data_datapoint", "data_journalentry")
+    )
     return seconds
 
 

@@ -65,15 +65,20 @@ def test_serve_answers_healthz_and_admin(embedded_env: dict[str, str]) -> None:
         server.wait(timeout=20)
 
 
-def test_port_in_use_is_one_clear_line(embedded_env: dict[str, str]) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_port_in_use_is_one_clear_line(embedded_env: dict[str, str], workers: int) -> None:
+    env = _with_redis(embedded_env) if workers > 1 else embedded_env
     with socket.socket() as taken:
+        if workers > 1:  # the workers' sockets use SO_REUSEPORT, which would share such a port
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run(
-            [sys.executable, "manage.py", "serve", "--port", str(port), "--mqtt-port", "0"],
+            [sys.executable, "manage.py", "serve", "--port", str(port), "--mqtt-port", "0"]
+            + ["--workers", str(workers)],
             cwd=ROOT,
-            env=embedded_env,
+            env=env,
             capture_output=True,
             text=True,
             timeout=60,
@@ -82,6 +87,13 @@ def test_port_in_use_is_one_clear_line(embedded_env: dict[str, str]) -> None:
     assert "Traceback" not in done.stderr
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert lines == [f"CommandError: HTTP port {port} on 127.0.0.1 is already in use; choose another"]
+
+
+def _with_redis(env: dict[str, str]) -> dict[str, str]:
+    """`env` with the suite's REDIS_URL, which `serve --workers` needs (skips without one)."""
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("--workers needs REDIS_URL")
+    return {**env, "REDIS_URL": os.environ["REDIS_URL"]}
 
 
 def _established_on(pid: int, port: int) -> int:
@@ -104,21 +116,14 @@ def _established_on(pid: int, port: int) -> int:
     return count
 
 
-@pytest.fixture
-def workers_env(embedded_env: dict[str, str]) -> dict[str, str]:
-    if not os.environ.get("REDIS_URL"):
-        pytest.skip("--workers needs REDIS_URL")
-    return {**embedded_env, "REDIS_URL": os.environ["REDIS_URL"]}
-
-
 @pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="reads /proc")
-def test_workers_share_new_connections_evenly_and_survive_one_dying(workers_env: dict[str, str]) -> None:
+def test_workers_share_new_connections_evenly_and_survive_one_dying(embedded_env: dict[str, str]) -> None:
     port, mqtt_port = free_port(), free_port()
     server = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--port", str(port), "--mqtt-port", str(mqtt_port)]
         + ["--workers", "2", "--no-expiry"],
         cwd=ROOT,
-        env=workers_env,
+        env=_with_redis(embedded_env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
@@ -164,22 +169,3 @@ def test_workers_share_new_connections_evenly_and_survive_one_dying(workers_env:
             client.close()
         server.terminate()
         server.wait(timeout=20)
-
-
-def test_port_in_use_with_workers_is_one_clear_line(workers_env: dict[str, str]) -> None:
-    with socket.socket() as taken:
-        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)  # SO_REUSEPORT would share it
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        done = subprocess.run(
-            [sys.executable, "manage.py", "serve", "--port", str(port), "--mqtt-port", "0", "--workers", "2"],
-            cwd=ROOT,
-            env=workers_env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    assert done.returncode != 0
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert lines == [f"CommandError: HTTP port {port} on 127.0.0.1 is already in use; choose another"]
