@@ -255,6 +255,7 @@ def _authorize(
     points: list[_Point], subs: Sequence[Submission], plugs: dict[str, Plug], results: list[list[PointResult]]
 ) -> list[_Point]:
     reaches: dict[int, Reach] = {}
+    verdicts: dict[tuple[int, str], tuple[int, str, str] | None] = {}
     modified = _records_to_modify(points, subs)
     accepted = []
     for p in points:
@@ -268,27 +269,36 @@ def _authorize(
             p.of = record.of if subs[p.sub].points[p.index].of is None else p.of
             if subs[p.sub].points[p.index].at is None:
                 p.at = record.at
-        if p.of == principal.account_id:
-            if not principal.is_account:
-                _reject(results, p, 403, "Forbidden", "only the account publishes as its own id")
-                continue
-            accepted.append(p)
+        # A batch mostly writes for one or a few plugs: each (caller, plug) is decided once.
+        key = (p.sub, p.of)
+        if key not in verdicts:
+            verdicts[key] = _write_refusal(principal, p.of, plugs.get(p.of), reaches, p.sub)
+        refusal = verdicts[key]
+        if refusal is not None:
+            _reject(results, p, *refusal)
             continue
-        plug = plugs.get(p.of)
-        if plug is None or plug.account_id != principal.account_id:
-            _reject(results, p, 403, "Forbidden", f"may not write for {p.of}")
-            continue
-        if plug.is_disabled:
-            _reject(results, p, 403, "Disabled", f"plug {p.of} is disabled")
-            continue
-        if not principal.acts_as(p.of):
-            if p.sub not in reaches:
-                reaches[p.sub] = reach(principal, "w")
-            if not reaches[p.sub].allows(p.of):
-                _reject(results, p, 403, "Forbidden", f"may not write for {p.of}")
-                continue
         accepted.append(p)
     return accepted
+
+
+def _write_refusal(
+    principal: Principal, of: str, plug: Plug | None, reaches: dict[int, Reach], sub: int
+) -> tuple[int, str, str] | None:
+    """Why `principal` may not write for `of` (status, code, message), or None."""
+    if of == principal.account_id:
+        return (
+            None if principal.is_account else (403, "Forbidden", "only the account publishes as its own id")
+        )
+    if plug is None or plug.account_id != principal.account_id:
+        return 403, "Forbidden", f"may not write for {of}"
+    if plug.is_disabled:
+        return 403, "Disabled", f"plug {of} is disabled"
+    if not principal.acts_as(of):
+        if sub not in reaches:
+            reaches[sub] = reach(principal, "w")
+        if not reaches[sub].allows(of):
+            return 403, "Forbidden", f"may not write for {of}"
+    return None
 
 
 def _records_to_modify(points: list[_Point], subs: Sequence[Submission]) -> dict[str, DataPoint]:

@@ -484,3 +484,15 @@ def test_a_thousand_point_feed_is_a_handful_of_queries(
     assert r.json() == {"accepted": 1000, "rejected": 0}
     assert DataPoint.objects.filter(of=thing.plug.id).count() == 2000
     assert JournalEntry.objects.filter(of=thing.plug.id).count() == 2000
+
+
+@pytest.mark.django_db
+def test_first_feed_of_a_new_property_sets_its_latest_value_to_the_newest_point(
+    api: APIClient, thing: Enrolled
+) -> None:
+    # The points arrive oldest first; all of them are of a property this very write creates.
+    feed = {"dps": [{"t": T0 + i, "v": i} for i in range(5)]}
+    r = post(api, "/v3/data/devices/thermostat/properties/pressure", feed, plug_headers(thing))
+    assert r.json() == {"accepted": 5, "rejected": 0}
+    prop = Property.objects.get(plug=thing.plug, name="pressure")
+    assert (prop.last_value, prop.last_at) == (4, T0 + 4)
