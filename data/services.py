@@ -98,7 +98,6 @@ class _Point:
     expire_at: int | None
     modify: str | None = None
     prop: Property | None = None
-    new_prop: bool = False
     command: bool = False
     oid: str = ""
 
@@ -378,7 +377,6 @@ def _apply_properties(
                 continue
             prop = Property(plug_id=p.of, name=p.channel)
             created[(p.of, p.channel)] = prop
-            p.new_prop = True
         elif not own_write and prop.access != Property.Access.PUBLIC:
             _reject(results, p, 403, "NotPublic", f"{prop.name} is {prop.access}: only its device writes it")
             continue
@@ -401,8 +399,8 @@ def _apply_properties(
                 plug_id__in={k[0] for k in created}, name__in={k[1] for k in created}
             )
         }
-        for p in accepted:
-            if p.new_prop:
+        for p in accepted:  # every point of a new property, not only the one that made it
+            if (p.of, p.channel) in created:
                 p.prop = fresh.get((p.of, p.channel), p.prop)
     return accepted
 

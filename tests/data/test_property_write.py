@@ -496,3 +496,22 @@ def test_first_feed_of_a_new_property_sets_its_latest_value_to_the_newest_point(
     assert r.json() == {"accepted": 5, "rejected": 0}
     prop = Property.objects.get(plug=thing.plug, name="pressure")
     assert (prop.last_value, prop.last_at) == (4, T0 + 4)
+
+
+@pytest.mark.django_db
+def test_a_property_another_writer_creates_first_still_gets_the_newest_value(
+    api: APIClient, thing: Enrolled, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_many = Property.objects.bulk_create
+
+    def another_writer_first(objs: Any, **kw: Any) -> Any:
+        # Between this write's look-up and its insert, a concurrent write creates the property.
+        Property.objects.create(plug=thing.plug, name="pressure")
+        return create_many(objs, **kw)
+
+    monkeypatch.setattr(Property.objects, "bulk_create", another_writer_first)
+    feed = {"dps": [{"t": T0 + i, "v": i} for i in range(5)]}
+    r = post(api, "/v3/data/devices/thermostat/properties/pressure", feed, plug_headers(thing))
+    assert r.json() == {"accepted": 5, "rejected": 0}
+    prop = Property.objects.get(plug=thing.plug, name="pressure")
+    assert (prop.last_value, prop.last_at) == (4, T0 + 4)
