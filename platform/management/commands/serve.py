@@ -60,6 +60,11 @@ def listen(host: str, port: int, label: str, copies: int = 1) -> list[socket.soc
         raise
 
 
+def _worker_sockets(listeners: dict[str, list[socket.socket]], worker: int) -> dict[str, socket.socket]:
+    """Worker `worker`'s listening socket of each listener."""
+    return {label: copies[worker] for label, copies in listeners.items()}
+
+
 class Command(BaseCommand):
     help = "Run the whole platform: HTTP, WebSocket MQTT, TCP MQTT and (embedded) the expiry schedule."
 
@@ -91,15 +96,13 @@ class Command(BaseCommand):
             raise CommandError(
                 "--workers above 1 needs REDIS_URL: the in-memory channel layer is per process"
             )
-        copies = workers if workers > 1 else 1
-        listeners = {"http": listen(host, opts["port"], "HTTP", copies)}
+        listeners = {"http": listen(host, opts["port"], "HTTP", workers)}
         if opts["mqtt_port"]:
-            listeners["mqtt"] = listen(host, opts["mqtt_port"], "MQTT", copies)
+            listeners["mqtt"] = listen(host, opts["mqtt_port"], "MQTT", workers)
             if settings.MQTT_TLS_CERT and settings.MQTT_TLS_KEY:
-                listeners["tls"] = listen(host, settings.MQTT_TLS_PORT, "MQTT TLS", copies)
+                listeners["tls"] = listen(host, settings.MQTT_TLS_PORT, "MQTT TLS", workers)
         if workers == 1:
-            sockets = {label: copies_of[0] for label, copies_of in listeners.items()}
-            self._run(host, sockets, expiry=not opts["no_expiry"], announce=True)
+            self._run(host, _worker_sockets(listeners, 0), expiry=not opts["no_expiry"], announce=True)
         else:
             self._supervise(host, listeners, workers)
 
@@ -107,16 +110,12 @@ class Command(BaseCommand):
         manage = Path(settings.BASE_DIR) / "manage.py"
         children = []
         for worker in range(workers):
-            sockets = {label: copies_of[worker] for label, copies_of in listeners.items()}
+            sockets = _worker_sockets(listeners, worker)
             fds = ",".join(str(sockets[label].fileno()) if label in sockets else "-1" for label in LISTENERS)
             command = [sys.executable, str(manage), "serve", "--host", host, "--worker-fds", fds]
             inherited = tuple(s.fileno() for s in sockets.values())
             children.append(subprocess.Popen(command, pass_fds=inherited))  # noqa: S603
-        self._announce(
-            host,
-            {label: copies_of[0] for label, copies_of in listeners.items()},
-            f" with {workers} worker processes",
-        )
+        self._announce(host, _worker_sockets(listeners, 0), f" with {workers} worker processes")
         # Each socket now lives in its worker only: if a worker dies, its socket closes with it and
         # the kernel stops handing it connections, which the other workers then take.
         for copies_of in listeners.values():
