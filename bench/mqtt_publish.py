@@ -21,6 +21,7 @@ Runs (all by default):
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import sys
@@ -71,6 +72,8 @@ class Outcome:
     verified: bool | None = None
     verify_detail: str = ""
     cpu: str = ""
+    # CPU microseconds per acked message, by process group ("server", "postgres", …).
+    cpu_per_message: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -181,6 +184,7 @@ def run_mosquitto(args: Any, per_connection: int) -> Outcome:
             received = sub.received_publishes
             sub.disconnect()
             outcome.cpu = meter.summary("mosquitto")
+            outcome.cpu_per_message = _per_message(acked, mosquitto=meter.proc, load_generator=meter.client)
             if meter.client / (meter.wall or 1.0) > 0.8:
                 outcome.note = (
                     "the load generator used most of a core (Python, one thread): Mosquitto was not "
@@ -202,6 +206,24 @@ def run_mosquitto(args: Any, per_connection: int) -> Outcome:
             proc.wait()
         shutil.rmtree(work, ignore_errors=True)
     return outcome
+
+
+def _per_message(messages: int, **cpu_seconds: float) -> dict[str, float]:
+    return {name.replace("_", " "): 1e6 * v / messages for name, v in cpu_seconds.items()} if messages else {}
+
+
+def cpu_budget(outcome: Outcome, mosquitto: Outcome) -> str:
+    """What the ratio target asks of the machine at this run's CPU cost per message."""
+    target = TARGET_X_MOSQUITTO * mosquitto.rate
+    parts = outcome.cpu_per_message
+    per_message = sum(parts.values())
+    cores = target * per_message / 1e6
+    spent = " + ".join(f"{name} {us:.1f}" for name, us in parts.items())
+    return (
+        f"{outcome.name}: {spent} = {per_message:.1f} µs of CPU per message; "
+        f"at {TARGET_X_MOSQUITTO}× Mosquitto ({target:,.0f} msg/s) that is {cores:.2f} cores "
+        f"of this machine's {os.cpu_count()}"
+    )
 
 
 class _process_meter:  # noqa: N801 - used like a function
@@ -319,6 +341,9 @@ def run_plugboard(args: Any, per_connection: int, runs: list[str]) -> list[Outco
             outcome.messages, outcome.seconds = acked, seconds
             outcome.connect_seconds, outcome.stopped_early = connect_s, stopped
             outcome.cpu = meter.summary()
+            outcome.cpu_per_message = _per_message(
+                acked, server=meter.server, postgres=meter.postgres, load_generator=meter.client
+            )
             journal1, points = count_stored(platform, plug_ids, source, channel)
             journaled = journal1 - journal0
             if channel == "b":
@@ -402,6 +427,14 @@ def main() -> int:
                         f"{x:.2f}× ({mosquitto.rate:,.0f} msg/s)",
                     )
                 )
+    if mosquitto and mosquitto.cpu_per_message:
+        print()
+        print("CPU per acked message, in microseconds (all of it: server, PostgreSQL, load generator):")
+        spent = " + ".join(f"{name} {us:.1f}" for name, us in mosquitto.cpu_per_message.items())
+        print(f"{mosquitto.name}: {spent}")
+        for o in outcomes:
+            if o.name.startswith("Plugboard") and o.cpu_per_message:
+                print(cpu_budget(o, mosquitto))
     return 0 if ok else 1
 
 
