@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
@@ -17,27 +15,13 @@ OVERRIDABLE = {"GET", "PUT", "PATCH", "DELETE", "POST", "HEAD", "OPTIONS"}
 class ApiGuardMiddleware:
     """413 for bodies over the limit (by Content-Length, before reading them), 404/400 for a path
     or query string holding U+0000, and `X-HTTP-Method-Override` turning a POST into any other
-    method (SPEC §5).
+    method (SPEC §5). Sync, like the whole chain (`plugboard.handlers` runs it in one call)."""
 
-    Both sync and async: under ASGI the rest of the chain is async, and a sync-only middleware
-    in the middle would cost every request two more hops between the event loop and a thread."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> Any:
-        if self.is_async:
-            return self._acall(request)
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         return _refusal(request) or self.get_response(request)
-
-    async def _acall(self, request: HttpRequest) -> HttpResponse:
-        return _refusal(request) or await self.get_response(request)
 
 
 def _refusal(request: HttpRequest) -> HttpResponse | None:
