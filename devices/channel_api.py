@@ -198,7 +198,7 @@ class DeviceEnrollmentView(ChannelView):
         try:
             return enroll()
         except PlugError as exc:
-            if exc.status == 401:
+            if exc.status_code == 401:
                 record_failure(client)
             raise
 

@@ -25,12 +25,11 @@ NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 
 
 class PlugError(ApiError):
-    """A refused plug change; `status` is the HTTP status the dialects answer with (each in its
-    own error shape, through the shared exception handler)."""
+    """A refused plug change; `status_code` is the HTTP status the dialects answer with (each in
+    its own error shape, through the shared exception handler)."""
 
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(status, message)
-        self.status = status
 
 
 @dataclass(frozen=True)
