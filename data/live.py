@@ -51,6 +51,11 @@ def listening_key(account_id: str) -> str:
     return f"live:{account_id}"
 
 
+async def mark_listening(account_id: str) -> None:
+    """Say, for LISTENING_SECONDS, that someone reads the account's live records."""
+    await cache.aset(listening_key(account_id), 1, LISTENING_SECONDS)
+
+
 def account_group(account_id: str) -> str:
     """The channel-layer group of every live reader of an account's data."""
     return f"data.{account_id}"

@@ -23,7 +23,6 @@ from typing import Any, Protocol
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.core.cache import cache
 
 from commands import services as command_services
 from commands.models import Command
@@ -44,7 +43,7 @@ from commands.mqtt.topics import topic_matches
 from commands.services import plug_group
 from data.channels import BadChannel, validate_mask
 from data.feeds import BadFeed, feed_points
-from data.live import LISTENING_SECONDS, account_group, listening_key
+from data.live import LISTENING_SECONDS, account_group, mark_listening
 from data.services import MISSING, PointIn, PointResult, Submission, device_log
 from data.timestamps import now_ms
 from devices.access import Reach, reach
@@ -352,7 +351,7 @@ class MqttEndpoint:
             await self.link.join(group)
             self.groups.add(group)
         if self.principal is not None and account_group(self.principal.account_id) in self.groups:
-            await cache.aset(listening_key(self.principal.account_id), 1, LISTENING_SECONDS)
+            await mark_listening(self.principal.account_id)
             if self.listening is None:
                 self.listening = asyncio.get_running_loop().create_task(self._keep_listening())
 
@@ -361,7 +360,7 @@ class MqttEndpoint:
         assert self.principal is not None
         while True:
             await asyncio.sleep(LISTENING_SECONDS / 2)
-            await cache.aset(listening_key(self.principal.account_id), 1, LISTENING_SECONDS)
+            await mark_listening(self.principal.account_id)
 
     async def _save_session(self) -> None:
         if self.persistent:
