@@ -225,16 +225,7 @@ def test_flood_of_zero_keepalive_connections_leaves_the_server_serving(server: A
     socks = []
     try:
         for enrolled in plugs:
-            sock = socket.create_connection(("127.0.0.1", server.mqtt_port), timeout=5)
-            sock.sendall(
-                encode_connect(
-                    client_id=enrolled.plug.id,
-                    username=enrolled.key.id,
-                    password=enrolled.auth.encode(),
-                    keepalive=0,
-                )
-            )
-            socks.append(sock)
+            socks.append(_raw_connect(server, enrolled, keepalive=0))
         for sock in socks:
             assert sock.recv(4) == b"\x20\x02\x00\x00"
         status, body = server.http("GET", "/healthz")
