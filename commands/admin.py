@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from commands.models import Command, MqttSession
-from data.timestamps import iso
+from plugboard.timestamps import iso
 
 
 @admin.register(Command)

@@ -13,15 +13,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from commands.models import Command
-from data.live import group_send
-from data.timestamps import now_ms
+from plugboard.live import Kind, group_send, plug_group
+from plugboard.timestamps import now_ms
 
 log = logging.getLogger(__name__)
-
-
-def plug_group(plug_id: str) -> str:
-    """The channel-layer group of a plug's live connections (one group per plug)."""
-    return f"plug.{plug_id}"
 
 
 @dataclass(frozen=True)
@@ -65,8 +60,7 @@ def commands_create(*, orders: Sequence[CommandOrder]) -> list[Command]:
 def _push(by_plug: dict[str, list[dict[str, Any]]]) -> None:
     # A failed push leaves the command pending: it is delivered on the next subscribe.
     for plug_id, items in by_plug.items():
-        group = plug_group(plug_id)
-        group_send(group, {"type": "commands.push", "group": group, "plug": plug_id, "commands": items})
+        group_send(Kind.COMMANDS_PUSH, plug_group(plug_id), plug=plug_id, commands=items)
 
 
 def commands_pending(*, plug_id: str) -> list[dict[str, Any]]:

@@ -13,17 +13,15 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from commands.services import plug_group
-from data.live import group_send
 from devices.models import Plug
+from plugboard.live import Kind, group_send, plug_group
 from plugboard.models import ApiKey
 
 
 def connections_revoke(plug_ids: list[str]) -> None:
     def send() -> None:
         for plug_id in plug_ids:
-            group = plug_group(plug_id)
-            group_send(group, {"type": "mqtt.revoke", "group": group, "plug": plug_id})
+            group_send(Kind.MQTT_REVOKE, plug_group(plug_id), plug=plug_id)
 
     transaction.on_commit(send)
 

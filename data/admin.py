@@ -17,9 +17,9 @@ from django.http import HttpRequest
 from django.utils.functional import cached_property
 
 from data.models import DataPoint, JournalEntry
-from data.timestamps import iso
 from devices.models import Plug
 from plugboard.identifiers import is_oid
+from plugboard.timestamps import iso
 
 
 class EstimatedCountPaginator(Paginator):

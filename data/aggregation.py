@@ -31,8 +31,8 @@ from typing import Any
 from django.db import DataError, connection, transaction
 
 from data.property_reads import property_points
-from data.timestamps import MAX_MS, BadTimestamp, iso, parse_timestamp
 from devices.models import Plug
+from plugboard.timestamps import MAX_MS, BadTimestamp, iso, parse_timestamp
 
 UNITS = {
     "millisecond": 1,
@@ -217,7 +217,7 @@ def _aggregate_in_postgres(inner: Any, aggregator: Aggregator, order: str, limit
     value = _SQL_VALUE[aggregator.name].replace("{num}", _NUMERIC_SQL)
     step = aggregator.sampling_ms
     # The bucket width is an int computed here, inlined so SELECT and GROUP BY are one expression;
-    # at ≥ 0 always (data.timestamps), so integer division is floor().
+    # at ≥ 0 always (plugboard.timestamps), so integer division is floor().
     if step:
         head, group = f"p.at / {int(step)}", " GROUP BY 1"
     else:

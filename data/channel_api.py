@@ -22,12 +22,12 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from data.channels import BadChannel, validate_mask
 from data.selectors import DEFAULT_LIMIT, PointFilter, channels_read, points_read
 from data.services import MISSING, PointIn, PointResult, points_delete, points_write
-from data.timestamps import BadTimestamp, parse_timestamp
+from plugboard.channels import BadChannel, validate_mask
 from plugboard.errors import ApiError
 from plugboard.identifiers import is_oid
+from plugboard.timestamps import BadTimestamp, parse_timestamp
 from plugboard.views import PlatformView
 
 RECORD_FIELDS = ("channel", "data", "at", "of", "id", "expire_at", "ttl")

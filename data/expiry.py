@@ -17,7 +17,7 @@ from django.db import connection, transaction
 
 from commands.models import Command
 from data.models import DataPoint, JournalEntry
-from data.timestamps import now_ms
+from plugboard.timestamps import now_ms
 
 log = logging.getLogger(__name__)
 DAY_MS = 86_400_000

@@ -19,8 +19,8 @@ from typing import Any
 from django.conf import settings
 
 from data.services import MISSING, PointIn
-from data.timestamps import BadTimestamp, parse_timestamp
 from plugboard.parsers import is_json_number
+from plugboard.timestamps import BadTimestamp, parse_timestamp
 
 
 class BadFeed(Exception):

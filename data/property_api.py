@@ -18,11 +18,11 @@ from data.feeds import BadFeed, body_points, feed_points
 from data.models import JournalEntry
 from data.property_reads import device_reachable, plug_journal, plug_latest_values, property_points
 from data.services import PointIn, points_write
-from data.timestamps import BadTimestamp, iso, now_ms, parse_timestamp
 from devices.models import Plug
 from devices.selectors import property_resolve
 from plugboard.errors import ApiError
 from plugboard.property_dialect import PropertyDialectView, page
+from plugboard.timestamps import BadTimestamp, iso, now_ms, parse_timestamp
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

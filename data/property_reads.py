@@ -12,12 +12,12 @@ from typing import Any
 from django.db.models import JSONField, OuterRef, Q, QuerySet, Subquery
 
 from data.models import DataPoint, JournalEntry
-from data.timestamps import now_ms
 from devices.access import reach
 from devices.models import Plug, Property
 from devices.selectors import plug_resolve
 from plugboard.errors import ApiError
 from plugboard.principals import Principal
+from plugboard.timestamps import now_ms
 
 
 def device_reachable(*, principal: Principal, ref: str, kind: str, mode: str) -> Plug:

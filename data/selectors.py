@@ -14,11 +14,11 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from data.channels import mask_is_literal, mask_prefix, mask_regex
 from data.models import DataPoint
-from data.timestamps import now_ms
 from devices.access import reach
+from plugboard.channels import mask_is_literal, mask_prefix, mask_regex
 from plugboard.principals import Principal
+from plugboard.timestamps import now_ms
 
 # A read without `limit` returns at most this many items; `limit=0` lifts the bound (SPEC §5).
 DEFAULT_LIMIT = 1000

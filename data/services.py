@@ -23,16 +23,16 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 
-from data.channels import BadChannel, validate_channel
-from data.live import broadcast_points
 from data.models import DataPoint, JournalEntry
 from data.selectors import PointFilter, points_matching
-from data.timestamps import MAX_MS, BadTimestamp, now_ms, parse_timestamp
 from devices.access import Reach, own_publisher_id, reach
 from devices.models import DeviceLogEntry, Plug, Property
+from plugboard.channels import BadChannel, validate_channel
 from plugboard.identifiers import is_oid, new_oids
+from plugboard.live import broadcast_points
 from plugboard.parsers import is_json_number
 from plugboard.principals import Principal
+from plugboard.timestamps import MAX_MS, BadTimestamp, now_ms, parse_timestamp
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,9 @@ from devices.services import (
     plug_update,
     plugs_unenroll,
 )
-from plugboard.authentication import check_failure_budget, client_address, record_failure
 from plugboard.errors import ApiError
 from plugboard.principals import Principal
+from plugboard.ratelimits import check_failure_budget, client_address, record_failure
 from plugboard.views import PlatformView
 
 T = TypeVar("T")

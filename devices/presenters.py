@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from commands.models import Command
-from data.timestamps import iso
 from devices.models import DeviceLogEntry, Plug, Property
 from devices.services import LOCATION, V3_KEY
 from plugboard.models import ApiKey
 from plugboard.property_dialect import iso_date
+from plugboard.timestamps import iso
 
 # A plug's status in v3 words: `ok` is what Connio calls `enabled`.
 STATUS_TO_V3: dict[str, str] = {

@@ -13,13 +13,13 @@ from typing import Any
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
 
-from data.timestamps import BadTimestamp, parse_timestamp
 from devices.models import Control, Plug, ProductionTemplate, TemplateHwid, default_perm
 from plugboard.errors import ApiError
 from plugboard.models import Account, ApiKey
 from plugboard.parsers import is_json_number
 from plugboard.principals import Principal
 from plugboard.services import key_create, key_regenerate, key_secret
+from plugboard.timestamps import BadTimestamp, parse_timestamp
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 
@@ -767,8 +767,8 @@ def property_define(
 
     Its name is the channel its points are written to; names are unique per plug, ignoring case.
     """
-    from data.channels import BadChannel, validate_channel
     from devices.models import Property
+    from plugboard.channels import BadChannel, validate_channel
 
     try:
         validate_channel(name)

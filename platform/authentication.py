@@ -1,50 +1,25 @@
-"""The four HTTP credential forms of SPEC §3, as one DRF authentication class.
+"""The four HTTP credential forms of SPEC §3, read from headers, as one DRF authentication class.
 
-Every form costs one indexed query. Generated secrets are compared by keyed digest; the
-master password's PBKDF2 check is remembered for a short while (keyed by a digest of the
-presented credential and bound to the stored hash, so a password change invalidates it).
-Failed attempts are counted per client address and answered with 429 past the limit.
+Verification itself is `devices.identity.verify` (MQTT CONNECT uses it too); failed attempts
+are counted by `plugboard.ratelimits` and answered with 429 past the limit.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
 
-from django.conf import settings
-from django.core.cache import cache
-from django.db import models
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from devices.models import Plug
-from plugboard.credentials import digests_equal, secret_digest
-from plugboard.models import Account, ApiKey
+from devices.identity import Credentials, verify
 from plugboard.principals import Principal
+from plugboard.ratelimits import check_failure_budget, client_address, record_failure
 
 
 class AuthFailed(exceptions.AuthenticationFailed):
     default_detail = "invalid credentials"
-
-
-class TooManyFailures(exceptions.Throttled):
-    default_detail = "too many failed authentication attempts, retry later"
-
-
-class Forbidden(exceptions.PermissionDenied):
-    pass
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """A credential as presented, before verification."""
-
-    form: str  # email | plug | key
-    ident: str
-    secret: str
-    master: bool = False  # the secret is the account's master password
 
 
 def credentials_from_headers(headers: dict[str, str]) -> Credentials | None:
@@ -72,117 +47,6 @@ def credentials_from_headers(headers: dict[str, str]) -> Credentials | None:
     return None
 
 
-def _failure_key(client: str) -> str:
-    return f"authfail:{client}"
-
-
-def check_failure_budget(client: str) -> None:
-    if (cache.get(_failure_key(client)) or 0) >= settings.PLUGBOARD["AUTH_FAILURES_PER_MINUTE"]:
-        raise TooManyFailures(wait=60)
-
-
-def record_failure(client: str) -> None:
-    key = _failure_key(client)
-    if cache.add(key, 1, 60):
-        return
-    try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, 60)
-
-
-def _master_ok(account: Account, secret: str, ident: str) -> bool:
-    """PBKDF2 once, then a cached yes bound to the stored hash for AUTH_CACHE_SECONDS."""
-    key = "authok:" + secret_digest(f"{account.id}|{ident}|{secret}")
-    remembered = cache.get(key)
-    if remembered is not None and digests_equal(remembered, secret_digest(account.password)):
-        return True
-    if not account.check_password(secret):
-        return False
-    cache.set(key, secret_digest(account.password), settings.PLUGBOARD["AUTH_CACHE_SECONDS"])
-    return True
-
-
-def _plug_principal(plug: Plug, credential: str, key: ApiKey | None = None) -> Principal:
-    if plug.is_disabled:
-        raise Forbidden("plug is disabled")
-    plug_ids: tuple[str, ...] = (plug.id,)
-    if key is not None and key.context_ids:
-        plug_ids = tuple(dict.fromkeys([plug.id, *key.context_ids]))
-    return Principal(
-        account_id=plug.account_id,
-        kind="plug",
-        credential=credential,
-        plug_id=plug.id,
-        key_id=key.id if key else None,
-        plug_ids=plug_ids,
-        context_type="device",
-        context_ids=plug_ids,
-    )
-
-
-def _key_principal(key: ApiKey) -> Principal:
-    if key.kind == ApiKey.Kind.USER:
-        return Principal(account_id=key.account_id, kind="account", credential=key.id, key_id=key.id)
-    if key.kind == ApiKey.Kind.DEVICE:
-        assert key.plug is not None
-        return _plug_principal(key.plug, key.id, key)
-    ids = tuple(key.context_ids or ())
-    if key.context_type == ApiKey.ContextType.APP and key.plug_id:
-        ids = (key.plug_id, *ids)
-    return Principal(
-        account_id=key.account_id,
-        kind="apiclient",
-        credential=key.id,
-        key_id=key.id,
-        plug_id=key.plug_id,
-        context_type=key.context_type,
-        context_ids=ids,
-        scope=tuple(key.scope or ()),
-    )
-
-
-def verify(creds: Credentials) -> Principal | None:
-    """The principal behind verified credentials, or None. Raises Forbidden for a disabled plug."""
-    if "\x00" in creds.ident or "\x00" in creds.secret:  # no credential holds one; PostgreSQL refuses it
-        return None
-    if creds.form == "email":
-        account = Account.objects.filter(email__iexact=creds.ident, is_active=True).first()
-        if account and _master_ok(account, creds.secret, creds.ident.lower()):
-            return Principal(account_id=account.id, kind="account", credential=account.email)
-        return None
-    if creds.form == "key":
-        key = ApiKey.objects.select_related("plug", "account").filter(id=creds.ident).first()
-        if key is None or not key.account.is_active:
-            return None
-        if not digests_equal(key.secret_digest, secret_digest(creds.secret)):
-            return None
-        return _key_principal(key)
-    if creds.master:
-        plug = Plug.objects.select_related("account").filter(id=creds.ident).first()
-        if plug is None or not plug.account.is_active:
-            return None
-        return _plug_principal(plug, plug.id) if _master_ok(plug.account, creds.secret, plug.id) else None
-    # A plug's own auth is its device key's secret: one indexed look-up verifies and loads it.
-    key = (
-        ApiKey.objects.select_related("plug", "account")
-        .filter(secret_digest=secret_digest(creds.secret), kind=ApiKey.Kind.DEVICE)
-        .first()
-    )
-    if key is None or key.plug is None or not key.account.is_active:
-        return None
-    if key.plug_id == creds.ident:
-        return _plug_principal(key.plug, key.plug_id)
-    if creds.ident in (key.context_ids or []):  # a gateway key acting for one of its devices
-        plug = Plug.objects.filter(id=creds.ident, account_id=key.account_id).first()
-        return _plug_principal(plug, plug.id, key) if plug else None
-    return None
-
-
-def client_address(request: Request) -> str:
-    return request.META.get("REMOTE_ADDR") or "unknown"
-
-
 class PlugCredentialsAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[Principal, Credentials] | None:
         client = client_address(request)
@@ -198,66 +62,3 @@ class PlugCredentialsAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Basic realm="plugboard"'
-
-
-# --- MQTT CONNECT (SPEC §7) ----------------------------------------------------------------------
-
-CONNACK_BAD_CREDENTIALS = 0x04
-CONNACK_NOT_AUTHORIZED = 0x05
-MAX_PLUG_REF = 128  # the longest plug name (64) or hwid (128) a client id may name
-
-
-def verify_mqtt(
-    client_id: str, username: str | None, password: bytes | None, *, peer: str = "unknown"
-) -> tuple[Principal, str | None] | int:
-    """`_verify_mqtt`, with failed attempts counted per client address like HTTP's (then 0x05)."""
-    try:
-        check_failure_budget(peer)
-    except TooManyFailures:
-        return CONNACK_NOT_AUTHORIZED
-    verdict = _verify_mqtt(client_id, username, password)
-    if verdict == CONNACK_BAD_CREDENTIALS:
-        record_failure(peer)
-    return verdict
-
-
-def _verify_mqtt(
-    client_id: str, username: str | None, password: bytes | None
-) -> tuple[Principal, str | None] | int:
-    """The principal and its plug id for a CONNECT, or the CONNACK refusal code.
-
-    Username: a key id (`_key_…`) or a plug id; password: the secret. The client id names the
-    plug (its id, name or hwid): it must be the key's plug, one a gateway key lists, or — for
-    API client and user keys — anything (they act for the account, not as a plug).
-    """
-    if not username or password is None:
-        return CONNACK_BAD_CREDENTIALS
-    try:
-        secret = password.decode()
-    except UnicodeDecodeError:
-        return CONNACK_BAD_CREDENTIALS
-    form = "key" if username.startswith("_key_") else "plug"
-    try:
-        principal = verify(Credentials(form, username, secret))
-    except exceptions.PermissionDenied:  # a disabled plug
-        return CONNACK_NOT_AUTHORIZED
-    if principal is None:
-        return CONNACK_BAD_CREDENTIALS
-    if not principal.is_plug:
-        return principal, None
-    candidates = principal.plug_ids or ((principal.plug_id,) if principal.plug_id else ())
-    if client_id in candidates:
-        return principal, client_id
-    if len(client_id) > MAX_PLUG_REF:  # no name or hwid is this long (and SQLite refuses so long a LIKE)
-        return CONNACK_NOT_AUTHORIZED
-    match = (
-        Plug.objects.filter(id__in=candidates, account_id=principal.account_id)
-        .filter(models.Q(name__iexact=client_id) | models.Q(hwid=client_id))
-        .values_list("id", "status")
-        .first()
-    )
-    if match is None:
-        return CONNACK_NOT_AUTHORIZED
-    if match[1] == Plug.Status.DISABLED:
-        return CONNACK_NOT_AUTHORIZED
-    return principal, match[0]

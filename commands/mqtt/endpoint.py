@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from commands import services as command_services
@@ -40,16 +39,23 @@ from commands.mqtt.connection import (
 )
 from commands.mqtt.group_commit import GroupCommit, group_commit
 from commands.mqtt.topics import topic_matches
-from commands.services import plug_group
-from data.channels import BadChannel, validate_mask
 from data.feeds import BadFeed, feed_points
-from data.live import LISTENING_SECONDS, account_group, mark_listening
 from data.services import MISSING, PointIn, PointResult, Submission, device_log
-from data.timestamps import now_ms
 from devices.access import Reach, reach
-from plugboard.authentication import verify_mqtt
+from devices.identity import verify_mqtt
+from plugboard.channels import BadChannel, validate_mask
+from plugboard.live import (
+    LISTENING_SECONDS,
+    Kind,
+    account_group,
+    client_group,
+    group_send_async,
+    mark_listening,
+    plug_group,
+)
 from plugboard.parsers import json_loads
 from plugboard.principals import Principal
+from plugboard.timestamps import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -180,15 +186,12 @@ class MqttEndpoint:
             return
         self.principal, self.plug_id = verdict
         self.client_id = event.client_id
-        layer = get_channel_layer()
-        client_group = "client." + _group_safe(event.client_id)
-        if layer is not None:
-            # Same client id twice: the older session is closed (here or in another process).
-            await layer.group_send(
-                client_group, {"type": "mqtt.takeover", "group": client_group, "token": self.token}
-            )
-        await self.link.join(client_group)
-        self.groups.add(client_group)
+        # Same client id twice in one account: the older session is closed (here or in another
+        # process). Another account's connection with that client id is not in this group.
+        group = client_group(self.principal.account_id, event.client_id)
+        await group_send_async(Kind.MQTT_TAKEOVER, group, token=self.token)
+        await self.link.join(group)
+        self.groups.add(group)
         self.persistent = not event.clean_session
         kept = await database_sync_to_async(command_services.mqtt_session_open)(
             client_id=event.client_id, plug_id=self.plug_id, clean=event.clean_session
@@ -414,20 +417,20 @@ class MqttEndpoint:
     async def group_message(self, message: dict[str, Any]) -> None:
         """A message a transport received for one of the endpoint's groups."""
         kind = message.get("type")
-        if kind == "commands.push":
+        if kind == Kind.COMMANDS_PUSH:
             plug_id = message.get("plug") or self.plug_id
             await self._deliver_commands([{**c, "plug": plug_id} for c in message["commands"]])
-        elif kind == "data.points":
+        elif kind == Kind.DATA_POINTS:
             for record in message["records"]:
                 topic = f"{record['of']}/data/{record['channel']}"
                 qos = self._granted(topic)
                 if qos is not None and self._may_read(record["of"]):
                     self._send(topic, record, min(qos, 1) if self.conn.can_publish_qos1 else 0)
             self._flush()
-        elif kind == "mqtt.revoke":
+        elif kind == Kind.MQTT_REVOKE:
             self.conn.abort("credentials revoked: plug disabled or removed, or key regenerated")
             self._flush()
-        elif kind == "mqtt.takeover" and message.get("token") != self.token:
+        elif kind == Kind.MQTT_TAKEOVER and message.get("token") != self.token:
             self.conn.abort("session taken over by a newer connection with the same client id")
             self._flush()
 
@@ -466,10 +469,6 @@ class MqttEndpoint:
             await database_sync_to_async(device_log)(
                 plug_id=self.plug_id, source=self.source, code="ProtocolError", message=reason
             )
-
-
-def _group_safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
 
 
 def _swallow(future: asyncio.Future[Any]) -> None:

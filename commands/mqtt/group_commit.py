@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.db import close_old_connections
 
-from data.live import bind_event_loop
 from data.services import PointResult, Submission, points_write_many
+from plugboard.live import bind_event_loop
 
 log = logging.getLogger(__name__)
 

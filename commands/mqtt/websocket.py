@@ -141,7 +141,7 @@ class MqttWebSocketConsumer(AsyncWebsocketConsumer):
                 await self.close()
                 return
 
-    # Group messages (see commands.services and data.live).
+    # Group messages (see commands.services and plugboard.live).
     async def commands_push(self, message: dict[str, Any]) -> None:
         if self.endpoint is not None:
             await self.endpoint.group_message(message)

@@ -9,9 +9,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from data.models import DataPoint, JournalEntry
-from data.timestamps import now_ms
 from devices.models import Control, Plug
 from devices.services import Enrolled
+from plugboard.timestamps import now_ms
 from tests.conftest import Tenant, plug_headers
 
 pytestmark = pytest.mark.django_db

@@ -9,10 +9,10 @@ import pytest
 from rest_framework.test import APIClient
 
 from data.models import DataPoint
-from data.timestamps import now_ms
 from devices.models import Control, Plug
 from devices.services import Enrolled
 from plugboard.identifiers import new_oid
+from plugboard.timestamps import now_ms
 from tests.conftest import Tenant, basic, plug_headers
 
 pytestmark = pytest.mark.django_db

@@ -12,10 +12,10 @@ from rest_framework.test import APIClient
 
 from data.models import DataPoint, JournalEntry
 from data.services import PointIn, points_write
-from data.timestamps import iso
 from devices.models import Property
 from devices.services import Enrolled
 from plugboard.principals import Principal
+from plugboard.timestamps import iso
 from tests.conftest import Tenant, plug_headers
 
 T0 = 1_700_000_000_000

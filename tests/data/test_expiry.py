@@ -6,8 +6,8 @@ from commands.models import Command
 from data.expiry import expiry_purge
 from data.models import DataPoint, JournalEntry
 from data.services import PointIn, points_write
-from data.timestamps import now_ms
 from plugboard.principals import Principal
+from plugboard.timestamps import now_ms
 
 
 def _principal(enrolled) -> Principal:

@@ -13,7 +13,7 @@ from django.db import connection
 
 from data.models import DataPoint
 from data.tasks import purge_expired
-from data.timestamps import now_ms
+from plugboard.timestamps import now_ms
 from tests.support import database_url, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

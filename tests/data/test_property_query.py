@@ -12,9 +12,9 @@ from rest_framework.test import APIClient
 
 from data.aggregation import Aggregator, aggregate
 from data.services import PointIn, points_write
-from data.timestamps import iso, now_ms
 from devices.services import Enrolled
 from plugboard.principals import Principal
+from plugboard.timestamps import iso, now_ms
 from tests.conftest import Tenant, plug_headers
 
 T0 = 1_699_999_200_000  # 2023-11-14T22:00:00Z, on an hour boundary

@@ -8,11 +8,11 @@ import pytest
 from rest_framework.test import APIClient
 
 from data.services import PointIn, points_write
-from data.timestamps import iso, now_ms
 from devices.models import Plug
 from devices.services import Enrolled
 from plugboard.principals import Principal
 from plugboard.services import key_create
+from plugboard.timestamps import iso, now_ms
 from tests.conftest import Tenant, basic, plug_headers
 
 T0 = 1_700_000_000_000

@@ -10,11 +10,11 @@ from rest_framework.test import APIClient
 
 from commands.models import Command
 from data.models import DataPoint, JournalEntry
-from data.timestamps import iso, now_ms
 from devices.models import Control, DeviceLogEntry, Plug, Property
 from devices.services import Enrolled
 from plugboard.models import ApiKey
 from plugboard.services import key_create
+from plugboard.timestamps import iso, now_ms
 from tests.conftest import Tenant, basic, plug_headers
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z

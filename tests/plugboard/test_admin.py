@@ -12,11 +12,11 @@ from django.test import Client
 from commands.models import Command, MqttSession
 from commands.services import CommandOrder, commands_create
 from data.models import DataPoint, JournalEntry
-from data.timestamps import now_ms
 from devices.models import Control, DeviceLogEntry, Plug, ProductionTemplate, Property, TemplateHwid
 from devices.services import Enrolled, template_create
 from plugboard.models import Account, ApiKey
 from plugboard.services import key_create
+from plugboard.timestamps import now_ms
 from tests.conftest import Tenant
 
 # model → query strings its changelist must answer (search and each filter).

@@ -81,14 +81,3 @@ def mask_prefix(mask: str) -> str:
             break
         prefix.append(level)
     return "/".join(prefix)
-
-
-def mask_matches(mask: str, channel: str) -> bool:
-    """In-memory match, for live MQTT deliveries (reads filter in the database)."""
-    m, c = mask.split("/"), channel.split("/")
-    for i, level in enumerate(m):
-        if level == "#":
-            return True
-        if i >= len(c) or (level != "+" and level != c[i]):
-            return False
-    return len(m) == len(c)

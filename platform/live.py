@@ -1,0 +1,118 @@
+"""The channel layer, as every app uses it: group names and the messages sent to them.
+
+One place names the groups (one per plug for its connections, one per account for live
+readers of its records, one per MQTT client id within an account) and the message kinds, so a
+sender and a receiver cannot drift apart. Messages are sent after the write commits and best
+effort: the data is stored whether or not anyone hears of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.cache import cache
+
+log = logging.getLogger(__name__)
+
+_thread = threading.local()
+
+
+class Kind(StrEnum):
+    """A group message's `type`: Channels dispatches on it."""
+
+    COMMANDS_PUSH = "commands.push"  # {plug, commands: [{id, property, value, at}]}
+    DATA_POINTS = "data.points"  # {records: [{id, channel, data, at, of}]}
+    MQTT_REVOKE = "mqtt.revoke"  # {plug}: the plug's credentials stopped being valid
+    MQTT_TAKEOVER = "mqtt.takeover"  # {token}: a newer connection took the client id
+
+
+def plug_group(plug_id: str) -> str:
+    """The group of a plug's live connections: its commands and revocation arrive here."""
+    return f"plug.{plug_id}"
+
+
+def account_group(account_id: str) -> str:
+    """The group of every live reader of an account's data."""
+    return f"data.{account_id}"
+
+
+def client_group(account_id: str, client_id: str) -> str:
+    """The group of one MQTT client id within one account (SPEC §7: sessions belong to an
+    account, so the same client id in another account is another session)."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in client_id)[:80]
+    return f"client.{account_id}.{safe}"
+
+
+def envelope(kind: Kind, group: str, **body: Any) -> dict[str, Any]:
+    """A group message: its kind, the group it was sent to (the TCP hub routes on it), the body."""
+    return {"type": str(kind), "group": group, **body}
+
+
+def bind_event_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Mark the current worker thread as serving `loop` (the MQTT group commit's writer).
+
+    Group messages from such a thread are handed to that loop instead of a private one made by
+    async_to_sync: the in-memory layer is not thread-safe, and a loop per call would cost a
+    Redis connection per batch.
+    """
+    _thread.loop = loop
+
+
+def group_send(kind: Kind, group: str, **body: Any) -> None:
+    """Send a group message from sync code; best effort (the data is stored)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = envelope(kind, group, **body)
+    loop: asyncio.AbstractEventLoop | None = getattr(_thread, "loop", None)
+    try:
+        if loop is not None and loop.is_running():
+            asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+        else:
+            async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        log.exception("group message failed", extra={"group": group})
+
+
+async def group_send_async(kind: Kind, group: str, **body: Any) -> None:
+    """`group_send` from async code."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        await layer.group_send(group, envelope(kind, group, **body))
+    except Exception:
+        log.exception("group message failed", extra={"group": group})
+
+
+# A live reader of an account's records (an MQTT subscription to `…/data/…`, a console page)
+# keeps this key fresh; writes skip serialising records nobody is listening for.
+LISTENING_SECONDS = 120
+
+
+def listening_key(account_id: str) -> str:
+    return f"live:{account_id}"
+
+
+async def mark_listening(account_id: str) -> None:
+    """Say, for LISTENING_SECONDS, that someone reads the account's live records."""
+    await cache.aset(listening_key(account_id), 1, LISTENING_SECONDS)
+
+
+def broadcast_points(accounts: Iterable[str], records: Callable[[str], list[dict[str, Any]]]) -> None:
+    """One group message per account that has a live reader, with `records(account)`: the
+    records are only built for accounts someone listens to."""
+    accounts = list(dict.fromkeys(accounts))
+    listening = cache.get_many([listening_key(a) for a in accounts])
+    for account_id in accounts:
+        if listening_key(account_id) not in listening:
+            continue
+        group = account_group(account_id)
+        group_send(Kind.DATA_POINTS, group, records=records(account_id))
