@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection, transaction
 
-from commands.models import Command
 from data.models import DataPoint, JournalEntry
 from plugboard.timestamps import now_ms
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
 
 
-def _delete_batches(table: str, where: str, params: list[int], batch: int) -> int:
+def delete_in_batches(table: str, where: str, params: list[int], batch: int) -> int:
     """Delete rows matching `where` in batches of `batch`; returns how many went."""
     lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
     removed = 0
@@ -39,20 +39,29 @@ def _delete_batches(table: str, where: str, params: list[int], batch: int) -> in
             return removed
 
 
+# (now, journal cutoff, batch) → counts: what other apps purge in the same run.
+PurgeStep = Callable[[int, int, int], dict[str, int]]
+_purge_steps: list[PurgeStep] = []
+
+
+def purge_step_register(step: PurgeStep) -> None:
+    """Have `step` run in every purge, after the points and the journal (the commands app
+    registers its own in `ready()`)."""
+    if step not in _purge_steps:
+        _purge_steps.append(step)
+
+
 def expiry_purge(*, now: int | None = None, batch: int | None = None) -> dict[str, int]:
-    """Remove expired points, journal entries past retention and expired commands."""
+    """Remove expired points and journal entries past retention, then run the registered steps
+    (expired commands); report how many rows each removed."""
     now = now_ms() if now is None else now
     batch = batch or settings.PLUGBOARD["PURGE_BATCH"]
     journal_cutoff = now - settings.PLUGBOARD["JOURNAL_RETENTION_DAYS"] * DAY_MS
-    points = _delete_batches(DataPoint._meta.db_table, "expire_at <= %s", [now], batch)
-    journal = _delete_batches(JournalEntry._meta.db_table, "received_at < %s", [journal_cutoff], batch)
-    # Undelivered commands past their expiry become `expired` (visible through the API for the
-    # journal's retention), then go.
-    expired = Command.objects.filter(
-        state__in=[Command.State.PENDING, Command.State.SENT], expire_at__lte=now
-    ).update(state=Command.State.EXPIRED)
-    commands = _delete_batches(Command._meta.db_table, "expire_at < %s", [journal_cutoff], batch)
-    counts = {"points": points, "journal": journal, "commands_expired": expired, "commands": commands}
+    points = delete_in_batches(DataPoint._meta.db_table, "expire_at <= %s", [now], batch)
+    journal = delete_in_batches(JournalEntry._meta.db_table, "received_at < %s", [journal_cutoff], batch)
+    counts = {"points": points, "journal": journal}
+    for step in _purge_steps:
+        counts.update(step(now, journal_cutoff, batch))
     log.info("expiry purge", extra=counts)
     return counts
 

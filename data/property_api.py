@@ -18,6 +18,7 @@ from data.feeds import BadFeed, body_points, feed_points
 from data.models import JournalEntry
 from data.property_reads import device_reachable, plug_journal, plug_latest_values, property_points
 from data.services import PointIn, points_write
+from devices.access import Mode
 from devices.models import Plug
 from devices.selectors import property_resolve
 from plugboard.errors import ApiError
@@ -33,11 +34,11 @@ class DataView(PropertyDialectView):
 
     plug_kind: str = Plug.Kind.THING
 
-    def plug(self, ref: str, mode: str) -> Plug:
+    def plug(self, ref: str, mode: Mode) -> Plug:
         return device_reachable(principal=self.principal, ref=ref, kind=self.plug_kind, mode=mode)
 
     def writable_plug(self, ref: str) -> Plug:
-        plug = self.plug(ref, "w")
+        plug = self.plug(ref, Mode.WRITE)
         if plug.is_disabled:
             raise ApiError(403, f"device {ref} is disabled")
         return plug
@@ -69,7 +70,7 @@ class DeviceDataView(DataView):
     """`GET data/devices/{ref}`: latest values. `POST`: `{"prop": value, …}` or a Data Feed."""
 
     def get(self, request: Request, ref: str) -> Response:
-        return Response(plug_latest_values(plug=self.plug(ref, "r")))
+        return Response(plug_latest_values(plug=self.plug(ref, Mode.READ)))
 
     def post(self, request: Request, ref: str) -> Response:
         plug = self.writable_plug(ref)
@@ -117,7 +118,7 @@ class PropertyDataView(DataView):
     """`GET data/devices/{ref}/properties/{prp}`: the series. `POST`: a Data Feed into it."""
 
     def get(self, request: Request, ref: str, prp: str) -> Response:
-        plug = self.plug(ref, "r")
+        plug = self.plug(ref, Mode.READ)
         prop = property_resolve(plug=plug, ref=prp)
         order = request.query_params.get("order", "desc")
         if order not in ("asc", "desc"):
@@ -144,7 +145,7 @@ class PropertyQueryView(DataView):
     """`POST data/devices/{ref}/properties/{prp}/query`: range and aggregators."""
 
     def post(self, request: Request, ref: str, prp: str) -> Response:
-        plug = self.plug(ref, "r")
+        plug = self.plug(ref, Mode.READ)
         now = now_ms()
         try:
             query = query_parse(body=self.body(), now=now)
@@ -173,5 +174,5 @@ class EventsView(DataView):
     """`GET data/devices/{ref}/events`: the device's journal, newest first, paged."""
 
     def get(self, request: Request, ref: str) -> Response:
-        plug = self.plug(ref, "r")
+        plug = self.plug(ref, Mode.READ)
         return Response(page(request, plug_journal(plug=plug), _event))

@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import JSONField, OuterRef, Q, QuerySet, Subquery
 
 from data.models import DataPoint, JournalEntry
-from devices.access import reach
+from devices import access
 from devices.models import Plug, Property
 from devices.selectors import plug_resolve
 from plugboard.errors import ApiError
@@ -20,9 +20,8 @@ from plugboard.principals import Principal
 from plugboard.timestamps import now_ms
 
 
-def device_reachable(*, principal: Principal, ref: str, kind: str, mode: str) -> Plug:
-    """The plug `{ref}` names, of the given kind, if the caller may read (`"r"`) or write (`"w"`)
-    its data.
+def device_reachable(*, principal: Principal, ref: str, kind: str, mode: access.Mode) -> Plug:
+    """The plug `{ref}` names, of the given kind, if the caller may read or write its data.
 
     Unknown, another account's or of the other kind (a thing under `apps/`, a controller under
     `devices/`): 404. Known but out of the caller's reach: 403.
@@ -30,8 +29,8 @@ def device_reachable(*, principal: Principal, ref: str, kind: str, mode: str) ->
     plug = plug_resolve(principal=principal, ref=ref)
     if plug.kind != kind:
         raise ApiError(404, f"no {'app' if kind == Plug.Kind.CONTROLLER else 'device'} {ref}")
-    if not principal.acts_as(plug.id) and not reach(principal, mode).allows(plug.id):
-        raise ApiError(403, f"these credentials may not {'read' if mode == 'r' else 'write'} {ref}'s data")
+    if not access.may_reach_data(principal, plug, mode):
+        raise ApiError(403, f"these credentials may not {mode.name.lower()} {ref}'s data")
     return plug
 
 

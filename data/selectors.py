@@ -15,7 +15,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from data.models import DataPoint
-from devices.access import reach
+from devices import access
 from plugboard.channels import mask_is_literal, mask_prefix, mask_regex
 from plugboard.principals import Principal
 from plugboard.timestamps import now_ms
@@ -64,17 +64,19 @@ def _bound_q(name: str, bound: int | str) -> Q:
     return Q(**{f"at__{op}": bound})
 
 
-def points_matching(*, principal: Principal, filters: PointFilter, mode: str = "r") -> QuerySet[DataPoint]:
-    """The live points of the caller's account that match `filters` and that it may read
-    (`mode="r"`) or write (`mode="w"`)."""
+def points_matching(
+    *, principal: Principal, filters: PointFilter, mode: access.Mode = access.Mode.READ
+) -> QuerySet[DataPoint]:
+    """The live points of the caller's account that match `filters` and that it may read or
+    write."""
     rows = DataPoint.objects.filter(account_id=principal.account_id).filter(
         Q(expire_at__isnull=True) | Q(expire_at__gt=now_ms())
     )
-    allowed = reach(principal, mode)
+    allowed = access.reach(principal, mode)
     if not allowed.everything:
         rows = rows.filter(of__in=allowed.ids)
-    elif mode == "w" and not principal.is_account:
-        # Only the account publishes as its own id (data.services), so only it removes those.
+    elif mode == access.Mode.WRITE and not access.may_publish_as_account(principal):
+        # Only the account publishes as its own id, so only it removes those.
         rows = rows.exclude(of=principal.account_id)
     rows = rows.filter(channel_q(filters.mask))
     if filters.ids:

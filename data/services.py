@@ -25,7 +25,8 @@ from django.db.models.functions import Lower
 
 from data.models import DataPoint, JournalEntry
 from data.selectors import PointFilter, points_matching
-from devices.access import Reach, own_publisher_id, reach
+from devices import access
+from devices.access import Reach, own_publisher_id
 from devices.models import DeviceLogEntry, Plug, Property
 from plugboard.channels import BadChannel, validate_channel
 from plugboard.identifiers import is_oid, new_oids
@@ -76,6 +77,31 @@ class Submission:
     points: Sequence[PointIn]
     property_write: bool = False
     require_zone: bool = False
+
+
+@dataclass(frozen=True)
+class CommandOrder:
+    """A stored point that is a command to its device (SPEC §4 rule 5)."""
+
+    account_id: str
+    plug_id: str
+    property: str
+    value: Any
+    at: int
+    point_id: str
+    credential: str
+
+
+CommandSink = Callable[[Sequence[CommandOrder]], object]
+_command_sinks: list[CommandSink] = []
+
+
+def command_sink_register(sink: CommandSink) -> None:
+    """Have `sink` called, inside the write's transaction, with the command orders of every
+    write. The commands app registers the one that persists and pushes them (its `ready()`):
+    the data layer does not know who delivers commands."""
+    if sink not in _command_sinks:
+        _command_sinks.append(sink)
 
 
 class Rejected(Exception):
@@ -143,22 +169,20 @@ def points_write_many(*, submissions: Sequence[Submission], source: str) -> list
         _update_latest(stored)
         commands = [p for p in stored if p.command]
         if commands:
-            from commands.services import CommandOrder, commands_create
-
-            commands_create(
-                orders=[
-                    CommandOrder(
-                        account_id=submissions[p.sub].principal.account_id,
-                        plug_id=p.of,
-                        property=p.channel,
-                        value=p.data,
-                        at=p.at,
-                        point_id=p.oid,
-                        credential=submissions[p.sub].principal.credential,
-                    )
-                    for p in commands
-                ]
-            )
+            orders = [
+                CommandOrder(
+                    account_id=submissions[p.sub].principal.account_id,
+                    plug_id=p.of,
+                    property=p.channel,
+                    value=p.data,
+                    at=p.at,
+                    point_id=p.oid,
+                    credential=submissions[p.sub].principal.credential,
+                )
+                for p in commands
+            ]
+            for sink in _command_sinks:
+                sink(orders)
         _log_rejections(submissions, plugs, results, source)
         if stored:
 
@@ -254,7 +278,7 @@ def _authorize(
     points: list[_Point], subs: Sequence[Submission], plugs: dict[str, Plug], results: list[list[PointResult]]
 ) -> list[_Point]:
     reaches: dict[int, Reach] = {}
-    verdicts: dict[tuple[int, str], tuple[int, str, str] | None] = {}
+    verdicts: dict[tuple[int, str], access.Refusal | None] = {}
     modified = _records_to_modify(points, subs)
     accepted = []
     for p in points:
@@ -271,7 +295,9 @@ def _authorize(
         # A batch mostly writes for one or a few plugs: each (caller, plug) is decided once.
         key = (p.sub, p.of)
         if key not in verdicts:
-            verdicts[key] = _write_refusal(principal, p.of, plugs.get(p.of), reaches, p.sub)
+            verdicts[key] = access.write_refusal(
+                principal, p.of, plugs.get(p.of), lambda sub=p.sub: _write_reach(reaches, subs, sub)
+            )
         refusal = verdicts[key]
         if refusal is not None:
             _reject(results, p, *refusal)
@@ -280,24 +306,11 @@ def _authorize(
     return accepted
 
 
-def _write_refusal(
-    principal: Principal, of: str, plug: Plug | None, reaches: dict[int, Reach], sub: int
-) -> tuple[int, str, str] | None:
-    """Why `principal` may not write for `of` (status, code, message), or None."""
-    if of == principal.account_id:
-        return (
-            None if principal.is_account else (403, "Forbidden", "only the account publishes as its own id")
-        )
-    if plug is None or plug.account_id != principal.account_id:
-        return 403, "Forbidden", f"may not write for {of}"
-    if plug.is_disabled:
-        return 403, "Disabled", f"plug {of} is disabled"
-    if not principal.acts_as(of):
-        if sub not in reaches:
-            reaches[sub] = reach(principal, "w")
-        if not reaches[sub].allows(of):
-            return 403, "Forbidden", f"may not write for {of}"
-    return None
+def _write_reach(reaches: dict[int, Reach], subs: Sequence[Submission], sub: int) -> Reach:
+    """A submission's write reach, read once for the whole batch."""
+    if sub not in reaches:
+        reaches[sub] = access.reach(subs[sub].principal, access.Mode.WRITE)
+    return reaches[sub]
 
 
 def _records_to_modify(points: list[_Point], subs: Sequence[Submission]) -> dict[str, DataPoint]:
@@ -365,21 +378,18 @@ def _apply_properties(
             accepted.append(p)
             continue
         sub = subs[p.sub]
-        own_write = sub.principal.acts_as(p.of) or not sub.property_write
+        own_write = access.writes_as_device(sub.principal, p.of, property_write=sub.property_write)
         prop = props.get((p.of, p.channel)) or created.get((p.of, p.channel))
         if prop is None and sub.property_write:
             prop = folded.get((p.of, p.channel.lower()))
             if prop is not None:
                 p.channel = prop.name
+        if refusal := access.property_refusal(prop, as_device=own_write, of=p.of, name=p.channel):
+            _reject(results, p, *refusal)
+            continue
         if prop is None:
-            if not own_write:
-                _reject(results, p, 404, "UnknownProperty", f"{p.of} has no property {p.channel}")
-                continue
             prop = Property(plug_id=p.of, name=p.channel)
             created[(p.of, p.channel)] = prop
-        elif not own_write and prop.access != Property.Access.PUBLIC:
-            _reject(results, p, 403, "NotPublic", f"{prop.name} is {prop.access}: only its device writes it")
-            continue
         if reason := _value_fits(prop, p.data):
             _reject(results, p, 400, "BadValue", reason)
             continue
@@ -643,7 +653,7 @@ def points_delete(*, principal: Principal, filters: PointFilter, source: str = "
     now = now_ms()
     with transaction.atomic():
         rows = list(
-            points_matching(principal=principal, filters=filters, mode="w")
+            points_matching(principal=principal, filters=filters, mode=access.Mode.WRITE)
             .select_for_update()
             .values_list("id", "channel", "of", "at", "data", "expire_at")
         )

@@ -1,27 +1,64 @@
-"""Who may read and write whose data (SPEC §3, §5): one place for the rule.
+"""Who may do what (SPEC §3, §4, §5, §7): the one module every path asks.
 
-- the account (master password, user key) reads and writes every plug of the account;
-- a plug reads and writes its own data, the things it controls (with the rights the thing's
-  `perm.ctrl` granted), and the plugs its own `perm.of.r` / `perm.of.w` list (null = all);
-- a gateway key acts as each of its listed devices;
-- an API client key reaches its context (account, app and its things, listed devices) within
-  its scopes.
+HTTP views of both dialects, the MQTT endpoint (CONNECT, SUBSCRIBE, PUBLISH), the write service
+and the console ask here; none of them spells a rule of its own. Identity (which principal a
+credential is) is `devices.identity`'s question; this module starts from a `Principal`.
+
+The rules:
+
+- the **account** (master password, user key) reads and writes every plug of the account, and
+  alone publishes as the account's own id, administers plugs (status, `perm.of`) and manages
+  keys;
+- a **plug** reads and writes its own data, the things it controls (with the rights the thing's
+  `perm.ctrl` granted), and the plugs its own `perm.of.r` / `perm.of.w` list (null = all); it
+  changes its own name, props and `perm.ctrl`; a **gateway key** acts as each device it lists;
+- an **API client key** reaches its context (`account`, an `app` and the things it controls,
+  listed `devices`) within its scopes: `device:read-data` / `device:write-data` for data,
+  `device:read` to look at devices, `device:modify` (account context) to create and change them.
+
+Nothing of one account is reachable from another: every check compares accounts first, and a
+`Reach` is always read within the principal's own account.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
-from devices.models import Control, Plug
+from devices.models import Control, Plug, Property
+from plugboard.models import ApiKey
 from plugboard.principals import Principal
 
-ALL = None  # "every plug of the account"
+ContextType = ApiKey.ContextType
+ALL = None  # in `perm.of`: "every plug of the account"
+
+
+class Mode(StrEnum):
+    """Reading or writing a plug's data (the letters of CloudPlugs' `perm`)."""
+
+    READ = "r"
+    WRITE = "w"
+
+
+class Scope(StrEnum):
+    """API client key scopes (Connio's names)."""
+
+    READ = "device:read"
+    READ_DATA = "device:read-data"
+    WRITE_DATA = "device:write-data"
+    MODIFY = "device:modify"
+
+
+DATA_SCOPE = {Mode.READ: Scope.READ_DATA, Mode.WRITE: Scope.WRITE_DATA}
+# A look at devices, properties, logs and commands through the v3 management API needs one of these.
+MANAGEMENT_READ_SCOPES = (Scope.READ, Scope.READ_DATA, Scope.MODIFY)
 
 
 @dataclass(frozen=True)
 class Reach:
-    """The plugs a principal may read or write: `ids` or, when `everything`, the whole account."""
+    """The plugs of the principal's account it may read or write: `ids` or, when `everything`,
+    the whole account (never another account's: callers filter by account)."""
 
     everything: bool
     ids: frozenset[str]
@@ -30,50 +67,251 @@ class Reach:
         return self.everything or plug_id in self.ids
 
 
-def _plug_reach(principal: Principal, mode: str) -> Reach:
+NOWHERE = Reach(False, frozenset())
+EVERYWHERE = Reach(True, frozenset())
+
+
+# --- data: read and write reach ------------------------------------------------------------------
+
+
+def _plug_reach(principal: Principal, mode: Mode) -> Reach:
     assert principal.plug_id is not None
     own = set(principal.plug_ids or (principal.plug_id,))
     perms = Plug.objects.filter(id__in=own).values_list("perm", flat=True)
     for perm in perms:
-        listed = ((perm or {}).get("of") or {}).get(mode, [])
+        listed = ((perm or {}).get("of") or {}).get(mode.value, [])
         if listed is ALL:
-            return Reach(True, frozenset())
+            return EVERYWHERE
         own.update(i for i in listed if isinstance(i, str))
     controlled = Control.objects.filter(controller_id__in=principal.plug_ids or (principal.plug_id,))
-    own.update(thing for thing, rights in controlled.values_list("thing_id", "rights") if mode in rights)
+    own.update(
+        thing for thing, rights in controlled.values_list("thing_id", "rights") if mode.value in rights
+    )
     return Reach(False, frozenset(own))
 
 
-def _apiclient_reach(principal: Principal, mode: str) -> Reach:
-    scope = "device:read-data" if mode == "r" else "device:write-data"
-    if not principal.has_scope(scope):
-        return Reach(False, frozenset())
-    if principal.context_type == "account":
-        return Reach(True, frozenset())
+def _context_reach(principal: Principal) -> Reach:
+    """The plugs an API client key's context names."""
+    if principal.context_type == ContextType.ACCOUNT:
+        return EVERYWHERE
     ids = set(principal.context_ids)
-    if principal.context_type == "app" and principal.plug_id:
+    if principal.context_type == ContextType.APP and principal.plug_id:
         ids.update(Control.objects.filter(controller_id=principal.plug_id).values_list("thing_id", flat=True))
     return Reach(False, frozenset(ids))
 
 
-def reach(principal: Principal, mode: str) -> Reach:
-    """The plugs `principal` may read (`mode="r"`) or write (`mode="w"`) data of."""
+def reach(principal: Principal, mode: Mode) -> Reach:
+    """The plugs `principal` may read or write data of."""
     if principal.is_account:
-        return Reach(True, frozenset())
+        return EVERYWHERE
     if principal.is_plug:
         return _plug_reach(principal, mode)
-    return _apiclient_reach(principal, mode)
+    if not principal.has_scope(DATA_SCOPE[mode]):
+        return NOWHERE
+    return _context_reach(principal)
+
+
+def may_reach_data(principal: Principal, plug: Plug, mode: Mode, known: Reach | None = None) -> bool:
+    """Whether `principal` may read or write `plug`'s data (`known`: its reach, if already read)."""
+    if plug.account_id != principal.account_id:
+        return False
+    if principal.acts_as(plug.id):
+        return True
+    return (known or reach(principal, mode)).allows(plug.id)
+
+
+def may_publish_as_account(principal: Principal) -> bool:
+    """Only the account publishes records whose `of` is the account's own id."""
+    return principal.is_account
 
 
 def own_publisher_id(principal: Principal) -> str:
     """The `of` of a record the principal publishes without naming one."""
     if principal.is_plug and principal.plug_id:
         return principal.plug_id
-    if principal.is_apiclient and principal.context_type == "app" and principal.plug_id:
+    if principal.is_apiclient and principal.context_type == ContextType.APP and principal.plug_id:
         return principal.plug_id
     return principal.account_id
 
 
 def may_write_all(principal: Principal, plug_ids: Iterable[str]) -> bool:
-    r = reach(principal, "w")
+    r = reach(principal, Mode.WRITE)
     return all(r.allows(i) for i in plug_ids)
+
+
+Refusal = tuple[int, str, str]  # HTTP status, receipt code, message
+
+
+def write_refusal(
+    principal: Principal, of: str, plug: Plug | None, write_reach: Callable[[], Reach]
+) -> Refusal | None:
+    """Why `principal` may not write a point for `of` (`plug`, if one has that id), or None.
+
+    `write_reach` is asked only when the answer needs it (a batch shares one)."""
+    if of == principal.account_id:
+        if may_publish_as_account(principal):
+            return None
+        return 403, "Forbidden", "only the account publishes as its own id"
+    if plug is None or plug.account_id != principal.account_id:
+        return 403, "Forbidden", f"may not write for {of}"
+    if plug.is_disabled:
+        return 403, "Disabled", f"plug {of} is disabled"
+    if not principal.acts_as(of) and not write_reach().allows(of):
+        return 403, "Forbidden", f"may not write for {of}"
+    return None
+
+
+def writes_as_device(principal: Principal, of: str, *, property_write: bool) -> bool:
+    """Whether a write for `of` is the device's own data rather than a command to it.
+
+    In the property dialect (and MQTT's device topics) only the device's own credentials write
+    its data; anyone else writing a property sends a command. In the channel dialect `of` names
+    the publisher, so an allowed write for `of` is `of`'s own data (SPEC §4 rule 5)."""
+    return principal.acts_as(of) or not property_write
+
+
+def property_refusal(prop: Property | None, *, as_device: bool, of: str, name: str) -> Refusal | None:
+    """Why a write into property `name` of `of` (`prop`, None while it does not exist) is
+    refused, or None.
+
+    The device creates its properties by writing them; anyone else writes (commands) only an
+    existing `public` one."""
+    if as_device:
+        return None
+    if prop is None:
+        return 404, "UnknownProperty", f"{of} has no property {name}"
+    if prop.access != Property.Access.PUBLIC:
+        return 403, "NotPublic", f"{prop.name} is {prop.access}: only its device writes it"
+    return None
+
+
+# --- plugs: looking at and changing them -----------------------------------------------------------
+
+
+def may_manage_plug(principal: Principal, plug: Plug) -> bool:
+    """The account (master password, user key), an account-wide API client key with
+    `device:modify`, or the plug itself may change a plug's name, props and `perm.ctrl`."""
+    if principal.account_id != plug.account_id:
+        return False
+    if principal.is_account or principal.acts_as(plug.id):
+        return True
+    return (
+        principal.is_apiclient
+        and principal.context_type == ContextType.ACCOUNT
+        and principal.has_scope(Scope.MODIFY)
+    )
+
+
+def may_administer_plug(principal: Principal, plug: Plug) -> bool:
+    """Status and `perm.of` (the plug's own reach) are the account's to change, never the plug's."""
+    return may_manage_plug(principal, plug) and not principal.is_plug
+
+
+def may_see_plug(principal: Principal, plug: Plug) -> bool:
+    """The channel dialect's `GET device/{id}`: whoever may change it or read its data."""
+    return may_manage_plug(principal, plug) or may_reach_data(principal, plug, Mode.READ)
+
+
+def may_unenroll(principal: Principal, plug: Plug) -> bool:
+    """The account may remove any of its plugs, a plug only itself (a gateway key its devices),
+    an account-wide API client key with `device:modify` any."""
+    if principal.account_id != plug.account_id:
+        return False
+    if principal.is_plug:
+        return principal.acts_as(plug.id)
+    return principal.is_account or may_manage_plug(principal, plug)
+
+
+def may_enroll_prototype(principal: Principal) -> bool:
+    return principal.is_account
+
+
+def may_enroll_controller(principal: Principal) -> bool:
+    """Controllers are enrolled without credentials, with the account's or a controller's own;
+    an API client key cannot."""
+    return not principal.is_apiclient
+
+
+def foreign_plug_ids(account_id: str, plug_ids: Iterable[str]) -> list[str]:
+    """The ids among `plug_ids` that name no plug of the account: a plug's `perm.of` may only
+    widen its reach within its own account."""
+    wanted = set(plug_ids)
+    if not wanted:
+        return []
+    own = Plug.objects.filter(account_id=account_id, id__in=wanted).values_list("id", flat=True)
+    return sorted(wanted - set(own))
+
+
+# --- the v3 management API ---------------------------------------------------------------------
+
+
+def management_reach(principal: Principal) -> Reach:
+    """The plugs `principal` may look at through the v3 management API.
+
+    The account sees every plug; a device key its own plug (or a gateway key's plugs); an API
+    client key, with a read scope, the plugs of its context.
+    """
+    if principal.is_account:
+        return EVERYWHERE
+    if principal.is_plug:
+        return Reach(False, frozenset(principal.plug_ids or (principal.plug_id or "",)))
+    if not any(principal.has_scope(s) for s in MANAGEMENT_READ_SCOPES):
+        return NOWHERE
+    return _context_reach(principal)
+
+
+def may_create_device(principal: Principal) -> bool:
+    """The account, or an account-wide API client key with `device:modify`, may create plugs."""
+    return principal.is_account or (
+        principal.is_apiclient
+        and principal.context_type == ContextType.ACCOUNT
+        and principal.has_scope(Scope.MODIFY)
+    )
+
+
+def may_modify_device(principal: Principal, plug: Plug) -> bool:
+    """Who may change a plug through the v3 management API: as `may_manage_plug`, but never a
+    device key (in v3 a device reads its own description; the account writes it)."""
+    return not principal.is_plug and may_manage_plug(principal, plug)
+
+
+def may_read_device_key(principal: Principal, plug: Plug) -> bool:
+    """A device reads its own key (clients fetch their secret this way); no one else but the account."""
+    if plug.account_id != principal.account_id:
+        return False
+    return principal.is_account or principal.plug_id == plug.id
+
+
+def may_manage_keys(principal: Principal) -> bool:
+    """API clients, key regeneration and the account's settings are the account's alone."""
+    return principal.is_account
+
+
+# --- MQTT (SPEC §7) ----------------------------------------------------------------------------
+
+
+def mqtt_may_publish_to_device(principal: Principal, plug_id: str, plug_account: str | None) -> bool:
+    """Whether a client may PUBLISH to a device topic of `plug_id` (`plug_account`: the account
+    that plug belongs to, None if there is no such plug).
+
+    A plug publishes for itself (a gateway key for its devices); the account's keys publish into
+    its devices' properties (commands), whose per-point rules the write service applies. A topic
+    of another account's plug, or of no plug, is not the client's: the connection is closed."""
+    if principal.is_plug:
+        return principal.acts_as(plug_id)
+    return plug_account == principal.account_id
+
+
+def mqtt_may_subscribe_commands(principal: Principal, plug_id: str) -> bool:
+    """A device's command topic is the device's own (a gateway key's devices' too)."""
+    return principal.acts_as(plug_id)
+
+
+def mqtt_may_read_records(principal: Principal, of: str, plug_account: str | None, read_reach: Reach) -> bool:
+    """Whether a client may subscribe to, or be sent, the live records published as `of` — a plug
+    (`plug_account`: its account, None if none) or the account's own id."""
+    if of == principal.account_id:
+        return principal.is_account or read_reach.everything
+    if plug_account != principal.account_id:
+        return False
+    return principal.acts_as(of) or read_reach.allows(of)

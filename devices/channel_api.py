@@ -14,16 +14,17 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from devices.access import reach
+from devices import access
 from devices.models import Control, Plug
 from devices.selectors import plug_resolve
-from devices.services import (
-    PlugError,
+from devices.services.enrollment import (
     control_release,
     controller_enroll,
     plug_enroll_production,
     plug_enroll_prototype,
-    plug_may_manage,
+)
+from devices.services.fields import PlugError
+from devices.services.plugs import (
     plug_prop_remove,
     plug_props_clear,
     plug_props_update,
@@ -120,9 +121,7 @@ class ChannelView(PlatformView):
     def readable_plug(self, ref: str) -> Plug:
         """The plug `ref` of the caller's account, if the caller may see it (404 across accounts)."""
         plug = plug_resolve(principal=self.principal, ref=ref)
-        if not (
-            plug_may_manage(principal=self.principal, plug=plug) or reach(self.principal, "r").allows(plug.id)
-        ):
+        if not access.may_see_plug(self.principal, plug):
             raise ApiError(403, "these credentials may not read this plug")
         return plug
 
@@ -148,7 +147,7 @@ class DeviceEnrollmentView(ChannelView):
             )
             return Response({"id": enrolled.plug.id, "auth": enrolled.auth})
         principal = self.principal
-        if not principal.is_account:
+        if not access.may_enroll_prototype(principal):
             raise ApiError(403, "only the account enrolls prototypes")
         enrolled = plug_enroll_prototype(
             account=principal.account_id,
@@ -171,7 +170,7 @@ class DeviceEnrollmentView(ChannelView):
         controller = None
         user = request.user
         if isinstance(user, Principal):
-            if user.is_apiclient:
+            if not access.may_enroll_controller(user):
                 raise ApiError(403, "an API client key cannot enroll controllers")
             if user.is_plug:  # the controller's own credentials: control one more thing
                 controller = plug_resolve(principal=user, ref="_this_")
@@ -218,7 +217,7 @@ class DeviceView(ChannelView):
 
     def delete(self, request: Request, ref: str) -> Response:
         controller = plug_resolve(principal=self.principal, ref=ref)
-        if not plug_may_manage(principal=self.principal, plug=controller):
+        if not access.may_manage_plug(self.principal, controller):
             raise ApiError(403, "only the controller or its account may release its control")
         body = _object(request.data)
         if "controlled" not in body:

@@ -1,4 +1,4 @@
-"""The property dialect's JSON shapes (SPEC §6): device, property, API key, log entry, command.
+"""The property dialect's JSON shapes (SPEC §6): device, property, API key, log entry.
 
 Field names are the v3 ones existing clients read (the Connio SDKs index several of them
 without a default, so every object carries all of its keys, with `null` where there is no
@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from commands.models import Command
 from devices.models import DeviceLogEntry, Plug, Property
-from devices.services import LOCATION, V3_KEY
+from devices.services.fields import LOCATION, V3_KEY
 from plugboard.models import ApiKey
 from plugboard.property_dialect import iso_date
-from plugboard.timestamps import iso
 
 # A plug's status in v3 words: `ok` is what Connio calls `enabled`.
 STATUS_TO_V3: dict[str, str] = {
@@ -184,19 +182,4 @@ def log_entry_json(entry: DeviceLogEntry) -> dict[str, Any]:
         "property": entry.property,
         "code": entry.code,
         "message": entry.message,
-    }
-
-
-def command_json(command: Command) -> dict[str, Any]:
-    return {
-        "id": command.id,
-        "deviceId": command.plug_id,
-        "property": command.property,
-        "value": command.value,
-        "state": command.state,
-        "t": iso(command.at),
-        "dateCreated": iso_date(command.created_at),
-        "sentAt": iso_date(command.sent_at),
-        "ackedAt": iso_date(command.acked_at),
-        "expiresAt": iso(command.expire_at),
     }

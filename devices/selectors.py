@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from devices.models import Plug, Property
+from devices import access
+from devices.models import DeviceLogEntry, Plug, Property
 from plugboard.errors import ApiError
+from plugboard.models import ApiKey
 from plugboard.principals import Principal
 
 # Longer than any plug id or name (64) and any property name (a channel: 200 bytes).
@@ -47,3 +49,29 @@ def property_resolve(*, plug: Plug, ref: str) -> Property:
     if prop is None:
         raise ApiError(404, f"device {plug.id} has no property {ref}")
     return prop
+
+
+def plug_device_key(*, plug: Plug) -> ApiKey | None:
+    """The device key created with the plug (its `auth`), not a gateway key listing it."""
+    return ApiKey.objects.filter(plug=plug, kind=ApiKey.Kind.DEVICE).order_by("date_created").first()
+
+
+def plugs_visible(*, principal: Principal) -> QuerySet[Plug]:
+    """The plugs the caller may look at through the v3 management API, with their controllers."""
+    reach = access.management_reach(principal)
+    rows = plugs_of_account(principal=principal).prefetch_related("controlled_by")
+    return rows if reach.everything else rows.filter(id__in=reach.ids)
+
+
+def properties_of(*, plug: Plug) -> QuerySet[Property]:
+    return Property.objects.filter(plug=plug).order_by("name")
+
+
+def device_log_of(*, plug: Plug) -> QuerySet[DeviceLogEntry]:
+    """A plug's device log, newest first."""
+    return DeviceLogEntry.objects.filter(plug=plug).order_by("-id")
+
+
+def apiclients_of(*, principal: Principal) -> QuerySet[ApiKey]:
+    """The account's API client keys (the caller's right to see them is checked by the view)."""
+    return ApiKey.objects.filter(account_id=principal.account_id, kind=ApiKey.Kind.APICLIENT)

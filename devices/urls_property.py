@@ -5,6 +5,7 @@ A trailing slash is accepted too, since some clients add one.
 
 from django.urls import re_path
 
+from devices import key_api
 from devices import property_api as views
 
 REF = r"(?P<ref>[^/]+)"
@@ -17,10 +18,9 @@ urlpatterns = [
         rf"^devices/{REF}/properties/?$", views.DevicePropertiesView.as_view(), name="v3-device-properties"
     ),
     re_path(r"^properties/?$", views.OwnerPropertiesView.as_view(), name="v3-properties"),
-    re_path(rf"^devices/{REF}/apikey/?$", views.DeviceKeyView.as_view(), name="v3-device-apikey"),
+    re_path(rf"^devices/{REF}/apikey/?$", key_api.DeviceKeyView.as_view(), name="v3-device-apikey"),
     re_path(rf"^devices/{REF}/logs/?$", views.DeviceLogView.as_view(), name="v3-device-logs"),
-    re_path(rf"^devices/{REF}/commands/?$", views.DeviceCommandsView.as_view(), name="v3-device-commands"),
-    re_path(r"^apiclients/?$", views.ApiClientListView.as_view(), name="v3-apiclients"),
-    re_path(rf"^apiclients/{KEY}/?$", views.ApiClientView.as_view(), name="v3-apiclient"),
-    re_path(rf"^apiclients/{KEY}/apikey/?$", views.ApiClientKeyView.as_view(), name="v3-apiclient-apikey"),
+    re_path(r"^apiclients/?$", key_api.ApiClientListView.as_view(), name="v3-apiclients"),
+    re_path(rf"^apiclients/{KEY}/?$", key_api.ApiClientView.as_view(), name="v3-apiclient"),
+    re_path(rf"^apiclients/{KEY}/apikey/?$", key_api.ApiClientKeyView.as_view(), name="v3-apiclient-apikey"),
 ]

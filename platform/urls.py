@@ -11,11 +11,13 @@ from plugboard.health import healthz
 property_dialect = [
     path("", include("data.urls_property")),
     path("", include("devices.urls_property")),
+    path("", include("commands.urls_property")),
 ]
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("console/", include("plugboard.console.urls")),
     # The schema is the same until the code changes: build it once an hour, not per request.
     path("api/schema/", cache_page(3600)(SpectacularAPIView.as_view()), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

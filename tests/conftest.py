@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.test.utils import override_settings
 from rest_framework.test import APIClient
 
-from devices.services import Enrolled, plug_create
+from devices.services.plugs import Enrolled, plug_create
 from plugboard.models import Account
 from plugboard.services import account_create, key_create
 
@@ -27,6 +27,15 @@ def pytest_configure() -> None:
     # and worker processes the tests start inherit the variable.
     os.environ["PLUGBOARD_PASSWORD_HASHERS"] = FAST_HASHER
     override_settings(PASSWORD_HASHERS=[FAST_HASHER, *global_settings.PASSWORD_HASHERS]).enable()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _static_assets() -> None:
+    # Pages render `{% static %}` through the manifest: collect now if the sources changed, so
+    # no test depends on a collectstatic someone ran (or forgot) before.
+    from plugboard.assets import assets_collect
+
+    assets_collect()
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from data.models import DataPoint, JournalEntry
 from devices.models import Control, Plug
-from devices.services import Enrolled
+from devices.services.plugs import Enrolled
 from plugboard.timestamps import now_ms
 from tests.conftest import Tenant, plug_headers
 

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from data.models import DataPoint, JournalEntry
 from devices.models import Control, Plug
-from devices.services import Enrolled
+from devices.services.plugs import Enrolled
 from plugboard.identifiers import is_oid, oid_seconds
 from tests.conftest import Tenant, basic, plug_headers
 

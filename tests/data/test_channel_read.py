@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from data.models import DataPoint
 from devices.models import Control, Plug
-from devices.services import Enrolled
+from devices.services.plugs import Enrolled
 from plugboard.identifiers import new_oid
 from plugboard.timestamps import now_ms
 from tests.conftest import Tenant, basic, plug_headers

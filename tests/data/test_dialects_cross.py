@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from data.models import DataPoint, JournalEntry
 from data.services import PointIn, points_write
 from devices.models import Property
-from devices.services import Enrolled
+from devices.services.plugs import Enrolled
 from plugboard.principals import Principal
 from plugboard.timestamps import iso
 from tests.conftest import Tenant, plug_headers

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from data.aggregation import Aggregator, aggregate
 from data.services import PointIn, points_write
-from devices.services import Enrolled
+from devices.services.plugs import Enrolled
 from plugboard.principals import Principal
 from plugboard.timestamps import iso, now_ms
 from tests.conftest import Tenant, plug_headers

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from data.services import PointIn, points_write
 from devices.models import Plug
-from devices.services import Enrolled
+from devices.services.plugs import Enrolled
 from plugboard.principals import Principal
 from plugboard.services import key_create
 from plugboard.timestamps import iso, now_ms

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from commands.models import Command
 from data.models import DataPoint, JournalEntry
 from devices.models import Control, DeviceLogEntry, Plug, Property
-from devices.services import Enrolled
+from devices.services.plugs import Enrolled
 from plugboard.models import ApiKey
 from plugboard.services import key_create
 from plugboard.timestamps import iso, now_ms

@@ -11,7 +11,7 @@ from django.contrib.auth.hashers import check_password
 from rest_framework.test import APIClient
 
 from devices.models import Control, Plug, ProductionTemplate, TemplateHwid
-from devices.services import Enrolled, template_create
+from devices.services.plugs import Enrolled, template_create
 from plugboard.models import ApiKey
 from tests.conftest import Tenant, basic, plug_headers
 

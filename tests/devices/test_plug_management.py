@@ -10,7 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from devices.models import Control, Plug
-from devices.services import Enrolled
+from devices.services.plugs import Enrolled
 from tests.conftest import Tenant, plug_headers
 
 DEVICE_FIELDS = {

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from commands.services import CommandOrder, commands_create
 from devices.models import Control, DeviceLogEntry, Plug, Property
-from devices.services import Enrolled
+from devices.services.plugs import Enrolled
 from plugboard.services import apiclient_create
 from plugboard.timestamps import parse_timestamp
 from tests.conftest import Tenant, basic, plug_headers

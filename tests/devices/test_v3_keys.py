@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from devices.services import Enrolled
+from devices.services.plugs import Enrolled
 from plugboard.models import ApiKey
 from tests.conftest import Tenant, basic, plug_headers
 

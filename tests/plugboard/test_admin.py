@@ -13,7 +13,7 @@ from commands.models import Command, MqttSession
 from commands.services import CommandOrder, commands_create
 from data.models import DataPoint, JournalEntry
 from devices.models import Control, DeviceLogEntry, Plug, ProductionTemplate, Property, TemplateHwid
-from devices.services import Enrolled, template_create
+from devices.services.plugs import Enrolled, template_create
 from plugboard.models import Account, ApiKey
 from plugboard.services import key_create
 from plugboard.timestamps import now_ms

@@ -13,7 +13,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from devices.models import Plug
-from devices.services import Enrolled
+from devices.services.plugs import Enrolled
 from tests.conftest import Tenant, basic, plug_headers
 
 UNKNOWN = "dev-" + "0" * 24

@@ -3,7 +3,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from devices.services import PlugError, plug_create
+from devices.services.fields import PlugError
+from devices.services.plugs import plug_create
 from plugboard.models import Account
 
 

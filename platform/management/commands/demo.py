@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from devices.models import Plug
-from devices.services import plug_create
+from devices.services.plugs import plug_create
 from plugboard.models import ApiKey
 from plugboard.services import account_create, key_secret
 

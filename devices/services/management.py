@@ -1,0 +1,205 @@
+"""The v3 (Connio) management API's writes (SPEC §6): devices and their properties."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from devices.models import Control, Plug, Property
+from devices.services.fields import (
+    LOCATION,
+    MAX_RETENTION_SECONDS,
+    V3_KEY,
+    PlugError,
+    fits_float,
+    location_validate,
+    tags_field,
+    text_field,
+    validate_name,
+)
+from devices.services.plugs import Enrolled, plug_create
+from plugboard.channels import BadChannel, validate_channel
+from plugboard.models import Account
+
+
+class _Keep:
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP: Any = _Keep()  # "leave this field as it is"
+
+
+@dataclass(frozen=True)
+class DeviceFields:
+    """What a v3 create or update sets, in plug words; `KEEP` leaves a field alone.
+
+    `location` is a CloudPlugs location or None (removed); `extras` are merged into
+    `props[V3_KEY]` (a None value removes the key); `apps` are controller ids or names.
+    """
+
+    name: Any = KEEP
+    friendly_name: Any = KEEP
+    description: Any = KEEP
+    tags: Any = KEEP
+    status: Any = KEEP
+    location: Any = KEEP
+    extras: dict[str, Any] | None = None
+    apps: Any = KEEP
+
+
+def _apps_resolve(account_id: str, refs: Any) -> list[Plug]:
+    if refs is None:
+        return []
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        raise PlugError("apps must be a list of app ids or names")
+    found = []
+    for ref in dict.fromkeys(refs):
+        plugs = Plug.objects.filter(account_id=account_id)
+        matches = plugs.filter(id=ref) if ref.startswith("dev-") else plugs.filter(name__iexact=ref)
+        app = matches.first()
+        if app is None:
+            raise PlugError(f"no app {ref}", status=404)
+        if app.kind != Plug.Kind.CONTROLLER:
+            raise PlugError(f"{ref} is a device, not an app (controller)")
+        found.append(app)
+    return found
+
+
+def _apps_set(plug: Plug, apps: list[Plug]) -> None:
+    """Make `apps` exactly the controllers of `plug`, with the rights its `perm.ctrl` grants."""
+    wanted = {a.id for a in apps} - {plug.id}
+    Control.objects.filter(thing=plug).exclude(controller_id__in=wanted).delete()
+    have = set(Control.objects.filter(thing=plug).values_list("controller_id", flat=True))
+    ctrl = (plug.perm or {}).get("ctrl", "rw")
+    rights = "rw" if ctrl is None else ctrl
+    Control.objects.bulk_create(Control(controller_id=i, thing=plug, rights=rights) for i in wanted - have)
+
+
+def _apply(plug: Plug, fields: DeviceFields) -> None:
+    """Set `fields` on the (unsaved or locked) plug; controls are set by the caller."""
+    if fields.name is not KEEP:
+        plug.name = validate_name(fields.name)
+    if fields.friendly_name is not KEEP:
+        plug.friendly_name = text_field(fields.friendly_name, "friendlyName", 120)
+    if fields.description is not KEEP:
+        plug.description = text_field(fields.description, "description")
+    if fields.tags is not KEEP:
+        plug.tags = tags_field(fields.tags)
+    if fields.status is not KEEP:
+        if fields.status not in Plug.Status.values:
+            raise PlugError(f"status must be one of {', '.join(Plug.Status.values)}")
+        plug.status = fields.status
+    props = dict(plug.props or {})
+    if fields.location is not KEEP:
+        if fields.location is None:
+            props.pop(LOCATION, None)
+        else:
+            props[LOCATION] = location_validate(fields.location)
+    if fields.extras:
+        extras = dict(props.get(V3_KEY) or {})
+        for key, value in fields.extras.items():
+            if value is None:
+                extras.pop(key, None)
+            else:
+                extras[key] = value
+        if extras:
+            props[V3_KEY] = extras
+        else:
+            props.pop(V3_KEY, None)
+    plug.props = props
+
+
+@transaction.atomic
+def device_create(*, account: Account | str, fields: DeviceFields) -> Enrolled:
+    """A plug created through the v3 management API, with its device key and its apps."""
+    account_id = account if isinstance(account, str) else account.id
+    if not isinstance(fields.name, str) or not fields.name:
+        raise PlugError("name is required")
+    draft = Plug(account_id=account_id, props={})
+    _apply(draft, fields)
+    enrolled = plug_create(
+        account=account_id,
+        name=draft.name,
+        props=draft.props,
+        friendly_name=draft.friendly_name,
+        description=draft.description,
+        tags=draft.tags,
+        status=draft.status,
+    )
+    if fields.apps is not KEEP:
+        _apps_set(enrolled.plug, _apps_resolve(account_id, fields.apps))
+    return enrolled
+
+
+@transaction.atomic
+def device_update(*, plug: Plug, fields: DeviceFields) -> Plug:
+    """Change a plug's v3 fields; the row is locked so concurrent updates both land."""
+    locked = Plug.objects.select_for_update().get(pk=plug.pk)
+    _apply(locked, fields)
+    try:
+        with transaction.atomic():
+            locked.save()
+    except IntegrityError:
+        raise PlugError(f"a plug named {locked.name!r} already exists", status=409)
+    if fields.apps is not KEEP:
+        _apps_set(locked, _apps_resolve(locked.account_id, fields.apps))
+    return locked
+
+
+@transaction.atomic
+def property_define(
+    *,
+    plug: Plug,
+    name: str,
+    type: str = "any",
+    access: str = "protected",
+    publish: str = "always",
+    min: float | None = None,
+    max: float | None = None,
+    retention: int | None = None,
+    description: str = "",
+) -> Any:
+    """A property of `plug` defined ahead of its first data point (SPEC §4 rule 4).
+
+    Its name is the channel its points are written to; names are unique per plug, ignoring case.
+    """
+    try:
+        validate_channel(name)
+    except BadChannel as exc:
+        raise PlugError(f"name: {exc}")
+    for field, value, allowed in (
+        ("type", type, Property.Type.values),
+        ("access", access, Property.Access.values),
+        ("publish", publish, Property.Publish.values),
+    ):
+        if value not in allowed:
+            raise PlugError(f"{field} must be one of {', '.join(allowed)}")
+    for field, bound in (("min", min), ("max", max)):
+        if bound is not None and not fits_float(bound):
+            raise PlugError(f"boundaries.{field} must be a number")
+    if (min is not None or max is not None) and type not in (Property.Type.NUMBER, Property.Type.ANY):
+        raise PlugError(f"boundaries apply to numbers; a {type} property has none")
+    if min is not None and max is not None and min > max:
+        raise PlugError("boundaries.min must not exceed boundaries.max")
+    if retention is not None and not (isinstance(retention, int) and 0 < retention <= MAX_RETENTION_SECONDS):
+        raise PlugError(f"retention must be 1..{MAX_RETENTION_SECONDS} seconds")
+    if Property.objects.filter(plug=plug, name__iexact=name).exists():
+        raise PlugError(f"{plug.name} already has a property {name!r}", status=409)
+    try:
+        with transaction.atomic():
+            return Property.objects.create(
+                plug=plug,
+                name=name,
+                type=type,
+                access=access,
+                publish=publish,
+                min=min,
+                max=max,
+                retention=retention,
+                description=text_field(description, "description"),
+            )
+    except IntegrityError:  # a concurrent first write created it
+        raise PlugError(f"{plug.name} already has a property {name!r}", status=409)

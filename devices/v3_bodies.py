@@ -1,0 +1,262 @@
+"""The property dialect's management bodies (SPEC §6): Connio's v3 words read into plug words.
+
+Every function refuses what it cannot read with a 400 (`ApiError`) naming the field; none
+touches the database except to resolve the plugs a body names.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rest_framework.request import Request
+
+from devices.models import Plug, Property
+from devices.presenters import STATUS_TO_V3
+from devices.selectors import plug_resolve
+from devices.services.fields import MAX_RETENTION_SECONDS
+from devices.services.management import KEEP, DeviceFields
+from plugboard.errors import ApiError
+from plugboard.models import ApiKey
+from plugboard.parsers import is_json_number
+from plugboard.principals import Principal
+
+STATUS_FROM_V3 = {v3: plug for plug, v3 in STATUS_TO_V3.items()}
+STATUS_FROM_V3["disabed"] = Plug.Status.DISABLED  # the Connio Python SDK's constant says so
+
+# Fields of a response object a client may send back unchanged (GET, edit, PUT); ignored.
+READ_ONLY = frozenset({"id", "accountId", "dateCreated", "dateModified"})
+
+DEVICE_FIELDS = frozenset(
+    {
+        "name",
+        "friendlyName",
+        "description",
+        "tags",
+        "location",
+        "status",
+        "profileId",
+        "profile",
+        "customIds",
+        "period",
+        "annotateWithLoc",
+        "annotateWithMeta",
+        "locked",
+        "apps",
+    }
+)
+# Misspellings the Connio Python SDK sends (`loation` on create, `custom_ids` on update).
+DEVICE_ALIASES = {"loation": "location", "custom_ids": "customIds"}
+
+# Connio's property type words, and the nearest type of the one data model.
+PROPERTY_TYPES = {
+    **{t: t for t in Property.Type.values},
+    "integer": Property.Type.NUMBER,
+    "float": Property.Type.NUMBER,
+    "enum": Property.Type.STRING,
+    "waypoint": Property.Type.OBJECT,
+    "location": Property.Type.OBJECT,
+}
+PROPERTY_FIELDS = frozenset(
+    {"name", "type", "access", "publish", "boundaries", "min", "max", "retention", "description"}
+)
+# Connio property fields accepted for compatibility but not kept (no column for them yet).
+PROPERTY_IGNORED = frozenset(
+    {"ownerId", "friendlyName", "qualifiedName", "tags", "measurement", "locked", "inherited"}
+)
+
+APICLIENT_FIELDS = frozenset({"name", "friendlyName", "description", "tags", "context", "scope", "rateLimit"})
+CONTEXT_TYPES = {
+    "account": ApiKey.ContextType.ACCOUNT,
+    "app": ApiKey.ContextType.APP,
+    "device": ApiKey.ContextType.DEVICES,
+    "devices": ApiKey.ContextType.DEVICES,
+}
+
+MAX_INT = 2**31 - 1  # what an integer column holds on every database
+LIFETIME_RE = re.compile(r"^\s*(\d+)\s*([smhdwMy]?)\s*$")
+LIFETIME_UNITS = {
+    "": 1,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 7 * 86400,
+    "M": 30 * 86400,
+    "y": 365 * 86400,
+}
+
+
+def body_object(request: Request) -> dict[str, Any]:
+    if request.data is None:
+        raise ApiError(400, "a JSON object body is required")
+    if not isinstance(request.data, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return request.data
+
+
+def refuse_unknown(body: dict[str, Any], known: frozenset[str]) -> None:
+    unknown = sorted(set(body) - known - READ_ONLY)
+    if unknown:
+        raise ApiError(400, f"unknown field(s): {', '.join(unknown)}")
+
+
+def _location(value: Any) -> tuple[Any, Any]:
+    """Connio's `{zone?, geo?: {lat, lon, alt?}}` → (CloudPlugs location or None, zone or None)."""
+    if value is None:
+        return None, None
+    if not isinstance(value, dict):
+        raise ApiError(400, "location must be an object {zone?, geo?: {lat, lon, alt?}}")
+    zone, geo = value.get("zone"), value.get("geo")
+    if zone is not None and not isinstance(zone, str):
+        raise ApiError(400, "location.zone must be a string")
+    if geo is None:
+        return None, zone
+    if not isinstance(geo, dict) or not is_json_number(geo.get("lat")) or not is_json_number(geo.get("lon")):
+        raise ApiError(400, "location.geo must be {lat, lon, alt?} with numbers")
+    if not -90 <= geo["lat"] <= 90 or not -180 <= geo["lon"] <= 180:
+        raise ApiError(400, "location.geo: lat must be in [-90, 90] and lon in [-180, 180]")
+    # CloudPlugs' x is in [-180, 180): 180° east is the same meridian as 180° west.
+    place: dict[str, Any] = {"x": -180 if geo["lon"] == 180 else geo["lon"], "y": geo["lat"]}
+    if geo.get("alt") is not None:
+        if not is_json_number(geo["alt"]):
+            raise ApiError(400, "location.geo.alt must be a number")
+        place["z"] = geo["alt"]
+    return place, zone
+
+
+def device_fields(body: dict[str, Any], *, creating: bool) -> DeviceFields:
+    body = {DEVICE_ALIASES.get(k, k): v for k, v in body.items()}
+    refuse_unknown(body, DEVICE_FIELDS)
+    if creating and not body.get("name"):
+        raise ApiError(400, "name is required")
+    extras: dict[str, Any] = {}
+    if "profileId" in body or "profile" in body:
+        profile = body.get("profileId", body.get("profile"))
+        if profile is not None and not isinstance(profile, str):
+            raise ApiError(400, "profileId must be a string")
+        extras["profileId"] = profile
+    if "customIds" in body:
+        if body["customIds"] is not None and not isinstance(body["customIds"], dict):
+            raise ApiError(400, "customIds must be an object")
+        extras["customIds"] = body["customIds"] or None
+    if "period" in body:
+        period = body["period"]
+        if period is not None and not (
+            is_json_number(period) and period == int(period) and 0 < period <= MAX_INT
+        ):
+            raise ApiError(400, "period must be a positive whole number of seconds")
+        period = int(period) if period is not None else None
+        extras["period"] = period
+    for flag in ("annotateWithLoc", "annotateWithMeta", "locked"):
+        if flag in body:
+            if body[flag] is not None and not isinstance(body[flag], bool):
+                raise ApiError(400, f"{flag} must be true or false")
+            extras[flag] = body[flag]
+    status: Any = KEEP
+    if "status" in body:
+        if not isinstance(body["status"], str) or body["status"] not in STATUS_FROM_V3:
+            raise ApiError(400, "status must be enabled, disabled or debug")
+        status = STATUS_FROM_V3[body["status"]]
+    location: Any = KEEP
+    if "location" in body:
+        location, extras["zone"] = _location(body["location"])
+    return DeviceFields(
+        name=body.get("name", KEEP),
+        friendly_name=body.get("friendlyName", KEEP),
+        description=body.get("description", KEEP),
+        tags=body.get("tags", KEEP),
+        status=status,
+        location=location,
+        extras=extras,
+        apps=body.get("apps", KEEP),
+    )
+
+
+def _seconds(value: Any, field: str) -> int:
+    if is_json_number(value) and value == int(value):
+        return int(value)
+    if isinstance(value, str) and (match := LIFETIME_RE.match(value)):
+        return int(match.group(1)) * LIFETIME_UNITS[match.group(2)]
+    raise ApiError(400, f'{field} must be seconds or a duration such as "30d", "12h", "15m", "45s"')
+
+
+def _retention(value: Any) -> int | None:
+    """Seconds, `"30d"`, or Connio's `{"type": "historical"|"time", "lifetime"|"value": …}`."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        if value.get("type") not in (None, "historical", "time"):
+            raise ApiError(400, "only time-based retention (a lifetime) is supported")
+        lifetime = value.get("lifetime", value.get("value"))
+        if lifetime is None:
+            raise ApiError(400, 'retention needs a lifetime, such as {"lifetime": "30d"}')
+        seconds = _seconds(lifetime, "retention.lifetime")
+    else:
+        seconds = _seconds(value, "retention")
+    if not 0 < seconds <= MAX_RETENTION_SECONDS:
+        raise ApiError(400, f"retention must be 1..{MAX_RETENTION_SECONDS} seconds")
+    return seconds
+
+
+def _boundaries(body: dict[str, Any]) -> tuple[Any, Any]:
+    bounds = body.get("boundaries")
+    if bounds is None:
+        return body.get("min"), body.get("max")
+    if not isinstance(bounds, dict):
+        raise ApiError(400, "boundaries must be an object {min?, max?}")
+    if isinstance(bounds.get("range"), dict):  # Connio's older shape
+        bounds = bounds["range"]
+    return bounds.get("min"), bounds.get("max")
+
+
+def property_definition(body: dict[str, Any]) -> dict[str, Any]:
+    refuse_unknown(body, PROPERTY_FIELDS | PROPERTY_IGNORED)
+    name = body.get("name")
+    if not isinstance(name, str) or not name:
+        raise ApiError(400, "name is required and must be a string")
+    words = {"type": "any", "access": "protected", "publish": "always"}
+    for field in words:
+        if body.get(field) is not None:
+            if not isinstance(body[field], str):
+                raise ApiError(400, f"{field} must be a string")
+            words[field] = body[field]
+    if words["type"] not in PROPERTY_TYPES:
+        raise ApiError(400, f"type must be one of {', '.join(PROPERTY_TYPES)}")
+    low, high = _boundaries(body)
+    description = body.get("description")
+    return {
+        "name": name,
+        "type": PROPERTY_TYPES[words["type"]],
+        "access": words["access"],
+        "publish": words["publish"],
+        "min": low,
+        "max": high,
+        "retention": _retention(body.get("retention")),
+        "description": description if description is not None else "",
+    }
+
+
+def apiclient_context(principal: Principal, value: Any) -> tuple[str, list[str], Plug | None]:
+    """Connio's `{type, ids}` → (context type, device ids, app)."""
+    if not isinstance(value, dict):
+        raise ApiError(400, "context must be an object {type: account|app|devices, ids: [...]}")
+    kind, ids = value.get("type"), value.get("ids", [])
+    if not isinstance(kind, str) or kind not in CONTEXT_TYPES:
+        raise ApiError(400, "context.type must be account, app or devices")
+    if ids is None:
+        ids = []
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        raise ApiError(400, "context.ids must be a list of ids")
+    account_id = principal.account_id
+    if CONTEXT_TYPES[kind] == ApiKey.ContextType.ACCOUNT:
+        others = sorted(set(ids) - {account_id, "_this_"})
+        if others:
+            raise ApiError(404, f"no account {others[0]}")
+        return ApiKey.ContextType.ACCOUNT, [], None
+    plugs = [plug_resolve(principal=principal, ref=i) for i in ids]
+    if CONTEXT_TYPES[kind] == ApiKey.ContextType.APP:
+        if len(plugs) != 1 or plugs[0].kind != Plug.Kind.CONTROLLER:
+            raise ApiError(400, "an app context lists exactly one app (a controller plug)")
+        return ApiKey.ContextType.APP, [], plugs[0]
+    return ApiKey.ContextType.DEVICES, [p.id for p in plugs], None
