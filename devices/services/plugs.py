@@ -238,10 +238,10 @@ def plug_update(
         fields.append("status")
     if perm is not UNSET:
         new_perm = _perm_patched(locked.perm or default_perm(), perm)
-        if new_perm["of"] != (locked.perm or {}).get("of") and not access.may_administer_plug(
-            principal, locked
-        ):
-            raise PlugError("only the account may change perm.of (what a plug may reach)", status=403)
+        if new_perm["of"] != (locked.perm or {}).get("of"):
+            if not access.may_administer_plug(principal, locked):
+                raise PlugError("only the account may change perm.of (what a plug may reach)", status=403)
+            _perm_within_account(locked.account_id, new_perm)
         if new_perm["ctrl"] != (locked.perm or {}).get("ctrl"):
             Control.objects.filter(thing=locked).update(rights=new_perm["ctrl"])
         locked.perm = new_perm

@@ -431,3 +431,31 @@ def test_clearing_props_spares_the_property_dialects_fields(
 
     assert response.json() == 2
     assert Plug.objects.get(id=thing.plug.id).props == {"_v3": {"period": 30}}
+
+
+def test_perm_of_names_only_plugs_of_the_account(
+    api: APIClient, tenant: Tenant, other_tenant: Tenant, thing: Enrolled
+) -> None:
+    """A plug's reach may not list another account's plugs (nor unknown ids): 400, nothing stored."""
+    foreign = other_tenant.plug("victim")
+    neighbour = tenant.plug("neighbour")
+    url = f"/iot/device/{thing.plug.id}"
+
+    refused = send(api, "patch", url, {"perm": {"of": {"r": [foreign.plug.id]}}}, **tenant.master_headers())
+    unknown = send(api, "patch", url, {"perm": {"of": {"w": ["dev-" + "0" * 24]}}}, **tenant.master_headers())
+    prototype = send(
+        api,
+        "post",
+        "/iot/device",
+        {"name": "proto", "perm": {"of": {"r": [foreign.plug.id]}}},
+        **tenant.master_headers(),
+    )
+    kept = send(api, "patch", url, {"perm": {"of": {"r": [neighbour.plug.id]}}}, **tenant.master_headers())
+
+    assert (refused.status_code, unknown.status_code, prototype.status_code) == (400, 400, 400)
+    assert refused.json()["msg"] == unknown.json()["msg"].replace("0" * 24, foreign.plug.id[4:]).replace(
+        "perm.of.w", "perm.of.r"
+    )
+    assert kept.status_code == 200
+    assert Plug.objects.get(id=thing.plug.id).perm["of"] == {"r": [neighbour.plug.id], "w": []}
+    assert not Plug.objects.filter(name="proto").exists()
