@@ -5,29 +5,20 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from commands.models import Command
-from plugboard.live import Kind, group_send, plug_group
+from commands.models import Command, MqttSession
+from data.models import JournalEntry
+from data.services import CommandOrder
+from devices.models import Plug
+from plugboard.live import Kind, console_group, group_send, plug_group, someone_listens
 from plugboard.timestamps import now_ms
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CommandOrder:
-    account_id: str
-    plug_id: str
-    property: str
-    value: Any
-    at: int
-    point_id: str
-    credential: str
 
 
 def command_message(command: Command) -> dict[str, Any]:
@@ -54,6 +45,7 @@ def commands_create(*, orders: Sequence[CommandOrder]) -> list[Command]:
     for command in commands:
         by_plug[command.plug_id].append(command_message(command))
     transaction.on_commit(lambda: _push(by_plug))
+    transaction.on_commit(lambda: _tell_consoles([command_state(c) for c in commands]))
     return commands
 
 
@@ -72,16 +64,47 @@ def commands_pending(*, plug_id: str) -> list[dict[str, Any]]:
 
 
 def commands_mark(*, ids: Sequence[str], state: str) -> int:
-    """Move commands forward (pending → sent → acked); never backwards."""
+    """Move commands forward (pending → sent → acked); never backwards. Open console pages of
+    the account hear of the change once it commits."""
     if not ids:
         return 0
     now = timezone.now()
     rows = Command.objects.filter(id__in=ids)
     if state == Command.State.SENT:
-        return rows.filter(state=Command.State.PENDING).update(state=state, sent_at=now)
-    if state == Command.State.ACKED:
-        return rows.exclude(state=Command.State.ACKED).update(state=state, acked_at=now)
-    return rows.update(state=state)
+        changed = rows.filter(state=Command.State.PENDING).update(state=state, sent_at=now)
+    elif state == Command.State.ACKED:
+        changed = rows.exclude(state=Command.State.ACKED).update(state=state, acked_at=now)
+    else:
+        changed = rows.update(state=state)
+    if changed:
+        transaction.on_commit(lambda: _tell_consoles_of(ids))
+    return changed
+
+
+def command_state(command: Command) -> dict[str, Any]:
+    """A command as a console page shows it live."""
+    return {
+        "id": command.id,
+        "plug": command.plug_id,
+        "account": command.account_id,
+        "property": command.property,
+        "value": command.value,
+        "state": command.state,
+    }
+
+
+def _tell_consoles(states: list[dict[str, Any]]) -> None:
+    by_account: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in states:
+        by_account[item["account"]].append(item)
+    for account_id, items in by_account.items():
+        if someone_listens(account_id):
+            group_send(Kind.COMMANDS_STATE, console_group(account_id), commands=items)
+
+
+def _tell_consoles_of(ids: Sequence[str]) -> None:
+    # The ids alone name no account: one look-up by primary key, after the change committed.
+    _tell_consoles([command_state(c) for c in Command.objects.filter(id__in=ids)])
 
 
 def commands_for_subscriber(*, plug_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -103,12 +126,10 @@ def plug_connection_changed(
     *, plug_id: str, account_id: str, connected: bool, transport: str, credential: str
 ) -> None:
     """Connection state on the plug, and a connect/disconnect entry in the journal."""
-    from data.models import JournalEntry
-    from devices.models import Plug
-
+    seen = timezone.now()
     with transaction.atomic():
         Plug.objects.filter(id=plug_id).update(
-            connected=connected, last_seen=timezone.now(), transport=transport if connected else ""
+            connected=connected, last_seen=seen, transport=transport if connected else ""
         )
         JournalEntry.objects.create(
             account_id=account_id,
@@ -118,6 +139,16 @@ def plug_connection_changed(
             credential=credential,
             of=plug_id,
         )
+        if someone_listens(account_id):
+            state = {
+                "plug": plug_id,
+                "connected": connected,
+                "transport": transport if connected else "",
+                "last_seen": int(seen.timestamp() * 1000),
+            }
+            transaction.on_commit(
+                lambda: group_send(Kind.PLUG_CONNECTION, console_group(account_id), **state)
+            )
 
 
 def mqtt_session_open(*, client_id: str, plug_id: str | None, clean: bool) -> dict[str, int] | None:
@@ -125,8 +156,6 @@ def mqtt_session_open(*, client_id: str, plug_id: str | None, clean: bool) -> di
 
     A clean session discards whatever was kept for the client id.
     """
-    from commands.models import MqttSession
-
     if clean:
         MqttSession.objects.filter(client_id=client_id).delete()
         return None
@@ -140,8 +169,6 @@ def mqtt_session_open(*, client_id: str, plug_id: str | None, clean: bool) -> di
 
 
 def mqtt_session_save(*, client_id: str, plug_id: str | None, subscriptions: dict[str, int]) -> None:
-    from commands.models import MqttSession
-
     MqttSession.objects.update_or_create(
         client_id=client_id, defaults={"plug_id": plug_id, "subscriptions": subscriptions}
     )

@@ -7,6 +7,10 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plugboard.settings")
 django.setup(set_prefix=False)
 
+from plugboard.assets import assets_collect  # noqa: E402
+
+assets_collect()  # every server starts here: its static files are current before it answers
+
 from plugboard.handlers import OneHopASGIHandler  # noqa: E402
 
 django_asgi_app = OneHopASGIHandler()
@@ -14,10 +18,11 @@ django_asgi_app = OneHopASGIHandler()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from commands.routing import websocket_urlpatterns  # noqa: E402
+from plugboard.console.routing import websocket_urlpatterns as console_websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter(websocket_urlpatterns),
+        "websocket": URLRouter([*websocket_urlpatterns, *console_websocket_urlpatterns]),
     }
 )

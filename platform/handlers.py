@@ -11,11 +11,16 @@ would still work (Django's sync path runs it with `async_to_sync`), only less ch
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
-from django.http import HttpRequest, HttpResponseBase
+from django.http import FileResponse, HttpRequest, HttpResponseBase
+
+# A file response up to this size (every static asset WhiteNoise serves) is read in the request's
+# thread; a larger one is left to Django's streaming.
+READ_IN_THREAD_BYTES = 8 * 1024 * 1024
 
 
 class OneHopASGIHandler(ASGIHandler):
@@ -25,5 +30,27 @@ class OneHopASGIHandler(ASGIHandler):
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         # `thread_sensitive`: the request's own thread (Django's `ThreadSensitiveContext` per
         # request), where `request_started`/`request_finished` also manage its connection.
-        response: Any = await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        response: Any = await sync_to_async(self._respond, thread_sensitive=True)(request)
         return response
+
+    def _respond(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        if isinstance(response, FileResponse) and not response.is_async:
+            _read_file_in_thread(response)
+        return response
+
+
+def _read_file_in_thread(response: FileResponse) -> None:
+    """Give a small file response an async body read here, in the request's thread.
+
+    WhiteNoise answers static files with a `FileResponse` over a plain file; under ASGI Django
+    would warn about the sync iterator on every request and read it in a second hop."""
+    size = response.get("Content-Length")
+    if size is None or not size.isdigit() or int(size) > READ_IN_THREAD_BYTES:
+        return
+    body = b"".join(response.streaming_content)  # type: ignore[arg-type]
+
+    async def once() -> AsyncIterator[bytes]:
+        yield body
+
+    response.streaming_content = once()

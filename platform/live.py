@@ -31,6 +31,9 @@ class Kind(StrEnum):
     DATA_POINTS = "data.points"  # {records: [{id, channel, data, at, of}]}
     MQTT_REVOKE = "mqtt.revoke"  # {plug}: the plug's credentials stopped being valid
     MQTT_TAKEOVER = "mqtt.takeover"  # {token}: a newer connection took the client id
+    # Console pages only (their own group, `console_group`):
+    PLUG_CONNECTION = "plug.connection"  # {plug, connected, transport, last_seen: ms}
+    COMMANDS_STATE = "commands.state"  # {commands: [{id, plug, property, value, state}]}
 
 
 def plug_group(plug_id: str) -> str:
@@ -41,6 +44,11 @@ def plug_group(plug_id: str) -> str:
 def account_group(account_id: str) -> str:
     """The group of every live reader of an account's data."""
     return f"data.{account_id}"
+
+
+def console_group(account_id: str) -> str:
+    """The group of an account's open console pages: connection and command state changes."""
+    return f"console.{account_id}"
 
 
 def client_group(account_id: str, client_id: str) -> str:
@@ -104,6 +112,11 @@ def listening_key(account_id: str) -> str:
 async def mark_listening(account_id: str) -> None:
     """Say, for LISTENING_SECONDS, that someone reads the account's live records."""
     await cache.aset(listening_key(account_id), 1, LISTENING_SECONDS)
+
+
+def someone_listens(account_id: str) -> bool:
+    """Whether a live reader (a console page, an MQTT subscriber) marked the account lately."""
+    return cache.get(listening_key(account_id)) is not None
 
 
 def broadcast_points(accounts: Iterable[str], records: Callable[[str], list[dict[str, Any]]]) -> None:

@@ -42,6 +42,14 @@ DEBUG = _env_bool("DEBUG", False)
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "*").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
+# --- console sessions (SPEC §9): the cookie is never readable by scripts nor sent cross-site ----
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = _env_int("PLUGBOARD_SESSION_SECONDS", 12 * 3600)
+SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)  # on behind HTTPS
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
@@ -62,6 +70,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files answered before sessions, CSRF or the API guard look at the request.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "plugboard.middleware.ApiGuardMiddleware",
@@ -86,6 +96,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            "libraries": {"console": "plugboard.console.templatetags"},
         },
     },
 ]
@@ -144,8 +155,15 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- static files ---------------------------------------------------------------------------
+# WhiteNoise serves them from the app in every mode (embedded `serve`, plain Daphne, several
+# workers): compressed, content-hashed copies collected into STATIC_ROOT, which the ASGI entry
+# point refreshes itself when the sources changed (plugboard.assets), so no deploy step is needed.
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # --- DRF / OpenAPI ---------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,0 +1,93 @@
+"""The console's live parts: one WebSocket per page at /console/live/ (an account-wide page) or
+/console/live/{plug id} (a plug's page).
+
+Authenticated by the Django session the page was served with; a socket without a signed-in
+account, or naming another account's plug, is refused before the handshake completes. It is
+fed only by the group messages the platform already sends after commit (`plugboard.live`):
+data points on the account's group, connection and command state on its console group. It
+never touches the ORM itself: the session and plug checks run through `database_sync_to_async`.
+
+Messages to the browser are JSON: `{"kind": "points", "records": [...]}`, `{"kind":
+"connection", "plug", "connected", "transport", "last_seen"}`, `{"kind": "commands",
+"commands": [{id, plug, property, value, state}]}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from plugboard.console import selectors
+from plugboard.console.session import session_principal
+from plugboard.live import LISTENING_SECONDS, account_group, console_group, mark_listening
+from plugboard.principals import Principal
+
+REFUSED = 4403
+
+
+def _watchable(session: Any, plug_id: str | None) -> Principal | None:
+    """The signed-in account, if it may watch the page (its own plug, when one is named)."""
+    principal = session_principal(session)
+    if principal is None or plug_id is None:
+        return principal
+    return principal if selectors.plug_of_account(principal=principal, plug_id=plug_id) else None
+
+
+class ConsoleLiveConsumer(AsyncJsonWebsocketConsumer):
+    plug_id: str | None = None
+    groups_joined: tuple[str, ...] = ()
+    listening: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        self.plug_id = self.scope["url_route"]["kwargs"].get("plug_id")
+        principal = await database_sync_to_async(_watchable)(self.scope.get("session") or {}, self.plug_id)
+        if principal is None:
+            await self.close(code=REFUSED)
+            return
+        self.groups_joined = (account_group(principal.account_id), console_group(principal.account_id))
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await mark_listening(principal.account_id)
+        self.listening = asyncio.get_running_loop().create_task(self._keep_listening(principal.account_id))
+        await self.accept()
+
+    async def _keep_listening(self, account_id: str) -> None:
+        """Writers build live records only for accounts marked lately: keep marking while open."""
+        while True:
+            await asyncio.sleep(LISTENING_SECONDS / 2)
+            await mark_listening(account_id)
+
+    async def disconnect(self, code: int) -> None:
+        if self.listening is not None:
+            self.listening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.listening
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """The page sends nothing; whatever it sends is ignored."""
+
+    # --- group messages (plugboard.live.Kind) ---------------------------------------------------
+
+    async def data_points(self, event: dict[str, Any]) -> None:
+        records = event.get("records") or []
+        if self.plug_id is not None:
+            records = [r for r in records if r.get("of") == self.plug_id]
+        if records:
+            await self.send_json({"kind": "points", "records": records})
+
+    async def plug_connection(self, event: dict[str, Any]) -> None:
+        if self.plug_id is None or event.get("plug") == self.plug_id:
+            body = {k: event.get(k) for k in ("plug", "connected", "transport", "last_seen")}
+            await self.send_json({"kind": "connection", **body})
+
+    async def commands_state(self, event: dict[str, Any]) -> None:
+        commands = [c for c in event.get("commands") or [] if self.plug_id in (None, c.get("plug"))]
+        if commands:
+            shown = [{k: c.get(k) for k in ("id", "plug", "property", "value", "state")} for c in commands]
+            await self.send_json({"kind": "commands", "commands": shown})

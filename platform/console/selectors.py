@@ -1,0 +1,135 @@
+"""The console's reads, in the shapes its pages draw: pages of plugs, a plug's properties with
+their live latest values, journal, device log and commands, newest first, and the account's keys.
+
+Every read starts from the signed-in account (`Principal.account_id`), so another account's
+rows are never in the result. Pages are keyset pages (`…_after` / `before` cursors) of
+PAGE + 1 rows: whether a next page exists is known without a COUNT over everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from django.db.models import JSONField, OuterRef, Q, QuerySet, Subquery
+
+from commands.models import Command
+from data.models import JournalEntry
+from data.property_reads import property_points
+from devices.models import DeviceLogEntry, Plug, Property
+from plugboard.models import ApiKey
+from plugboard.principals import Principal
+
+PAGE = 50
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    more: bool  # a next page exists
+
+
+def _page(rows: QuerySet[Any], size: int) -> Page[Any]:
+    items = list(rows[: size + 1])
+    return Page(items[:size], len(items) > size)
+
+
+# --- plugs -------------------------------------------------------------------------------------
+
+
+def plugs_page(*, principal: Principal, query: str = "", after: tuple[str, str] | None = None) -> Page[Plug]:
+    """Plugs of the account by name (then id), PAGE at a time after the `(name, id)` cursor;
+    `query` matches a part of the name or hwid, or the start of the id."""
+    rows = Plug.objects.filter(account_id=principal.account_id)
+    if query:
+        rows = rows.filter(Q(name__icontains=query) | Q(hwid__icontains=query) | Q(id__startswith=query))
+    if after is not None:
+        name, plug_id = after
+        rows = rows.filter(Q(name__gt=name) | Q(name=name, id__gt=plug_id))
+    rows = rows.order_by("name", "id").only(
+        "id", "name", "kind", "status", "hwid", "connected", "transport", "last_seen"
+    )
+    return _page(rows, PAGE)
+
+
+def plug_of_account(*, principal: Principal, plug_id: str) -> Plug | None:
+    """The account's plug with this id (None: no such plug, or another account's)."""
+    return Plug.objects.filter(account_id=principal.account_id, id=plug_id).first()
+
+
+@dataclass(frozen=True)
+class PropertyView:
+    prop: Property
+    value: Any
+    at: int | None  # ms of the newest unexpired point; None: none left
+
+
+def plug_properties(*, plug: Plug) -> list[PropertyView]:
+    """Every property of the plug with the value and time of its newest unexpired point (one
+    query; `Property.last_value` alone may name a point that expired)."""
+    newest = property_points(plug=plug, channel=OuterRef("name")).order_by("-at")  # type: ignore[arg-type]
+    rows = (
+        Property.objects.filter(plug=plug)
+        .annotate(
+            live_at=Subquery(newest.values("at")[:1]),
+            live_value=Subquery(newest.values("data")[:1], output_field=JSONField()),
+        )
+        .order_by("name")
+    )
+    return [PropertyView(p, p.live_value, p.live_at) for p in rows]  # type: ignore[attr-defined]
+
+
+def plug_property(*, plug: Plug, prop_id: str) -> Property | None:
+    return Property.objects.filter(plug=plug, id=prop_id).first()
+
+
+def plug_journal_page(*, plug: Plug, before: int | None = None, size: int = 20) -> Page[JournalEntry]:
+    rows = JournalEntry.objects.filter(account_id=plug.account_id, of=plug.id)
+    if before is not None:
+        rows = rows.filter(id__lt=before)
+    return _page(rows.order_by("-id"), size)
+
+
+def plug_log_page(*, plug: Plug, before: int | None = None, size: int = 20) -> Page[DeviceLogEntry]:
+    rows = DeviceLogEntry.objects.filter(plug=plug)
+    if before is not None:
+        rows = rows.filter(id__lt=before)
+    return _page(rows.order_by("-id"), size)
+
+
+def plug_commands(*, plug: Plug, size: int = 20) -> list[Command]:
+    """The plug's latest commands, newest first."""
+    return list(Command.objects.filter(plug=plug).order_by("-created_at", "-id")[:size])
+
+
+def property_series_size(*, plug: Plug, channel: str, start: int, end: int, bound: int) -> int:
+    """How many points of the property lie in `start..end`, counting no further than `bound`."""
+    points = property_points(plug=plug, channel=channel, start=start, end=end)
+    return points.values("id")[:bound].count()
+
+
+# --- keys ---------------------------------------------------------------------------------------
+
+
+def keys_of_account(*, principal: Principal) -> list[ApiKey]:
+    """The account's user and API client keys, newest first (device keys: `device_keys_page`)."""
+    rows = ApiKey.objects.filter(account_id=principal.account_id).exclude(kind=ApiKey.Kind.DEVICE)
+    return list(rows.select_related("plug").order_by("-date_created", "id"))
+
+
+def device_keys_page(*, principal: Principal, after: str | None = None) -> Page[ApiKey]:
+    """The account's device keys by id, PAGE at a time (an account may have thousands)."""
+    rows = ApiKey.objects.filter(account_id=principal.account_id, kind=ApiKey.Kind.DEVICE)
+    if after:
+        rows = rows.filter(id__gt=after)
+    return _page(rows.select_related("plug").order_by("id"), PAGE)
+
+
+def key_of_account(*, principal: Principal, key_id: str) -> ApiKey | None:
+    return ApiKey.objects.filter(account_id=principal.account_id, id=key_id).first()
+
+
+def plugs_by_id(*, principal: Principal, ids: list[str]) -> dict[str, Plug]:
+    """The account's plugs among `ids` (a key's context), by id."""
+    return {p.id: p for p in Plug.objects.filter(account_id=principal.account_id, id__in=ids)}

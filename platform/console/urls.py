@@ -1,0 +1,21 @@
+"""The console's pages under /console/ (the live WebSocket route is in `plugboard.console.routing`)."""
+
+from django.urls import path
+
+from plugboard.console import views
+
+app_name = "console"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("sign-in/", views.sign_in_page, name="sign-in"),
+    path("sign-out/", views.sign_out_page, name="sign-out"),
+    path("plugs/", views.plugs_page, name="plugs"),
+    path("plugs/<str:plug_id>/", views.plug_page, name="plug"),
+    path("plugs/<str:plug_id>/status/", views.plug_status, name="plug-status"),
+    path("plugs/<str:plug_id>/key/", views.plug_key, name="plug-key"),
+    path("plugs/<str:plug_id>/command/", views.plug_command, name="plug-command"),
+    path("channels/", views.channels_page, name="channels"),
+    path("keys/", views.keys_page, name="keys"),
+    path("keys/<str:key_id>/revoke/", views.key_revoke_page, name="key-revoke"),
+]

@@ -1,0 +1,379 @@
+"""The console's pages (SPEC §9). Views only translate: forms in, the same services and selectors
+every dialect uses, templates out. "Who may" is `devices.access`'s answer; writes of data go
+through `data.services.points_write` with journal source `console`.
+
+Another account's plug, key or channel is a 404 page, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from data.aggregation import MAX_LIMIT, Aggregator, PointQuery, query_run
+from data.models import JournalEntry
+from data.selectors import PointFilter, channels_read, points_read
+from data.services import PointIn, points_write
+from devices import access
+from devices.models import Plug
+from devices.services.fields import PlugError
+from devices.services.plugs import device_key_regenerate, plug_create, plug_update
+from plugboard.console import selectors
+from plugboard.console.forms import (
+    WINDOWS,
+    ChannelSearchForm,
+    ChartForm,
+    CommandForm,
+    KeyCreateForm,
+    PlugCreateForm,
+    PlugSearchForm,
+    SignInForm,
+)
+from plugboard.console.session import SignInRefused, console_page, safe_next, sign_in, sign_out
+from plugboard.models import ApiKey
+from plugboard.principals import Principal
+from plugboard.ratelimits import TooManyFailures
+from plugboard.services import KeyRefused, apiclient_create, key_create, key_revoke
+from plugboard.timestamps import now_ms, parse_timestamp
+
+SOURCE = JournalEntry.Source.CONSOLE
+# A chart draws at most this many points; a window holding more is averaged into as many buckets.
+CHART_POINTS = 600
+
+
+def _principal(request: HttpRequest) -> Principal:
+    return request.principal  # type: ignore[attr-defined, no-any-return]
+
+
+# --- signing in and out --------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def sign_in_page(request: HttpRequest) -> HttpResponse:
+    target = safe_next(request, request.POST.get("next") or request.GET.get("next"), reverse("console:plugs"))
+    form = SignInForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            sign_in(request, email=form.cleaned_data["email"], password=form.cleaned_data["password"])
+            return redirect(target)
+        except TooManyFailures:
+            form.add_error(None, "Too many failed attempts from this address; retry in a minute.")
+            status = 429
+        except SignInRefused:
+            form.add_error(None, "Wrong email or master password.")
+            status = 401
+    return render(request, "console/sign_in.html", {"form": form, "next": target}, status=status)
+
+
+@require_POST
+def sign_out_page(request: HttpRequest) -> HttpResponse:
+    sign_out(request)
+    return redirect("console:sign-in")
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("console:plugs")
+
+
+# --- plugs ---------------------------------------------------------------------------------------
+
+
+@console_page
+@require_http_methods(["GET", "POST"])
+def plugs_page(request: HttpRequest) -> HttpResponse:
+    principal = _principal(request)
+    search = PlugSearchForm(request.GET)
+    search.is_valid()
+    create = PlugCreateForm(request.POST if request.method == "POST" else None, prefix="new")
+    created: dict[str, Any] | None = None
+    status = 200
+    if request.method == "POST" and create.is_valid():
+        if not access.may_enroll_prototype(principal):
+            raise Http404
+        try:
+            enrolled = plug_create(
+                account=principal.account_id,
+                name=create.cleaned_data["name"],
+                kind=create.cleaned_data["kind"],
+                hwid=create.cleaned_data["hwid"],
+            )
+            # Shown in this answer only: the secret is not kept anywhere it could be shown again.
+            created = {"plug": enrolled.plug, "auth": enrolled.auth, "key": enrolled.key}
+            create = PlugCreateForm(prefix="new")
+        except PlugError as exc:
+            create.add_error("name", str(exc.detail))
+    if request.method == "POST" and created is None:
+        status = 400
+    page = selectors.plugs_page(
+        principal=principal, query=search.cleaned_data.get("q") or "", after=search.cursor()
+    )
+    next_url = None
+    if page.more:
+        last = page.items[-1]
+        next_url = "?" + urlencode(
+            {"q": search.cleaned_data.get("q") or "", "after": f"{last.name}:{last.id}"}
+        )
+    context = {
+        "search": search,
+        "create": create,
+        "created": created,
+        "page": page,
+        "next_url": next_url,
+        "paged": bool(search.cleaned_data.get("after")),
+        "section": "plugs",
+        "live_path": "/console/live/",
+    }
+    return render(request, "console/plugs.html", context, status=status)
+
+
+def _plug(request: HttpRequest, plug_id: str) -> Plug:
+    principal = _principal(request)
+    plug = selectors.plug_of_account(principal=principal, plug_id=plug_id)
+    if plug is None or not access.may_see_plug(principal, plug):
+        raise Http404
+    return plug
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def chart_series(*, plug: Plug, channel: str, window_ms: int) -> dict[str, Any]:
+    """The chart's points of one property over the last `window_ms`: raw when the window holds
+    at most CHART_POINTS, else averaged into buckets by the property dialect's aggregation."""
+    end = now_ms()
+    start = end - window_ms
+    size = selectors.property_series_size(
+        plug=plug, channel=channel, start=start, end=end, bound=CHART_POINTS + 1
+    )
+    bucket = None
+    if size > CHART_POINTS:
+        bucket = max(1, math.ceil(window_ms / CHART_POINTS))
+        query = PointQuery(start, end, (Aggregator("avg", bucket),), MAX_LIMIT, "asc")
+    else:
+        query = PointQuery(start, end, (), CHART_POINTS, "asc")
+    result = query_run(plug=plug, channel=channel, ref=channel, query=query, now=end)
+    values = result["results"][0]["values"]
+    points = [[parse_timestamp(v["t"]), _number(v["v"])] for v in values]
+    return {
+        "property": channel,
+        "start": start,
+        "end": end,
+        "window": window_ms,
+        "bucket": bucket,
+        "points": points,
+    }
+
+
+def _cursor(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isdigit() and len(raw) < 19 else None
+
+
+def _plug_context(request: HttpRequest, plug: Plug, **extra: Any) -> dict[str, Any]:
+    properties = selectors.plug_properties(plug=plug)
+    chart = ChartForm(request.GET)
+    chart.is_valid()
+    names = [p.prop.name for p in properties]
+    chosen = chart.cleaned_data.get("chart") or ""
+    if chosen not in names:
+        numeric = [p.prop.name for p in properties if _number(p.value) is not None]
+        chosen = (numeric or names or [""])[0]
+    window = chart.cleaned_data.get("window") or "hour"
+    series = chart_series(plug=plug, channel=chosen, window_ms=WINDOWS[window]) if chosen else None
+    journal = selectors.plug_journal_page(plug=plug, before=_cursor(request.GET.get("jbefore")))
+    log = selectors.plug_log_page(plug=plug, before=_cursor(request.GET.get("lbefore")))
+    commandable = [p.prop for p in properties if p.prop.access == p.prop.Access.PUBLIC] or [
+        p.prop for p in properties
+    ]
+    context = {
+        "plug": plug,
+        "properties": properties,
+        "chart_form": chart,
+        "chart_property": chosen,
+        "chart_window": window,
+        "windows": [("hour", "last hour"), ("day", "last day"), ("week", "last week")],
+        "series": series,
+        "journal": journal,
+        "journal_next": journal.items[-1].id if journal.more else None,
+        "log": log,
+        "log_next": log.items[-1].id if log.more else None,
+        "commands": selectors.plug_commands(plug=plug),
+        "command_form": CommandForm(properties=commandable),
+        "may_administer": access.may_administer_plug(_principal(request), plug),
+        "live_path": f"/console/live/{plug.id}",
+        "section": "plugs",
+    }
+    context.update(extra)
+    return context
+
+
+@console_page
+@require_GET
+def plug_page(request: HttpRequest, plug_id: str) -> HttpResponse:
+    plug = _plug(request, plug_id)
+    return render(request, "console/plug.html", _plug_context(request, plug))
+
+
+@console_page
+@require_POST
+def plug_status(request: HttpRequest, plug_id: str) -> HttpResponse:
+    """Debug on/off, disable/enable: the account's to change (`plug_update` asks `devices.access`)."""
+    plug = _plug(request, plug_id)
+    status = request.POST.get("status", "")
+    try:
+        plug_update(principal=_principal(request), plug=plug, status=status)
+    except PlugError as exc:
+        plug.refresh_from_db()
+        return render(
+            request, "console/plug.html", _plug_context(request, plug, error=str(exc.detail)), status=400
+        )
+    return redirect("console:plug", plug_id=plug.id)
+
+
+@console_page
+@require_POST
+def plug_key(request: HttpRequest, plug_id: str) -> HttpResponse:
+    """A new device key secret, shown in this answer only; the old one stops working at once."""
+    plug = _plug(request, plug_id)
+    if not access.may_read_device_key(_principal(request), plug):
+        raise Http404
+    key, secret = device_key_regenerate(plug=plug)
+    return render(request, "console/plug.html", _plug_context(request, plug, new_secret=(key, secret)))
+
+
+@console_page
+@require_POST
+def plug_command(request: HttpRequest, plug_id: str) -> HttpResponse:
+    """A command: a write into the device's property by the account, through the one write service
+    (stored, journalled with source `console`, then created and pushed like any other)."""
+    plug = _plug(request, plug_id)
+    properties = [p.prop for p in selectors.plug_properties(plug=plug)]
+    form = CommandForm(request.POST, properties=properties)
+    if form.is_valid():
+        prop = next(p for p in properties if p.id == form.cleaned_data["property"])
+        point = PointIn(channel=prop.name, data=form.cleaned_data["value"], of=plug.id)
+        result = points_write(
+            principal=_principal(request), points=[point], source=SOURCE, property_write=True
+        )[0]
+        if result.ok:
+            return redirect("console:plug", plug_id=plug.id)
+        form.add_error(None, result.message or result.code)
+    context = _plug_context(request, plug)
+    context["command_form"] = form
+    return render(request, "console/plug.html", context, status=400)
+
+
+# --- channels ------------------------------------------------------------------------------------
+
+
+@console_page
+@require_GET
+def channels_page(request: HttpRequest) -> HttpResponse:
+    principal = _principal(request)
+    form = ChannelSearchForm(request.GET)
+    records: list[dict[str, Any]] = []
+    channels: list[str] = []
+    page, more = 1, False
+    if form.is_valid():
+        filters = PointFilter(mask=form.cleaned_data["mask"])
+        page = form.cleaned_data.get("page") or 1
+        size = selectors.PAGE
+        rows = points_read(principal=principal, filters=filters, offset=(page - 1) * size, limit=size + 1)
+        records, more = rows[:size], len(rows) > size
+        channels = channels_read(principal=principal, filters=filters, limit=200)
+    mask = form.cleaned_data.get("mask", "#") if form.is_bound and form.is_valid() else "#"
+    context = {
+        "form": form,
+        "records": records,
+        "channels": channels,
+        "page": page,
+        "prev_url": "?" + urlencode({"mask": mask, "page": page - 1}) if page > 1 else None,
+        "next_url": "?" + urlencode({"mask": mask, "page": page + 1}) if more else None,
+        "section": "channels",
+        "live_path": "/console/live/",
+    }
+    return render(request, "console/channels.html", context, status=200 if form.is_valid() else 400)
+
+
+# --- keys ----------------------------------------------------------------------------------------
+
+
+@console_page
+@require_http_methods(["GET", "POST"])
+def keys_page(request: HttpRequest) -> HttpResponse:
+    principal = _principal(request)
+    if not access.may_manage_keys(principal):
+        raise Http404
+    form = KeyCreateForm(request.POST if request.method == "POST" else None)
+    created: tuple[ApiKey, str] | None = None
+    if request.method == "POST" and form.is_valid():
+        created = _key_create(principal, form)
+        if created is not None:
+            form = KeyCreateForm()
+    after = request.GET.get("after") or None
+    device_keys = selectors.device_keys_page(principal=principal, after=after)
+    context = {
+        "form": form,
+        "created": created,
+        "keys": selectors.keys_of_account(principal=principal),
+        "device_keys": device_keys,
+        "device_keys_next": device_keys.items[-1].id if device_keys.more else None,
+        "section": "keys",
+        "live_path": "/console/live/",
+    }
+    status = 400 if request.method == "POST" and created is None else 200
+    return render(request, "console/keys.html", context, status=status)
+
+
+def _key_create(principal: Principal, form: KeyCreateForm) -> tuple[ApiKey, str] | None:
+    data = form.cleaned_data
+    if data["kind"] == ApiKey.Kind.USER:
+        return key_create(account=principal.account_id, kind=ApiKey.Kind.USER, name=data["name"])
+    ids = form.plug_ids()
+    known = selectors.plugs_by_id(principal=principal, ids=ids)
+    unknown = [i for i in ids if i not in known]
+    if unknown:  # another account's plug is as unknown as a missing one
+        form.add_error("plugs", f"no plug {', '.join(unknown)}")
+        return None
+    context = data.get("context") or ApiKey.ContextType.ACCOUNT
+    app = None
+    if context == ApiKey.ContextType.APP:
+        if len(ids) != 1 or known[ids[0]].kind != Plug.Kind.CONTROLLER:
+            form.add_error("plugs", "an app context names one controller plug")
+            return None
+        app = known[ids[0]]
+    try:
+        return apiclient_create(
+            account=principal.account_id,
+            scope=data["scope"],
+            context_type=context,
+            context_ids=ids if context == ApiKey.ContextType.DEVICES else (),
+            app=app,
+            name=data["name"],
+        )
+    except KeyRefused as exc:
+        form.add_error(None, str(exc.detail))
+        return None
+
+
+@console_page
+@require_POST
+def key_revoke_page(request: HttpRequest, key_id: str) -> HttpResponse:
+    principal = _principal(request)
+    key = selectors.key_of_account(principal=principal, key_id=key_id)
+    if key is None or not access.may_manage_keys(principal):
+        raise Http404
+    key_revoke(key=key)
+    return redirect("console:keys")
