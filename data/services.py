@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -296,7 +297,7 @@ def _authorize(
         key = (p.sub, p.of)
         if key not in verdicts:
             verdicts[key] = access.write_refusal(
-                principal, p.of, plugs.get(p.of), lambda sub=p.sub: _write_reach(reaches, subs, sub)
+                principal, p.of, plugs.get(p.of), partial(_write_reach, reaches, subs, p.sub)
             )
         refusal = verdicts[key]
         if refusal is not None:

@@ -28,7 +28,7 @@ from enum import StrEnum
 
 from devices.models import Control, Plug, Property
 from plugboard.models import ApiKey
-from plugboard.principals import Principal
+from plugboard.principals import Principal, Scope
 
 ContextType = ApiKey.ContextType
 ALL = None  # in `perm.of`: "every plug of the account"
@@ -39,15 +39,6 @@ class Mode(StrEnum):
 
     READ = "r"
     WRITE = "w"
-
-
-class Scope(StrEnum):
-    """API client key scopes (Connio's names)."""
-
-    READ = "device:read"
-    READ_DATA = "device:read-data"
-    WRITE_DATA = "device:write-data"
-    MODIFY = "device:modify"
 
 
 DATA_SCOPE = {Mode.READ: Scope.READ_DATA, Mode.WRITE: Scope.WRITE_DATA}

@@ -3,6 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Scope(StrEnum):
+    """What an API client key may do (Connio's scope names); `devices.access` applies them."""
+
+    ALL = "*"  # every scope
+    ACCOUNT_READ = "account:read"
+    APICLIENT_READ = "apiclient:read"
+    SUBACCOUNT_READ = "subaccount:read"
+    READ = "device:read"
+    READ_DATA = "device:read-data"
+    WRITE_DATA = "device:write-data"
+    MODIFY = "device:modify"
+    EXECUTE = "device:execute"
+    PROFILE_READ = "deviceprofile:read"
+    PROFILE_MODIFY = "deviceprofile:modify"
+    APP_READ = "app:read"
+    APP_READ_DATA = "app:read-data"
+    APP_MODIFY = "app:modify"
+    APPPROFILE_READ = "appprofile:read"
+    APPPROFILE_MODIFY = "appprofile:modify"
 
 
 @dataclass(frozen=True)
@@ -22,6 +44,7 @@ class Principal:
     context_type: str = "account"
     context_ids: tuple[str, ...] = ()
     scope: tuple[str, ...] = ()
+    rate_limit: int = 0  # the verified key's requests per minute (0: unlimited)
     is_authenticated: bool = field(default=True, repr=False)
 
     @property
@@ -41,4 +64,4 @@ class Principal:
         return self.kind == "plug" and (plug_id == self.plug_id or plug_id in self.plug_ids)
 
     def has_scope(self, scope: str) -> bool:
-        return not self.is_apiclient or not self.scope or scope in self.scope or "*" in self.scope
+        return not self.is_apiclient or not self.scope or scope in self.scope or Scope.ALL in self.scope

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from django.db import transaction
+from django.db import models, transaction
 
 from plugboard.credentials import secret_decrypt, secret_digest, secret_encrypt
 from plugboard.errors import ApiError
 from plugboard.identifiers import new_secret
 from plugboard.models import Account, ApiKey
-
-if TYPE_CHECKING:
-    from devices.models import Plug
+from plugboard.principals import Scope
 
 
 class AccountExists(Exception):
@@ -35,7 +32,7 @@ def key_create(
     *,
     account: Account | str,
     kind: str,
-    plug: Plug | None = None,
+    plug: models.Model | None = None,  # a devices.Plug: the kernel names no app
     context_type: str | None = None,
     context_ids: Sequence[str] = (),
     scope: Sequence[str] = (),
@@ -48,7 +45,7 @@ def key_create(
     if kind == ApiKey.Kind.DEVICE:
         assert plug is not None, "a device key belongs to a plug"
         context_type = ApiKey.ContextType.DEVICE
-        context_ids = list(dict.fromkeys([plug.id, *context_ids]))
+        context_ids = list(dict.fromkeys([plug.pk, *context_ids]))
     elif kind == ApiKey.Kind.USER:
         context_type = ApiKey.ContextType.ACCOUNT
     else:
@@ -56,7 +53,7 @@ def key_create(
     key = ApiKey.objects.create(
         account_id=account_id,
         kind=kind,
-        plug=plug,
+        plug_id=plug.pk if plug is not None else None,
         context_type=context_type,
         context_ids=list(context_ids),
         scope=list(scope),
@@ -86,26 +83,8 @@ def key_secret(*, key: ApiKey) -> str | None:
 # --- property dialect management ---
 
 # The API client scopes of the v3 dialect (Connio's words). `*` grants them all.
-API_SCOPES = frozenset(
-    {
-        "*",
-        "account:read",
-        "apiclient:read",
-        "subaccount:read",
-        "device:read",
-        "device:read-data",
-        "device:write-data",
-        "device:modify",
-        "device:execute",
-        "deviceprofile:read",
-        "deviceprofile:modify",
-        "app:read",
-        "app:read-data",
-        "app:modify",
-        "appprofile:read",
-        "appprofile:modify",
-    }
-)
+# The API client scopes of the v3 dialect (Connio's words). `*` grants them all.
+API_SCOPES = frozenset(s.value for s in Scope)
 
 
 class KeyRefused(ApiError):
@@ -121,7 +100,7 @@ def apiclient_create(
     scope: Sequence[str],
     context_type: str = ApiKey.ContextType.ACCOUNT,
     context_ids: Sequence[str] = (),
-    app: Plug | None = None,
+    app: models.Model | None = None,  # a controller devices.Plug
     name: str = "",
     rate_limit: int = 0,
 ) -> tuple[ApiKey, str]:

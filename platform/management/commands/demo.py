@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from devices.models import Plug
 from devices.services.plugs import plug_create
-from plugboard.models import ApiKey
+from plugboard.models import Account, ApiKey
 from plugboard.services import account_create, key_secret
 
 
@@ -19,8 +19,6 @@ class Command(BaseCommand):
         parser.add_argument("--password", default="demo-password")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        from plugboard.models import Account
-
         account = Account.objects.filter(email__iexact=opts["email"]).first()
         if account is None:
             account = account_create(email=opts["email"], password=opts["password"], name="Demo")

@@ -135,7 +135,7 @@ class Command(BaseCommand):
     def _run(self, host: str, sockets: dict[str, socket.socket], *, expiry: bool, announce: bool) -> None:
         from daphne.server import Server  # imported here: it installs Twisted's asyncio reactor
 
-        from plugboard.asgi import application
+        from plugboard.asgi import application  # after the reactor: Channels imports Twisted
 
         def on_ready() -> None:
             asyncio.get_event_loop().create_task(self._start_side_services(sockets, expiry))
@@ -165,6 +165,7 @@ class Command(BaseCommand):
             self.stdout.write(f"MQTT over TLS on {host}:{sockets['tls'].getsockname()[1]}")
 
     async def _start_side_services(self, sockets: dict[str, socket.socket], expiry: bool) -> None:
+        # Imported when a worker starts its listeners: a --workers supervisor never loads MQTT.
         from commands.mqtt.tcp import mqtt_tcp_serve
 
         if "mqtt" in sockets:
@@ -174,6 +175,7 @@ class Command(BaseCommand):
             context.load_cert_chain(settings.MQTT_TLS_CERT, settings.MQTT_TLS_KEY)
             await mqtt_tcp_serve(sock=sockets["tls"], ssl_context=context)
         if expiry and settings.CELERY_TASK_ALWAYS_EAGER:
+            # Only the embedded default runs the purge in this process (production: Celery beat).
             from data.expiry import expiry_schedule
 
             asyncio.get_event_loop().create_task(expiry_schedule())
