@@ -1,0 +1,108 @@
+"""The console's live socket: authenticated by the session, fed by the after-commit group
+messages of the write service and the MQTT layer, refusing anyone else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from commands.services import commands_mark, plug_connection_changed
+from data.services import PointIn, points_write
+from devices.models import Property
+from plugboard.asgi import application
+from plugboard.principals import Principal
+from tests.conftest import Tenant
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _session_cookie(tenant: Tenant) -> str:
+    client = Client()
+    response = client.post("/console/sign-in/", {"email": tenant.email, "password": tenant.password})
+    assert response.status_code == 302
+    return client.cookies["sessionid"].value
+
+
+async def _socket(path: str, cookie: str | None) -> tuple[WebsocketCommunicator, bool]:
+    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver")]
+    if cookie:
+        headers.append((b"cookie", f"sessionid={cookie}".encode()))
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await communicator.connect(timeout=5)
+    return communicator, connected
+
+
+async def test_a_socket_without_a_session_is_refused(tenant: Tenant) -> None:
+    plug = await sync_to_async(tenant.plug)("thermostat")
+    for path in ("/console/live/", f"/console/live/{plug.plug.id}"):
+        communicator, connected = await _socket(path, None)
+        assert not connected
+        communicator, connected = await _socket(path, "not-a-session")
+        assert not connected
+
+
+async def test_another_accounts_plug_is_refused(tenant: Tenant, other_tenant: Tenant) -> None:
+    theirs = await sync_to_async(other_tenant.plug)("theirs")
+    cookie = await sync_to_async(_session_cookie)(tenant)
+    communicator, connected = await _socket(f"/console/live/{theirs.plug.id}", cookie)
+    assert not connected
+
+
+async def test_points_connection_and_command_state_arrive_live(tenant: Tenant) -> None:
+    enrolled = await sync_to_async(tenant.plug)("thermostat")
+    plug = enrolled.plug
+    own = Principal(account_id=tenant.account.id, kind="plug", credential=plug.id, plug_id=plug.id)
+    account = Principal(account_id=tenant.account.id, kind="account", credential=tenant.email)
+    cookie = await sync_to_async(_session_cookie)(tenant)
+    page, connected = await _socket(f"/console/live/{plug.id}", cookie)
+    assert connected
+    listing, connected = await _socket("/console/live/", cookie)
+    assert connected
+
+    write: Any = sync_to_async(points_write)
+    await write(principal=own, points=[PointIn(channel="setpoint", data=20.5, of=plug.id)], source="http")
+    message = await page.receive_json_from(timeout=5)
+    assert message["kind"] == "points"
+    assert [(r["channel"], r["data"], r["of"]) for r in message["records"]] == [("setpoint", 20.5, plug.id)]
+
+    await sync_to_async(plug_connection_changed)(
+        plug_id=plug.id,
+        account_id=tenant.account.id,
+        connected=True,
+        transport="mqtt-tcp",
+        credential=plug.id,
+    )
+    for socket in (page, listing):
+        message = await socket.receive_json_from(timeout=5)
+        if message["kind"] == "points":  # the listing hears the account's points too
+            message = await socket.receive_json_from(timeout=5)
+        assert message["kind"] == "connection"
+        assert (message["plug"], message["connected"], message["transport"]) == (plug.id, True, "mqtt-tcp")
+
+    await sync_to_async(Property.objects.filter(plug=plug, name="setpoint").update)(access="public")
+    await write(
+        principal=account,
+        points=[PointIn(channel="setpoint", data=22, of=plug.id)],
+        source="console",
+        property_write=True,
+    )
+    seen: dict[str, Any] = {}
+    while "commands" not in seen:
+        message = await page.receive_json_from(timeout=5)
+        seen[message["kind"]] = message
+    command = seen["commands"]["commands"][0]
+    assert (command["property"], command["value"], command["state"]) == ("setpoint", 22, "pending")
+    await sync_to_async(commands_mark)(ids=[command["id"]], state="acked")
+    while True:  # the command's own data point may still be on its way
+        message = await page.receive_json_from(timeout=5)
+        if message["kind"] == "commands":
+            break
+    assert message["commands"] == [
+        {**{k: command[k] for k in ("id", "plug", "property", "value")}, "state": "acked"}
+    ]
+    await page.disconnect()
+    await listing.disconnect()

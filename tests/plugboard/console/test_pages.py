@@ -1,0 +1,292 @@
+"""The console's pages (SPEC §9) through Django's test client: sign-in, isolation between
+accounts, values shown as text, writes through the same services as the dialects."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.test.utils import override_settings
+
+from commands.models import Command
+from data.models import JournalEntry
+from data.services import PointIn, points_write
+from devices.models import DeviceLogEntry, Plug, Property
+from plugboard.models import ApiKey
+from plugboard.principals import Principal
+from plugboard.services import key_create
+from tests.conftest import Tenant, plug_headers
+
+HOSTILE = '<script>alert(1)</script>"onerror=alert(2)'
+
+
+def signed_in(tenant: Tenant, **kwargs: Any) -> Client:
+    client = Client(**kwargs)
+    response = client.post("/console/sign-in/", {"email": tenant.email, "password": tenant.password})
+    assert response.status_code == 302
+    return client
+
+
+def device(tenant: Tenant, plug: Plug) -> Principal:
+    return Principal(account_id=tenant.account.id, kind="plug", credential=plug.id, plug_id=plug.id)
+
+
+def test_pages_need_a_signed_in_account(tenant: Tenant) -> None:
+    client = Client()
+    response = client.get("/console/plugs/?q=a")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/console/sign-in/?next=")
+    assert client.post("/console/sign-in/", {"email": tenant.email, "password": "wrong"}).status_code == 401
+    response = client.post(
+        "/console/sign-in/", {"email": tenant.email, "password": tenant.password, "next": "/console/keys/"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/console/keys/"
+    cookie = response.cookies["sessionid"]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert client.get("/console/plugs/").status_code == 200
+    client.post("/console/sign-out/")
+    assert client.get("/console/plugs/").status_code == 302
+
+
+def test_sign_in_never_redirects_off_site(tenant: Tenant) -> None:
+    response = Client().post(
+        "/console/sign-in/",
+        {"email": tenant.email, "password": tenant.password, "next": "https://evil.example/"},
+    )
+    assert response["Location"] == "/console/plugs/"
+
+
+@override_settings(
+    PLUGBOARD={**__import__("django.conf").conf.settings.PLUGBOARD, "AUTH_FAILURES_PER_MINUTE": 3}
+)
+def test_failed_sign_ins_are_rate_limited_like_the_api(tenant: Tenant) -> None:
+    client = Client()
+    for _ in range(3):
+        assert client.post("/console/sign-in/", {"email": tenant.email, "password": "x"}).status_code == 401
+    response = client.post("/console/sign-in/", {"email": tenant.email, "password": tenant.password})
+    assert response.status_code == 429
+
+
+def test_every_form_needs_its_csrf_token(tenant: Tenant) -> None:
+    client = Client(enforce_csrf_checks=True)
+    assert (
+        client.post("/console/sign-in/", {"email": tenant.email, "password": tenant.password}).status_code
+        == 403
+    )
+    page = client.get("/console/sign-in/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token
+    response = client.post(
+        "/console/sign-in/",
+        {"email": tenant.email, "password": tenant.password, "csrfmiddlewaretoken": token.group(1)},
+    )
+    assert response.status_code == 302
+    assert client.post("/console/plugs/", {"new-name": "lamp", "new-kind": "thing"}).status_code == 403
+    assert not Plug.objects.filter(name="lamp").exists()
+
+
+def test_plug_list_searches_and_pages_without_counting(
+    tenant: Tenant, django_assert_max_num_queries: Any
+) -> None:
+    for i in range(55):
+        tenant.plug(f"node-{i:02d}", hwid=f"HW-{i}")
+    client = signed_in(tenant)
+    with django_assert_max_num_queries(4):
+        page = client.get("/console/plugs/").content.decode()
+    assert "node-00" in page and "node-49" in page and "node-50" not in page
+    next_url = re.search(r'href="(\?[^"]*after=[^"]+)" rel="next"', page)
+    assert next_url
+    second = client.get("/console/plugs/" + next_url.group(1).replace("&amp;", "&")).content.decode()
+    assert "node-50" in second and "node-54" in second and "node-49" not in second
+    found = client.get("/console/plugs/?q=HW-7").content.decode()
+    assert "node-07" in found and "node-08" not in found
+
+
+def test_a_created_plug_shows_its_secret_once(tenant: Tenant) -> None:
+    client = signed_in(tenant)
+    response = client.post("/console/plugs/", {"new-name": "lamp", "new-kind": "controller", "new-hwid": ""})
+    assert response.status_code == 200
+    secret = re.search(r"data-secret>([0-9a-f]{32})<", response.content.decode())
+    assert secret
+    plug = Plug.objects.get(account=tenant.account, name="lamp")
+    assert plug.kind == "controller"
+    assert secret.group(1) not in client.get("/console/plugs/").content.decode()
+    assert secret.group(1) not in client.get(f"/console/plugs/{plug.id}/").content.decode()
+    taken = client.post("/console/plugs/", {"new-name": "LAMP", "new-kind": "thing"})
+    assert taken.status_code == 400 and "already exists" in taken.content.decode()
+
+
+def test_another_accounts_things_are_not_found(tenant: Tenant, other_tenant: Tenant) -> None:
+    theirs = other_tenant.plug("secret-plug").plug
+    their_key, _ = key_create(account=other_tenant.account, kind="user")
+    points_write(
+        principal=device(other_tenant, theirs),
+        points=[PointIn(channel="private/room", data=42, of=theirs.id)],
+        source="http",
+    )
+    client = signed_in(tenant)
+    for path in (f"/console/plugs/{theirs.id}/",):
+        assert client.get(path).status_code == 404
+    for path in (
+        f"/console/plugs/{theirs.id}/status/",
+        f"/console/plugs/{theirs.id}/key/",
+        f"/console/plugs/{theirs.id}/command/",
+        f"/console/keys/{their_key.id}/revoke/",
+    ):
+        assert client.post(path, {"status": "disabled", "property": "x", "value": "1"}).status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.status == "ok" and ApiKey.objects.filter(id=their_key.id).exists()
+    channels = client.get("/console/channels/?mask=%23").content.decode()
+    assert "private/room" not in channels
+    assert "secret-plug" not in client.get("/console/plugs/?q=secret").content.decode()
+    made = client.post(
+        "/console/keys/",
+        {"kind": "apiclient", "context": "devices", "plugs": theirs.id, "scope": ["device:read"]},
+    )
+    assert (
+        made.status_code == 400
+        and not ApiKey.objects.filter(account=tenant.account, kind="apiclient").exists()
+    )
+
+
+def test_values_are_shown_as_text(tenant: Tenant) -> None:
+    plug = tenant.plug("thermostat", hwid=HOSTILE).plug
+    points_write(
+        principal=device(tenant, plug),
+        points=[
+            PointIn(channel=HOSTILE, data=HOSTILE, of=plug.id),
+            PointIn(channel="t", data={"x": HOSTILE}, of=plug.id),
+        ],
+        source="http",
+    )
+    client = signed_in(tenant)
+    pages = [
+        "/console/plugs/",
+        f"/console/plugs/{plug.id}/",
+        f"/console/plugs/{plug.id}/?chart=t",
+        "/console/channels/?mask=%23",
+    ]
+    for path in pages:
+        html = client.get(path).content.decode()
+        assert "<script>alert" not in html, path
+        # A quote that could end an attribute never comes through raw (inside the chart's JSON
+        # data block it is a JSON escape, \", which no HTML parser reads as markup).
+        assert not re.search(r'(?<!\\)"onerror=', html), path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, path
+
+
+def test_a_command_goes_through_the_write_service(tenant: Tenant) -> None:
+    plug = tenant.plug("thermostat").plug
+    points_write(
+        principal=device(tenant, plug),
+        points=[PointIn(channel="setpoint", data=20, of=plug.id)],
+        source="http",
+    )
+    prop = Property.objects.get(plug=plug, name="setpoint")
+    prop.access = Property.Access.PUBLIC
+    prop.save()
+    client = signed_in(tenant)
+    bad = client.post(f"/console/plugs/{plug.id}/command/", {"property": prop.id, "value": "{not json"})
+    assert bad.status_code == 400 and "not JSON" in bad.content.decode()
+    assert not Command.objects.exists()
+    sent = client.post(f"/console/plugs/{plug.id}/command/", {"property": prop.id, "value": "21.5"})
+    assert sent.status_code == 302
+    command = Command.objects.get(plug=plug)
+    assert (command.property, command.value, command.state) == ("setpoint", 21.5, "pending")
+    entry = JournalEntry.objects.filter(of=plug.id, channel="setpoint").order_by("-id").first()
+    assert entry is not None and entry.source == "console" and entry.credential == tenant.email
+    page = client.get(f"/console/plugs/{plug.id}/").content.decode()
+    assert f'data-command="{command.id}"' in page and "pending" in page
+
+
+def test_a_command_to_a_property_only_its_device_writes_is_a_form_error(tenant: Tenant) -> None:
+    plug = tenant.plug("thermostat").plug
+    points_write(
+        principal=device(tenant, plug), points=[PointIn(channel="temp", data=20, of=plug.id)], source="http"
+    )
+    prop = Property.objects.get(plug=plug, name="temp")  # protected
+    client = signed_in(tenant)
+    response = client.post(f"/console/plugs/{plug.id}/command/", {"property": prop.id, "value": "1"})
+    assert response.status_code == 400 and "protected" in response.content.decode()
+    assert not Command.objects.exists()
+
+
+def test_debug_disable_and_key_regeneration(tenant: Tenant, api: Any) -> None:
+    enrolled = tenant.plug("thermostat")
+    plug = enrolled.plug
+    client = signed_in(tenant)
+    assert client.post(f"/console/plugs/{plug.id}/status/", {"status": "debug"}).status_code == 302
+    plug.refresh_from_db()
+    assert plug.status == "debug"
+    points_write(
+        principal=device(tenant, plug), points=[PointIn(channel="t", data=1, of=plug.id)], source="http"
+    )
+    Property.objects.filter(plug=plug, name="t").update(type="number")
+    points_write(
+        principal=device(tenant, plug), points=[PointIn(channel="t", data="hot", of=plug.id)], source="http"
+    )
+    assert DeviceLogEntry.objects.filter(plug=plug).exists()
+    page = client.get(f"/console/plugs/{plug.id}/").content.decode()
+    assert "Debug off" in page and DeviceLogEntry.objects.get(plug=plug).code in page
+    assert client.post(f"/console/plugs/{plug.id}/status/", {"status": "nonsense"}).status_code == 400
+    response = client.post(f"/console/plugs/{plug.id}/key/")
+    secret = re.search(r"data-secret>([0-9a-f]{32})<", response.content.decode())
+    assert secret and secret.group(1) != enrolled.auth
+    assert api.get("/iot/data/t", **plug_headers(enrolled)).status_code == 401
+    assert api.get("/iot/data/t", HTTP_X_PLUG_ID=plug.id, HTTP_X_PLUG_AUTH=secret.group(1)).status_code == 200
+    assert client.post(f"/console/plugs/{plug.id}/status/", {"status": "disabled"}).status_code == 302
+    plug.refresh_from_db()
+    assert plug.status == "disabled"
+
+
+def test_the_plug_page_charts_a_window_downsampled(
+    tenant: Tenant, django_assert_max_num_queries: Any
+) -> None:
+    from plugboard.timestamps import now_ms
+
+    plug = tenant.plug("thermostat").plug
+    now = now_ms()
+    points = [PointIn(channel="t", data=float(i % 17), at=now - i * 1000, of=plug.id) for i in range(1500)]
+    points_write(principal=device(tenant, plug), points=points, source="http")
+    client = signed_in(tenant)
+    with django_assert_max_num_queries(14):
+        html = client.get(f"/console/plugs/{plug.id}/?chart=t&window=hour").content.decode()
+    series = re.search(r'<script id="series" type="application/json">(.*?)</script>', html, re.S)
+    assert series
+    import json
+
+    data = json.loads(series.group(1))
+    assert data["property"] == "t" and data["bucket"] is not None
+    assert 0 < len(data["points"]) <= 600
+
+
+def test_keys_create_once_and_revoke(tenant: Tenant, api: Any) -> None:
+    client = signed_in(tenant)
+    response = client.post(
+        "/console/keys/", {"kind": "apiclient", "context": "account", "scope": ["device:read"], "name": "ops"}
+    )
+    assert response.status_code == 200
+    secret = re.search(r"data-secret>([0-9a-f]{32})<", response.content.decode())
+    key = ApiKey.objects.get(account=tenant.account, kind="apiclient")
+    assert secret and key.scope == ["device:read"]
+    assert secret.group(1) not in client.get("/console/keys/").content.decode()
+    assert client.post(f"/console/keys/{key.id}/revoke/").status_code == 302
+    assert not ApiKey.objects.filter(id=key.id).exists()
+    assert client.post("/console/keys/", {"kind": "apiclient", "context": "account"}).status_code == 400
+
+
+@pytest.mark.parametrize("mask", ["a/+", "a/#"])
+def test_channel_browser_masks_and_pages(tenant: Tenant, mask: str) -> None:
+    plug = tenant.plug("thermostat").plug
+    points = [PointIn(channel=f"a/{i}", data=i, at=1_000_000 + i, of=plug.id) for i in range(60)]
+    points.append(PointIn(channel="b/x", data="other", of=plug.id))
+    points_write(principal=device(tenant, plug), points=points, source="http")
+    client = signed_in(tenant)
+    html = client.get("/console/channels/", {"mask": mask}).content.decode()
+    assert "a/59" in html and "b/x" not in html.split('id="records"')[1].split("</table>")[0]
+    assert "page=2" in html
+    second = client.get("/console/channels/", {"mask": mask, "page": 2}).content.decode()
+    assert ">a/9<" in second
+    assert client.get("/console/channels/", {"mask": "a/#/b"}).status_code == 400
