@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 
 from data.models import DataPoint, JournalEntry
 from data.selectors import PointFilter, points_matching
+from data.store import journal_append, points_upsert, properties_set_latest
 from devices import access
 from devices.access import Reach, own_publisher_id
 from devices.models import DeviceLogEntry, Plug, Property
@@ -444,87 +444,11 @@ def _store(points: list[_Point], subs: Sequence[Submission], now: int) -> list[_
     oids: dict[tuple[str, str, str, int], str] = {}
     for start in range(0, len(rows), UPSERT_CHUNK):
         chunk = rows[start : start + UPSERT_CHUNK]
-        for oid, account_id, channel, of, at in _upsert(chunk):
+        for oid, account_id, channel, of, at in points_upsert(chunk):
             oids[(account_id, channel, of, at)] = oid
     for p in inserts:
         p.oid = oids[(subs[p.sub].principal.account_id, p.channel, p.of, p.at)]
     return points
-
-
-_COLUMNS = '(id, account_id, channel, "of", at, data, expire_at)'
-_CONFLICT = (
-    ' ON CONFLICT (account_id, channel, "of", at) DO UPDATE SET data = EXCLUDED.data, '
-    'expire_at = EXCLUDED.expire_at RETURNING id, account_id, channel, "of", at'
-)
-
-
-def _upsert(rows: list[tuple[Any, ...]]) -> list[tuple[str, str, str, str, int]]:
-    """Insert the rows; a row whose key is already taken updates that point and keeps its OID.
-    Returns (OID, account, channel, of, at) for every row."""
-    table = DataPoint._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
-            values = ",".join(["(%s,%s,%s,%s,%s,%s,%s)"] * len(rows))
-            cursor.execute(
-                f"INSERT INTO {table} {_COLUMNS} VALUES {values}{_CONFLICT}",
-                [v for row in rows for v in row],
-            )
-            return cursor.fetchall()
-        # Time series mostly append: the batch is copied in, the cheapest way into a table,
-        # with no RETURNING since every OID is ours. Only when a key is already taken (a
-        # rewrite of a millisecond, rule 1) is the batch upserted instead.
-        try:
-            with transaction.atomic(), cursor.cursor.copy(f"COPY {table} {_COLUMNS} FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        except psycopg.errors.UniqueViolation:
-            cursor.execute(_UPSERT.format(table=table), [_rows_document(rows)])
-            return cursor.fetchall()
-        return [row[:5] for row in rows]
-
-
-_UPSERT = (
-    "INSERT INTO {table} " + _COLUMNS + " SELECT r.id, r.a, r.c, r.o, r.t, r.d, r.e "
-    "FROM jsonb_to_recordset(%s::jsonb) AS r(id varchar, a varchar, c varchar, o varchar, "
-    "t bigint, d jsonb, e bigint)" + _CONFLICT
-)
-
-
-def _rows_document(rows: list[tuple[Any, ...]]) -> str:
-    """The rows as one JSON document: psycopg adapts one string in C, where seven Python lists
-    of a thousand values each would cost more than the statement itself."""
-    quoted: dict[str, str] = {}  # accounts, plugs and channels repeat across a batch
-
-    def q(text: str) -> str:
-        if text not in quoted:
-            quoted[text] = json.dumps(text)
-        return quoted[text]
-
-    return (
-        "["
-        + ",".join(
-            f'{{"id":"{oid}","a":{q(account)},"c":{q(channel)},"o":{q(of)},'
-            f'"t":{at},"d":{data_json},"e":{"null" if expire is None else expire}}}'
-            for oid, account, channel, of, at, data_json, expire in rows
-        )
-        + "]"
-    )
-
-
-# The journal's columns as `_journal` fills them (`data` last but one, as JSON text).
-_JOURNAL_COLUMNS = (
-    "account_id",
-    "received_at",
-    "event",
-    "source",
-    "credential",
-    "point_id",
-    "channel",
-    "of",
-    "at",
-    "data",
-    "expire_at",
-)
 
 
 def _journal(points: list[_Point], subs: Sequence[Submission], source: str, now: int) -> None:
@@ -545,28 +469,7 @@ def _journal(points: list[_Point], subs: Sequence[Submission], source: str, now:
         )
         for p in points
     ]
-    _journal_append(rows, [p.data for p in points])
-
-
-def _journal_append(rows: list[tuple[Any, ...]], values: Sequence[Any]) -> None:
-    """Append rows (`_JOURNAL_COLUMNS`, `data` as JSON text) to the journal: COPY on PostgreSQL
-    (append-only, the fastest way in), one multi-row insert elsewhere, where the ORM takes the
-    same `data` as the Python `values`."""
-    if not rows:
-        return
-    if connection.vendor == "postgresql":
-        columns = ", ".join(f'"{c}"' for c in _JOURNAL_COLUMNS)
-        statement = f"COPY {JournalEntry._meta.db_table} ({columns}) FROM STDIN"
-        with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    entries = []
-    for row, value in zip(rows, values, strict=True):
-        fields = dict(zip(_JOURNAL_COLUMNS, row, strict=True))
-        fields["data"] = value
-        entries.append(JournalEntry(**fields))
-    JournalEntry.objects.bulk_create(entries, batch_size=2_000)
+    journal_append(rows, [p.data for p in points])
 
 
 def _update_latest(points: list[_Point]) -> None:
@@ -588,21 +491,7 @@ def _update_latest(points: list[_Point]) -> None:
     for p in changed:
         assert p.prop is not None
         p.prop.last_value, p.prop.last_at = p.data, p.at
-    # One statement; the time comparison is repeated in SQL so a concurrent writer's newer
-    # value is never overwritten by an older one.
-    table = Property._meta.db_table
-    if connection.vendor == "postgresql":
-        values = ",".join(["(%s, CAST(%s AS jsonb), CAST(%s AS bigint))"] * len(changed))
-        source = f"(VALUES {values}) AS v(id, val, at)"
-    else:  # SQLite names VALUES columns column1, column2, …
-        values = ",".join(["(%s, %s, %s)"] * len(changed))
-        source = f"(SELECT column1 AS id, column2 AS val, column3 AS at FROM (VALUES {values})) AS v"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET last_value = v.val, last_at = v.at FROM {source} "
-            f"WHERE {table}.id = v.id AND ({table}.last_at IS NULL OR {table}.last_at <= v.at)",
-            [x for p in changed for x in (p.prop.id if p.prop else "", p.data_json, p.at)],
-        )
+    properties_set_latest([(p.prop.id if p.prop else "", p.data_json, p.at) for p in changed])
 
 
 def _log_rejections(
@@ -662,7 +551,7 @@ def points_delete(*, principal: Principal, filters: PointFilter, source: str = "
         for start in range(0, len(rows), DELETE_CHUNK):
             chunk = [row[0] for row in rows[start : start + DELETE_CHUNK]]
             removed += DataPoint.objects.filter(id__in=chunk).delete()[0]
-        _journal_append(
+        journal_append(
             [
                 (
                     principal.account_id,

@@ -1,0 +1,134 @@
+"""The data store's vendor-specific statements (PostgreSQL's COPY and jsonb, SQLite's VALUES).
+
+`data.services` runs the write pipeline and calls these for the few statements a batch needs;
+everything here takes rows, not requests, and knows nothing of who writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from django.db import connection, transaction
+
+from data.models import DataPoint, JournalEntry
+from devices.models import Property
+
+_COLUMNS = '(id, account_id, channel, "of", at, data, expire_at)'
+_CONFLICT = (
+    ' ON CONFLICT (account_id, channel, "of", at) DO UPDATE SET data = EXCLUDED.data, '
+    'expire_at = EXCLUDED.expire_at RETURNING id, account_id, channel, "of", at'
+)
+
+
+def points_upsert(rows: list[tuple[Any, ...]]) -> list[tuple[str, str, str, str, int]]:
+    """Insert the rows; a row whose key is already taken updates that point and keeps its OID.
+    Returns (OID, account, channel, of, at) for every row."""
+    table = DataPoint._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            values = ",".join(["(%s,%s,%s,%s,%s,%s,%s)"] * len(rows))
+            cursor.execute(
+                f"INSERT INTO {table} {_COLUMNS} VALUES {values}{_CONFLICT}",
+                [v for row in rows for v in row],
+            )
+            return cursor.fetchall()
+        # Time series mostly append: the batch is copied in, the cheapest way into a table,
+        # with no RETURNING since every OID is ours. Only when a key is already taken (a
+        # rewrite of a millisecond, rule 1) is the batch upserted instead.
+        try:
+            with transaction.atomic(), cursor.cursor.copy(f"COPY {table} {_COLUMNS} FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.errors.UniqueViolation:
+            cursor.execute(UPSERT.format(table=table), [_rows_document(rows)])
+            return cursor.fetchall()
+        return [row[:5] for row in rows]
+
+
+UPSERT = (
+    "INSERT INTO {table} " + _COLUMNS + " SELECT r.id, r.a, r.c, r.o, r.t, r.d, r.e "
+    "FROM jsonb_to_recordset(%s::jsonb) AS r(id varchar, a varchar, c varchar, o varchar, "
+    "t bigint, d jsonb, e bigint)" + _CONFLICT
+)
+
+
+def _rows_document(rows: list[tuple[Any, ...]]) -> str:
+    """The rows as one JSON document: psycopg adapts one string in C, where seven Python lists
+    of a thousand values each would cost more than the statement itself."""
+    quoted: dict[str, str] = {}  # accounts, plugs and channels repeat across a batch
+
+    def q(text: str) -> str:
+        if text not in quoted:
+            quoted[text] = json.dumps(text)
+        return quoted[text]
+
+    return (
+        "["
+        + ",".join(
+            f'{{"id":"{oid}","a":{q(account)},"c":{q(channel)},"o":{q(of)},'
+            f'"t":{at},"d":{data_json},"e":{"null" if expire is None else expire}}}'
+            for oid, account, channel, of, at, data_json, expire in rows
+        )
+        + "]"
+    )
+
+
+# The journal's columns as `_journal` fills them (`data` last but one, as JSON text).
+
+JOURNAL_COLUMNS = (
+    "account_id",
+    "received_at",
+    "event",
+    "source",
+    "credential",
+    "point_id",
+    "channel",
+    "of",
+    "at",
+    "data",
+    "expire_at",
+)
+
+
+def journal_append(rows: list[tuple[Any, ...]], values: Sequence[Any]) -> None:
+    """Append rows (`JOURNAL_COLUMNS`, `data` as JSON text) to the journal: COPY on PostgreSQL
+    (append-only, the fastest way in), one multi-row insert elsewhere, where the ORM takes the
+    same `data` as the Python `values`."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        columns = ", ".join(f'"{c}"' for c in JOURNAL_COLUMNS)
+        statement = f"COPY {JournalEntry._meta.db_table} ({columns}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    entries = []
+    for row, value in zip(rows, values, strict=True):
+        fields = dict(zip(JOURNAL_COLUMNS, row, strict=True))
+        fields["data"] = value
+        entries.append(JournalEntry(**fields))
+    JournalEntry.objects.bulk_create(entries, batch_size=2_000)
+
+
+def properties_set_latest(rows: Sequence[tuple[Any, str, int]]) -> None:
+    """Set (property id, value as JSON text, at) as properties' latest values, unless a stored
+    one is newer."""
+    # One statement; the time comparison is repeated in SQL so a concurrent writer's newer
+    # value is never overwritten by an older one.
+    table = Property._meta.db_table
+    if connection.vendor == "postgresql":
+        values = ",".join(["(%s, CAST(%s AS jsonb), CAST(%s AS bigint))"] * len(rows))
+        source = f"(VALUES {values}) AS v(id, val, at)"
+    else:  # SQLite names VALUES columns column1, column2, …
+        values = ",".join(["(%s, %s, %s)"] * len(rows))
+        source = f"(SELECT column1 AS id, column2 AS val, column3 AS at FROM (VALUES {values})) AS v"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_value = v.val, last_at = v.at FROM {source} "
+            f"WHERE {table}.id = v.id AND ({table}.last_at IS NULL OR {table}.last_at <= v.at)",
+            [x for row in rows for x in row],
+        )
