@@ -64,4 +64,6 @@ class Principal:
         return self.kind == "plug" and (plug_id == self.plug_id or plug_id in self.plug_ids)
 
     def has_scope(self, scope: str) -> bool:
-        return not self.is_apiclient or not self.scope or scope in self.scope or Scope.ALL in self.scope
+        """An API client key may do what its scopes list (`*`: everything; none: nothing);
+        the other kinds are not scoped."""
+        return not self.is_apiclient or scope in self.scope or Scope.ALL in self.scope

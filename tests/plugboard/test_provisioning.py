@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 
 from plugboard.credentials import secret_digest
 from plugboard.models import ApiKey
+from plugboard.principals import Principal
 
 
 def _run(*args: str) -> dict:
@@ -52,3 +53,32 @@ def test_provisioning_errors_are_one_clear_line() -> None:
         call_command("createplug", "--account", "a@example.com", "--name", "9bad", stdout=StringIO())
     with pytest.raises(CommandError, match="needs --plug"):
         call_command("createkey", "--account", "a@example.com", "--kind", "device", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_an_api_client_key_does_what_its_scopes_say() -> None:
+    """`createkey --kind apiclient` writes its scopes down (an empty list no longer means "all"),
+    and a key whose scope is empty may do nothing."""
+    _run("createaccount", "--email", "s@example.com", "--password", "pw-pw-pw-pw")
+    made = _run("createkey", "--account", "s@example.com", "--kind", "apiclient")
+    assert ApiKey.objects.get(id=made["id"]).scope == ["device:read-data", "device:write-data"]
+    reader = _run(
+        "createkey", "--account", "s@example.com", "--kind", "apiclient", "--scope", "device:read-data"
+    )
+    assert ApiKey.objects.get(id=reader["id"]).scope == ["device:read-data"]
+    with pytest.raises(CommandError, match="--scope"):
+        call_command(
+            "createkey",
+            "--account",
+            "s@example.com",
+            "--kind",
+            "apiclient",
+            "--scope",
+            "nope",
+            stdout=StringIO(),
+        )
+
+    unscoped = Principal(account_id="com-x", kind="apiclient", credential="_key_x", scope=())
+    everything = Principal(account_id="com-x", kind="apiclient", credential="_key_y", scope=("*",))
+    assert not unscoped.has_scope("device:read-data")
+    assert everything.has_scope("device:read-data") and everything.has_scope("device:modify")

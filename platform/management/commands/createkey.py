@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from devices.models import Plug
 from plugboard.management.commands.createplug import account_lookup
-from plugboard.services import key_create
+from plugboard.services import API_SCOPES, key_create
 
 
 class Command(BaseCommand):
@@ -15,7 +15,11 @@ class Command(BaseCommand):
         parser.add_argument("--account", required=True, help="the account's email (or com- id)")
         parser.add_argument("--kind", choices=["user", "apiclient", "device"], required=True)
         parser.add_argument("--plug", help="the plug of a device key, or the app of an API client key")
-        parser.add_argument("--scope", default="", help="API client scopes, comma-separated")
+        parser.add_argument(
+            "--scope",
+            default="device:read-data,device:write-data",
+            help="API client scopes, comma-separated ('*' for all; default: read and write data)",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         account = account_lookup(opts["account"])
@@ -27,5 +31,11 @@ class Command(BaseCommand):
         if opts["kind"] == "device" and plug is None:
             raise CommandError("a device key needs --plug")
         scope = [s.strip() for s in opts["scope"].split(",") if s.strip()]
+        if opts["kind"] == "apiclient":
+            unknown = sorted(set(scope) - API_SCOPES)
+            if not scope or unknown:
+                raise CommandError(f"--scope lists one or more of {', '.join(sorted(API_SCOPES))}")
+        else:
+            scope = []  # user and device keys have no scopes: their kind says what they may do
         key, secret = key_create(account=account, kind=opts["kind"], plug=plug, scope=scope)
         self.stdout.write(json.dumps({"id": key.id, "secret": secret, "kind": key.kind}))
