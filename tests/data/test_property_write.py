@@ -64,6 +64,22 @@ def test_feed_into_one_property(api: APIClient, thing: Enrolled) -> None:
 
 
 @pytest.mark.django_db
+def test_a_feed_points_ttl_sets_its_expiry(api: APIClient, thing: Enrolled) -> None:
+    """`ttl` (seconds from receipt) on a point, else on the feed; a bad one is a rejection."""
+    before = now_ms()
+    feed = {
+        "ttl": 60,
+        "dps": [{"t": T0, "v": 1, "ttl": 10}, {"t": T0 + 1, "v": 2}, {"t": T0 + 2, "v": 3, "ttl": -1}],
+    }
+    r = post(api, "/v3/data/devices/_this_/properties/temperature", feed, plug_headers(thing))
+    assert r.json() == {"accepted": 2, "rejected": 1}
+    expiry = dict(DataPoint.objects.filter(of=thing.plug.id).values_list("at", "expire_at"))
+    assert set(expiry) == {T0, T0 + 1}
+    assert before + 10_000 <= expiry[T0] <= now_ms() + 10_000
+    assert before + 60_000 <= expiry[T0 + 1] <= now_ms() + 60_000
+
+
+@pytest.mark.django_db
 def test_feed_base_time_and_offsets(api: APIClient, thing: Enrolled) -> None:
     feed = {"t": iso(T0), "dps": [{"v": 1}, {"v": 2, "tt": 1000}, {"v": 3, "t": T0 - 1}]}
     r = post(api, "/v3/data/devices/_this_/properties/level", feed, plug_headers(thing))
