@@ -49,7 +49,7 @@ def _master_ok(account: Account, secret: str, ident: str) -> bool:
     return True
 
 
-def _plug_principal(plug: Plug, credential: str, key: ApiKey | None = None) -> Principal:
+def _plug_principal(plug: Plug, credential: str, key: ApiKey | None = None, rate_limit: int = 0) -> Principal:
     if plug.is_disabled:
         raise Forbidden("plug is disabled")
     plug_ids: tuple[str, ...] = (plug.id,)
@@ -64,12 +64,19 @@ def _plug_principal(plug: Plug, credential: str, key: ApiKey | None = None) -> P
         plug_ids=plug_ids,
         context_type="device",
         context_ids=plug_ids,
+        rate_limit=key.rate_limit if key else rate_limit,
     )
 
 
 def _key_principal(key: ApiKey) -> Principal:
     if key.kind == ApiKey.Kind.USER:
-        return Principal(account_id=key.account_id, kind="account", credential=key.id, key_id=key.id)
+        return Principal(
+            account_id=key.account_id,
+            kind="account",
+            credential=key.id,
+            key_id=key.id,
+            rate_limit=key.rate_limit,
+        )
     if key.kind == ApiKey.Kind.DEVICE:
         assert key.plug is not None
         return _plug_principal(key.plug, key.id, key)
@@ -85,6 +92,7 @@ def _key_principal(key: ApiKey) -> Principal:
         context_type=key.context_type,
         context_ids=ids,
         scope=tuple(key.scope or ()),
+        rate_limit=key.rate_limit,
     )
 
 
@@ -118,7 +126,7 @@ def verify(creds: Credentials) -> Principal | None:
     if key is None or key.plug is None or not key.account.is_active:
         return None
     if key.plug_id == creds.ident:
-        return _plug_principal(key.plug, key.plug_id)
+        return _plug_principal(key.plug, key.plug_id, rate_limit=key.rate_limit)
     if creds.ident in (key.context_ids or []):  # a gateway key acting for one of its devices
         plug = Plug.objects.filter(id=creds.ident, account_id=key.account_id).first()
         return _plug_principal(plug, plug.id, key) if plug else None
@@ -135,14 +143,15 @@ MAX_PLUG_REF = 128  # the longest plug name (64) or hwid (128) a client id may n
 def verify_mqtt(
     client_id: str, username: str | None, password: bytes | None, *, peer: str = "unknown"
 ) -> tuple[Principal, str | None] | int:
-    """`_verify_mqtt`, with failed attempts counted per client address like HTTP's (then 0x05)."""
+    """`_verify_mqtt`, with failed attempts counted per (username, address) and per address
+    like HTTP's (then 0x05)."""
     try:
-        check_failure_budget(peer)
+        check_failure_budget(peer, username)
     except TooManyFailures:
         return CONNACK_NOT_AUTHORIZED
     verdict = _verify_mqtt(client_id, username, password)
     if verdict == CONNACK_BAD_CREDENTIALS:
-        record_failure(peer)
+        record_failure(peer, username)
     return verdict
 
 

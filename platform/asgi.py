@@ -11,6 +11,10 @@ from plugboard.assets import assets_collect  # noqa: E402
 
 assets_collect()  # every server starts here: its static files are current before it answers
 
+from plugboard.errors import reason_phrases_complete  # noqa: E402
+
+reason_phrases_complete()  # "429 Too Many Requests", not Twisted's "429 Unknown Status"
+
 from plugboard.handlers import OneHopASGIHandler  # noqa: E402
 
 django_asgi_app = OneHopASGIHandler()

@@ -1,7 +1,8 @@
 """The four HTTP credential forms of SPEC §3, read from headers, as one DRF authentication class.
 
 Verification itself is `devices.identity.verify` (MQTT CONNECT uses it too); failed attempts
-are counted by `plugboard.ratelimits` and answered with 429 past the limit.
+(per credential and address, and per address) and an API key's requests are counted by
+`plugboard.ratelimits` and answered with 429 past their limits.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from rest_framework.request import Request
 
 from devices.identity import Credentials, verify
 from plugboard.principals import Principal
-from plugboard.ratelimits import check_failure_budget, client_address, record_failure
+from plugboard.ratelimits import check_failure_budget, check_request_rate, client_address, record_failure
 
 
 class AuthFailed(exceptions.AuthenticationFailed):
@@ -49,15 +50,16 @@ def credentials_from_headers(headers: dict[str, str]) -> Credentials | None:
 
 class PlugCredentialsAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[Principal, Credentials] | None:
-        client = client_address(request)
-        check_failure_budget(client)
         creds = credentials_from_headers({k.lower(): v for k, v in request.headers.items()})
         if creds is None:
             return None
+        client = client_address(request)
+        check_failure_budget(client, creds.ident)
         principal = verify(creds)
         if principal is None:
-            record_failure(client)
+            record_failure(client, creds.ident)
             raise AuthFailed()
+        check_request_rate(principal)
         return principal, creds
 
     def authenticate_header(self, request: Request) -> str:

@@ -8,8 +8,10 @@ Anything else gets the channel shape. No path answers with an HTML page or a tra
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
+from django import db
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -42,6 +44,7 @@ _CAUSES = {
     415: "UnsupportedMediaType",
     429: "TooManyRequests",
     500: "InternalError",
+    503: "ServiceUnavailable",
 }
 
 
@@ -72,6 +75,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     request = context.get("request")
     path = request.path if request is not None else "/"
     if response is None:
+        if isinstance(exc, db.OperationalError | db.InterfaceError):
+            # The database went away mid-request (a restart, a killed connection): nothing of
+            # this request committed, so "retry" is the truthful answer, not an internal error.
+            log.warning("database unavailable", extra={"path": path, "error": str(exc)})
+            return Response(
+                error_body(path, 503, "database unavailable, retry"), status=503, headers={"Retry-After": "1"}
+            )
         log.exception("unhandled error", extra={"path": path})
         return Response(error_body(path, 500, "internal error"), status=500)
     if isinstance(exc, exceptions.NotAuthenticated):
@@ -100,3 +110,15 @@ def handler400(request: HttpRequest, exception: Exception | None = None) -> Json
 
 def handler403(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return json_error(request, 403, "forbidden")
+
+
+def reason_phrases_complete() -> None:
+    """Give Twisted's HTTP server (Daphne's) the reason phrase of every status Python knows.
+
+    ASGI carries no reason phrase, so Daphne's Twisted request looks the status up in
+    `twisted.web.http.RESPONSES`, which lacks 429 (and 422, 451, …): the status line said
+    `429 Unknown Status`. The ASGI entry point calls this once; existing phrases are kept."""
+    from twisted.web import http  # only servers need it; importing it installs no reactor
+
+    for known in HTTPStatus:
+        http.RESPONSES.setdefault(known.value, known.phrase.encode())

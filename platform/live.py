@@ -18,6 +18,9 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.cache import cache
+from redis.exceptions import RedisError
+
+from plugboard.cache import outage_logged, unavailable_within
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,8 @@ def group_send(kind: Kind, group: str, **body: Any) -> None:
             asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
         else:
             async_to_sync(layer.group_send)(group, message)
+    except (RedisError, OSError) as exc:  # the layer is down: said once in a while, not per message
+        outage_logged(exc, "channel layer")
     except Exception:
         log.exception("group message failed", extra={"group": group})
 
@@ -96,6 +101,8 @@ async def group_send_async(kind: Kind, group: str, **body: Any) -> None:
         return
     try:
         await layer.group_send(group, envelope(kind, group, **body))
+    except (RedisError, OSError) as exc:
+        outage_logged(exc, "channel layer")
     except Exception:
         log.exception("group message failed", extra={"group": group})
 
@@ -121,11 +128,20 @@ def someone_listens(account_id: str) -> bool:
 
 def broadcast_points(accounts: Iterable[str], records: Callable[[str], list[dict[str, Any]]]) -> None:
     """One group message per account that has a live reader, with `records(account)`: the
-    records are only built for accounts someone listens to."""
-    accounts = list(dict.fromkeys(accounts))
-    listening = cache.get_many([listening_key(a) for a in accounts])
-    for account_id in accounts:
-        if listening_key(account_id) not in listening:
-            continue
-        group = account_group(account_id)
-        group_send(Kind.DATA_POINTS, group, records=records(account_id))
+    records are only built for accounts someone listens to.
+
+    It runs after the write committed: nothing here may fail the request (SPEC §11), so an
+    error is logged and the broadcast dropped (the data is stored; readers can read it)."""
+    try:
+        accounts = list(dict.fromkeys(accounts))
+        # Readers re-mark every LISTENING_SECONDS / 2: until they have after an outage (which
+        # took their marks with it), assume someone may be listening.
+        anyone = unavailable_within(LISTENING_SECONDS)
+        listening = {} if anyone else cache.get_many([listening_key(a) for a in accounts])
+        for account_id in accounts:
+            if not anyone and listening_key(account_id) not in listening:
+                continue
+            group = account_group(account_id)
+            group_send(Kind.DATA_POINTS, group, records=records(account_id))
+    except Exception:
+        log.exception("live broadcast failed")

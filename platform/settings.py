@@ -118,23 +118,39 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A connection pool per process: Daphne runs each request's sync code in a fresh thread,
     # so persistent per-thread connections (CONN_MAX_AGE) would still reconnect per request.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    # Django hands the pool `check=ConnectionPool.check_connection` with health checks on: a
+    # pooled connection is tried (an empty query) before it is given out, so one the server
+    # closed (a restart, pg_terminate_backend) is replaced instead of failing a request.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    _pg_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _pg_options.setdefault("connect_timeout", 2)  # an unreachable server fails fast, not in minutes
+    _pg_options["pool"] = {
         "min_size": 2,
         "max_size": _env_int("PLUGBOARD_DB_POOL_SIZE", 20),
-        "timeout": 20,
+        "timeout": 20,  # waiting for a free connection (or for the server to come back)
+        "max_idle": 60,  # idle connections above min_size are closed after a minute
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer, cache, Celery broker ------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
+    # Short socket timeouts: with Redis down or hung a request loses a few milliseconds (refused)
+    # or at most about a second, never its answer (SPEC §11; plugboard.cache, plugboard.live).
+    _redis_timeouts = {"socket_connect_timeout": 1, "socket_timeout": 1}
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {"hosts": [{"address": REDIS_URL, **_redis_timeouts}]},
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "plugboard.cache.DegradingRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": _redis_timeouts,
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -195,7 +211,9 @@ PLUGBOARD = {
     "MAX_BATCH": _env_int("PLUGBOARD_MAX_BATCH", 10_000),  # records in one publish / feed
     "MAX_VALUE_BYTES": _env_int("PLUGBOARD_MAX_VALUE_BYTES", 64 * 1024),  # one point's JSON value
     "AUTH_CACHE_SECONDS": _env_int("PLUGBOARD_AUTH_CACHE_SECONDS", 60),
+    # Failed authentications a minute: of one credential from one address, and from one address.
     "AUTH_FAILURES_PER_MINUTE": _env_int("PLUGBOARD_AUTH_FAILURES_PER_MINUTE", 20),
+    "ADDRESS_FAILURES_PER_MINUTE": _env_int("PLUGBOARD_ADDRESS_FAILURES_PER_MINUTE", 200),
     "JOURNAL_RETENTION_DAYS": _env_int("PLUGBOARD_JOURNAL_RETENTION_DAYS", 30),
     "COMMAND_TTL_SECONDS": _env_int("PLUGBOARD_COMMAND_TTL_SECONDS", 24 * 3600),
     "PURGE_BATCH": _env_int("PLUGBOARD_PURGE_BATCH", 5_000),

@@ -27,6 +27,7 @@ FIRST_PARTY = ("plugboard", *APPS)
 # The part of `plugboard` the apps may import: it imports no app itself.
 KERNEL = frozenset(
     {
+        "plugboard.cache",
         "plugboard.channels",
         "plugboard.credentials",
         "plugboard.errors",

@@ -1,0 +1,135 @@
+"""SPEC §3 limits: failures per (credential, address) and per address; an API key's rateLimit."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from devices.identity import CONNACK_NOT_AUTHORIZED, verify_mqtt
+from plugboard.services import key_create
+from tests.conftest import Tenant, basic
+
+pytestmark = pytest.mark.django_db
+
+WRONG = "0" * 32
+
+
+def _wrong(enrolled: Any) -> dict[str, str]:
+    return {"HTTP_X_PLUG_ID": enrolled.plug.id, "HTTP_X_PLUG_AUTH": WRONG}
+
+
+def _right(enrolled: Any) -> dict[str, str]:
+    return {"HTTP_X_PLUG_ID": enrolled.plug.id, "HTTP_X_PLUG_AUTH": enrolled.auth}
+
+
+def test_one_devices_failures_do_not_lock_out_its_neighbours(api: APIClient, tenant: Tenant) -> None:
+    # Two devices behind one NAT: the first one's 20 failures lock out the first one only.
+    bad, good = tenant.plug("bad-one"), tenant.plug("good-one")
+
+    failures = [api.get(f"/iot/device/{bad.plug.id}", **_wrong(bad)).status_code for _ in range(20)]
+    neighbour = api.get(f"/iot/device/{good.plug.id}", **_right(good))
+    itself = api.get(f"/iot/device/{bad.plug.id}", **_right(bad))
+
+    assert failures == [401] * 20
+    assert neighbour.status_code == 200
+    assert itself.status_code == 429
+    assert itself["Retry-After"] == "60"
+
+
+def test_an_address_has_its_own_higher_ceiling(
+    api: APIClient, tenant: Tenant, thing: Any, settings: Any
+) -> None:
+    settings.PLUGBOARD = {**settings.PLUGBOARD, "ADDRESS_FAILURES_PER_MINUTE": 5}
+    # Five different credentials failing once each reach this address's ceiling (5 here).
+    failures = [api.get("/iot/data", **basic(f"dev-{n:024x}", WRONG)).status_code for n in range(5)]
+    from_there = api.get(f"/iot/device/{thing.plug.id}", **_right(thing))
+    from_elsewhere = APIClient(REMOTE_ADDR="192.0.2.9").get(f"/iot/device/{thing.plug.id}", **_right(thing))
+
+    assert failures == [401] * 5
+    assert from_there.status_code == 429
+    assert from_elsewhere.status_code == 200
+
+
+def test_mqtt_connect_failures_count_per_username_and_address(tenant: Tenant, thing: Any) -> None:
+    other = tenant.plug("other")
+    for _ in range(20):
+        verify_mqtt(other.plug.id, other.key.id, b"wrong", peer="198.51.100.4")
+
+    neighbour = verify_mqtt(thing.plug.id, thing.key.id, thing.auth.encode(), peer="198.51.100.4")
+    itself = verify_mqtt(other.plug.id, other.key.id, other.auth.encode(), peer="198.51.100.4")
+
+    assert isinstance(neighbour, tuple) and neighbour[1] == thing.plug.id
+    assert itself == CONNACK_NOT_AUTHORIZED
+
+
+@pytest.fixture
+def limited_client(tenant: Tenant) -> Callable[[int], dict[str, str]]:
+    def make(rate_limit: int) -> dict[str, str]:
+        key, secret = key_create(
+            account=tenant.account, kind="apiclient", scope=["*"], rate_limit=rate_limit, name="limited"
+        )
+        return basic(key.id, secret)
+
+    return make
+
+
+def test_an_api_keys_rate_limit_is_enforced_per_minute(
+    api: APIClient, tenant: Tenant, limited_client: Callable[[int], dict[str, str]]
+) -> None:
+    headers, unlimited = limited_client(5), limited_client(0)
+
+    statuses = [api.get("/iot/data", **headers).status_code for _ in range(6)]
+    refused = api.get("/iot/data", **headers)
+    others = [api.get("/iot/data", **unlimited).status_code for _ in range(10)]
+
+    assert statuses == [200] * 5 + [429]
+    assert refused.status_code == 429
+    assert set(refused.json()) == {"err", "msg"} and refused.json()["err"] == 429
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert others == [200] * 10  # a key without a limit, of the same account
+
+
+def test_the_property_dialect_answers_its_own_429_shape(
+    api: APIClient, limited_client: Callable[[int], dict[str, str]]
+) -> None:
+    headers = limited_client(1)
+
+    first = api.get("/v3/devices", **headers)
+    second = api.get("/v3/devices", **headers)
+
+    assert first.status_code == 200
+    assert second.status_code == 429
+    [error] = second.json()
+    assert error["code"] == 429 and error["cause"] == "TooManyRequests" and error["message"]
+    assert int(second["Retry-After"]) >= 1
+
+
+def test_a_device_keys_rate_limit_counts_its_plug_auth_requests(api: APIClient, thing: Any) -> None:
+    thing.key.rate_limit = 2
+    thing.key.save(update_fields=["rate_limit"])
+
+    statuses = [api.get(f"/iot/device/{thing.plug.id}", **_right(thing)).status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 429]
+
+
+def test_daphne_sends_the_429_reason_phrase(start_server: Callable[..., Any]) -> None:
+    # Twisted's status table had no 429: the status line read "429 Unknown Status".
+    server = start_server(PLUGBOARD_AUTH_FAILURES_PER_MINUTE="0")  # every credential is over budget
+    request = (
+        b"GET /iot/data HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Plug-Id: dev-000000000000000000000000\r\n"
+        b"X-Plug-Auth: " + WRONG.encode() + b"\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 429 Too Many Requests"
+    assert b"\r\nretry-after: 60\r\n" in rest.lower()
