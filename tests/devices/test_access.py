@@ -82,7 +82,9 @@ def _questions(principal: Principal, plug: Plug) -> dict[str, Callable[[], bool]
         ),
         "v3 modify device": lambda: access.may_modify_device(principal, plug),
         "read device key": lambda: access.may_read_device_key(principal, plug),
-        "mqtt publish to device": lambda: access.mqtt_may_publish_to_device(principal, plug.id, plug.account_id),
+        "mqtt publish to device": lambda: access.mqtt_may_publish_to_device(
+            principal, plug.id, plug.account_id
+        ),
         "mqtt subscribe commands": lambda: (
             plug.account_id == principal.account_id and access.mqtt_may_subscribe_commands(principal, plug.id)
         ),
