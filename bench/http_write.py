@@ -25,7 +25,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
+import baseline  # noqa: E402
+import cli  # noqa: E402
+import meters  # noqa: E402
+import profiler  # noqa: E402
+import report  # noqa: E402
+import testbed  # noqa: E402
 
 TARGET_POINTS_PER_S = 50_000
 TARGET_X_COPY = 0.4
@@ -33,7 +38,7 @@ TARGET_PROPERTY_VS_CHANNEL = 0.8
 
 
 def parse_args() -> Any:
-    parser = common.base_parser(__doc__.split("\n\n")[0], workers=2)
+    parser = cli.base_parser(__doc__.split("\n\n")[0], workers=2)
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients (keep-alive)")
     parser.add_argument("--points", type=int, default=200_000, help="points per dialect")
     parser.add_argument("--batch", type=int, default=1_000, help="records per request")
@@ -145,7 +150,7 @@ def check_property(batch: int) -> Any:
 # --- baseline ----------------------------------------------------------------------------------------
 
 
-def copy_baseline(platform: common.Platform, count: int, channels: int, base_at: int) -> float:
+def copy_baseline(platform: testbed.Platform, count: int, channels: int, base_at: int) -> float:
     """COPY `count` rows into data_datapoint (timed), then delete them (not timed)."""
     account_id = "com-" + "c0" * 12
     of = "dev-" + "c0" * 12
@@ -155,7 +160,7 @@ def copy_baseline(platform: common.Platform, count: int, channels: int, base_at:
     ]
     with platform.connect() as conn:
         start = time.perf_counter()
-        common.copy_points(conn, rows)
+        baseline.copy_points(conn, rows)
         conn.commit()
         seconds = time.perf_counter() - start
     remove_baseline_rows(platform, account_id, count, "COPY", ("data_datapoint",))
@@ -163,7 +168,7 @@ def copy_baseline(platform: common.Platform, count: int, channels: int, base_at:
 
 
 def remove_baseline_rows(
-    platform: common.Platform, account_id: str, expected: int, label: str, tables: tuple[str, ...]
+    platform: testbed.Platform, account_id: str, expected: int, label: str, tables: tuple[str, ...]
 ) -> None:
     """Check that a baseline stored `expected` points of `account_id`, then delete its rows from
     `tables` again (not timed)."""
@@ -175,7 +180,7 @@ def remove_baseline_rows(
             conn.execute(f"DELETE FROM {table} WHERE account_id = %s", [account_id])
         conn.commit()
     if stored is None or stored[0] != expected:
-        raise common.BenchError(f"{label} stored {stored} points, expected {expected}")
+        raise testbed.BenchError(f"{label} stored {stored} points, expected {expected}")
     with platform.connect(autocommit=True) as conn:
         for table in tables:
             conn.execute(f"VACUUM {table}")
@@ -184,7 +189,7 @@ def remove_baseline_rows(
 FLOOR_STREAMS = 2  # one per core
 
 
-def floor_baseline(platform: common.Platform, count: int, channels: int, base_at: int, batch: int) -> float:
+def floor_baseline(platform: testbed.Platform, count: int, channels: int, base_at: int, batch: int) -> float:
     """The design's floor: what every accepted point costs PostgreSQL at the least, with no HTTP
     and no Python service. Per transaction of `batch` points, the data rows and their journal
     rows are COPYed in (SPEC §4 rule 2: two rows per point), from FLOOR_STREAMS connections at
@@ -213,7 +218,7 @@ def floor_baseline(platform: common.Platform, count: int, channels: int, base_at
                         )
                         for i in range(start, min(start + batch, count))
                     ]
-                    common.copy_points(conn, rows)
+                    baseline.copy_points(conn, rows)
                     with conn.cursor() as cur, cur.copy(journal) as copy:
                         for oid, account, channel, plug, at, data, expire in rows:
                             copy.write_row(
@@ -231,14 +236,14 @@ def floor_baseline(platform: common.Platform, count: int, channels: int, base_at
         thread.join()
     seconds = time.perf_counter() - start
     if errors:
-        raise common.BenchError(f"floor baseline failed: {errors[0]}")
+        raise testbed.BenchError(f"floor baseline failed: {errors[0]}")
     remove_baseline_rows(
         platform, account_id, count, "floor baseline", ("data_datapoint", "data_journalentry")
     )
     return seconds
 
 
-def rows_of(platform: common.Platform, plug_id: str) -> int:
+def rows_of(platform: testbed.Platform, plug_id: str) -> int:
     with platform.connect() as conn:
         row = conn.execute('SELECT count(*) FROM data_datapoint WHERE "of" = %s', [plug_id]).fetchone()
     return int(row[0]) if row else 0
@@ -258,12 +263,12 @@ def main() -> int:
     if points <= 0:
         print("--points must be at least --batch")
         return 2
-    print(common.machine_note())
+    print(report.machine_note())
     print(
         f"{points:,} points per dialect in requests of {args.batch:,} records from {args.clients} "
         f"keep-alive clients; `serve --workers {args.workers}`."
     )
-    with common.Platform(**common.platform_options(args)) as platform:
+    with testbed.Platform(**cli.platform_options(args)) as platform:
         account = platform.account()
         warm = platform.plug(account["email"], "bench-warm")
         ch_plug = platform.plug(account["email"], "bench-channel")
@@ -281,10 +286,10 @@ def main() -> int:
         def headers(plug: dict[str, Any]) -> dict[str, str]:
             return {"X-Plug-Id": plug["id"], "X-Plug-Auth": plug["auth"]}
 
-        with common.CpuMeter(platform) as copy_meter:
+        with meters.CpuMeter(platform) as copy_meter:
             copy_seconds = copy_baseline(platform, points, args.channels, base_at)
         copy_rate = points / copy_seconds
-        with common.CpuMeter(platform) as floor_meter:
+        with meters.CpuMeter(platform) as floor_meter:
             floor_seconds = floor_baseline(platform, points, args.channels, base_at, args.batch)
 
         results = []
@@ -306,11 +311,11 @@ def main() -> int:
             warm_run = Run(method, path_of(warm), headers(warm), check)
             drive(platform.http_port, warm_run, warm_bodies, min(args.clients, max(1, len(warm_bodies))))
             if warm_run.errors:
-                raise common.BenchError(f"warm-up failed: {warm_run.errors[0]}")
+                raise testbed.BenchError(f"warm-up failed: {warm_run.errors[0]}")
 
             run = Run(method, path_of(plug), headers(plug), check)
             out = Path(platform.var_dir.parent) / f"pb_bench_{os.getpid()}_http_{name.split(':')[0]}.txt"
-            with common.profiled(platform.pid, args.profile, out), common.CpuMeter(platform) as meter:
+            with profiler.profiled(platform.pid, args.profile, out), meters.CpuMeter(platform) as meter:
                 seconds = drive(platform.http_port, run, bodies, args.clients)
             platform.check_alive()
             stored = rows_of(platform, plug["id"])
@@ -320,25 +325,25 @@ def main() -> int:
     rows = [
         [
             "COPY data_datapoint (psycopg 3)",
-            common.fmt_int(points),
+            report.fmt_int(points),
             f"{copy_seconds:.2f}",
-            common.fmt_int(copy_rate),
+            report.fmt_int(copy_rate),
             "1.00×",
         ],
         [
             f"floor: COPY point + journal rows, {FLOOR_STREAMS} connections",
-            common.fmt_int(points),
+            report.fmt_int(points),
             f"{floor_seconds:.2f}",
-            common.fmt_int(points / floor_seconds),
+            report.fmt_int(points / floor_seconds),
             f"{points / floor_seconds / copy_rate:.2f}×",
         ],
     ]
     for name, n, seconds, _run, _stored, _meter in results:
         rate = n / seconds
         rows.append(
-            [name, common.fmt_int(n), f"{seconds:.2f}", common.fmt_int(rate), f"{rate / copy_rate:.2f}×"]
+            [name, report.fmt_int(n), f"{seconds:.2f}", report.fmt_int(rate), f"{rate / copy_rate:.2f}×"]
         )
-    print(common.table(["path", "points", "seconds", "points/s", "× COPY"], rows))
+    print(report.table(["path", "points", "seconds", "points/s", "× COPY"], rows))
     print()
     detail = []
     for name, _n, _seconds, run, stored, _meter in results:
@@ -352,7 +357,7 @@ def main() -> int:
             ]
         )
     print(
-        common.table(
+        report.table(
             ["dialect", "p50 ms/request", "p95 ms/request", "rows stored", "failed requests"], detail
         )
     )
@@ -374,19 +379,19 @@ def main() -> int:
     ch_rate = results[0][1] / results[0][2]
     prop_rate = results[1][1] / results[1][2]
     print(
-        common.verdict(
+        report.verdict(
             "channel dialect ≥ 50,000 points/s", ch_rate >= TARGET_POINTS_PER_S, f"{ch_rate:,.0f} points/s"
         )
     )
     print(
-        common.verdict(
+        report.verdict(
             "channel dialect ≥ 0.4× COPY",
             ch_rate / copy_rate >= TARGET_X_COPY,
             f"{ch_rate / copy_rate:.2f}× COPY ({copy_rate:,.0f} points/s)",
         )
     )
     print(
-        common.verdict(
+        report.verdict(
             "property dialect within 20% of channel dialect",
             prop_rate >= TARGET_PROPERTY_VS_CHANNEL * ch_rate,
             f"{prop_rate:,.0f} points/s = {prop_rate / ch_rate:.2f}× channel",
@@ -396,4 +401,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    common.run(main)
+    cli.run(main)

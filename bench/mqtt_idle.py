@@ -4,7 +4,7 @@ open against one `serve` process; server RSS (VmRSS) before and after, KB per co
 
 Every connection is a device of its own (client id = plug id, username = its device key id,
 password = its secret): the same client id twice would close the older session. The plugs are
-created in bulk through `devices.services.plug_create` in one Django process.
+created in bulk through `devices.services.plugs.plug_create` in one Django process.
 
 Baseline in the same run: the same number of connections held by a bare asyncio TCP server
 (in a separate process: accept, read the CONNECT, answer CONNACK, keep reading) — what Python's
@@ -27,13 +27,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
+import cli  # noqa: E402
+import meters  # noqa: E402
+import mqtt_load  # noqa: E402
+import profiler  # noqa: E402
+import report  # noqa: E402
+import testbed  # noqa: E402
 
 TARGET_KB = 30
 
 
 def parse_args() -> Any:
-    parser = common.base_parser(__doc__.split("\n\n")[0])
+    parser = cli.base_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--connections", type=int, default=10_000)
     parser.add_argument("--keepalive", type=int, default=300, help="CONNECT keep-alive, seconds")
     parser.add_argument("--parallel", type=int, default=100, help="connection attempts at once")
@@ -77,9 +82,9 @@ async def hold(
     max_seconds: float,
     rss: Any,
     progress_every: int = 1000,
-) -> tuple[list[common.MqttLoadClient], list[tuple[int, int]], float, int]:
+) -> tuple[list[mqtt_load.MqttLoadClient], list[tuple[int, int]], float, int]:
     """Open up to `count` connections; (clients, [(connections, rss_kb)], seconds, refused)."""
-    clients: list[common.MqttLoadClient] = []
+    clients: list[mqtt_load.MqttLoadClient] = []
     samples = [(0, rss())]
     refused = 0
     start = time.perf_counter()
@@ -89,7 +94,7 @@ async def hold(
         batch = range(i, min(i + parallel, count))
         results = await asyncio.gather(
             *(
-                common.mqtt_open(
+                mqtt_load.mqtt_open(
                     port,
                     client_id=devices[j]["id"] if devices else f"bare-{j}",
                     username=devices[j]["key_id"] if devices else None,
@@ -129,7 +134,7 @@ def measure(
         for c in warm:
             c.disconnect()
         await asyncio.sleep(args.settle)
-        before = common.rss_kb(pid)
+        before = meters.rss_kb(pid)
         clients, samples, seconds, refused = await hold(
             port,
             devices,
@@ -137,10 +142,10 @@ def measure(
             args.keepalive,
             args.parallel,
             args.max_seconds,
-            lambda: common.rss_kb(pid),
+            lambda: meters.rss_kb(pid),
         )
         await asyncio.sleep(args.settle)
-        after = common.rss_kb(pid)
+        after = meters.rss_kb(pid)
         alive = sum(1 for c in clients if not c.closed.done())
         marked = connected_count() if connected_count else None
         for c in clients:
@@ -175,11 +180,11 @@ def marginal_kb(result: dict[str, Any]) -> float | None:
 
 def main() -> int:
     args = parse_args()
-    nofile = common.raise_nofile(args.connections + 1_000)
+    nofile = testbed.raise_nofile(args.connections + 1_000)
     if nofile < args.connections + 100:
         print(f"open-file limit {nofile} is too low for {args.connections:,} connections")
         return 2
-    print(common.machine_note())
+    print(report.machine_note())
     print(
         f"{args.connections:,} idle MQTT connections over TCP, keep-alive {args.keepalive} s, "
         "one `serve` process"
@@ -187,14 +192,14 @@ def main() -> int:
     results = []
 
     # Baseline: a bare asyncio server in its own process.
-    bare_port = common.free_port()
+    bare_port = testbed.free_port()
     bare = subprocess.Popen(
         [sys.executable, "-c", BARE_SERVER, str(bare_port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     try:
         assert bare.stdout is not None
         if bare.stdout.readline().strip() != b"ready":
-            raise common.BenchError(
+            raise testbed.BenchError(
                 f"the bare asyncio server did not start: {bare.stderr.read() if bare.stderr else ''}"
             )
         results.append(measure("bare asyncio streams server", bare.pid, bare_port, None, args))
@@ -202,7 +207,7 @@ def main() -> int:
         bare.terminate()
         bare.wait(timeout=10)
 
-    with common.Platform(**common.platform_options(args), server_nofile=args.connections + 1_000) as platform:
+    with testbed.Platform(**cli.platform_options(args), server_nofile=args.connections + 1_000) as platform:
         account = platform.account()
         t0 = time.perf_counter()
         devices = platform.plugs_bulk(account["email"], "idle-", args.connections)
@@ -217,7 +222,7 @@ def main() -> int:
                 row = conn.execute("SELECT count(*) FROM devices_plug WHERE connected").fetchone()
             return int(row[0]) if row else 0
 
-        with common.profiled(platform.pid, args.profile, profile_out):
+        with profiler.profiled(platform.pid, args.profile, profile_out):
             result = measure(
                 "Plugboard serve (TCP MQTT)", platform.pid, platform.mqtt_port, devices, args, connected_count
             )
@@ -230,17 +235,17 @@ def main() -> int:
         rows.append(
             [
                 r["label"],
-                common.fmt_int(r["alive"]),
-                common.fmt_int(r["before"] / 1024),
-                common.fmt_int(r["after"] / 1024),
+                report.fmt_int(r["alive"]),
+                report.fmt_int(r["before"] / 1024),
+                report.fmt_int(r["after"] / 1024),
                 f"{kb_per_connection(r):.1f}",
                 f"{marginal_kb(r):.1f}" if marginal_kb(r) is not None else "n/a",
                 f"{r['seconds']:.1f}",
-                common.fmt_int(r["opened"] / r["seconds"]) if r["seconds"] else "n/a",
+                report.fmt_int(r["opened"] / r["seconds"]) if r["seconds"] else "n/a",
             ]
         )
     print(
-        common.table(
+        report.table(
             [
                 "server",
                 "connections",
@@ -275,7 +280,7 @@ def main() -> int:
         + ", ".join(f"{n:,}→{v / 1024:.0f}" for n, v in plugboard["samples"])
     )
     print(
-        common.verdict(
+        report.verdict(
             f"all {args.connections:,} connections open and idle",
             plugboard["alive"] >= args.connections,
             f"{plugboard['alive']:,} held; {plugboard['opened'] / plugboard['seconds']:,.0f} CONNECTs/s "
@@ -283,7 +288,7 @@ def main() -> int:
         )
     )
     print(
-        common.verdict(
+        report.verdict(
             f"≤ {TARGET_KB} KB per idle connection",
             kb <= TARGET_KB,
             f"{kb:.1f} KB over {plugboard['alive']:,} connections (bare asyncio: {bare_kb:.1f} KB)"
@@ -298,4 +303,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    common.run(main)
+    cli.run(main)

@@ -35,7 +35,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
+import cli  # noqa: E402
+import meters  # noqa: E402
+import mqtt_load  # noqa: E402
+import profiler  # noqa: E402
+import report  # noqa: E402
+import testbed  # noqa: E402
 
 TARGET_MSG_S = 15_000
 TARGET_X_MOSQUITTO = 0.5
@@ -43,7 +48,7 @@ RUNS = ("mosquitto", "tcp", "tcp-channel", "ws")
 
 
 def parse_args() -> Any:
-    parser = common.base_parser(__doc__.split("\n\n")[0], workers=2)
+    parser = cli.base_parser(__doc__.split("\n\n")[0], workers=2)
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--inflight", type=int, default=20, help="QoS 1 publishes in flight per connection")
     parser.add_argument("--messages", type=int, default=100_000, help="messages per run (all connections)")
@@ -105,11 +110,11 @@ async def load(
 
     The context managers in `around` (CPU meter, profiler) cover the publishing phase only."""
     t0 = time.perf_counter()
-    clients: list[common.MqttLoadClient] = []
+    clients: list[mqtt_load.MqttLoadClient] = []
     for chunk in range(0, len(devices), 50):
         clients += await asyncio.gather(
             *(
-                common.mqtt_open(
+                mqtt_load.mqtt_open(
                     port,
                     client_id=d.client_id,
                     username=d.username,
@@ -147,7 +152,7 @@ async def load(
 
 def run_mosquitto(args: Any, per_connection: int) -> Outcome:
     work = Path(tempfile.mkdtemp(prefix="pb_bench_mosquitto_"))
-    port = common.free_port()
+    port = testbed.free_port()
     conf = work / "mosquitto.conf"
     conf.write_text(
         f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
@@ -159,10 +164,10 @@ def run_mosquitto(args: Any, per_connection: int) -> Outcome:
     outcome = Outcome("Mosquitto 2 (TCP, in memory, 1 subscriber)", args.connections)
     try:
         deadline = time.monotonic() + 10
-        while not common.port_open(port):
+        while not testbed.port_open(port):
             if proc.poll() is not None or time.monotonic() > deadline:
                 err = proc.stderr.read().decode() if proc.stderr else ""
-                raise common.BenchError(f"mosquitto did not start: {err}")
+                raise testbed.BenchError(f"mosquitto did not start: {err}")
             time.sleep(0.05)
         devices = [
             Device(f"bench-pub-{i}", None, None, property_topic(f"dev-{i:024x}"))
@@ -170,7 +175,7 @@ def run_mosquitto(args: Any, per_connection: int) -> Outcome:
         ]
 
         async def go() -> tuple[int, float, float, bool, int]:
-            sub = await common.mqtt_open(port, client_id="bench-subscriber")
+            sub = await mqtt_load.mqtt_open(port, client_id="bench-subscriber")
             sub.subscribe("#", 0)
             await asyncio.wait_for(sub.subscribed, 10)
             meter = _process_meter(proc.pid)
@@ -234,16 +239,16 @@ class _process_meter:  # noqa: N801 - used like a function
 
     def __enter__(self) -> _process_meter:
         self.t0 = time.perf_counter()
-        self.p0 = common.cpu_seconds(self.pid)
-        self.c0 = common.own_cpu_seconds()
-        self.s0 = common.system_cpu()
+        self.p0 = meters.cpu_seconds(self.pid)
+        self.c0 = meters.own_cpu_seconds()
+        self.s0 = meters.system_cpu()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.wall = time.perf_counter() - self.t0
-        self.proc = common.cpu_seconds(self.pid) - self.p0
-        self.client = common.own_cpu_seconds() - self.c0
-        s1 = common.system_cpu()
+        self.proc = meters.cpu_seconds(self.pid) - self.p0
+        self.client = meters.own_cpu_seconds() - self.c0
+        s1 = meters.system_cpu()
         self.busy, self.capacity = s1[0] - self.s0[0], s1[1] - self.s0[1]
 
     def summary(self, name: str) -> str:
@@ -277,7 +282,7 @@ def channel_topic(plug_id: str, base_at: int) -> Callable[[int], tuple[str, byte
 
 
 def count_stored(
-    platform: common.Platform, plug_ids: list[str], source: str, channel: str
+    platform: testbed.Platform, plug_ids: list[str], source: str, channel: str
 ) -> tuple[int, int]:
     """(journal entries of data events, data points) for the plugs on that channel."""
     with platform.connect() as conn:
@@ -294,7 +299,7 @@ def count_stored(
 
 def run_plugboard(args: Any, per_connection: int, runs: list[str]) -> list[Outcome]:
     outcomes = []
-    with common.Platform(**common.platform_options(args)) as platform:
+    with testbed.Platform(**cli.platform_options(args)) as platform:
         account = platform.account()
         t0 = time.perf_counter()
         plugs = platform.plugs_bulk(account["email"], "bench-dev-", args.connections)
@@ -325,7 +330,7 @@ def run_plugboard(args: Any, per_connection: int, runs: list[str]) -> list[Outco
             port = platform.http_port if websocket else platform.mqtt_port
             journal0, _ = count_stored(platform, plug_ids, source, channel)
             profile_out = Path(tempfile.gettempdir()) / f"pb_bench_mqtt_{run}_{platform.pid}.txt"
-            meter = common.CpuMeter(platform)
+            meter = meters.CpuMeter(platform)
             acked, seconds, connect_s, stopped = asyncio.run(
                 load(
                     port,
@@ -334,7 +339,7 @@ def run_plugboard(args: Any, per_connection: int, runs: list[str]) -> list[Outco
                     args.inflight,
                     args.max_seconds,
                     websocket_path="/mqtt" if websocket else None,
-                    around=[common.Profiler(platform.pid, args.profile, profile_out), meter],
+                    around=[profiler.Profiler(platform.pid, args.profile, profile_out), meter],
                 )
             )
             platform.check_alive()
@@ -366,9 +371,9 @@ def run_plugboard(args: Any, per_connection: int, runs: list[str]) -> list[Outco
 
 def main() -> int:
     args = parse_args()
-    common.raise_nofile(4 * args.connections + 256)
+    testbed.raise_nofile(4 * args.connections + 256)
     per_connection = max(1, args.messages // args.connections)
-    print(common.machine_note())
+    print(report.machine_note())
     print(
         f"{args.connections} connections × {per_connection:,} QoS 1 messages, "
         f"{args.inflight} in flight each; runs stop sending after {args.max_seconds:.0f} s. "
@@ -390,13 +395,13 @@ def main() -> int:
             [
                 o.name + (" *" if o.stopped_early else ""),
                 str(o.connections),
-                common.fmt_int(o.messages),
+                report.fmt_int(o.messages),
                 f"{o.seconds:.2f}",
-                common.fmt_int(o.rate),
+                report.fmt_int(o.rate),
                 ratio,
             ]
         )
-    print(common.table(["transport", "connections", "messages", "seconds", "msg/s", "× Mosquitto"], rows))
+    print(report.table(["transport", "connections", "messages", "seconds", "msg/s", "× Mosquitto"], rows))
     if any(o.stopped_early for o in outcomes):
         print(f"* stopped sending after --max-seconds {args.max_seconds:.0f}; the acked messages are counted")
     print()
@@ -414,14 +419,14 @@ def main() -> int:
     for o in outcomes:
         if o.name.startswith("Plugboard"):
             print(
-                common.verdict(
+                report.verdict(
                     f"{o.name} ≥ {TARGET_MSG_S:,} msg/s", o.rate >= TARGET_MSG_S, f"{o.rate:,.0f} msg/s"
                 )
             )
             if mosquitto and mosquitto.rate:
                 x = o.rate / mosquitto.rate
                 print(
-                    common.verdict(
+                    report.verdict(
                         f"{o.name} ≥ {TARGET_X_MOSQUITTO}× Mosquitto",
                         x >= TARGET_X_MOSQUITTO,
                         f"{x:.2f}× ({mosquitto.rate:,.0f} msg/s)",
@@ -439,4 +444,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    common.run(main)
+    cli.run(main)

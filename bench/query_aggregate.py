@@ -26,7 +26,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
+import baseline  # noqa: E402
+import cli  # noqa: E402
+import meters  # noqa: E402
+import profiler  # noqa: E402
+import report  # noqa: E402
+import testbed  # noqa: E402
 
 TARGET_SECONDS = 1.0
 HOUR_MS = 3_600_000
@@ -34,7 +39,7 @@ PROPERTY = "temperature"
 
 
 def parse_args() -> Any:
-    parser = common.base_parser(__doc__.split("\n\n")[0])
+    parser = cli.base_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--step-ms", type=int, default=1_000, help="time between points")
     parser.add_argument("--runs", type=int, default=3, help="timed queries (and as many baseline runs)")
@@ -56,12 +61,12 @@ def post(port: int, path: str, headers: dict[str, str], body: Any) -> tuple[int,
 
 
 def copy_points(
-    platform: common.Platform, account_id: str, plug_id: str, first: int, count: int, step: int
+    platform: testbed.Platform, account_id: str, plug_id: str, first: int, count: int, step: int
 ) -> float:
     """Points 1..count-1 (point 0 went in over HTTP to create the property); seconds taken."""
     with platform.connect() as conn:
         start = time.perf_counter()
-        common.copy_points(
+        baseline.copy_points(
             conn,
             (
                 (f"{0xA0 << 88 | i:024x}", account_id, PROPERTY, plug_id, first + i * step, value(i), None)
@@ -99,7 +104,7 @@ WHERE account_id = %(account)s AND channel = %(channel)s AND "of" = %(of)s
 
 def main() -> int:
     args = parse_args()
-    print(common.machine_note())
+    print(report.machine_note())
     count, step = args.points, args.step_ms
     first = (time.time_ns() // 1_000_000 // HOUR_MS) * HOUR_MS - 30 * 86_400_000  # 30 days ago, on the hour
     last = first + (count - 1) * step
@@ -111,7 +116,7 @@ def main() -> int:
     }
     print(f"{count:,} points one every {step} ms → {buckets:,} hourly buckets; one `serve` process")
 
-    with common.Platform(**common.platform_options(args)) as platform:
+    with testbed.Platform(**cli.platform_options(args)) as platform:
         account = platform.account()
         plug = platform.plug(account["email"], "bench-series")
         headers = {"X-Plug-Id": plug["id"], "X-Plug-Auth": plug["auth"]}
@@ -120,7 +125,7 @@ def main() -> int:
             platform.http_port, path, headers, {"dps": [{"t": first, "v": float(value(0))}]}
         )
         if status != 200:
-            raise common.BenchError(f"could not write the first point: HTTP {status} {payload[:300]!r}")
+            raise testbed.BenchError(f"could not write the first point: HTTP {status} {payload[:300]!r}")
 
         # Does the query endpoint exist? (404/405 before loading a million rows.)
         status, payload, _ = post(platform.http_port, path + "/query", headers, query)
@@ -129,7 +134,7 @@ def main() -> int:
             print("The aggregate query endpoint is not there yet; nothing was measured.")
             return 2
         if status != 200:
-            raise common.BenchError(f"query probe failed: HTTP {status} {payload[:300]!r}")
+            raise testbed.BenchError(f"query probe failed: HTTP {status} {payload[:300]!r}")
 
         copy_seconds = copy_points(platform, account["id"], plug["id"], first, count, step)
         print(
@@ -140,11 +145,11 @@ def main() -> int:
         http_times = []
         answer: dict[str, Any] = {}
         profile_out = Path(tempfile.gettempdir()) / f"pb_bench_query_{platform.pid}.txt"
-        with common.profiled(platform.pid, args.profile, profile_out), common.CpuMeter(platform) as meter:
+        with profiler.profiled(platform.pid, args.profile, profile_out), meters.CpuMeter(platform) as meter:
             for _ in range(args.runs):
                 status, payload, seconds = post(platform.http_port, path + "/query", headers, query)
                 if status != 200:
-                    raise common.BenchError(f"query failed: HTTP {status} {payload[:300]!r}")
+                    raise testbed.BenchError(f"query failed: HTTP {status} {payload[:300]!r}")
                 http_times.append(seconds)
                 answer = json.loads(payload)
         platform.check_alive()
@@ -195,15 +200,15 @@ def main() -> int:
                 break
 
     print()
-    raw_min, raw_med = min(raw_times), common.median(raw_times)
-    http_min, http_med = min(http_times), common.median(http_times)
+    raw_min, raw_med = min(raw_times), report.median(raw_times)
+    http_min, http_med = min(http_times), report.median(http_times)
     print(
-        common.table(
+        report.table(
             ["path", "points", "buckets", "runs", "min s", "median s", "× raw SQL (median)"],
             [
                 [
                     "raw SQL GROUP BY (psycopg 3)",
-                    common.fmt_int(count),
+                    report.fmt_int(count),
                     str(len(rows)),
                     str(args.runs),
                     f"{raw_min:.3f}",
@@ -212,7 +217,7 @@ def main() -> int:
                 ],
                 [
                     "POST …/properties/{p}/query (HTTP)",
-                    common.fmt_int(count),
+                    report.fmt_int(count),
                     str(len(values)),
                     str(args.runs),
                     f"{http_min:.3f}",
@@ -224,18 +229,18 @@ def main() -> int:
     )
     print()
     print(
-        common.table(
+        report.table(
             ["informational (raw SQL, same data)", "min s", "median s"],
             [
                 [
                     "count(*) of the range (the endpoint's sampleSize)",
                     f"{min(count_times):.3f}",
-                    f"{common.median(count_times):.3f}",
+                    f"{report.median(count_times):.3f}",
                 ],
                 [
                     "GROUP BY with work_mem = 64MB",
                     f"{min(big_mem_times):.3f}",
-                    f"{common.median(big_mem_times):.3f}",
+                    f"{report.median(big_mem_times):.3f}",
                 ],
             ],
         )
@@ -255,7 +260,7 @@ def main() -> int:
     else:
         print(f"verified: sampleSize {count:,} and all {len(values)} hourly averages equal the baseline's")
     print(
-        common.verdict(
+        report.verdict(
             "aggregate query < 1 s",
             http_med < TARGET_SECONDS,
             f"median {http_med:.3f} s, min {http_min:.3f} s over {args.runs} runs",
@@ -265,4 +270,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    common.run(main)
+    cli.run(main)
