@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from commands.mqtt.websocket import MqttWebSocketConsumer
+from commands.mqtt.transports.websocket import MqttWebSocketConsumer
 
 websocket_urlpatterns = [
     path("mqtt", MqttWebSocketConsumer.as_asgi()),

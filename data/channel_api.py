@@ -27,12 +27,13 @@ from data.services import MISSING, PointIn, PointResult, points_delete, points_w
 from plugboard.channels import BadChannel, validate_mask
 from plugboard.errors import ApiError
 from plugboard.identifiers import is_oid
+from plugboard.parsers import MAX_INT
 from plugboard.timestamps import BadTimestamp, parse_timestamp
 from plugboard.views import PlatformView
 
 RECORD_FIELDS = ("channel", "data", "at", "of", "id", "expire_at", "ttl")
 MAX_MESSAGE = 2_000
-MAX_COUNT = 2**31 - 1
+MAX_COUNT = MAX_INT
 
 
 class ChannelDialectView(PlatformView):

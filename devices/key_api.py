@@ -12,8 +12,9 @@ from devices.presenters import apiclient_json, key_json
 from devices.property_api import ManagementView
 from devices.selectors import apiclients_of, plug_device_key, plug_resolve
 from devices.services.plugs import device_key_regenerate
-from devices.v3_bodies import APICLIENT_FIELDS, MAX_INT, apiclient_context, body_object, refuse_unknown
+from devices.v3_bodies import APICLIENT_FIELDS, apiclient_context, body_object, refuse_unknown
 from plugboard.errors import ApiError
+from plugboard.parsers import MAX_INT
 from plugboard.property_dialect import page
 from plugboard.services import apiclient_create, key_regenerate, key_revoke, key_secret
 

@@ -18,7 +18,7 @@ from devices.services.fields import MAX_RETENTION_SECONDS
 from devices.services.management import KEEP, DeviceFields
 from plugboard.errors import ApiError
 from plugboard.models import ApiKey
-from plugboard.parsers import is_json_number
+from plugboard.parsers import MAX_INT, is_json_number
 from plugboard.principals import Principal
 
 STATUS_FROM_V3 = {v3: plug for plug, v3 in STATUS_TO_V3.items()}
@@ -73,7 +73,6 @@ CONTEXT_TYPES = {
     "devices": ApiKey.ContextType.DEVICES,
 }
 
-MAX_INT = 2**31 - 1  # what an integer column holds on every database
 LIFETIME_RE = re.compile(r"^\s*(\d+)\s*([smhdwMy]?)\s*$")
 LIFETIME_UNITS = {
     "": 1,

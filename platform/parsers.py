@@ -95,6 +95,11 @@ def json_loads(raw: str | bytes) -> Any:
     return value
 
 
+# The largest whole number a request may carry where one is stored or counted: what an
+# integer column holds on every database.
+MAX_INT = 2**31 - 1
+
+
 def is_json_number(value: Any) -> bool:
     """A JSON number as `json_loads` gives it (Python's bool is an int, but not a JSON number)."""
     return isinstance(value, int | float) and not isinstance(value, bool)

@@ -10,12 +10,13 @@ from django.db.models import QuerySet
 from rest_framework.request import Request
 
 from plugboard.errors import ApiError
+from plugboard.parsers import MAX_INT
 from plugboard.views import PlatformView
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 1000
 # Bounded so the skip (pageNo - 1) × pageSize fits the database's OFFSET (a signed 64-bit integer).
-MAX_PAGE_NO = 2**31 - 1
+MAX_PAGE_NO = MAX_INT
 
 
 class PropertyDialectView(PlatformView):

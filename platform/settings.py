@@ -13,6 +13,9 @@ from pathlib import Path
 import dj_database_url
 from django.conf import global_settings
 
+# The MQTT protocol core imports no Django: its defaults are safe to read here, before setup.
+from commands.mqtt.protocol.connection import DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PACKET
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PLUGBOARD_VAR_DIR") or BASE_DIR / "var")
 
@@ -217,8 +220,8 @@ PLUGBOARD = {
     "JOURNAL_RETENTION_DAYS": _env_int("PLUGBOARD_JOURNAL_RETENTION_DAYS", 30),
     "COMMAND_TTL_SECONDS": _env_int("PLUGBOARD_COMMAND_TTL_SECONDS", 24 * 3600),
     "PURGE_BATCH": _env_int("PLUGBOARD_PURGE_BATCH", 5_000),
-    "MQTT_MAX_PACKET": _env_int("MQTT_MAX_PACKET", 256 * 1024),
-    "MQTT_MAX_INFLIGHT": _env_int("MQTT_MAX_INFLIGHT", 100),
+    "MQTT_MAX_PACKET": _env_int("MQTT_MAX_PACKET", DEFAULT_MAX_PACKET),
+    "MQTT_MAX_INFLIGHT": _env_int("MQTT_MAX_INFLIGHT", DEFAULT_MAX_INFLIGHT),
     "MQTT_PUBLISH_RATE": _env_int("MQTT_PUBLISH_RATE", 5_000),  # messages/s per connection
 }
 MQTT_TCP_PORT = _env_int("MQTT_TCP_PORT", 1883)

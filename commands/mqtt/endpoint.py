@@ -17,7 +17,6 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
@@ -25,7 +24,8 @@ from django.conf import settings
 
 from commands import services as command_services
 from commands.models import Command
-from commands.mqtt.connection import (
+from commands.mqtt.group_commit import GroupCommit, group_commit
+from commands.mqtt.protocol.connection import (
     ConnectRequested,
     DisconnectRequested,
     Event,
@@ -37,13 +37,20 @@ from commands.mqtt.connection import (
     UnsubscribeRequested,
     Will,
 )
-from commands.mqtt.group_commit import GroupCommit, group_commit
-from commands.mqtt.topics import topic_matches
+from commands.mqtt.protocol.packets import SUBACK_FAILURE
+from commands.mqtt.protocol.topics import (
+    Family,
+    channel_topic,
+    command_topic,
+    is_commands_filter,
+    parse_publish_topic,
+    parse_subscription,
+    topic_matches,
+)
 from data.feeds import BadFeed, feed_points
 from data.services import MISSING, PointIn, PointResult, Submission, device_log
-from devices.access import Reach, reach
+from devices.access import Mode, Reach, reach
 from devices.identity import verify_mqtt
-from plugboard.channels import BadChannel, validate_mask
 from plugboard.live import (
     LISTENING_SECONDS,
     Kind,
@@ -59,10 +66,6 @@ from plugboard.timestamps import now_ms
 
 log = logging.getLogger(__name__)
 
-SUBACK_FAILURE = 0x80
-COMMANDS_PREFIX = "csipio/data/in/devices/"
-OUT_PREFIX = "csipio/data/out/devices/"
-
 
 class Link(Protocol):
     """What a transport lends the endpoint."""
@@ -74,33 +77,6 @@ class Link(Protocol):
     async def join(self, group: str) -> None: ...
 
     async def leave(self, group: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class Route:
-    """Where a PUBLISH goes: a property, a Data Feed, or a channel of the channel dialect."""
-
-    kind: str  # property | feed | channel
-    plug_id: str
-    name: str = ""
-
-
-def route_publish(topic: str) -> Route | None:
-    if topic.startswith(OUT_PREFIX):
-        parts = topic[len(OUT_PREFIX) :].split("/")
-        if len(parts) == 3 and parts[1] == "properties" and parts[2]:
-            return Route("property", parts[0], parts[2])
-        if len(parts) == 2 and parts[1] == "json":
-            return Route("feed", parts[0])
-        return None
-    plug_id, sep, rest = topic.partition("/data/")
-    if sep and plug_id and "/" not in plug_id and rest:
-        return Route("channel", plug_id, rest)
-    return None
-
-
-def command_topic(plug_id: str, prop: str) -> str:
-    return f"{COMMANDS_PREFIX}{plug_id}/properties/{prop.lower()}"
 
 
 class MqttEndpoint:
@@ -262,7 +238,7 @@ class MqttEndpoint:
     def _submission(self, topic: str, payload: bytes) -> Submission | None:
         """The write a topic and payload mean, or None when the topic is not the client's."""
         assert self.principal is not None
-        route = route_publish(topic)
+        route = parse_publish_topic(topic)
         if route is None or not self._may_publish_for(route.plug_id):
             return None
         try:
@@ -271,10 +247,10 @@ class MqttEndpoint:
             # Not JSON: a point without a value, which the write service rejects (and, in
             # debug status, writes to the device log). MQTT 3.1.1 has no negative ack.
             value = MISSING
-        if route.kind == "property":
+        if route.family is Family.PROPERTY:
             points = [PointIn(channel=route.name, data=value, of=route.plug_id)]
             return Submission(self.principal, points, property_write=True, require_zone=True)
-        if route.kind == "feed":
+        if route.family is Family.FEED:
             try:
                 points = feed_points(body=value, device_id=route.plug_id, prop=None, now=now_ms())
             except BadFeed as exc:
@@ -306,20 +282,14 @@ class MqttEndpoint:
     def _authorize_filter(self, topic_filter: str) -> str | None:
         """The group a filter needs, or None when the client may not subscribe to it."""
         assert self.principal is not None
-        if topic_filter.startswith(COMMANDS_PREFIX):
-            rest = topic_filter[len(COMMANDS_PREFIX) :].split("/")
-            plug_id = rest[0]
-            if len(rest) < 2 or rest[1] not in ("properties", "#") or not self.principal.acts_as(plug_id):
+        wanted = parse_subscription(topic_filter)
+        if wanted is None:
+            return None
+        if wanted.family is Family.COMMANDS:
+            if wanted.plug_id is None or not self.principal.acts_as(wanted.plug_id):
                 return None
-            return plug_group(plug_id)
-        plug_part, sep, mask = topic_filter.partition("/data/")
-        if not sep or not mask or "/" in plug_part or "#" in plug_part:
-            return None
-        try:
-            validate_mask(mask)
-        except BadChannel:
-            return None
-        if plug_part != "+" and not self._may_read(plug_part):
+            return plug_group(wanted.plug_id)
+        if wanted.plug_id is not None and not self._may_read(wanted.plug_id):
             return None
         return account_group(self.principal.account_id)
 
@@ -331,7 +301,7 @@ class MqttEndpoint:
 
     async def _subscribe(self, event: SubscribeRequested) -> None:
         assert self.principal is not None
-        self.read_reach = await database_sync_to_async(reach)(self.principal, "r")
+        self.read_reach = await database_sync_to_async(reach)(self.principal, Mode.READ)
         codes = []
         for topic_filter, qos in event.subscriptions:
             if self._authorize_filter(topic_filter) is None:
@@ -345,7 +315,7 @@ class MqttEndpoint:
         self._flush()
         await self._join_groups()
         await self._save_session()
-        if any(f.startswith(COMMANDS_PREFIX) for f, _ in event.subscriptions):
+        if any(is_commands_filter(f) for f, _ in event.subscriptions):
             await self._deliver_stored_commands()
 
     async def _join_groups(self) -> None:
@@ -422,7 +392,7 @@ class MqttEndpoint:
             await self._deliver_commands([{**c, "plug": plug_id} for c in message["commands"]])
         elif kind == Kind.DATA_POINTS:
             for record in message["records"]:
-                topic = f"{record['of']}/data/{record['channel']}"
+                topic = channel_topic(record["of"], record["channel"])
                 qos = self._granted(topic)
                 if qos is not None and self._may_read(record["of"]):
                     self._send(topic, record, min(qos, 1) if self.conn.can_publish_qos1 else 0)

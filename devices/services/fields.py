@@ -8,7 +8,7 @@ from typing import Any
 
 from devices.models import default_perm
 from plugboard.errors import ApiError
-from plugboard.parsers import is_json_number
+from plugboard.parsers import MAX_INT, is_json_number
 from plugboard.timestamps import BadTimestamp, parse_timestamp
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
@@ -117,7 +117,7 @@ V3_KEY = "_v3"
 
 
 MANAGEMENT_READ_SCOPES = ("device:read", "device:read-data", "device:modify")
-MAX_RETENTION_SECONDS = 2**31 - 1
+MAX_RETENTION_SECONDS = MAX_INT
 
 
 def text_field(value: Any, field: str, limit: int | None = None) -> str:

@@ -166,7 +166,7 @@ class Command(BaseCommand):
 
     async def _start_side_services(self, sockets: dict[str, socket.socket], expiry: bool) -> None:
         # Imported when a worker starts its listeners: a --workers supervisor never loads MQTT.
-        from commands.mqtt.tcp import mqtt_tcp_serve
+        from commands.mqtt.transports.tcp import mqtt_tcp_serve
 
         if "mqtt" in sockets:
             await mqtt_tcp_serve(sock=sockets["mqtt"])

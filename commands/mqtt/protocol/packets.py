@@ -1,7 +1,7 @@
 """MQTT 3.1.1 control packets: dataclasses, encoding and strict decoding.
 
 This module knows the wire format only (OASIS MQTT 3.1.1, chapters 2 and 3); who may send
-what, and when, is the business of `commands.mqtt.connection`. Decoding is strict: anything
+what, and when, is the business of `commands.mqtt.protocol.connection`. Decoding is strict: anything
 the standard calls malformed raises `ProtocolViolation` with a short human reason, which the
 transports log on the device and answer by closing the connection.
 
@@ -16,12 +16,18 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
-from commands.mqtt.topics import InvalidTopic, validate_topic_filter, validate_topic_name
+from commands.mqtt.protocol.topics import (
+    MAX_TOPIC_BYTES,
+    InvalidTopic,
+    validate_topic_filter,
+    validate_topic_name,
+)
 
 PROTOCOL_NAME = "MQTT"
 PROTOCOL_LEVEL = 4  # MQTT 3.1.1
 MAX_REMAINING_LENGTH = 268_435_455  # the most a 4-byte remaining length can say
-MAX_PACKET_ID = 65535
+MAX_UINT16 = 0xFFFF  # a two-byte integer: string and binary lengths, packet ids, keep-alive
+MAX_PACKET_ID = MAX_UINT16
 
 CONNACK_ACCEPTED = 0x00
 CONNACK_UNACCEPTABLE_PROTOCOL = 0x01
@@ -608,22 +614,22 @@ _PACKET_ID = struct.Struct(">BBH")  # first byte, remaining length 2, packet id
 
 def _string(text: str, what: str) -> bytes:
     encoded = text.encode("utf-8")
-    if len(encoded) > 0xFFFF:
-        raise ValueError(f"{what} longer than 65535 bytes")
+    if len(encoded) > MAX_UINT16:
+        raise ValueError(f"{what} longer than {MAX_UINT16} bytes")
     if b"\x00" in encoded:
         raise ValueError(f"{what} contains U+0000")
     return len(encoded).to_bytes(2, "big") + encoded
 
 
 def _binary(data: bytes, what: str) -> bytes:
-    if len(data) > 0xFFFF:
-        raise ValueError(f"{what} longer than 65535 bytes")
+    if len(data) > MAX_UINT16:
+        raise ValueError(f"{what} longer than {MAX_UINT16} bytes")
     return len(data).to_bytes(2, "big") + data
 
 
 def _check_packet_id(packet_id: int) -> None:
     if not 1 <= packet_id <= MAX_PACKET_ID:
-        raise ValueError(f"packet identifier {packet_id} outside 1..65535")
+        raise ValueError(f"packet identifier {packet_id} outside 1..{MAX_PACKET_ID}")
 
 
 def _packet(first: int, *parts: bytes) -> bytes:
@@ -643,8 +649,8 @@ def encode_connect(
     protocol_level: int = PROTOCOL_LEVEL,
 ) -> bytes:
     """A CONNECT; `protocol_name`/`protocol_level` exist to imitate other MQTT versions."""
-    if not 0 <= keepalive <= 0xFFFF:
-        raise ValueError("keepalive outside 0..65535")
+    if not 0 <= keepalive <= MAX_UINT16:
+        raise ValueError(f"keepalive outside 0..{MAX_UINT16}")
     if password is not None and username is None:
         raise ValueError("MQTT 3.1.1 allows a password only with a username")
     flags = 0b0000_0010 if clean_session else 0
@@ -686,7 +692,7 @@ def encode_publish(
     encoded_topic = topic.encode("utf-8")
     if (
         not encoded_topic
-        or len(encoded_topic) > 0xFFFF
+        or len(encoded_topic) > MAX_TOPIC_BYTES
         or b"+" in encoded_topic
         or b"#" in encoded_topic
         or b"\x00" in encoded_topic

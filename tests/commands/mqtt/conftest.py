@@ -19,7 +19,7 @@ import pytest
 
 from tests.support import database_url, free_port, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @dataclass

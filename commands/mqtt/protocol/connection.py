@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
-from commands.mqtt.packets import (
+from commands.mqtt.protocol.packets import (
     CONNACK_ACCEPTED,
     CONNACK_IDENTIFIER_REJECTED,
     CONNACK_NOT_AUTHORIZED,
@@ -83,6 +83,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_PACKET = 256 * 1024  # SPEC §7: oversized packets close the connection
+DEFAULT_MAX_INFLIGHT = 100  # QoS 1 messages sent and not yet acknowledged
 
 
 # --- events --------------------------------------------------------------------------------
@@ -167,9 +168,13 @@ class MqttConnection:
     through `accept`/`refuse`, `ack`, `suback`, `unsuback` and sends with `publish`.
     """
 
-    def __init__(self, max_packet: int = DEFAULT_MAX_PACKET, max_inflight: int = 100) -> None:
+    def __init__(
+        self, max_packet: int = DEFAULT_MAX_PACKET, max_inflight: int = DEFAULT_MAX_INFLIGHT
+    ) -> None:
         if not 1 <= max_inflight <= MAX_PACKET_ID:
-            raise ValueError("max_inflight must be within 1..65535 (packet identifiers are 16-bit)")
+            raise ValueError(
+                f"max_inflight must be within 1..{MAX_PACKET_ID} (packet identifiers are 16-bit)"
+            )
         self.max_packet = max_packet
         self.max_inflight = max_inflight
         self._reader = PacketReader(max_packet)

@@ -8,11 +8,11 @@ import socket
 import ssl
 
 from commands.mqtt.endpoint import MqttEndpoint
-from commands.mqtt.hub import Hub, hub
+from commands.mqtt.transports.hub import Hub, hub
+from commands.mqtt.transports.keepalive import keepalive_watchdog
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT = 10.0  # seconds a new socket may stay silent before its CONNECT
 READ_SIZE = 65_536
 
 
@@ -45,15 +45,16 @@ async def _serve_client(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
     endpoint = MqttEndpoint(link, source, peer=str(peername[0]) if peername else "unknown")
     link.endpoint = endpoint
     conn = endpoint.conn
+
+    async def expire() -> None:
+        # Silent past its limit: nothing is owed to it, so drop the socket at once (a close
+        # would wait for a client that reads nothing either); the read below then sees EOF.
+        writer.transport.abort()
+
+    watchdog = asyncio.get_running_loop().create_task(keepalive_watchdog(endpoint, expire))
     try:
         while not conn.should_close and not writer.is_closing():
-            # Before CONNECT a short limit; after it 1.5 × the client's keep-alive (none if 0).
-            limit = conn.keepalive_limit if conn.accepted else CONNECT_TIMEOUT
-            try:
-                data = await asyncio.wait_for(reader.read(READ_SIZE), timeout=limit)
-            except TimeoutError:
-                log.info("mqtt keep-alive expired", extra={"client": endpoint.client_id})
-                break
+            data = await reader.read(READ_SIZE)
             if not data:
                 break
             await endpoint.received(data)
@@ -65,6 +66,7 @@ async def _serve_client(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
     except Exception:
         log.exception("mqtt connection failed", extra={"client": endpoint.client_id})
     finally:
+        watchdog.cancel()
         try:
             await endpoint.lost()
         finally:

@@ -15,10 +15,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 
 from commands.mqtt.endpoint import MqttEndpoint
+from commands.mqtt.transports.keepalive import keepalive_watchdog
 
 log = logging.getLogger(__name__)
-
-CONNECT_TIMEOUT = 10.0
 
 
 class WebSocketLink:
@@ -64,13 +63,13 @@ class MqttWebSocketConsumer(AsyncWebsocketConsumer):
         await self.accept(subprotocol="mqtt")
         client = self.scope.get("client") or ["unknown"]
         self.endpoint = MqttEndpoint(WebSocketLink(self), "mqtt-ws", peer=str(client[0]))
-        self.watchdog = asyncio.get_running_loop().create_task(self._keepalive())
+        self.watchdog = asyncio.get_running_loop().create_task(keepalive_watchdog(self.endpoint, self.close))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # Channels waits on the client and the channel layer together with `asyncio.wait`, a new
         # task per message. Here each source has one loop of its own, and frames already queued
         # are dispatched without a pass of the event loop each. Group messages may interleave
-        # with a frame's handling, as they do for TCP connections (`commands.mqtt.hub`).
+        # with a frame's handling, as they do for TCP connections (`commands.mqtt.transports.hub`).
         self.scope = scope
         self.base_send = send
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
@@ -124,22 +123,6 @@ class MqttWebSocketConsumer(AsyncWebsocketConsumer):
             self.watchdog.cancel()
         if self.endpoint is not None:
             await self.endpoint.lost()
-
-    async def _keepalive(self) -> None:
-        """Close a connection silent past 1.5 × its keep-alive (or CONNECT_TIMEOUT before CONNECT)."""
-        assert self.endpoint is not None
-        conn = self.endpoint.conn
-        loop = asyncio.get_running_loop()
-        seen, since = conn.last_activity_count, loop.time()
-        while True:
-            limit = conn.keepalive_limit if conn.accepted else CONNECT_TIMEOUT
-            await asyncio.sleep(min(limit / 4, 5.0) if limit else 5.0)
-            if conn.last_activity_count != seen:
-                seen, since = conn.last_activity_count, loop.time()
-            elif limit and loop.time() - since > limit:
-                log.info("mqtt keep-alive expired", extra={"client": self.endpoint.client_id})
-                await self.close()
-                return
 
     # Group messages (see commands.services and plugboard.live).
     async def commands_push(self, message: dict[str, Any]) -> None:

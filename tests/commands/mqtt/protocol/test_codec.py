@@ -11,8 +11,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from commands.mqtt import packets
-from commands.mqtt.connection import (
+from commands.mqtt.protocol import packets
+from commands.mqtt.protocol.connection import (
     ConnectRequested,
     DisconnectRequested,
     Event,
@@ -22,7 +22,7 @@ from commands.mqtt.connection import (
     SubscribeRequested,
     UnsubscribeRequested,
 )
-from commands.mqtt.packets import (
+from commands.mqtt.protocol.packets import (
     Connack,
     Connect,
     Disconnect,
@@ -46,7 +46,12 @@ from commands.mqtt.packets import (
     encode,
     encode_remaining_length,
 )
-from commands.mqtt.topics import InvalidTopic, topic_matches, validate_topic_filter, validate_topic_name
+from commands.mqtt.protocol.topics import (
+    InvalidTopic,
+    topic_matches,
+    validate_topic_filter,
+    validate_topic_name,
+)
 
 # --- remaining length ----------------------------------------------------------------------
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from commands.mqtt.packets import encode_connect, encode_publish, encode_subscribe
+from commands.mqtt.protocol.packets import encode_connect, encode_publish, encode_subscribe
 from data.models import DataPoint
 from devices.models import DeviceLogEntry, Plug
-from tests.commands.test_mqtt_tcp import Device, _device
+from tests.commands.mqtt.clients import Device, connect_device
 from tests.support import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -63,8 +63,8 @@ def test_oversized_packet_closes_and_is_logged_in_debug(server: Any, thing: Any)
 
 
 def test_same_client_id_twice_closes_the_older(server: Any, thing: Any) -> None:
-    first = _device(server, thing)
-    second = _device(server, thing)
+    first = connect_device(server, thing)
+    second = connect_device(server, thing)
     try:
         assert first.disconnected.wait(10)
         assert not second.disconnected.is_set()
@@ -84,8 +84,8 @@ def test_silent_connection_is_closed_after_one_and_a_half_keepalive(server: Any,
 
 def test_live_records_reach_a_subscriber_of_a_channel_mask(server: Any, tenant: Any, thing: Any) -> None:
     listener = tenant.plug("listener", perm={"of": {"r": None, "w": []}})
-    sub = _device(server, listener)
-    pub = _device(server, thing)
+    sub = connect_device(server, listener)
+    pub = connect_device(server, thing)
     try:
         sub.client.subscribe("+/data/home/#", qos=1)
         assert wait_for(lambda: sub.subacks) == [[1]]
@@ -107,8 +107,8 @@ def test_live_records_reach_a_subscriber_of_a_channel_mask(server: Any, tenant: 
 
 def test_live_records_respect_read_permission(server: Any, tenant: Any, thing: Any) -> None:
     nosy = tenant.plug("nosy")  # default perm: reads only its own data
-    sub = _device(server, nosy)
-    pub = _device(server, thing)
+    sub = connect_device(server, nosy)
+    pub = connect_device(server, thing)
     try:
         sub.client.subscribe("+/data/#", qos=0)
         sub.client.subscribe(f"{thing.plug.id}/data/#", qos=0)
@@ -139,7 +139,7 @@ def test_other_account_cannot_connect_as_my_plug(server: Any, thing: Any, other_
 
 
 def test_connect_publish_disconnect_in_one_chunk_stores_the_publish(server: Any, thing: Any) -> None:
-    from commands.mqtt.packets import encode_disconnect
+    from commands.mqtt.protocol.packets import encode_disconnect
 
     topic = f"csipio/data/out/devices/{thing.plug.id}/properties/burst"
     chunk = (
@@ -154,23 +154,6 @@ def test_connect_publish_disconnect_in_one_chunk_stores_the_publish(server: Any,
         _read_closed(sock)
     assert wait_for(lambda: DataPoint.objects.filter(channel="burst").exists())
     assert DataPoint.objects.get(channel="burst").data == 7
-
-
-def test_silent_websocket_connection_is_closed_after_its_keepalive(server: Any, thing: Any) -> None:
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=thing.plug.id, protocol=mqtt.MQTTv311, transport="websockets"
-    )
-    client.ws_set_options(path="/mqtt")
-    client.username_pw_set(thing.key.id, thing.auth)
-    client.connect("127.0.0.1", server.http_port, keepalive=1)
-    client.loop_start()
-    assert wait_for(lambda: Plug.objects.get(id=thing.plug.id).connected)
-    client.loop_stop()  # no more PINGREQ: the connection falls silent
-    assert wait_for(lambda: not Plug.objects.get(id=thing.plug.id).connected, timeout=15)
-    client.socket().close()
 
 
 def _connected_raw(server: Any, thing: Any) -> socket.socket:
@@ -195,7 +178,7 @@ HOSTILE = {
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_packet_closes_that_connection_only(server: Any, tenant: Any, thing: Any, case: str) -> None:
     bystander = tenant.plug("bystander")
-    healthy = _device(server, bystander)
+    healthy = connect_device(server, bystander)
     try:
         with _connected_raw(server, thing) as sock:
             sock.sendall(HOSTILE[case](thing))
@@ -213,7 +196,7 @@ def test_truncated_connect_then_eof_is_harmless(server: Any, thing: Any) -> None
     packet = encode_connect(client_id=thing.plug.id, username=thing.key.id, password=thing.auth.encode())
     with socket.create_connection(("127.0.0.1", server.mqtt_port), timeout=5) as sock:
         sock.sendall(packet[: len(packet) // 2])
-    healthy = _device(server, thing)
+    healthy = connect_device(server, thing)
     try:
         assert healthy.connack == [0]
     finally:

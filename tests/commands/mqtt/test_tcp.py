@@ -1,10 +1,10 @@
-"""SPEC §7 with a real client (paho-mqtt) over a real socket against `manage.py serve`."""
+"""SPEC §7 with a real client (paho-mqtt) over TCP against `manage.py serve`: publishing, commands,
+sessions, wills, revocation."""
 
 from __future__ import annotations
 
 import json
 import socket
-import threading
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -14,59 +14,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from commands.models import Command
 from data.models import DataPoint, JournalEntry
 from devices.models import Plug, Property
+from tests.commands.mqtt.clients import Device, connect_device
 from tests.support import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class Device:
-    """A paho client that records what it gets."""
-
-    def __init__(
-        self,
-        server: Any,
-        client_id: str,
-        username: str,
-        password: str,
-        *,
-        clean: bool = True,
-        transport: str = "tcp",
-    ) -> None:
-        self.messages: list[mqtt.MQTTMessage] = []
-        self.connack: list[int] = []
-        self.subacks: list[list[int]] = []
-        self.disconnected = threading.Event()
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            clean_session=clean,
-            protocol=mqtt.MQTTv311,
-            transport=transport,
-        )
-        if transport == "websockets":
-            self.client.ws_set_options(path="/mqtt")
-        self.client.username_pw_set(username, password)
-        self.client.on_connect = lambda c, u, f, rc, p: self.connack.append(rc.value)
-        self.client.on_message = lambda c, u, m: self.messages.append(m)
-        self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.append([r.value for r in rcs])
-        self.client.on_disconnect = lambda *a: self.disconnected.set()
-        port = server.http_port if transport == "websockets" else server.mqtt_port
-        self.client.connect("127.0.0.1", port, keepalive=25)
-        self.client.loop_start()
-
-    def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
-def _device(server: Any, enrolled: Any, **kw: Any) -> Device:
-    device = Device(server, enrolled.plug.id, enrolled.key.id, enrolled.auth, **kw)
-    assert wait_for(lambda: device.connack), "no CONNACK"
-    return device
-
-
 def test_publish_property_qos1_is_stored_before_puback(server: Any, thing: Any) -> None:
-    device = _device(server, thing)
+    device = connect_device(server, thing)
     try:
         assert device.connack == [0]
         info = device.client.publish(
@@ -88,7 +43,7 @@ def test_publish_property_qos1_is_stored_before_puback(server: Any, thing: Any) 
 
 @pytest.mark.parametrize("qos", [0, 1, 2])
 def test_channel_topic_every_qos(server: Any, thing: Any, qos: int) -> None:
-    device = _device(server, thing)
+    device = connect_device(server, thing)
     try:
         body = json.dumps({"data": {"on": True}, "at": 1_700_000_000_000 + qos})
         info = device.client.publish(f"{thing.plug.id}/data/home/lamp", body, qos=qos)
@@ -115,7 +70,7 @@ def test_command_reaches_subscribed_device_and_is_acked(
     server: Any, tenant: Any, thing: Any, transport: str
 ) -> None:
     Property.objects.create(plug=thing.plug, name="setpoint", type="number", access="public")
-    device = _device(server, thing, transport=transport)
+    device = connect_device(server, thing, transport=transport)
     try:
         device.client.subscribe(f"csipio/data/in/devices/{thing.plug.id}/properties/#", qos=1)
         assert wait_for(lambda: device.subacks) == [[1]]
@@ -139,7 +94,7 @@ def test_command_reaches_subscribed_device_and_is_acked(
 
 def test_subscribing_to_another_devices_commands_is_refused(server: Any, tenant: Any, thing: Any) -> None:
     other = tenant.plug("other-thing")
-    device = _device(server, thing)
+    device = connect_device(server, thing)
     try:
         device.client.subscribe(f"csipio/data/in/devices/{other.plug.id}/properties/#", qos=1)
         assert wait_for(lambda: device.subacks) == [[0x80]]
@@ -149,7 +104,7 @@ def test_subscribing_to_another_devices_commands_is_refused(server: Any, tenant:
 
 def test_publishing_for_another_device_closes_the_connection(server: Any, tenant: Any, thing: Any) -> None:
     other = tenant.plug("other-thing")
-    device = _device(server, thing)
+    device = connect_device(server, thing)
     try:
         device.client.publish(f"csipio/data/out/devices/{other.plug.id}/properties/x", "1", qos=1)
         assert device.disconnected.wait(10)
@@ -175,7 +130,7 @@ def test_clean_session_0_keeps_subscriptions_and_gets_offline_commands(
     server: Any, tenant: Any, thing: Any
 ) -> None:
     Property.objects.create(plug=thing.plug, name="mode", type="string", access="public")
-    first = _device(server, thing, clean=False)
+    first = connect_device(server, thing, clean=False)
     first.client.subscribe(f"csipio/data/in/devices/{thing.plug.id}/properties/#", qos=1)
     assert wait_for(lambda: first.subacks)
     first.stop()
@@ -188,7 +143,7 @@ def test_clean_session_0_keeps_subscriptions_and_gets_offline_commands(
     )
     if status == 404:
         pytest.skip("property dialect routes not built yet")
-    second = _device(server, thing, clean=False)
+    second = connect_device(server, thing, clean=False)
     try:
         assert wait_for(lambda: second.messages), "offline command not delivered on resume"
         assert json.loads(second.messages[0].payload) == "eco"
@@ -197,7 +152,7 @@ def test_clean_session_0_keeps_subscriptions_and_gets_offline_commands(
 
 
 def test_garbage_closes_only_that_connection(server: Any, thing: Any) -> None:
-    healthy = _device(server, thing)
+    healthy = connect_device(server, thing)
     try:
         with socket.create_connection(("127.0.0.1", server.mqtt_port), timeout=5) as raw:
             raw.sendall(b"\xff\xff\xff\xff\xff garbage")
@@ -210,23 +165,9 @@ def test_garbage_closes_only_that_connection(server: Any, thing: Any) -> None:
         healthy.stop()
 
 
-def test_websocket_transport(server: Any, thing: Any) -> None:
-    device = _device(server, thing, transport="websockets")
-    try:
-        assert device.connack == [0]
-        info = device.client.publish(
-            f"csipio/data/out/devices/{thing.plug.id}/properties/humidity", "40", qos=1
-        )
-        info.wait_for_publish(timeout=10)
-        assert DataPoint.objects.get(of=thing.plug.id, channel="humidity").data == 40
-        assert JournalEntry.objects.get(channel="humidity").source == "mqtt-ws"
-    finally:
-        device.stop()
-
-
 def test_lowercase_topic_writes_the_existing_property_and_json_feed(server: Any, thing: Any) -> None:
     Property.objects.create(plug=thing.plug, name="Temperature", type="number")
-    device = _device(server, thing)
+    device = connect_device(server, thing)
     try:
         base = f"csipio/data/out/devices/{thing.plug.id}"
         device.client.publish(f"{base}/properties/temperature", "20", qos=1).wait_for_publish(timeout=10)
@@ -248,7 +189,7 @@ def test_lowercase_topic_writes_the_existing_property_and_json_feed(server: Any,
 def test_disabling_the_plug_closes_its_mqtt_connection(
     server: Any, tenant: Any, thing: Any, transport: str
 ) -> None:
-    device = _device(server, thing, transport=transport)
+    device = connect_device(server, thing, transport=transport)
     try:
         status, _ = server.http(
             "PATCH",
@@ -268,7 +209,7 @@ def test_disabling_the_plug_closes_its_mqtt_connection(
 
 
 def test_regenerating_the_device_key_closes_its_mqtt_connection(server: Any, tenant: Any, thing: Any) -> None:
-    device = _device(server, thing)
+    device = connect_device(server, thing)
     try:
         status, key = server.http(
             "POST",
@@ -278,13 +219,5 @@ def test_regenerating_the_device_key_closes_its_mqtt_connection(server: Any, ten
         )
         assert status == 200 and key["secret"] != thing.auth
         assert device.disconnected.wait(10)
-    finally:
-        device.client.loop_stop()
-
-
-def test_websocket_refusal_arrives_before_the_close(server: Any, thing: Any) -> None:
-    device = Device(server, thing.plug.id, thing.key.id, "wrong-secret", transport="websockets")
-    try:
-        assert wait_for(lambda: device.connack) in ([4], [134])
     finally:
         device.client.loop_stop()

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from commands.mqtt import packets
-from commands.mqtt.connection import (
+from commands.mqtt.protocol import packets
+from commands.mqtt.protocol.connection import (
     ConnectRequested,
     DisconnectRequested,
     InflightWindowFull,
@@ -19,7 +19,7 @@ from commands.mqtt.connection import (
     UnsubscribeRequested,
     Will,
 )
-from commands.mqtt.packets import Publish
+from commands.mqtt.protocol.packets import Publish
 
 CONNECT = packets.encode_connect("plug-1", keepalive=25, username="key-1", password=b"secret")
 CONNACK_ACCEPTED = b"\x20\x02\x00\x00"

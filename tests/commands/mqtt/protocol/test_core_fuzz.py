@@ -11,8 +11,8 @@ from dataclasses import replace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from commands.mqtt import packets
-from commands.mqtt.connection import (
+from commands.mqtt.protocol import packets
+from commands.mqtt.protocol.connection import (
     ConnectRequested,
     Event,
     MqttConnection,
@@ -21,7 +21,7 @@ from commands.mqtt.connection import (
     SubscribeRequested,
     UnsubscribeRequested,
 )
-from commands.mqtt.packets import MAX_REMAINING_LENGTH, decode, encode
+from commands.mqtt.protocol.packets import MAX_REMAINING_LENGTH, decode, encode
 
 MAX_PACKET = 512
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

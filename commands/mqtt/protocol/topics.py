@@ -1,0 +1,166 @@
+"""MQTT 3.1.1 topic names, topic filters and matching (spec §4.7), and the device topic grammar.
+
+A *topic name* is what a PUBLISH is sent to (no wildcards); a *topic filter* is what a SUBSCRIBE
+asks for (may hold `+` for one level and a trailing `#` for any number of levels).
+
+The device topic families of SPEC §7 are parsed here into small typed values (which family,
+which plug, which property or channel mask); who may use them is the endpoint's decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from plugboard.channels import BadChannel, validate_mask  # pure: imports neither Django nor asyncio
+
+MAX_TOPIC_BYTES = 0xFFFF  # a topic travels as a UTF-8 string with a 2-byte length prefix
+
+
+class InvalidTopic(ValueError):
+    """A topic name or filter that MQTT 3.1.1 does not allow; the message says why."""
+
+
+def _check_string(topic: str, what: str) -> None:
+    if not topic:
+        raise InvalidTopic(f"empty {what}")
+    if "\x00" in topic:
+        raise InvalidTopic(f"{what} contains U+0000")
+    try:
+        size = len(topic.encode("utf-8"))
+    except UnicodeEncodeError:  # lone surrogates cannot travel as UTF-8
+        raise InvalidTopic(f"{what} is not valid UTF-8")
+    if size > MAX_TOPIC_BYTES:
+        raise InvalidTopic(f"{what} longer than {MAX_TOPIC_BYTES} bytes")
+
+
+def validate_topic_name(topic: str) -> None:
+    """Raise `InvalidTopic` unless `topic` may be published to: non-empty, no wildcards."""
+    _check_string(topic, "topic name")
+    if "+" in topic or "#" in topic:
+        raise InvalidTopic("wildcard in topic name")
+
+
+def validate_topic_filter(topic_filter: str) -> None:
+    """Raise `InvalidTopic` unless `topic_filter` may be subscribed to.
+
+    `+` must occupy a whole level; `#` must occupy a whole level and be the last one.
+    """
+    _check_string(topic_filter, "topic filter")
+    if "+" not in topic_filter and "#" not in topic_filter:
+        return
+    levels = topic_filter.split("/")
+    last = len(levels) - 1
+    for index, level in enumerate(levels):
+        if "#" in level and (level != "#" or index != last):
+            raise InvalidTopic("'#' must be a whole, last level")
+        if "+" in level and level != "+":
+            raise InvalidTopic("'+' must be a whole level")
+
+
+def topic_matches(topic_filter: str, topic: str) -> bool:
+    """Whether a valid `topic_filter` matches a valid topic name, with 3.1.1 semantics.
+
+    `sport/#` also matches `sport` (the parent level); topics starting with `$` are not matched
+    by a filter starting with a wildcard, so `#` does not see `$SYS/...`.
+    """
+    if "+" not in topic_filter and "#" not in topic_filter:
+        return topic_filter == topic
+    if topic.startswith("$") and topic_filter[0] in "+#":
+        return False
+    topic_levels = topic.split("/")
+    depth = len(topic_levels)
+    filter_levels = topic_filter.split("/")
+    for index, level in enumerate(filter_levels):
+        if level == "#":
+            return True
+        if index >= depth:
+            return False
+        if level != "+" and level != topic_levels[index]:
+            return False
+    return len(filter_levels) == depth
+
+
+# --- device topic families (SPEC §7) -------------------------------------------------------
+
+# The one spelling of the device families' prefix; every family below is built from it.
+DEVICE_PREFIX = "csipio/"
+_OUT = f"{DEVICE_PREFIX}data/out/devices/"  # device → platform: properties and Data Feeds
+_IN = f"{DEVICE_PREFIX}data/in/devices/"  # platform → device: commands
+_CHANNEL = "/data/"  # `{plug}/data/{channel}`: the channel dialect, both ways
+
+
+class Family(Enum):
+    PROPERTY = "property"  # csipio/data/out/devices/{id}/properties/{name}
+    FEED = "feed"  # csipio/data/out/devices/{id}/json
+    COMMANDS = "commands"  # csipio/data/in/devices/{id}/properties/{name}
+    CHANNEL = "channel"  # {plug}/data/{channel}
+
+
+@dataclass(frozen=True)
+class DeviceTopic:
+    """Where a PUBLISH goes: a property, a Data Feed, or a channel of the channel dialect."""
+
+    family: Family
+    plug_id: str
+    name: str = ""  # the property (as written in the topic) or the channel
+
+
+@dataclass(frozen=True)
+class DeviceFilter:
+    """What a SUBSCRIBE asks for: a plug's commands, or live records of channels under a mask."""
+
+    family: Family  # COMMANDS or CHANNEL
+    plug_id: str | None  # None: `+`, every plug the subscriber may read (CHANNEL only)
+    mask: str = ""  # the channel mask (CHANNEL only)
+
+
+def parse_publish_topic(topic: str) -> DeviceTopic | None:
+    """The device family a topic name belongs to, or None when it is none of them."""
+    if topic.startswith(_OUT):
+        parts = topic[len(_OUT) :].split("/")
+        if len(parts) == 3 and parts[1] == "properties" and parts[2]:
+            return DeviceTopic(Family.PROPERTY, parts[0], parts[2])
+        if len(parts) == 2 and parts[1] == "json":
+            return DeviceTopic(Family.FEED, parts[0])
+        return None
+    plug_id, sep, channel = topic.partition(_CHANNEL)
+    if sep and plug_id and "/" not in plug_id and channel:
+        return DeviceTopic(Family.CHANNEL, plug_id, channel)
+    return None
+
+
+def is_commands_filter(topic_filter: str) -> bool:
+    """Whether a filter is spelled in the commands family (valid or not)."""
+    return topic_filter.startswith(_IN)
+
+
+def parse_subscription(topic_filter: str) -> DeviceFilter | None:
+    """The device family a topic filter asks for, or None when it is none of them.
+
+    Commands: `csipio/data/in/devices/{id}/properties/…` or `…/{id}/#`; records:
+    `{plug or +}/data/{mask}` with a valid channel mask.
+    """
+    if is_commands_filter(topic_filter):
+        rest = topic_filter[len(_IN) :].split("/")
+        if len(rest) < 2 or rest[1] not in ("properties", "#"):
+            return None
+        return DeviceFilter(Family.COMMANDS, None if rest[0] == "+" else rest[0])
+    plug_part, sep, mask = topic_filter.partition(_CHANNEL)
+    if not sep or not mask or "/" in plug_part or "#" in plug_part:
+        return None
+    try:
+        validate_mask(mask)
+    except BadChannel:
+        return None
+    return DeviceFilter(Family.CHANNEL, None if plug_part == "+" else plug_part, mask)
+
+
+def command_topic(plug_id: str, prop: str) -> str:
+    """The topic a command for a plug's property is delivered on (names lowercase in topics)."""
+    return f"{_IN}{plug_id}/properties/{prop.lower()}"
+
+
+def channel_topic(plug_id: str, channel: str) -> str:
+    """The topic a live record of a plug's channel is delivered on."""
+    return f"{plug_id}{_CHANNEL}{channel}"
