@@ -131,6 +131,26 @@ def test_redis_stopped_during_ingest(
     assert wait_for(lambda: server.http("GET", "/healthz")[0] == 200, timeout=10)
 
 
+def test_live_delivery_resumes_when_redis_returns(
+    redis_server: RedisServer, redis_backed_server: ServerProcess, thing: Any
+) -> None:
+    server = redis_backed_server
+    subscriber = Subscriber(server, thing)
+    try:
+        assert _published_live(server, thing, subscriber, -1), "no live delivery before the outage"
+        redis_server.stop()
+        status, _ = server.http("PUT", "/iot/data/live", {"data": 0}, _headers(thing))
+        assert status == 200
+        redis_server.start()  # empty: the reader's "listening" mark went with the old one
+
+        assert wait_for(lambda: server.http("GET", "/healthz")[0] == 200, timeout=10)
+        assert wait_for(lambda: _published_live(server, thing, subscriber, 7), timeout=15), (
+            "live delivery did not resume after Redis came back"
+        )
+    finally:
+        subscriber.stop()
+
+
 def tenant_headers(tenant: Any) -> dict[str, str]:
     return {"X-Plug-Email": tenant.email, "X-Plug-Master": tenant.password}
 
