@@ -1,6 +1,7 @@
 """SPEC §11 under faults, against a real `manage.py serve` process: Redis stopped and started
-during HTTP ingest (a private redis-server), PostgreSQL connections killed server-side
-(`pg_terminate_backend` of the test database's connections), a database that does not answer.
+during HTTP ingest, live delivery and command delivery (a private redis-server), PostgreSQL
+connections killed server-side (`pg_terminate_backend` of the test database's connections), a
+database that does not answer.
 Every accepted write is stored exactly once; nothing answers 500; /healthz names the part that
 is down within 2 seconds."""
 
@@ -153,6 +154,56 @@ def test_live_delivery_resumes_when_redis_returns(
 
 def tenant_headers(tenant: Any) -> dict[str, str]:
     return {"X-Plug-Email": tenant.email, "X-Plug-Master": tenant.password}
+
+
+def _commands(server: ServerProcess, tenant: Any, plug_id: str) -> dict[str, str]:
+    """The device's commands as the account reads them over HTTP: {property: state}."""
+    status, page = server.http("GET", f"/v3/devices/{plug_id}/commands", headers=tenant_headers(tenant))
+    assert status == 200, page
+    return {c["property"]: c["state"] for c in page["results"]}
+
+
+def test_a_command_written_during_a_redis_outage_reaches_the_device_once_it_returns(
+    redis_server: RedisServer, redis_backed_server: ServerProcess, tenant: Any, thing: Any
+) -> None:
+    from devices.models import Property
+    from tests.commands.mqtt.clients import connect_device
+
+    server = redis_backed_server
+    for name in ("setpoint", "mode"):
+        Property.objects.create(plug=thing.plug, name=name, type="number", access="public")
+    commands_filter = f"csipio/data/in/devices/{thing.plug.id}/properties/#"
+    device = connect_device(server, thing, clean=False)
+    device.client.subscribe(commands_filter, qos=1)
+    assert wait_for(lambda: device.subacks) == [[1]]
+
+    redis_server.stop()
+    status, receipt = server.http(
+        "POST", f"/v3/data/devices/{thing.plug.id}", {"setpoint": 19}, tenant_headers(tenant)
+    )
+    assert (status, receipt) == (200, {"accepted": 1, "rejected": 0})
+    assert _commands(server, tenant, thing.plug.id) == {"setpoint": "pending"}
+    redis_server.start()
+    assert wait_for(lambda: server.http("GET", "/healthz")[0] == 200, timeout=10)
+
+    # The push went nowhere and nothing repeats it: the command waits, pending, for the
+    # device's next subscribe, which a reconnect with its persistent session is.
+    assert _commands(server, tenant, thing.plug.id) == {"setpoint": "pending"}
+    device.stop()
+    device = connect_device(server, thing, clean=False)
+    try:
+        assert device.session_present == [True]
+        assert wait_for(lambda: _commands(server, tenant, thing.plug.id)["setpoint"] == "acked", timeout=15)
+        # Live pushes work again: a second command arrives on the same connection, after the first.
+        status, _ = server.http(
+            "POST", f"/v3/data/devices/{thing.plug.id}", {"mode": 2}, tenant_headers(tenant)
+        )
+        assert status == 200
+        assert wait_for(lambda: _commands(server, tenant, thing.plug.id)["mode"] == "acked", timeout=15)
+        received = [(m.topic.rsplit("/", 1)[-1], json.loads(m.payload), m.retain) for m in device.messages]
+        assert received == [("setpoint", 19, False), ("mode", 2, False)]  # once each
+    finally:
+        device.stop()
 
 
 SERVER_APPLICATION = "plugboard-fault-test"
