@@ -14,8 +14,14 @@ from plugboard.services import API_SCOPES
 
 
 class SignInForm(forms.Form):
-    email = forms.EmailField(label="Email", max_length=254)
-    password = forms.CharField(label="Master password", widget=forms.PasswordInput, max_length=200)
+    email = forms.EmailField(
+        label="Email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "username"})
+    )
+    password = forms.CharField(
+        label="Master password",
+        max_length=200,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
 
 
 class PlugSearchForm(forms.Form):
@@ -41,7 +47,9 @@ class CommandForm(forms.Form):
 
     def __init__(self, *args: Any, properties: list[Property], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["property"].choices = [(p.id, p.name) for p in properties]
+        field = self.fields["property"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(p.id, p.name) for p in properties]
 
     def clean_value(self) -> Any:
         text = self.cleaned_data["value"]

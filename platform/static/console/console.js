@@ -36,6 +36,7 @@
                      points: { show: xs.length < 80 } }],
       axes: [{}, { size: 60 }]
     }, [xs, ys], box);
+    box.setAttribute("data-points", xs.length);
     window.addEventListener("resize", function () { chart.setSize({ width: chartWidth(box), height: 260 }); });
   }
   function chartAdd(record) {
@@ -48,6 +49,9 @@
     var since = (Date.now() - series.window) / 1000;
     while (xs.length && xs[0] < since) { xs.shift(); ys.shift(); }
     chart.setData([xs, ys]);
+    /* What the chart holds, for a reader (and a test) that cannot look at the canvas. */
+    document.getElementById("chart").setAttribute("data-points", xs.length);
+    document.getElementById("chart").setAttribute("data-last-value", json(y));
     var note = document.getElementById("chart-note");
     if (note) note.textContent = xs.length + " points, live.";
   }
@@ -67,7 +71,7 @@
       var head = el("th", record.channel); head.scope = "row";
       var value = el("td"); value.setAttribute("data-value", "");
       var at = el("td"); at.setAttribute("data-at", "");
-      row.append(head, value, at, el("td", "any"), el("td", "protected"));
+      row.append(head, value, at, el("td", "any", "opt"), el("td", "protected", "opt"));
       tbody.append(row);
     }
     var shown = row.querySelector("[data-at]");
@@ -83,7 +87,7 @@
     var tbody = table.tBodies[0], empty = tbody.querySelector("tr.empty");
     if (empty) empty.remove();
     var row = el("tr");
-    row.append(el("td", isoMs(Date.now())), el("td", "data"), el("td", "live"), el("td", record.channel), el("td", json(record.data)));
+    row.append(el("td", isoMs(Date.now())), el("td", "data"), el("td", "live", "opt"), el("td", record.channel), el("td", json(record.data)));
     tbody.prepend(row);
     while (tbody.rows.length > 20) tbody.deleteRow(-1);
     flash(row);
@@ -113,7 +117,7 @@
         row = el("tr"); row.setAttribute("data-command", c.id);
         var cell = el("td"), badge = el("span", "", "badge"); badge.setAttribute("data-state", "");
         cell.append(badge);
-        row.append(el("td", c.property), el("td", json(c.value)), cell, el("td", isoMs(Date.now())));
+        row.append(el("td", c.property), el("td", json(c.value)), cell, el("td", isoMs(Date.now()), "opt"));
         tbody.prepend(row);
       }
       var order = ["pending", "sent", "acked", "expired"];

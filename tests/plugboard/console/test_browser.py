@@ -1,0 +1,199 @@
+"""End to end in a real headless Chromium (Debian's, driven by Playwright) against a real
+`manage.py serve`, with a real MQTT device (paho-mqtt over TCP): the console sees the device
+connect, its values arrive on the chart and in the latest values without a reload, a command's
+state moves to `acked` when the device acknowledges, a type-breaking value lands in the device
+log in debug status, and a regenerated key refuses the old secret. A screenshot of every page,
+at desktop and phone widths, goes to var/test-artifacts/console/."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from devices.models import Plug, Property
+from devices.services.plugs import Enrolled
+from tests.conftest import Tenant
+from tests.plugboard.console.conftest import ROOT, ConsoleServer
+from tests.support import wait_for
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "var" / "test-artifacts" / "console"
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing (apt-get install -y chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the browser test: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop running in this thread, which Django takes for
+    # async code: the test's own ORM calls (fixtures, checks) are sync code all the same.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+            yield chromium
+            chromium.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+class Device:
+    """A paho device on the plug's credentials, subscribed (QoS 1) to its commands."""
+
+    def __init__(self, server: ConsoleServer, enrolled: Enrolled) -> None:
+        self.plug_id = enrolled.plug.id
+        self.commands: list[tuple[str, Any]] = []
+        self.subscribed = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.plug_id, protocol=mqtt.MQTTv311)
+        self.client.username_pw_set(enrolled.key.id, enrolled.auth)
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(
+            f"csipio/data/in/devices/{self.plug_id}/properties/#", qos=1
+        )
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
+        self.client.on_message = lambda c, u, m: self.commands.append(
+            (m.topic.rsplit("/", 1)[1], json.loads(m.payload))
+        )
+        self.client.connect("127.0.0.1", server.mqtt_port, keepalive=25)
+        self.client.loop_start()
+        assert self.subscribed.wait(10), "no SUBACK"
+
+    def publish(self, prop: str, value: Any) -> None:
+        info = self.client.publish(
+            f"csipio/data/out/devices/{self.plug_id}/properties/{prop}", json.dumps(value), qos=1
+        )
+        info.wait_for_publish(timeout=10)
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _http_status(server: ConsoleServer, path: str, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(server.base + path, headers=headers)  # noqa: S310 - loopback
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _shoot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_console_in_a_real_browser(console_server: ConsoleServer, browser: Any, tenant: Tenant) -> None:
+    from playwright.sync_api import expect
+
+    enrolled = tenant.plug("thermostat", hwid="SN-1")
+    plug = enrolled.plug
+    server = console_server
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    device: Device | None = None
+    try:
+        page.goto(server.base + "/console/")
+        _shoot(page, "sign-in")
+        page.get_by_label("Email").fill(tenant.email)
+        page.get_by_label("Master password").fill(tenant.password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url("**/console/plugs/")
+        row = page.locator(f'tr[data-plug="{plug.id}"]')
+        expect(row.locator("[data-connection]")).to_have_text("offline")
+        expect(page.locator("body")).to_have_attribute("data-live-state", "open")
+
+        device = Device(server, enrolled)
+        expect(row.locator("[data-connection]")).to_contain_text("connected", timeout=10_000)
+        expect(row.locator("[data-connection]")).to_contain_text("mqtt-tcp")
+        _shoot(page, "plugs")
+
+        device.publish("temperature", 20.0)
+        device.publish("setpoint", 18)
+        assert wait_for(lambda: Property.objects.filter(plug=plug).count() == 2)
+        Property.objects.filter(plug=plug, name="setpoint").update(access=Property.Access.PUBLIC)
+        page.get_by_role("link", name="thermostat").click()
+        page.wait_for_url(f"**/console/plugs/{plug.id}/")
+        page.locator("#chart-property").select_option("temperature")
+        page.get_by_role("button", name="Show").click()
+        page.wait_for_url("**chart=temperature**")
+        expect(page.locator("body")).to_have_attribute("data-live-state", "open")
+        expect(page.locator("#chart")).to_have_attribute("data-points", "1")
+
+        device.publish("temperature", 23.5)  # appears without a reload
+        latest = page.locator('#latest tr[data-property="temperature"] [data-value]')
+        expect(latest).to_have_text("23.5")
+        expect(page.locator("#chart")).to_have_attribute("data-points", "2")
+        expect(page.locator("#chart")).to_have_attribute("data-last-value", "23.5")
+
+        page.locator("#id_property").select_option(label="setpoint")
+        page.get_by_label("Value (JSON)").fill("{not json")
+        page.get_by_role("button", name="Send").click()
+        expect(page.get_by_role("alert").filter(has_text="not JSON")).to_be_visible()
+        page.get_by_label("Value (JSON)").fill("21")
+        page.get_by_role("button", name="Send").click()
+        page.wait_for_url(f"**/console/plugs/{plug.id}/")
+        state = page.locator("#commands tbody tr").first.locator("[data-state]")
+        expect(state).to_have_text("acked", timeout=10_000)
+        assert ("setpoint", 21) in device.commands
+        _shoot(page, "plug")
+
+        page.get_by_role("button", name="Debug on").click()
+        expect(page.get_by_role("button", name="Debug off")).to_be_visible()
+        Property.objects.filter(plug=plug, name="temperature").update(type=Property.Type.NUMBER)
+        device.publish("temperature", "hot")
+        assert wait_for(lambda: plug.log.exists())
+        page.reload()
+        expect(page.locator("#device-log tbody tr").first).to_contain_text("temperature")
+
+        old = {"X-Plug-Id": plug.id, "X-Plug-Auth": enrolled.auth}
+        assert _http_status(server, "/iot/data/temperature", old) == 200
+        page.get_by_role("button", name="Regenerate key").click()
+        secret = page.locator("[data-secret]").inner_text()
+        assert len(secret) == 32 and secret != enrolled.auth
+        assert _http_status(server, "/iot/data/temperature", old) == 401
+        assert _http_status(server, "/iot/data/temperature", {**old, "X-Plug-Auth": secret}) == 200
+        _shoot(page, "plug-new-key")
+
+        page.goto(server.base + "/console/channels/?mask=%23")
+        expect(page.locator("#records")).to_contain_text("temperature")
+        _shoot(page, "channels")
+        page.goto(server.base + "/console/keys/")
+        _shoot(page, "keys")
+
+        phone = browser.new_page(viewport={"width": 375, "height": 800})
+        phone.context.add_cookies(page.context.cookies())
+        for name, path in [
+            ("plugs", "/console/plugs/"),
+            ("plug", f"/console/plugs/{plug.id}/"),
+            ("channels", "/console/channels/"),
+            ("keys", "/console/keys/"),
+        ]:
+            phone.goto(server.base + path)
+            width = phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= 375, f"{path} scrolls sideways at 375 px ({width} px)"
+            _shoot(phone, f"{name}-375px")
+        assert not errors, errors
+    finally:
+        print(f"\nconsole screenshots: {ARTIFACTS}")
+        if device is not None:
+            device.stop()
+            # Let the server record the disconnect before the tables are flushed.
+            wait_for(lambda: not Plug.objects.filter(id=plug.id, connected=True).exists(), timeout=10)
+        page.close()
