@@ -37,11 +37,11 @@ class CommandAdmin(admin.ModelAdmin):
 
 @admin.register(MqttSession)
 class MqttSessionAdmin(admin.ModelAdmin):
-    list_display = ["client_id", "plug", "subscription_count", "date_modified"]
+    list_display = ["client_id", "account", "plug", "subscription_count", "date_modified"]
     list_filter = ["date_modified"]
-    search_fields = ["client_id", "=plug__id", "plug__name"]
-    list_select_related = ["plug"]
-    raw_id_fields = ["plug"]
+    search_fields = ["client_id", "=account__id", "account__email", "=plug__id", "plug__name"]
+    list_select_related = ["account", "plug"]
+    raw_id_fields = ["account", "plug"]
     readonly_fields = ["date_modified"]
 
     @admin.display(description="subscriptions")

@@ -40,14 +40,24 @@ class Command(models.Model):
 
 
 class MqttSession(models.Model):
-    """A clean-session-0 client's subscriptions, kept across reconnects."""
+    """A clean-session-0 client's subscriptions, kept across reconnects.
 
-    client_id = models.CharField(primary_key=True, max_length=128)
+    Sessions belong to an account (SPEC §7): one client id names one session per account, so
+    another account using the same client id neither sees nor replaces it.
+    """
+
+    account = models.ForeignKey("plugboard.Account", on_delete=models.CASCADE, related_name="mqtt_sessions")
+    client_id = models.CharField(max_length=128)  # devices.identity.MAX_CLIENT_ID
     plug = models.ForeignKey(
         "devices.Plug", null=True, blank=True, on_delete=models.CASCADE, related_name="mqtt_sessions"
     )
     subscriptions = models.JSONField(default=dict, help_text="topic filter → granted QoS")
     date_modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "client_id"], name="mqtt_session_per_account"),
+        ]
 
     def __str__(self) -> str:
         return self.client_id

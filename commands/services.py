@@ -151,24 +151,33 @@ def plug_connection_changed(
             )
 
 
-def mqtt_session_open(*, client_id: str, plug_id: str | None, clean: bool) -> dict[str, int] | None:
+def mqtt_session_open(
+    *, account_id: str, client_id: str, plug_id: str | None, clean: bool
+) -> dict[str, int] | None:
     """The kept subscriptions of a clean-session-0 client (None: no session present).
 
-    A clean session discards whatever was kept for the client id.
+    Sessions belong to an account (SPEC §7): only the account's own session of that client id
+    is resumed or, for a clean session, discarded.
     """
+    mine = MqttSession.objects.filter(account_id=account_id, client_id=client_id)
     if clean:
-        MqttSession.objects.filter(client_id=client_id).delete()
+        mine.delete()
         return None
-    session = MqttSession.objects.filter(client_id=client_id, plug_id=plug_id).first()
+    session = mine.filter(plug_id=plug_id).first()
     if session is None:
         MqttSession.objects.update_or_create(
-            client_id=client_id, defaults={"plug_id": plug_id, "subscriptions": {}}
+            account_id=account_id, client_id=client_id, defaults={"plug_id": plug_id, "subscriptions": {}}
         )
         return None
     return dict(session.subscriptions)
 
 
-def mqtt_session_save(*, client_id: str, plug_id: str | None, subscriptions: dict[str, int]) -> None:
+def mqtt_session_save(
+    *, account_id: str, client_id: str, plug_id: str | None, subscriptions: dict[str, int]
+) -> None:
+    """Keep a clean-session-0 client's subscriptions for its next CONNECT."""
     MqttSession.objects.update_or_create(
-        client_id=client_id, defaults={"plug_id": plug_id, "subscriptions": subscriptions}
+        account_id=account_id,
+        client_id=client_id,
+        defaults={"plug_id": plug_id, "subscriptions": subscriptions},
     )

@@ -18,6 +18,7 @@ from rest_framework import exceptions
 
 from devices.models import Plug
 from plugboard.credentials import digests_equal, secret_digest
+from plugboard.identifiers import is_plug_id
 from plugboard.models import Account, ApiKey
 from plugboard.principals import Principal
 from plugboard.ratelimits import TooManyFailures, check_failure_budget, record_failure
@@ -137,7 +138,9 @@ def verify(creds: Credentials) -> Principal | None:
 
 CONNACK_BAD_CREDENTIALS = 0x04
 CONNACK_NOT_AUTHORIZED = 0x05
-MAX_PLUG_REF = 128  # the longest plug name (64) or hwid (128) a client id may name
+# The longest client id (SPEC §7, README): no plug name (64) or hwid (128) is longer, and a
+# persistent session (commands.models.MqttSession) keeps no longer one.
+MAX_CLIENT_ID = 128
 
 
 def verify_mqtt(
@@ -162,7 +165,8 @@ def _verify_mqtt(
 
     Username: a key id (`_key_…`) or a plug id; password: the secret. The client id names the
     plug (its id, name or hwid): it must be the key's plug, one a gateway key lists, or — for
-    API client and user keys — anything (they act for the account, not as a plug).
+    API client and user keys — anything (they act for the account, not as a plug) except
+    another account's plug id.
     """
     if not username or password is None:
         return CONNACK_BAD_CREDENTIALS
@@ -177,13 +181,17 @@ def _verify_mqtt(
         return CONNACK_NOT_AUTHORIZED
     if principal is None:
         return CONNACK_BAD_CREDENTIALS
+    if len(client_id) > MAX_CLIENT_ID:  # (and SQLite refuses so long a LIKE in the name look-up)
+        return CONNACK_NOT_AUTHORIZED
     if not principal.is_plug:
+        # Sessions belong to an account (SPEC §7): another account's plug id is refused. A name
+        # or hwid is unique only within an account, so it stays a free-form client id.
+        if is_plug_id(client_id) and _foreign_plug(client_id, principal.account_id):
+            return CONNACK_NOT_AUTHORIZED
         return principal, None
     candidates = principal.plug_ids or ((principal.plug_id,) if principal.plug_id else ())
     if client_id in candidates:
         return principal, client_id
-    if len(client_id) > MAX_PLUG_REF:  # no name or hwid is this long (and SQLite refuses so long a LIKE)
-        return CONNACK_NOT_AUTHORIZED
     match = (
         Plug.objects.filter(id__in=candidates, account_id=principal.account_id)
         .filter(models.Q(name__iexact=client_id) | models.Q(hwid=client_id))
@@ -195,3 +203,8 @@ def _verify_mqtt(
     if match[1] == Plug.Status.DISABLED:
         return CONNACK_NOT_AUTHORIZED
     return principal, match[0]
+
+
+def _foreign_plug(plug_id: str, account_id: str) -> bool:
+    """Whether `plug_id` is a plug of an account other than `account_id` (one primary-key look-up)."""
+    return Plug.objects.filter(id=plug_id).exclude(account_id=account_id).exists()

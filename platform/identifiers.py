@@ -52,8 +52,16 @@ def new_account_id() -> str:
     return "com-" + secrets.token_hex(12)
 
 
+PLUG_ID_PREFIX = "dev-"
+
+
 def new_plug_id() -> str:
-    return "dev-" + secrets.token_hex(12)
+    return PLUG_ID_PREFIX + secrets.token_hex(12)
+
+
+def is_plug_id(value: str) -> bool:
+    """Whether a reference is spelled as a plug id (rather than a name or hwid)."""
+    return value.startswith(PLUG_ID_PREFIX)
 
 
 def new_template_id() -> str:

@@ -9,6 +9,7 @@ effort: the data is stored whether or not anyone hears of it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -57,8 +58,10 @@ def console_group(account_id: str) -> str:
 def client_group(account_id: str, client_id: str) -> str:
     """The group of one MQTT client id within one account (SPEC §7: sessions belong to an
     account, so the same client id in another account is another session)."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in client_id)[:80]
-    return f"client.{account_id}.{safe}"
+    # A digest, not the id itself: any client id (up to 65535 bytes, any characters) fits the
+    # layer's group names (under 100 ASCII characters), and two ids never share a group.
+    digest = hashlib.blake2b(client_id.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return f"client.{account_id}.{digest}"
 
 
 def envelope(kind: Kind, group: str, **body: Any) -> dict[str, Any]:

@@ -170,7 +170,10 @@ class MqttEndpoint:
         self.groups.add(group)
         self.persistent = not event.clean_session
         kept = await database_sync_to_async(command_services.mqtt_session_open)(
-            client_id=event.client_id, plug_id=self.plug_id, clean=event.clean_session
+            account_id=self.principal.account_id,
+            client_id=event.client_id,
+            plug_id=self.plug_id,
+            clean=event.clean_session,
         )
         self.conn.accept(session_present=kept is not None)
         self._flush()
@@ -336,9 +339,12 @@ class MqttEndpoint:
             await mark_listening(self.principal.account_id)
 
     async def _save_session(self) -> None:
-        if self.persistent:
+        if self.persistent and self.principal is not None:
             await database_sync_to_async(command_services.mqtt_session_save)(
-                client_id=self.client_id, plug_id=self.plug_id, subscriptions=dict(self.subscriptions)
+                account_id=self.principal.account_id,
+                client_id=self.client_id,
+                plug_id=self.plug_id,
+                subscriptions=dict(self.subscriptions),
             )
 
     # --- deliveries --------------------------------------------------------------------------

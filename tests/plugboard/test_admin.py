@@ -104,7 +104,9 @@ def world(tenant: Tenant, thing: Enrolled) -> dict[str, Any]:
             )
         ]
     )
-    session = MqttSession.objects.create(client_id=thing.plug.id, plug=thing.plug, subscriptions={"a/#": 1})
+    session = MqttSession.objects.create(
+        account=tenant.account, client_id=thing.plug.id, plug=thing.plug, subscriptions={"a/#": 1}
+    )
     return {
         Account: tenant.account,
         ApiKey: thing.key,

@@ -26,6 +26,7 @@ class Device:
     ) -> None:
         self.messages: list[mqtt.MQTTMessage] = []
         self.connack: list[int] = []
+        self.session_present: list[bool] = []
         self.subacks: list[list[int]] = []
         self.disconnected = threading.Event()
         self.client = mqtt.Client(
@@ -38,13 +39,17 @@ class Device:
         if transport == "websockets":
             self.client.ws_set_options(path="/mqtt")
         self.client.username_pw_set(username, password)
-        self.client.on_connect = lambda c, u, f, rc, p: self.connack.append(rc.value)
+        self.client.on_connect = self._connected
         self.client.on_message = lambda c, u, m: self.messages.append(m)
         self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.append([r.value for r in rcs])
         self.client.on_disconnect = lambda *a: self.disconnected.set()
         port = server.http_port if transport == "websockets" else server.mqtt_port
         self.client.connect("127.0.0.1", port, keepalive=25)
         self.client.loop_start()
+
+    def _connected(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        self.session_present.append(bool(flags.session_present))
+        self.connack.append(reason.value)
 
     def stop(self) -> None:
         self.client.disconnect()
