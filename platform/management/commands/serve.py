@@ -60,6 +60,27 @@ def listen(host: str, port: int, label: str, copies: int = 1) -> list[socket.soc
         raise
 
 
+def tls_context() -> ssl.SSLContext | None:
+    """The TLS listener's certificate and key, loaded before anything listens; None when neither
+    is configured. A path that cannot be read stops the start-up with one line naming it: loaded
+    later, once Daphne ran, it was a traceback in the log of a server that had announced TLS and
+    served none."""
+    cert, key = settings.MQTT_TLS_CERT, settings.MQTT_TLS_KEY
+    if not cert and not key:
+        return None
+    if not (cert and key):
+        raise CommandError("MQTT over TLS needs both MQTT_TLS_CERT and MQTT_TLS_KEY; one is not set")
+    for variable, path in (("MQTT_TLS_CERT", cert), ("MQTT_TLS_KEY", key)):
+        if not Path(path).is_file():
+            raise CommandError(f"{variable} {path} does not exist or is not a file")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise CommandError(f"MQTT_TLS_CERT {cert} with MQTT_TLS_KEY {key} cannot be loaded: {exc}") from None
+    return context
+
+
 def _worker_sockets(listeners: dict[str, list[socket.socket]], worker: int) -> dict[str, socket.socket]:
     """Worker `worker`'s listening socket of each listener."""
     return {label: copies[worker] for label, copies in listeners.items()}
@@ -83,12 +104,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         host, workers = opts["host"], opts["workers"]
+        tls = tls_context() if opts["mqtt_port"] or opts["worker_fds"] else None
         if opts["worker_fds"]:
             fds = [int(fd) for fd in opts["worker_fds"].split(",")]
             sockets = {
                 label: socket.socket(fileno=fd) for label, fd in zip(LISTENERS, fds, strict=True) if fd >= 0
             }
-            self._run(host, sockets, expiry=False, announce=False)
+            self._run(host, sockets, tls, expiry=False, announce=False)
             return
         if workers < 1:
             raise CommandError("--workers must be at least 1")
@@ -99,10 +121,10 @@ class Command(BaseCommand):
         listeners = {"http": listen(host, opts["port"], "HTTP", workers)}
         if opts["mqtt_port"]:
             listeners["mqtt"] = listen(host, opts["mqtt_port"], "MQTT", workers)
-            if settings.MQTT_TLS_CERT and settings.MQTT_TLS_KEY:
+            if tls is not None:
                 listeners["tls"] = listen(host, settings.MQTT_TLS_PORT, "MQTT TLS", workers)
         if workers == 1:
-            self._run(host, _worker_sockets(listeners, 0), expiry=not opts["no_expiry"], announce=True)
+            self._run(host, _worker_sockets(listeners, 0), tls, expiry=not opts["no_expiry"], announce=True)
         else:
             self._supervise(host, listeners, workers)
 
@@ -132,13 +154,21 @@ class Command(BaseCommand):
         if any(code not in (0, -signal.SIGTERM) for code in codes):
             raise CommandError(f"a worker exited with {codes}")
 
-    def _run(self, host: str, sockets: dict[str, socket.socket], *, expiry: bool, announce: bool) -> None:
+    def _run(
+        self,
+        host: str,
+        sockets: dict[str, socket.socket],
+        tls: ssl.SSLContext | None,
+        *,
+        expiry: bool,
+        announce: bool,
+    ) -> None:
         from daphne.server import Server  # imported here: it installs Twisted's asyncio reactor
 
         from plugboard.asgi import application  # after the reactor: Channels imports Twisted
 
         def on_ready() -> None:
-            asyncio.get_event_loop().create_task(self._start_side_services(sockets, expiry))
+            asyncio.get_event_loop().create_task(self._start_side_services(sockets, tls, expiry))
 
         if announce:
             self._announce(host, sockets, "")
@@ -164,16 +194,16 @@ class Command(BaseCommand):
         if "tls" in sockets:
             self.stdout.write(f"MQTT over TLS on {host}:{sockets['tls'].getsockname()[1]}")
 
-    async def _start_side_services(self, sockets: dict[str, socket.socket], expiry: bool) -> None:
+    async def _start_side_services(
+        self, sockets: dict[str, socket.socket], tls: ssl.SSLContext | None, expiry: bool
+    ) -> None:
         # Imported when a worker starts its listeners: a --workers supervisor never loads MQTT.
         from commands.mqtt.transports.tcp import mqtt_tcp_serve
 
         if "mqtt" in sockets:
             await mqtt_tcp_serve(sock=sockets["mqtt"])
-        if "tls" in sockets:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(settings.MQTT_TLS_CERT, settings.MQTT_TLS_KEY)
-            await mqtt_tcp_serve(sock=sockets["tls"], ssl_context=context)
+        if "tls" in sockets and tls is not None:
+            await mqtt_tcp_serve(sock=sockets["tls"], ssl_context=tls)
         if expiry and settings.CELERY_TASK_ALWAYS_EAGER:
             # Only the embedded default runs the purge in this process (production: Celery beat).
             from data.expiry import expiry_schedule
