@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import QuerySet
 
 from devices import access
@@ -75,3 +77,11 @@ def device_log_of(*, plug: Plug) -> QuerySet[DeviceLogEntry]:
 def apiclients_of(*, principal: Principal) -> QuerySet[ApiKey]:
     """The account's API client keys (the caller's right to see them is checked by the view)."""
     return ApiKey.objects.filter(account_id=principal.account_id, kind=ApiKey.Kind.APICLIENT)
+
+
+def plug_accounts(*, plug_ids: Iterable[str]) -> dict[str, str]:
+    """The account of each plug id that names a plug (ids that name none are left out)."""
+    ids = [i for i in set(plug_ids) if i.startswith("dev-")]
+    if not ids:
+        return {}
+    return dict(Plug.objects.filter(id__in=ids).values_list("id", "account_id"))

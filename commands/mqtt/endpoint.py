@@ -17,6 +17,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
@@ -49,8 +50,10 @@ from commands.mqtt.protocol.topics import (
 )
 from data.feeds import BadFeed, feed_points
 from data.services import MISSING, PointIn, PointResult, Submission, device_log
+from devices import access
 from devices.access import Mode, Reach, reach
 from devices.identity import verify_mqtt
+from devices.selectors import plug_accounts
 from plugboard.live import (
     LISTENING_SECONDS,
     Kind,
@@ -95,6 +98,9 @@ class MqttEndpoint:
         self.subscriptions: dict[str, int] = {}
         self.groups: set[str] = set()
         self.read_reach: Reach | None = None
+        # The account of each plug id a topic of this client named (None: no such plug): the
+        # rights of a key that acts for an account depend on it, and plugs never change account.
+        self.plug_accounts: dict[str, str | None] = {}
         self.inflight_commands: dict[int, str] = {}
         self.persistent = False
         self.listening: asyncio.Task[None] | None = None
@@ -190,6 +196,8 @@ class MqttEndpoint:
                 credential=self.principal.credential,
             )
         if kept:
+            await self._learn_filters(kept)
+            self.read_reach = await database_sync_to_async(reach)(self.principal, Mode.READ)
             for topic_filter, qos in kept.items():
                 if self._authorize_filter(topic_filter) is not None:
                     self.subscriptions[topic_filter] = qos
@@ -210,6 +218,7 @@ class MqttEndpoint:
     async def _publish(self, event: PublishReceived) -> None:
         if not self._within_rate():
             raise ProtocolViolation(f"publish rate over {int(self.rate)} messages/s")
+        await self._learn_topic(event.topic)
         submission = self._submission(event.topic, event.payload)
         if submission is None:
             raise ProtocolViolation(f"not allowed to publish to {event.topic}")
@@ -274,11 +283,27 @@ class MqttEndpoint:
 
     def _may_publish_for(self, plug_id: str) -> bool:
         assert self.principal is not None
-        if self.principal.is_plug:
-            return self.principal.acts_as(plug_id) or plug_id == self.plug_id
-        # API clients and user keys write into devices' properties (commands); the write
-        # service checks their reach and the property's access per point.
-        return plug_id.startswith("dev-")
+        return access.mqtt_may_publish_to_device(self.principal, plug_id, self.plug_accounts.get(plug_id))
+
+    async def _learn_accounts(self, plug_ids: list[str]) -> None:
+        """Look up, once per connection, the accounts of plug ids its topics name. A plug's own
+        credentials need none (they publish and read as themselves): the hot path stays free."""
+        assert self.principal is not None
+        unknown = [i for i in plug_ids if i not in self.plug_accounts and not self.principal.acts_as(i)]
+        if not unknown:
+            return
+        found = await database_sync_to_async(plug_accounts)(plug_ids=unknown)
+        for plug_id in unknown:
+            self.plug_accounts[plug_id] = found.get(plug_id)
+
+    async def _learn_topic(self, topic: str) -> None:
+        route = parse_publish_topic(topic)
+        if route is not None:
+            await self._learn_accounts([route.plug_id])
+
+    async def _learn_filters(self, topic_filters: Iterable[str]) -> None:
+        wanted = (parse_subscription(f) for f in topic_filters)
+        await self._learn_accounts([w.plug_id for w in wanted if w is not None and w.plug_id is not None])
 
     # --- SUBSCRIBE ---------------------------------------------------------------------------
 
@@ -289,22 +314,27 @@ class MqttEndpoint:
         if wanted is None:
             return None
         if wanted.family is Family.COMMANDS:
-            if wanted.plug_id is None or not self.principal.acts_as(wanted.plug_id):
+            if wanted.plug_id is None or not access.mqtt_may_subscribe_commands(
+                self.principal, wanted.plug_id
+            ):
                 return None
             return plug_group(wanted.plug_id)
-        if wanted.plug_id is not None and not self._may_read(wanted.plug_id):
+        if wanted.plug_id is not None and not self._may_read(
+            wanted.plug_id, self.plug_accounts.get(wanted.plug_id)
+        ):
             return None
         return account_group(self.principal.account_id)
 
-    def _may_read(self, of: str) -> bool:
+    def _may_read(self, of: str, plug_account: str | None) -> bool:
         assert self.principal is not None
-        if self.principal.is_account or self.principal.acts_as(of) or of == self.plug_id:
-            return True
-        return self.read_reach is not None and self.read_reach.allows(of)
+        return access.mqtt_may_read_records(
+            self.principal, of, plug_account, self.read_reach or access.NOWHERE
+        )
 
     async def _subscribe(self, event: SubscribeRequested) -> None:
         assert self.principal is not None
         self.read_reach = await database_sync_to_async(reach)(self.principal, Mode.READ)
+        await self._learn_filters(f for f, _ in event.subscriptions)
         codes = []
         for topic_filter, qos in event.subscriptions:
             if self._authorize_filter(topic_filter) is None:
@@ -396,11 +426,13 @@ class MqttEndpoint:
         if kind == Kind.COMMANDS_PUSH:
             plug_id = message.get("plug") or self.plug_id
             await self._deliver_commands([{**c, "plug": plug_id} for c in message["commands"]])
-        elif kind == Kind.DATA_POINTS:
+        elif kind == Kind.DATA_POINTS and self.principal is not None:
             for record in message["records"]:
                 topic = channel_topic(record["of"], record["channel"])
                 qos = self._granted(topic)
-                if qos is not None and self._may_read(record["of"]):
+                # Records of the account's group are the account's own (the write service
+                # stores none for another account's plugs).
+                if qos is not None and self._may_read(record["of"], self.principal.account_id):
                     self._send(topic, record, min(qos, 1) if self.conn.can_publish_qos1 else 0)
             self._flush()
         elif kind == Kind.MQTT_REVOKE:
@@ -419,6 +451,7 @@ class MqttEndpoint:
         self.ended = True
         will: Will | None = self.conn.will
         if will is not None and self.principal is not None:
+            await self._learn_topic(will.topic)
             submission = self._submission(will.topic, will.payload)
             if submission is not None:
                 try:
