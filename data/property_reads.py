@@ -52,23 +52,27 @@ def property_points(
     return rows
 
 
-def plug_latest_values(*, plug: Plug) -> dict[str, Any]:
-    """`{property: value}` of each property's newest unexpired point (one query).
+def properties_with_latest(*, plug: Plug) -> QuerySet[Property]:
+    """The plug's properties by name, each annotated with `live_at` and `live_value`: the time
+    and value of its newest unexpired point (None when none is left), in one query.
 
     `Property.last_value` cannot be trusted alone: the point behind it may have expired (or
     been removed by the channel dialect), so the newest live point is looked up per property.
     """
     newest = property_points(plug=plug, channel=OuterRef("name")).order_by("-at")  # type: ignore[arg-type]
-    rows = (
+    return (
         Property.objects.filter(plug=plug)
         .annotate(
             live_at=Subquery(newest.values("at")[:1]),
             live_value=Subquery(newest.values("data")[:1], output_field=JSONField()),
         )
-        .filter(live_at__isnull=False)
         .order_by("name")
-        .values_list("name", "live_value")
     )
+
+
+def plug_latest_values(*, plug: Plug) -> dict[str, Any]:
+    """`{property: value}` of each property's newest unexpired point (one query)."""
+    rows = properties_with_latest(plug=plug).filter(live_at__isnull=False).values_list("name", "live_value")
     return dict(rows)
 
 
