@@ -125,11 +125,6 @@ def own_publisher_id(principal: Principal) -> str:
     return principal.account_id
 
 
-def may_write_all(principal: Principal, plug_ids: Iterable[str]) -> bool:
-    r = reach(principal, Mode.WRITE)
-    return all(r.allows(i) for i in plug_ids)
-
-
 Refusal = tuple[int, str, str]  # HTTP status, receipt code, message
 
 
