@@ -276,6 +276,14 @@ def may_manage_keys(principal: Principal) -> bool:
 # --- MQTT (SPEC §7) ----------------------------------------------------------------------------
 
 
+def mqtt_may_take_client_id(principal: Principal, client_id_owner: str | None) -> bool:
+    """Sessions belong to an account: a key that acts for an account connects with any client
+    id but another account's plug id (`client_id_owner`: the account of the plug the client id
+    names, None when it names none). A plug connects as itself: `devices.identity` matches its
+    client id to the plugs its credentials are."""
+    return client_id_owner in (None, principal.account_id)
+
+
 def mqtt_may_publish_to_device(principal: Principal, plug_id: str, plug_account: str | None) -> bool:
     """Whether a client may PUBLISH to a device topic of `plug_id` (`plug_account`: the account
     that plug belongs to, None if there is no such plug).

@@ -16,7 +16,9 @@ from django.core.cache import cache
 from django.db import models
 from rest_framework import exceptions
 
+from devices import access
 from devices.models import Plug
+from devices.selectors import plug_accounts
 from plugboard.credentials import digests_equal, secret_digest
 from plugboard.identifiers import is_plug_id
 from plugboard.models import Account, ApiKey
@@ -186,7 +188,8 @@ def _verify_mqtt(
     if not principal.is_plug:
         # Sessions belong to an account (SPEC §7): another account's plug id is refused. A name
         # or hwid is unique only within an account, so it stays a free-form client id.
-        if is_plug_id(client_id) and _foreign_plug(client_id, principal.account_id):
+        owner = plug_accounts(plug_ids=[client_id]).get(client_id) if is_plug_id(client_id) else None
+        if not access.mqtt_may_take_client_id(principal, owner):
             return CONNACK_NOT_AUTHORIZED
         return principal, None
     candidates = principal.plug_ids or ((principal.plug_id,) if principal.plug_id else ())
@@ -203,8 +206,3 @@ def _verify_mqtt(
     if match[1] == Plug.Status.DISABLED:
         return CONNACK_NOT_AUTHORIZED
     return principal, match[0]
-
-
-def _foreign_plug(plug_id: str, account_id: str) -> bool:
-    """Whether `plug_id` is a plug of an account other than `account_id` (one primary-key look-up)."""
-    return Plug.objects.filter(id=plug_id).exclude(account_id=account_id).exists()

@@ -53,6 +53,7 @@ MATRIX = {
     "read device key": "YYY..........",
     "mqtt publish to device": "YYY.Y.YYYYYYY",
     "mqtt subscribe commands": "..Y.Y........",
+    "mqtt client id of the thing": "YYYYYYYYYYYYY",
     "mqtt receive records": "YYY.YYY..YY.Y",
 }
 
@@ -88,6 +89,7 @@ def _questions(principal: Principal, plug: Plug) -> dict[str, Callable[[], bool]
         "mqtt subscribe commands": lambda: (
             plug.account_id == principal.account_id and access.mqtt_may_subscribe_commands(principal, plug.id)
         ),
+        "mqtt client id of the thing": lambda: access.mqtt_may_take_client_id(principal, plug.account_id),
         "mqtt receive records": lambda: access.mqtt_may_read_records(
             principal, plug.id, plug.account_id, access.reach(principal, access.Mode.READ)
         ),
