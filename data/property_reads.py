@@ -52,7 +52,7 @@ def property_points(
     return rows
 
 
-def properties_with_latest(*, plug: Plug) -> QuerySet[Property]:
+def properties_with_latest(*, plug: Plug) -> QuerySet[Any]:  # Property rows, annotated
     """The plug's properties by name, each annotated with `live_at` and `live_value`: the time
     and value of its newest unexpired point (None when none is left), in one query.
 

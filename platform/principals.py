@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Literal
 
 
 class Scope(StrEnum):
@@ -27,6 +28,9 @@ class Scope(StrEnum):
     APPPROFILE_MODIFY = "appprofile:modify"
 
 
+PrincipalKind = Literal["account", "plug", "apiclient"]
+
+
 @dataclass(frozen=True)
 class Principal:
     """An authenticated caller.
@@ -36,12 +40,12 @@ class Principal:
     """
 
     account_id: str
-    kind: str
+    kind: PrincipalKind
     credential: str  # what the journal records: email, plug id or key id
     plug_id: str | None = None
     key_id: str | None = None
     plug_ids: tuple[str, ...] = ()
-    context_type: str = "account"
+    context_type: str = "account"  # an ApiKey.ContextType value
     context_ids: tuple[str, ...] = ()
     scope: tuple[str, ...] = ()
     rate_limit: int = 0  # the verified key's requests per minute (0: unlimited)
