@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from django.db.models import QuerySet
 
 from devices import access
-from devices.models import DeviceLogEntry, Plug, Property
+from devices.models import Control, DeviceLogEntry, Plug, Property
 from plugboard.errors import ApiError
 from plugboard.models import ApiKey
 from plugboard.principals import Principal
@@ -85,3 +85,8 @@ def plug_accounts(*, plug_ids: Iterable[str]) -> dict[str, str]:
     if not ids:
         return {}
     return dict(Plug.objects.filter(id__in=ids).values_list("id", "account_id"))
+
+
+def things_controlled_by(*, plug: Plug) -> list[str]:
+    """The ids of the things a controller controls, in the order it took control."""
+    return list(Control.objects.filter(controller=plug).order_by("id").values_list("thing_id", flat=True))
