@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from django.db.models import JSONField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Q, QuerySet
 
 from commands.models import Command
 from data.models import JournalEntry
-from data.property_reads import property_points
+from data.property_reads import properties_with_latest, property_points
 from devices.models import DeviceLogEntry, Plug, Property
 from plugboard.models import ApiKey
 from plugboard.principals import Principal
@@ -68,16 +68,7 @@ class PropertyView:
 def plug_properties(*, plug: Plug) -> list[PropertyView]:
     """Every property of the plug with the value and time of its newest unexpired point (one
     query; `Property.last_value` alone may name a point that expired)."""
-    newest = property_points(plug=plug, channel=OuterRef("name")).order_by("-at")  # type: ignore[arg-type]
-    rows = (
-        Property.objects.filter(plug=plug)
-        .annotate(
-            live_at=Subquery(newest.values("at")[:1]),
-            live_value=Subquery(newest.values("data")[:1], output_field=JSONField()),
-        )
-        .order_by("name")
-    )
-    return [PropertyView(p, p.live_value, p.live_at) for p in rows]  # type: ignore[attr-defined]
+    return [PropertyView(p, p.live_value, p.live_at) for p in properties_with_latest(plug=plug)]
 
 
 def plug_property(*, plug: Plug, prop_id: str) -> Property | None:
