@@ -15,8 +15,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from devices import access
-from devices.models import Control, Plug
-from devices.selectors import plug_resolve
+from devices.models import Plug
+from devices.selectors import plug_resolve, things_controlled_by
 from devices.services.enrollment import (
     control_release,
     controller_enroll,
@@ -90,7 +90,7 @@ def _ms(moment: datetime | None) -> int | None:
 def _controlled_ids(plug: Plug) -> list[str]:
     if plug.kind != Plug.Kind.CONTROLLER:
         return []
-    return list(Control.objects.filter(controller=plug).order_by("id").values_list("thing_id", flat=True))
+    return things_controlled_by(plug=plug)
 
 
 def device_body(plug: Plug) -> dict[str, Any]:
