@@ -54,6 +54,7 @@ MATRIX = {
     "mqtt publish to device": "YYY.Y.YYYYYYY",
     "mqtt subscribe commands": "..Y.Y........",
     "mqtt client id of the thing": "YYYYYYYYYYYYY",
+    "mqtt receive own records unlooked": "..Y.Y........",
     "mqtt receive records": "YYY.YYY..YY.Y",
 }
 
@@ -88,6 +89,10 @@ def _questions(principal: Principal, plug: Plug) -> dict[str, Callable[[], bool]
         ),
         "mqtt subscribe commands": lambda: (
             plug.account_id == principal.account_id and access.mqtt_may_subscribe_commands(principal, plug.id)
+        ),
+        # The endpoint knows a plug's account only when it had to look it up: not for its own.
+        "mqtt receive own records unlooked": lambda: access.mqtt_may_read_records(
+            principal, plug.id, None, access.reach(principal, access.Mode.READ)
         ),
         "mqtt client id of the thing": lambda: access.mqtt_may_take_client_id(principal, plug.account_id),
         "mqtt receive records": lambda: access.mqtt_may_read_records(

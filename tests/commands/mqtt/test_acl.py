@@ -13,7 +13,7 @@ from commands.models import Command
 from data.models import DataPoint
 from devices.models import Property
 from plugboard.services import apiclient_create
-from tests.commands.mqtt.clients import Device
+from tests.commands.mqtt.clients import Device, connect_device
 from tests.support import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -98,3 +98,12 @@ def test_the_accounts_own_key_still_commands_its_device(server: Any, tenant: Any
     finally:
         console.stop()
     assert wait_for(lambda: Command.objects.filter(plug=thing.plug, property="setpoint").exists())
+
+
+def test_a_device_subscribes_to_its_own_records(server: Any, thing: Any) -> None:
+    device = connect_device(server, thing)
+    try:
+        device.client.subscribe(f"{thing.plug.id}/data/#", qos=1)
+        assert wait_for(lambda: device.subacks) == [[1]]
+    finally:
+        device.stop()
