@@ -268,6 +268,11 @@ def may_read_device_key(principal: Principal, plug: Plug) -> bool:
     return principal.is_account or principal.plug_id == plug.id
 
 
+def may_use_console(principal: Principal) -> bool:
+    """The operator console is the account's: its email and master password sign in."""
+    return principal.is_account
+
+
 def may_manage_keys(principal: Principal) -> bool:
     """API clients, key regeneration and the account's settings are the account's alone."""
     return principal.is_account

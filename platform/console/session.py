@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
+from devices import access
 from devices.identity import Credentials, Forbidden, verify
 from plugboard.errors import ApiError
 from plugboard.models import Account
@@ -52,7 +53,7 @@ def sign_in(request: HttpRequest, *, email: str, password: str) -> Principal:
         principal = verify(Credentials("email", email.strip(), password, master=True))
     except Forbidden:
         principal = None
-    if principal is None or not principal.is_account:
+    if principal is None or not access.may_use_console(principal):
         record_failure(client)
         raise SignInRefused()
     account = Account.objects.get(id=principal.account_id)

@@ -63,6 +63,7 @@ ACCOUNT_MATRIX = {
     #                      m u s o g c r w m a d e p
     "create device": "YY......YY...",
     "manage keys": "YY...........",
+    "use the console": "YY...........",
     "publish as the account": "YY...........",
 }
 
@@ -178,6 +179,7 @@ def test_account_wide_questions(worlds: tuple[World, World]) -> None:
     answers = {
         "create device": access.may_create_device,
         "manage keys": access.may_manage_keys,
+        "use the console": access.may_use_console,
         "publish as the account": access.may_publish_as_account,
     }
     got = {
