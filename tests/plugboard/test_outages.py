@@ -19,8 +19,8 @@ from django.db import connection
 from paho.mqtt.enums import CallbackAPIVersion
 
 from data.models import DataPoint
-from tests.plugboard.conftest import RedisServer, ServerProcess
-from tests.support import database_url, free_port, wait_for
+from tests.plugboard.conftest import RedisServer
+from tests.support import ServerProcess, database_url, free_port, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -23,8 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from devices.models import Plug, Property
 from devices.services.plugs import Enrolled
 from tests.conftest import Tenant
-from tests.plugboard.console.conftest import ROOT, ConsoleServer
-from tests.support import wait_for
+from tests.support import ROOT, ServerProcess, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "var" / "test-artifacts" / "console"
@@ -56,7 +55,7 @@ def browser() -> Iterator[Any]:
 class Device:
     """A paho device on the plug's credentials, subscribed (QoS 1) to its commands."""
 
-    def __init__(self, server: ConsoleServer, enrolled: Enrolled) -> None:
+    def __init__(self, server: ServerProcess, enrolled: Enrolled) -> None:
         self.plug_id = enrolled.plug.id
         self.commands: list[tuple[str, Any]] = []
         self.subscribed = threading.Event()
@@ -84,7 +83,7 @@ class Device:
         self.client.loop_stop()
 
 
-def _http_status(server: ConsoleServer, path: str, headers: dict[str, str]) -> int:
+def _http_status(server: ServerProcess, path: str, headers: dict[str, str]) -> int:
     request = urllib.request.Request(server.base + path, headers=headers)  # noqa: S310 - loopback
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
@@ -98,7 +97,7 @@ def _shoot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def test_console_in_a_real_browser(console_server: ConsoleServer, browser: Any, tenant: Tenant) -> None:
+def test_console_in_a_real_browser(console_server: ServerProcess, browser: Any, tenant: Tenant) -> None:
     from playwright.sync_api import expect
 
     enrolled = tenant.plug("thermostat", hwid="SN-1")
