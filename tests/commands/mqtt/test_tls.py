@@ -11,7 +11,7 @@ import socket
 import ssl
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,7 @@ from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
 from data.models import DataPoint
-from tests.plugboard.conftest import ROOT, ServerProcess, start_server  # noqa: F401 - a fixture
-from tests.support import database_url, free_port, wait_for
+from tests.support import ROOT, ServerProcess, accepts, database_url, free_port, serve, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,16 +80,21 @@ class TlsServer:
 
 
 @pytest.fixture
-def tls_server(certificate: Certificate, start_server: Callable[..., ServerProcess]) -> Iterator[TlsServer]:  # noqa: F811
+def tls_server(certificate: Certificate, django_db_blocker: Any, tmp_path: Path) -> Iterator[TlsServer]:
     port = free_port()
-    server = start_server(
-        MQTT_TLS_PORT=str(port), MQTT_TLS_CERT=str(certificate.cert), MQTT_TLS_KEY=str(certificate.key)
+    server = serve(
+        django_db_blocker,
+        tmp_path / "server-var",
+        tmp_path / "server.log",
+        REDIS_URL="",
+        MQTT_TLS_PORT=str(port),
+        MQTT_TLS_CERT=str(certificate.cert),
+        MQTT_TLS_KEY=str(certificate.key),
     )
     # The TLS listener starts with the other side services, once Daphne is up.
-    assert wait_for(lambda: server.log.read_text().count("MQTT over TLS on"), timeout=10), (
-        server.log.read_text()
-    )
+    assert wait_for(lambda: accepts(port), timeout=10), server.log.read_text()
     yield TlsServer(server, port)
+    server.stop()
 
 
 class TlsDevice:
