@@ -297,6 +297,9 @@ class MqttEndpoint:
             self.plug_accounts[plug_id] = found.get(plug_id)
 
     async def _learn_topic(self, topic: str) -> None:
+        assert self.principal is not None
+        if self.principal.is_plug:  # it publishes as itself: no account to learn (the hot path)
+            return
         route = parse_publish_topic(topic)
         if route is not None:
             await self._learn_accounts([route.plug_id])
