@@ -38,13 +38,16 @@ def points_upsert(rows: list[tuple[Any, ...]]) -> list[tuple[str, str, str, str,
         # Time series mostly append: the batch is copied in, the cheapest way into a table,
         # with no RETURNING since every OID is ours. Only when a key is already taken (a
         # rewrite of a millisecond, rule 1) is the batch upserted instead.
-        try:
-            with transaction.atomic(), cursor.cursor.copy(f"COPY {table} {_COLUMNS} FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        except psycopg.errors.UniqueViolation:
-            cursor.execute(UPSERT.format(table=table), [_rows_document(rows)])
-            return cursor.fetchall()
+        # COPY goes to psycopg's own cursor: Django's error wrapping is asked for explicitly, so
+        # a connection that died is Django's OperationalError (a 503, and the pool drops it).
+        with connection.wrap_database_errors:
+            try:
+                with transaction.atomic(), cursor.cursor.copy(f"COPY {table} {_COLUMNS} FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            except psycopg.errors.UniqueViolation:
+                cursor.execute(UPSERT.format(table=table), [_rows_document(rows)])
+                return cursor.fetchall()
         return [row[:5] for row in rows]
 
 
@@ -102,7 +105,11 @@ def journal_append(rows: list[tuple[Any, ...]], values: Sequence[Any]) -> None:
     if connection.vendor == "postgresql":
         columns = ", ".join(f'"{c}"' for c in JOURNAL_COLUMNS)
         statement = f"COPY {JournalEntry._meta.db_table} ({columns}) FROM STDIN"
-        with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        with (
+            connection.cursor() as cursor,
+            connection.wrap_database_errors,
+            cursor.cursor.copy(statement) as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
         return
