@@ -63,9 +63,10 @@ def commands_pending(*, plug_id: str) -> list[dict[str, Any]]:
     return [command_message(c) for c in rows]
 
 
-def commands_mark(*, ids: Sequence[str], state: str) -> int:
+def commands_mark(*, ids: Sequence[str], state: str, account_id: str | None = None) -> int:
     """Move commands forward (pending → sent → acked); never backwards. Open console pages of
-    the account hear of the change once it commits."""
+    the account hear of the change once it commits. `account_id`, when the caller knows it
+    (every MQTT delivery does), spares the look-up of the commands when nobody listens."""
     if not ids:
         return 0
     now = timezone.now()
@@ -76,7 +77,7 @@ def commands_mark(*, ids: Sequence[str], state: str) -> int:
         changed = rows.exclude(state=Command.State.ACKED).update(state=state, acked_at=now)
     else:
         changed = rows.update(state=state)
-    if changed:
+    if changed and (account_id is None or someone_listens(account_id)):
         transaction.on_commit(lambda: _tell_consoles_of(ids))
     return changed
 

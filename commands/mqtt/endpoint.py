@@ -144,7 +144,7 @@ class MqttEndpoint:
         elif isinstance(event, PubackReceived):
             command_id = self.inflight_commands.pop(event.packet_id, None)
             if command_id:
-                await _mark_commands([command_id], Command.State.ACKED)
+                await self._mark_commands([command_id], Command.State.ACKED)
         elif isinstance(event, ConnectRequested):
             await self._connect(event)
         elif isinstance(event, SubscribeRequested):
@@ -411,7 +411,14 @@ class MqttEndpoint:
                     self.inflight_commands[packet_id] = command["id"]
         self._flush()
         if sent:
-            await _mark_commands(sent, Command.State.SENT)
+            await self._mark_commands(sent, Command.State.SENT)
+
+    async def _mark_commands(self, ids: list[str], state: str) -> None:
+        # The commands are of this connection's account (its plug, or a gateway's plugs).
+        account_id = self.principal.account_id if self.principal else None
+        await database_sync_to_async(command_services.commands_mark)(
+            ids=ids, state=state, account_id=account_id
+        )
 
     async def _deliver_stored_commands(self) -> None:
         if not self.plug_id:
@@ -486,7 +493,3 @@ class MqttEndpoint:
 def _swallow(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
-
-
-async def _mark_commands(ids: list[str], state: str) -> None:
-    await database_sync_to_async(command_services.commands_mark)(ids=ids, state=state)
