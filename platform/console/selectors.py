@@ -14,9 +14,11 @@ from typing import Any, Generic, TypeVar
 from django.db.models import Q, QuerySet
 
 from commands.models import Command
+from commands.selectors import commands_of
 from data.models import JournalEntry
-from data.property_reads import properties_with_latest, property_points
+from data.property_reads import plug_journal, properties_with_latest, property_points
 from devices.models import DeviceLogEntry, Plug, Property
+from devices.selectors import device_log_of, plugs_of_account
 from plugboard.models import ApiKey
 from plugboard.principals import Principal
 
@@ -41,7 +43,7 @@ def _page(rows: QuerySet[Any], size: int) -> Page[Any]:
 def plugs_page(*, principal: Principal, query: str = "", after: tuple[str, str] | None = None) -> Page[Plug]:
     """Plugs of the account by name (then id), PAGE at a time after the `(name, id)` cursor;
     `query` matches a part of the name or hwid, or the start of the id."""
-    rows = Plug.objects.filter(account_id=principal.account_id)
+    rows = plugs_of_account(principal=principal)
     if query:
         rows = rows.filter(Q(name__icontains=query) | Q(hwid__icontains=query) | Q(id__startswith=query))
     if after is not None:
@@ -55,7 +57,7 @@ def plugs_page(*, principal: Principal, query: str = "", after: tuple[str, str] 
 
 def plug_of_account(*, principal: Principal, plug_id: str) -> Plug | None:
     """The account's plug with this id (None: no such plug, or another account's)."""
-    return Plug.objects.filter(account_id=principal.account_id, id=plug_id).first()
+    return plugs_of_account(principal=principal).filter(id=plug_id).first()
 
 
 @dataclass(frozen=True)
@@ -76,22 +78,22 @@ def plug_property(*, plug: Plug, prop_id: str) -> Property | None:
 
 
 def plug_journal_page(*, plug: Plug, before: int | None = None, size: int = 20) -> Page[JournalEntry]:
-    rows = JournalEntry.objects.filter(account_id=plug.account_id, of=plug.id)
+    rows = plug_journal(plug=plug)  # newest first
     if before is not None:
         rows = rows.filter(id__lt=before)
-    return _page(rows.order_by("-id"), size)
+    return _page(rows, size)
 
 
 def plug_log_page(*, plug: Plug, before: int | None = None, size: int = 20) -> Page[DeviceLogEntry]:
-    rows = DeviceLogEntry.objects.filter(plug=plug)
+    rows = device_log_of(plug=plug)  # newest first
     if before is not None:
         rows = rows.filter(id__lt=before)
-    return _page(rows.order_by("-id"), size)
+    return _page(rows, size)
 
 
 def plug_commands(*, plug: Plug, size: int = 20) -> list[Command]:
     """The plug's latest commands, newest first."""
-    return list(Command.objects.filter(plug=plug).order_by("-created_at", "-id")[:size])
+    return list(commands_of(plug=plug)[:size])
 
 
 def property_series_size(*, plug: Plug, channel: str, start: int, end: int, bound: int) -> int:
@@ -123,4 +125,4 @@ def key_of_account(*, principal: Principal, key_id: str) -> ApiKey | None:
 
 def plugs_by_id(*, principal: Principal, ids: list[str]) -> dict[str, Plug]:
     """The account's plugs among `ids` (a key's context), by id."""
-    return {p.id: p for p in Plug.objects.filter(account_id=principal.account_id, id__in=ids)}
+    return {p.id: p for p in plugs_of_account(principal=principal).filter(id__in=ids)}
