@@ -62,7 +62,11 @@ class Plug(models.Model):
         constraints = [
             models.UniqueConstraint(Lower("name"), "account", name="plug_name_unique_ci"),
         ]
-        indexes = [models.Index(fields=["account", "hwid"])]
+        indexes = [
+            models.Index(fields=["account", "hwid"]),
+            # the console's plug list: keyset pages of (name, id) within an account
+            models.Index(fields=["account", "name", "id"], name="plug_list"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.id})"

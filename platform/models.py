@@ -16,6 +16,9 @@ class Account(models.Model):
     password = models.CharField(max_length=200, help_text="master password, hashed")
     name = models.CharField(max_length=120, blank=True)
     is_active = models.BooleanField(default=True)
+    default_retention = models.PositiveIntegerField(
+        null=True, blank=True, help_text="TTL in seconds of points whose property has no retention"
+    )
     date_created = models.DateTimeField(auto_now_add=True)
     date_modified = models.DateTimeField(auto_now=True)
 
