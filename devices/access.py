@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from devices.models import Control, Plug, Property
 from plugboard.models import ApiKey
@@ -271,6 +272,19 @@ def may_read_device_key(principal: Principal, plug: Plug) -> bool:
 def may_use_console(principal: Principal) -> bool:
     """The operator console is the account's: its email and master password sign in."""
     return principal.is_account
+
+
+class StaffUser(Protocol):
+    """What the console knows of a Django user (`django.contrib.auth`'s `User`)."""
+
+    is_active: bool
+    is_staff: bool
+
+
+def may_open_any_account(user: StaffUser | None) -> bool:
+    """A Django staff user signs in to the console with their own password and opens any
+    account (as that account: full rights); no one else, and never an inactive user."""
+    return user is not None and bool(user.is_active) and bool(user.is_staff)
 
 
 def may_manage_keys(principal: Principal) -> bool:

@@ -24,6 +24,22 @@ class SignInForm(forms.Form):
     )
 
 
+class StaffSignInForm(forms.Form):
+    username = forms.CharField(
+        label="Staff username", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "username"})
+    )
+    password = forms.CharField(
+        label="Password",
+        max_length=200,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class AccountSearchForm(forms.Form):
+    q = forms.CharField(label="Search accounts by email, name or id", required=False, max_length=254)
+    after = forms.CharField(required=False, max_length=254, widget=forms.HiddenInput)
+
+
 class PlugSearchForm(forms.Form):
     q = forms.CharField(label="Search by name, id or hwid", required=False, max_length=128)
     after = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)

@@ -19,7 +19,7 @@ from data.models import JournalEntry
 from data.property_reads import plug_journal, properties_with_latest, property_points
 from devices.models import DeviceLogEntry, Plug, Property
 from devices.selectors import device_log_of, plugs_of_account
-from plugboard.models import ApiKey
+from plugboard.models import Account, ApiKey
 from plugboard.principals import Principal
 
 PAGE = 50
@@ -100,6 +100,20 @@ def property_series_size(*, plug: Plug, channel: str, start: int, end: int, boun
     """How many points of the property lie in `start..end`, counting no further than `bound`."""
     points = property_points(plug=plug, channel=channel, start=start, end=end)
     return points.values("id")[:bound].count()
+
+
+# --- accounts (staff only) ------------------------------------------------------------------------
+
+
+def accounts_page(*, query: str = "", after: str | None = None) -> Page[Account]:
+    """Active accounts by email, PAGE at a time after the `email` cursor, for the staff's
+    account picker (the caller is a staff user: `devices.access.may_open_any_account`)."""
+    rows = Account.objects.filter(is_active=True)
+    if query:
+        rows = rows.filter(Q(email__icontains=query) | Q(name__icontains=query) | Q(id__startswith=query))
+    if after:
+        rows = rows.filter(email__gt=after)
+    return _page(rows.order_by("email").only("id", "email", "name"), PAGE)
 
 
 # --- keys ---------------------------------------------------------------------------------------

@@ -5,6 +5,11 @@ exactly as the API's `X-Plug-Email` + `X-Plug-Master` pair is verified, with fai
 counted by `plugboard.ratelimits` like the API's. The session keeps the account id and a keyed
 digest of its stored password hash, so changing the password (or deactivating the account)
 signs every console session out.
+
+A Django staff user (`devices.access.may_open_any_account`) signs in with their own username
+and password instead and then opens any account (the account picker, or `?account=` on any
+page): the session keeps the user's id and a digest of *their* password hash, and the account
+chosen; the journal credits the writes to `staff:<username>`.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any
 
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -28,14 +35,16 @@ from plugboard.ratelimits import check_failure_budget, client_address, record_fa
 
 SESSION_ACCOUNT = "console.account"
 SESSION_PROOF = "console.proof"
+SESSION_STAFF = "console.staff"
+SESSION_STAFF_PROOF = "console.staff_proof"
 
 
 class SignInRefused(Exception):
     pass
 
 
-def _proof(account: Account) -> str:
-    return salted_hmac("plugboard.console.session", account.password).hexdigest()
+def _proof(holder: Account | AbstractBaseUser) -> str:
+    return salted_hmac("plugboard.console.session", holder.password).hexdigest()
 
 
 def account_principal(account: Account) -> Principal:
@@ -58,24 +67,80 @@ def sign_in(request: HttpRequest, *, email: str, password: str) -> Principal:
         raise SignInRefused()
     account = Account.objects.get(id=principal.account_id)
     request.session.cycle_key()
+    for key in (SESSION_STAFF, SESSION_STAFF_PROOF):
+        request.session.pop(key, None)
     request.session[SESSION_ACCOUNT] = account.id
     request.session[SESSION_PROOF] = _proof(account)
     return principal
+
+
+def staff_sign_in(request: HttpRequest, *, username: str, password: str) -> str:
+    """Verify a Django staff user and start a console session with no account open yet.
+
+    Raises `TooManyFailures` past the failure budget, `SignInRefused` otherwise."""
+    client = client_address(request)
+    check_failure_budget(client)
+    user = authenticate(request, username=username.strip(), password=password)
+    if user is None or not access.may_open_any_account(user):  # type: ignore[arg-type]
+        record_failure(client)
+        raise SignInRefused()
+    request.session.cycle_key()
+    for key in (SESSION_ACCOUNT, SESSION_PROOF):
+        request.session.pop(key, None)
+    request.session[SESSION_STAFF] = str(user.pk)
+    request.session[SESSION_STAFF_PROOF] = _proof(user)  # type: ignore[arg-type]
+    return user.get_username()
+
+
+def open_account(request: HttpRequest, account_id: str) -> bool:
+    """A staff session opens `account_id` (False: no such active account; nothing changes)."""
+    if staff_user(request.session) is None:
+        return False
+    if not Account.objects.filter(id=account_id, is_active=True).exists():
+        return False
+    request.session[SESSION_ACCOUNT] = account_id
+    return True
 
 
 def sign_out(request: HttpRequest) -> None:
     request.session.flush()
 
 
+def staff_user(session: Mapping[str, Any]) -> AbstractBaseUser | None:
+    """The signed-in staff user of a session, or None (none, no longer staff, password changed)."""
+    user_id, proof = session.get(SESSION_STAFF), session.get(SESSION_STAFF_PROOF)
+    if not user_id or not proof:
+        return None
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None or not access.may_open_any_account(user):
+        return None
+    return user if constant_time_compare(proof, _proof(user)) else None
+
+
 def session_principal(session: Mapping[str, Any]) -> Principal | None:
     """The signed-in account of a session, or None (no sign-in, or the password changed since)."""
-    account_id, proof = session.get(SESSION_ACCOUNT), session.get(SESSION_PROOF)
+    return console_session(session)[0]
+
+
+def console_session(session: Mapping[str, Any]) -> tuple[Principal | None, str | None]:
+    """The account a session acts as (None: none yet) and the staff username behind it, if any."""
+    account_id = session.get(SESSION_ACCOUNT)
+    if session.get(SESSION_STAFF):
+        user = staff_user(session)
+        if user is None:
+            return None, None
+        name = user.get_username()
+        account = Account.objects.filter(id=account_id, is_active=True).first() if account_id else None
+        if account is None:
+            return None, name
+        return Principal(account_id=account.id, kind="account", credential=f"staff:{name}"), name
+    proof = session.get(SESSION_PROOF)
     if not account_id or not proof:
-        return None
+        return None, None
     account = Account.objects.filter(id=account_id, is_active=True).first()
     if account is None or not constant_time_compare(proof, _proof(account)):
-        return None
-    return account_principal(account)
+        return None, None
+    return account_principal(account), None
 
 
 def safe_next(request: HttpRequest, target: str | None, default: str) -> str:
@@ -95,10 +160,22 @@ def console_page(view: View) -> View:
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        principal = session_principal(request.session)
+        principal, staff = console_session(request.session)
+        wanted = request.GET.get("account")
+        if staff is not None and wanted and request.method == "GET":
+            if not open_account(request, wanted):
+                return not_found(request)
+            rest = request.GET.copy()
+            del rest["account"]
+            return redirect(request.path + (f"?{rest.urlencode()}" if rest else ""))
         if principal is None:
+            if staff is not None:
+                return redirect(
+                    f"{reverse('console:accounts')}?{urlencode({'next': request.get_full_path()})}"
+                )
             return redirect(f"{reverse('console:sign-in')}?{urlencode({'next': request.get_full_path()})}")
         request.principal = principal  # type: ignore[attr-defined]
+        request.console_staff = staff  # type: ignore[attr-defined]
         try:
             return view(request, *args, **kwargs)
         except Http404:
@@ -107,6 +184,22 @@ def console_page(view: View) -> View:
             if exc.status_code == 404:
                 return not_found(request)
             raise
+
+    return wrapped
+
+
+def staff_page(view: View) -> View:
+    """A page for a signed-in staff user only (the account picker); others go to sign in."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = staff_user(request.session)
+        if user is None:
+            target = f"{reverse('console:staff-sign-in')}?{urlencode({'next': request.get_full_path()})}"
+            return redirect(target)
+        request.console_staff = user.get_username()  # type: ignore[attr-defined]
+        request.principal = console_session(request.session)[0]  # type: ignore[attr-defined]
+        return view(request, *args, **kwargs)
 
     return wrapped
 

@@ -27,6 +27,7 @@ from devices.services.plugs import device_key_regenerate, plug_create, plug_upda
 from plugboard.console import selectors
 from plugboard.console.forms import (
     WINDOWS,
+    AccountSearchForm,
     ChannelSearchForm,
     ChartForm,
     CommandForm,
@@ -34,8 +35,18 @@ from plugboard.console.forms import (
     PlugCreateForm,
     PlugSearchForm,
     SignInForm,
+    StaffSignInForm,
 )
-from plugboard.console.session import SignInRefused, console_page, safe_next, sign_in, sign_out
+from plugboard.console.session import (
+    SignInRefused,
+    console_page,
+    open_account,
+    safe_next,
+    sign_in,
+    sign_out,
+    staff_page,
+    staff_sign_in,
+)
 from plugboard.models import ApiKey
 from plugboard.principals import Principal
 from plugboard.ratelimits import TooManyFailures
@@ -70,6 +81,51 @@ def sign_in_page(request: HttpRequest) -> HttpResponse:
             form.add_error(None, "Wrong email or master password.")
             status = 401
     return render(request, "console/sign_in.html", {"form": form, "next": target}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def staff_sign_in_page(request: HttpRequest) -> HttpResponse:
+    """A Django staff user's sign-in; the account picker comes next."""
+    picker = reverse("console:accounts")
+    target = safe_next(request, request.POST.get("next") or request.GET.get("next"), picker)
+    form = StaffSignInForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            staff_sign_in(
+                request, username=form.cleaned_data["username"], password=form.cleaned_data["password"]
+            )
+            return redirect(f"{picker}?{urlencode({'next': target})}" if target != picker else picker)
+        except TooManyFailures:
+            form.add_error(None, "Too many failed attempts from this address; retry in a minute.")
+            status = 429
+        except SignInRefused:
+            form.add_error(None, "Wrong username or password, or not a staff user.")
+            status = 401
+    elif request.method == "POST":
+        status = 400
+    context = {"form": form, "next": target, "staff": True}
+    return render(request, "console/sign_in.html", context, status=status)
+
+
+@staff_page
+@require_http_methods(["GET", "POST"])
+def accounts_page(request: HttpRequest) -> HttpResponse:
+    """Staff only: pick the account to open (every console page then shows that account)."""
+    target = safe_next(request, request.POST.get("next") or request.GET.get("next"), reverse("console:plugs"))
+    if request.method == "POST":
+        if open_account(request, request.POST.get("account", "")):
+            return redirect(target)
+        return render(request, "console/not_found.html", status=404)
+    search = AccountSearchForm(request.GET)
+    search.is_valid()
+    query = search.cleaned_data.get("q") or ""
+    page = selectors.accounts_page(query=query, after=search.cleaned_data.get("after") or None)
+    next_url = None
+    if page.more:
+        next_url = "?" + urlencode({"q": query, "after": page.items[-1].email, "next": target})
+    context = {"search": search, "page": page, "next_url": next_url, "next": target, "section": "accounts"}
+    return render(request, "console/accounts.html", context)
 
 
 @require_POST

@@ -199,3 +199,27 @@ def test_no_reach_extends_to_another_account(worlds: tuple[World, World]) -> Non
                 assert b.thing.id not in access.reach(principal, mode).ids
         assert access.write_refusal(principal, b.thing.id, b.thing, lambda: access.EVERYWHERE) is not None
         assert not access.mqtt_may_read_records(principal, b.thing.account_id, None, access.EVERYWHERE)
+
+
+# Django users of the console (not credentials of an account): who may open any account.
+STAFF_MATRIX = {
+    # (is_staff, is_active, is_superuser) → may open any account
+    (True, True, False): True,
+    (True, True, True): True,
+    (False, True, True): False,  # a superuser that is not staff does not use the console
+    (False, True, False): False,
+    (True, False, False): False,  # deactivated
+}
+
+
+def test_who_may_open_any_account(db: None) -> None:
+    from django.contrib.auth.models import User
+
+    got = {}
+    for i, (staff, active, superuser) in enumerate(STAFF_MATRIX):
+        user = User.objects.create_user(
+            f"u{i}", password="pw", is_staff=staff, is_active=active, is_superuser=superuser
+        )
+        got[(staff, active, superuser)] = access.may_open_any_account(user)
+    assert got == STAFF_MATRIX
+    assert not access.may_open_any_account(None)

@@ -290,3 +290,78 @@ def test_channel_browser_masks_and_pages(tenant: Tenant, mask: str) -> None:
     second = client.get("/console/channels/", {"mask": mask, "page": 2}).content.decode()
     assert ">a/9<" in second
     assert client.get("/console/channels/", {"mask": "a/#/b"}).status_code == 400
+
+
+def _staff(username: str = "operator", **fields: Any) -> Any:
+    from django.contrib.auth.models import User
+
+    return User.objects.create_user(username, password="staff-pw-1", **{"is_staff": True, **fields})
+
+
+def test_a_staff_user_opens_any_account(tenant: Tenant, other_tenant: Tenant) -> None:
+    mine = tenant.plug("mine-plug").plug
+    theirs = other_tenant.plug("their-plug").plug
+    _staff()
+    client = Client()
+    response = client.post("/console/staff/sign-in/", {"username": "operator", "password": "staff-pw-1"})
+    assert response.status_code == 302 and response["Location"] == "/console/accounts/"
+    # No account open yet: every page leads to the picker, which lists every account.
+    assert client.get("/console/plugs/")["Location"].startswith("/console/accounts/?next=")
+    picker = client.get("/console/accounts/").content.decode()
+    assert tenant.email in picker and other_tenant.email in picker
+    assert other_tenant.email in client.get("/console/accounts/?q=intruder").content.decode()
+    assert tenant.email not in client.get("/console/accounts/?q=intruder").content.decode()
+    response = client.post(
+        "/console/accounts/", {"account": other_tenant.account.id, "next": "/console/plugs/"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/console/plugs/"
+    page = client.get("/console/plugs/").content.decode()
+    assert "their-plug" in page and "mine-plug" not in page
+    assert client.get(f"/console/plugs/{theirs.id}/").status_code == 200
+    # ?account= on any page switches, then drops itself from the address.
+    response = client.get(f"/console/plugs/{mine.id}/?account={tenant.account.id}&window=day")
+    assert response.status_code == 302 and response["Location"] == f"/console/plugs/{mine.id}/?window=day"
+    assert client.get(f"/console/plugs/{mine.id}/").status_code == 200
+    assert client.get(f"/console/plugs/{theirs.id}/").status_code == 404
+    assert client.get("/console/plugs/?account=com-000000000000000000000000").status_code == 404
+    # The staff user acts as the open account (full rights).
+    client.post(f"/console/plugs/{mine.id}/status/", {"status": "debug"})
+    mine.refresh_from_db()
+    assert mine.status == "debug"
+
+
+def test_non_staff_users_never_open_another_account(tenant: Tenant, other_tenant: Tenant) -> None:
+    theirs = other_tenant.plug("their-plug").plug
+    _staff("clerk", is_staff=False, is_superuser=True)
+    _staff("gone", is_active=False)
+    for username in ("clerk", "gone"):
+        response = Client().post("/console/staff/sign-in/", {"username": username, "password": "staff-pw-1"})
+        assert response.status_code == 401
+    # A Django user is no account: the account sign-in refuses it.
+    assert Client().post(
+        "/console/sign-in/", {"email": "clerk@x.example", "password": "staff-pw-1"}
+    ).status_code in (
+        400,
+        401,
+    )
+    # An account's session cannot pick another account, nor reach the picker.
+    client = signed_in(tenant)
+    assert client.get(f"/console/plugs/?account={other_tenant.account.id}").status_code == 200
+    assert (
+        "their-plug" not in client.get(f"/console/plugs/?account={other_tenant.account.id}").content.decode()
+    )
+    assert client.get(f"/console/plugs/{theirs.id}/?account={other_tenant.account.id}").status_code == 404
+    assert client.get("/console/accounts/")["Location"].startswith("/console/staff/sign-in/")
+    assert client.post("/console/accounts/", {"account": other_tenant.account.id}).status_code == 302
+    assert "their-plug" not in client.get("/console/plugs/").content.decode()
+
+
+def test_a_staff_session_ends_when_the_user_stops_being_staff(tenant: Tenant) -> None:
+    user = _staff()
+    client = Client()
+    client.post("/console/staff/sign-in/", {"username": "operator", "password": "staff-pw-1"})
+    client.post("/console/accounts/", {"account": tenant.account.id})
+    assert client.get("/console/plugs/").status_code == 200
+    user.is_staff = False
+    user.save()
+    assert client.get("/console/plugs/")["Location"].startswith("/console/sign-in/")
