@@ -11,6 +11,7 @@ from devices.models import Plug, Property
 from plugboard.channels import BadChannel, validate_mask
 from plugboard.models import ApiKey
 from plugboard.services import API_SCOPES
+from plugboard.timestamps import MAX_MS
 
 
 class SignInForm(forms.Form):
@@ -87,15 +88,69 @@ class PropertyForm(forms.Form):
 
 
 WINDOWS = {"hour": 3_600_000, "day": 86_400_000, "week": 7 * 86_400_000}
+WINDOW_CHOICES = [("hour", "last hour"), ("day", "last day"), ("week", "last week"), ("range", "from … to")]
+# A custom range spans at most this much (the chart averages it into CHART_POINTS buckets anyway).
+MAX_RANGE_MS = 5 * 366 * 86_400_000
+RANGE_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
+EPOCH_MS = 0
 
 
 class ChartForm(forms.Form):
+    """The chart's property and window: one of the last hour/day/week, or a `from`–`to` range
+    (UTC, as `<input type="datetime-local">` sends it)."""
+
     chart = forms.CharField(label="Property", required=False, max_length=200)
-    window = forms.ChoiceField(
-        label="Window",
+    window = forms.ChoiceField(label="Window", required=False, choices=WINDOW_CHOICES)
+    start = forms.DateTimeField(
+        label="From (UTC)",
         required=False,
-        choices=[("hour", "last hour"), ("day", "last day"), ("week", "last week")],
+        input_formats=RANGE_FORMATS,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
+    end = forms.DateTimeField(
+        label="To (UTC)",
+        required=False,
+        input_formats=RANGE_FORMATS,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["start"].widget.attrs["id"] = "chart-from"
+        self.fields["end"].widget.attrs["id"] = "chart-to"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if self.errors:
+            return data
+        if start is None and end is None:
+            if data.get("window") == "range":
+                raise forms.ValidationError("a range needs its start and end")
+            return data
+        if start is None or end is None:
+            raise forms.ValidationError("a range needs both its start and its end")
+        data["window"] = "range"
+        start_ms, end_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+        if start_ms < EPOCH_MS:
+            self.add_error("start", "before 1970")
+        elif end_ms <= start_ms:
+            self.add_error("end", "the end must come after the start")
+        elif end_ms > MAX_MS:
+            self.add_error("end", "after the year 2499")
+        elif end_ms - start_ms > MAX_RANGE_MS:
+            self.add_error("end", "a range spans at most five years")
+        data["start_ms"], data["end_ms"] = start_ms, end_ms
+        return data
+
+    def span(self, now: int) -> tuple[int, int, str]:
+        """The valid form's `(start ms, end ms, window name)`; the last hour when unbound."""
+        data = self.cleaned_data if self.is_valid() else {}
+        window = data.get("window") or "hour"
+        if window == "range" and "start_ms" in data:
+            return data["start_ms"], data["end_ms"], "range"
+        window = window if window in WINDOWS else "hour"
+        return now - WINDOWS[window], now, window
 
 
 class ChannelSearchForm(forms.Form):

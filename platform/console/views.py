@@ -26,7 +26,7 @@ from devices.services.fields import PlugError
 from devices.services.plugs import device_key_regenerate, plug_create, plug_update
 from plugboard.console import selectors
 from plugboard.console.forms import (
-    WINDOWS,
+    WINDOW_CHOICES,
     AccountSearchForm,
     ChannelSearchForm,
     ChartForm,
@@ -206,28 +206,26 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def chart_series(*, plug: Plug, channel: str, window_ms: int) -> dict[str, Any]:
-    """The chart's points of one property over the last `window_ms`: raw when the window holds
-    at most CHART_POINTS, else averaged into buckets by the property dialect's aggregation."""
-    end = now_ms()
-    start = end - window_ms
+def chart_series(*, plug: Plug, channel: str, start: int, end: int) -> dict[str, Any]:
+    """The chart's points of one property in `start..end` (ms): raw when the window holds at
+    most CHART_POINTS, else averaged into buckets by the property dialect's aggregation."""
     size = selectors.property_series_size(
         plug=plug, channel=channel, start=start, end=end, bound=CHART_POINTS + 1
     )
     bucket = None
     if size > CHART_POINTS:
-        bucket = max(1, math.ceil(window_ms / CHART_POINTS))
+        bucket = max(1, math.ceil((end - start) / CHART_POINTS))
         query = PointQuery(start, end, (Aggregator("avg", bucket),), MAX_LIMIT, "asc")
     else:
         query = PointQuery(start, end, (), CHART_POINTS, "asc")
-    result = query_run(plug=plug, channel=channel, ref=channel, query=query, now=end)
+    result = query_run(plug=plug, channel=channel, ref=channel, query=query, now=now_ms())
     values = result["results"][0]["values"]
     points = [[parse_timestamp(v["t"]), _number(v["v"])] for v in values]
     return {
         "property": channel,
         "start": start,
         "end": end,
-        "window": window_ms,
+        "window": end - start,
         "bucket": bucket,
         "points": points,
     }
@@ -246,8 +244,14 @@ def _plug_context(request: HttpRequest, plug: Plug, **extra: Any) -> dict[str, A
     if chosen not in names:
         numeric = [p.prop.name for p in properties if _number(p.value) is not None]
         chosen = (numeric or names or [""])[0]
-    window = chart.cleaned_data.get("window") or "hour"
-    series = chart_series(plug=plug, channel=chosen, window_ms=WINDOWS[window]) if chosen else None
+    now = now_ms()
+    start, end, window = chart.span(now)
+    # A range that ends before now is a still picture: live points do not move it.
+    fixed = window == "range" and end < now
+    series = chart_series(plug=plug, channel=chosen, start=start, end=end) if chosen else None
+    if series is not None:
+        series["fixed"] = fixed
+        series["relative"] = window != "range"
     journal = selectors.plug_journal_page(plug=plug, before=_cursor(request.GET.get("jbefore")))
     log = selectors.plug_log_page(plug=plug, before=_cursor(request.GET.get("lbefore")))
     commandable = [p.prop for p in properties if p.prop.access == p.prop.Access.PUBLIC] or [
@@ -259,7 +263,7 @@ def _plug_context(request: HttpRequest, plug: Plug, **extra: Any) -> dict[str, A
         "chart_form": chart,
         "chart_property": chosen,
         "chart_window": window,
-        "windows": [("hour", "last hour"), ("day", "last day"), ("week", "last week")],
+        "windows": WINDOW_CHOICES,
         "series": series,
         "journal": journal,
         "journal_next": journal.items[-1].id if journal.more else None,
@@ -279,7 +283,9 @@ def _plug_context(request: HttpRequest, plug: Plug, **extra: Any) -> dict[str, A
 @require_GET
 def plug_page(request: HttpRequest, plug_id: str) -> HttpResponse:
     plug = _plug(request, plug_id)
-    return render(request, "console/plug.html", _plug_context(request, plug))
+    context = _plug_context(request, plug)
+    status = 400 if context["chart_form"].errors else 200
+    return render(request, "console/plug.html", context, status=status)
 
 
 @console_page

@@ -40,13 +40,13 @@
     window.addEventListener("resize", function () { chart.setSize({ width: chartWidth(box), height: 260 }); });
   }
   function chartAdd(record) {
-    if (!chart || !series || record.channel !== series.property) return;
+    if (!chart || !series || series.fixed || record.channel !== series.property) return;
     var y = number(record.data);
     var xs = chart.data[0].slice(), ys = chart.data[1].slice(), t = record.at / 1000;
     var i = xs.length;
     while (i > 0 && xs[i - 1] > t) i--;
     if (i > 0 && xs[i - 1] === t) ys[i - 1] = y; else { xs.splice(i, 0, t); ys.splice(i, 0, y); }
-    var since = (Date.now() - series.window) / 1000;
+    var since = (series.relative ? Date.now() - series.window : series.start) / 1000;
     while (xs.length && xs[0] < since) { xs.shift(); ys.shift(); }
     chart.setData([xs, ys]);
     /* What the chart holds, for a reader (and a test) that cannot look at the canvas. */

@@ -365,3 +365,69 @@ def test_a_staff_session_ends_when_the_user_stops_being_staff(tenant: Tenant) ->
     user.is_staff = False
     user.save()
     assert client.get("/console/plugs/")["Location"].startswith("/console/sign-in/")
+
+
+def test_the_chart_takes_a_custom_range(tenant: Tenant, django_assert_max_num_queries: Any) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    plug = tenant.plug("thermostat").plug
+    base = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp() * 1000)
+    # 2,000 points a minute apart from 2026-03-01T00:00Z; 10 more a day later.
+    points = [PointIn(channel="t", data=float(i % 7), at=base + i * 60_000, of=plug.id) for i in range(2000)]
+    points += [
+        PointIn(channel="t", data=100.0 + i, at=base + 3 * 86_400_000 + i, of=plug.id) for i in range(10)
+    ]
+    points_write(principal=device(tenant, plug), points=points, source="http")
+    client = signed_in(tenant)
+
+    def series(query: str) -> dict[str, Any]:
+        response = client.get(f"/console/plugs/{plug.id}/?chart=t&{query}")
+        assert response.status_code == 200, response.content.decode()
+        found = re.search(
+            r'<script id="series" type="application/json">(.*?)</script>', response.content.decode(), re.S
+        )
+        assert found
+        return json.loads(found.group(1))  # type: ignore[no-any-return]
+
+    with django_assert_max_num_queries(14):
+        small = series("window=range&start=2026-03-01T00:00&end=2026-03-01T01:00")
+    # Both ends inclusive: minutes 0..60, raw.
+    assert small["bucket"] is None and len(small["points"]) == 61
+    assert small["points"][0][0] == base and small["fixed"] is True
+    big = series("start=2026-03-01T00:00&end=2026-03-04T00:00")  # the range alone picks "range"
+    assert big["bucket"] == 3 * 86_400_000 // 600 and 0 < len(big["points"]) <= 600
+    assert big["start"] == base and big["end"] == base + 3 * 86_400_000
+    later = series("start=2026-03-04T00:00&end=2026-03-04T00:01")
+    assert [p[1] for p in later["points"]] == [100.0 + i for i in range(10)]
+    page = client.get(f"/console/plugs/{plug.id}/").content.decode()
+    assert (
+        '<label for="chart-from">From (UTC)</label>' in page
+        and '<label for="chart-to">To (UTC)</label>' in page
+    )
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "start=2026-03-02T00:00&end=2026-03-01T00:00",  # to before from
+        "start=2026-03-01T00:00&end=2026-03-01T00:00",  # empty
+        "start=yesterday&end=2026-03-01T00:00",  # unparsable
+        "start=2026-03-01T00:00&end=99999-01-01T00:00",
+        "start=1900-01-01T00:00&end=2026-03-01T00:00",  # huge, and before the epoch
+        "start=2000-01-01T00:00&end=2026-03-01T00:00",  # huge
+        "start=2026-03-01T00:00&end=9999-12-31T23:59",
+        "start=2026-03-01T00:00",  # half a range
+        "window=range",
+        "window=fortnight",
+    ],
+)
+def test_a_bad_chart_range_is_a_form_error(tenant: Tenant, query: str) -> None:
+    plug = tenant.plug("thermostat").plug
+    points_write(
+        principal=device(tenant, plug), points=[PointIn(channel="t", data=1, of=plug.id)], source="http"
+    )
+    response = signed_in(tenant).get(f"/console/plugs/{plug.id}/?chart=t&{query}")
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'class="error" role="alert"' in html and 'id="series"' in html  # the last hour instead
