@@ -24,10 +24,17 @@ from rest_framework.response import Response
 from devices import access
 from devices.models import Plug
 from devices.presenters import device_json, log_entry_json, property_json
-from devices.selectors import apiclients_of, device_log_of, plug_resolve, plugs_visible, properties_of
-from devices.services.management import device_create, device_update, property_define
+from devices.selectors import (
+    apiclients_of,
+    device_log_of,
+    plug_resolve,
+    plugs_visible,
+    properties_of,
+    property_resolve,
+)
+from devices.services.management import device_create, device_update, property_define, property_update
 from devices.services.plugs import plugs_unenroll
-from devices.v3_bodies import body_object, device_fields, property_definition
+from devices.v3_bodies import body_object, device_fields, property_changes, property_definition
 from plugboard.errors import ApiError
 from plugboard.models import ApiKey
 from plugboard.property_dialect import PropertyDialectView, page
@@ -116,6 +123,28 @@ class DevicePropertiesView(PropertiesView):
 
     def post(self, request: Request, ref: str, **_: Any) -> Response:
         return self.property_create(request, ref)
+
+
+class DevicePropertyView(ManagementView):
+    """`/v3/devices/{ref}/properties/{prp}` (id or name): GET reads a property; PUT replaces its
+    settings (what the body leaves out goes back to the default); PATCH changes what it names."""
+
+    def get(self, request: Request, ref: str, prp: str, **_: Any) -> Response:
+        plug = self.device(ref)
+        return Response(property_json(property_resolve(plug=plug, ref=prp), plug=plug))
+
+    def _change(self, request: Request, ref: str, prp: str, *, merge: bool) -> Response:
+        plug = self.device_to_change(ref)
+        prop = property_resolve(plug=plug, ref=prp)
+        changes = property_changes(body_object(request), prop=prop, merge=merge)
+        prop = property_update(principal=self.principal, prop=prop, **changes)
+        return Response(property_json(prop, plug=plug))
+
+    def put(self, request: Request, ref: str, prp: str, **_: Any) -> Response:
+        return self._change(request, ref, prp, merge=False)
+
+    def patch(self, request: Request, ref: str, prp: str, **_: Any) -> Response:
+        return self._change(request, ref, prp, merge=True)
 
 
 class OwnerPropertiesView(PropertiesView):

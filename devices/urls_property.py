@@ -10,12 +10,16 @@ from devices import property_api as views
 
 REF = r"(?P<ref>[^/]+)"
 KEY = r"(?P<key_id>[^/]+)"
+PRP = r"(?P<prp>[^/]+)"
 
 urlpatterns = [
     re_path(r"^devices/?$", views.DeviceListView.as_view(), name="v3-devices"),
     re_path(rf"^devices/{REF}/?$", views.DeviceView.as_view(), name="v3-device"),
     re_path(
         rf"^devices/{REF}/properties/?$", views.DevicePropertiesView.as_view(), name="v3-device-properties"
+    ),
+    re_path(
+        rf"^devices/{REF}/properties/{PRP}/?$", views.DevicePropertyView.as_view(), name="v3-device-property"
     ),
     re_path(r"^properties/?$", views.OwnerPropertiesView.as_view(), name="v3-properties"),
     re_path(rf"^devices/{REF}/apikey/?$", key_api.DeviceKeyView.as_view(), name="v3-device-apikey"),

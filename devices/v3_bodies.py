@@ -198,15 +198,52 @@ def _retention(value: Any) -> int | None:
     return seconds
 
 
-def _boundaries(body: dict[str, Any]) -> tuple[Any, Any]:
-    bounds = body.get("boundaries")
-    if bounds is None:
+def _boundaries(body: dict[str, Any], *, merge: bool = False) -> tuple[Any, Any]:
+    """`boundaries: {min?, max?}` (or top-level `min`/`max`); with `merge`, a bound the body
+    does not name is `KEEP` (JSON merge patch: `null` removes it, an absent key keeps it)."""
+    missing: Any = KEEP if merge else None
+    if "boundaries" not in body:
+        return body.get("min", missing), body.get("max", missing)
+    bounds = body["boundaries"]
+    if bounds is None:  # none, unless top-level ones are given
         return body.get("min"), body.get("max")
     if not isinstance(bounds, dict):
         raise ApiError(400, "boundaries must be an object {min?, max?}")
     if isinstance(bounds.get("range"), dict):  # Connio's older shape
         bounds = bounds["range"]
-    return bounds.get("min"), bounds.get("max")
+    return bounds.get("min", missing), bounds.get("max", missing)
+
+
+PROPERTY_WORD_DEFAULTS = {"type": "any", "access": "protected", "publish": "always"}
+
+
+def _property_settings(body: dict[str, Any], *, merge: bool) -> dict[str, Any]:
+    """The settings a property body names, in plug words; what it leaves out is the default,
+    or `KEEP` with `merge` (PATCH). `null` is the default either way."""
+    settings: dict[str, Any] = {}
+    for field, default in PROPERTY_WORD_DEFAULTS.items():
+        if field not in body:
+            if not merge:
+                settings[field] = default
+            continue
+        value = body[field] if body[field] is not None else default
+        if not isinstance(value, str):
+            raise ApiError(400, f"{field} must be a string")
+        if field == "type":
+            if value not in PROPERTY_TYPES:
+                raise ApiError(400, f"type must be one of {', '.join(PROPERTY_TYPES)}")
+            value = PROPERTY_TYPES[value]
+        settings[field] = value
+    low, high = _boundaries(body, merge=merge)
+    for field, bound in (("min", low), ("max", high)):
+        if bound is not KEEP:
+            settings[field] = bound
+    if "retention" in body or not merge:
+        settings["retention"] = _retention(body.get("retention"))
+    if "description" in body or not merge:
+        description = body.get("description")
+        settings["description"] = description if description is not None else ""
+    return settings
 
 
 def property_definition(body: dict[str, Any]) -> dict[str, Any]:
@@ -214,26 +251,18 @@ def property_definition(body: dict[str, Any]) -> dict[str, Any]:
     name = body.get("name")
     if not isinstance(name, str) or not name:
         raise ApiError(400, "name is required and must be a string")
-    words = {"type": "any", "access": "protected", "publish": "always"}
-    for field in words:
-        if body.get(field) is not None:
-            if not isinstance(body[field], str):
-                raise ApiError(400, f"{field} must be a string")
-            words[field] = body[field]
-    if words["type"] not in PROPERTY_TYPES:
-        raise ApiError(400, f"type must be one of {', '.join(PROPERTY_TYPES)}")
-    low, high = _boundaries(body)
-    description = body.get("description")
-    return {
-        "name": name,
-        "type": PROPERTY_TYPES[words["type"]],
-        "access": words["access"],
-        "publish": words["publish"],
-        "min": low,
-        "max": high,
-        "retention": _retention(body.get("retention")),
-        "description": description if description is not None else "",
-    }
+    return {"name": name, **_property_settings(body, merge=False)}
+
+
+def property_changes(body: dict[str, Any], *, prop: Property, merge: bool) -> dict[str, Any]:
+    """A PUT (`merge=False`: every setting the body leaves out goes back to its default) or a
+    PATCH (`merge=True`: only what it names changes) of a property's settings. The name may be
+    sent back as it is, never changed: it is the channel the points are written to."""
+    refuse_unknown(body, PROPERTY_FIELDS | PROPERTY_IGNORED)
+    name = body.get("name")
+    if name is not None and (not isinstance(name, str) or name.lower() != prop.name.lower()):
+        raise ApiError(400, f"a property's name cannot change (it is {prop.name!r})")
+    return _property_settings(body, merge=merge)
 
 
 def apiclient_context(principal: Principal, value: Any) -> tuple[str, list[str], Plug | None]:

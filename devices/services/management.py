@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from devices.access import may_modify_device
 from devices.models import Control, Plug, Property
 from devices.services.fields import (
     LOCATION,
@@ -22,6 +23,7 @@ from devices.services.fields import (
 from devices.services.plugs import Enrolled, plug_create
 from plugboard.channels import BadChannel, validate_channel
 from plugboard.models import Account
+from plugboard.principals import Principal
 
 
 class _Keep:
@@ -149,6 +151,45 @@ def device_update(*, plug: Plug, fields: DeviceFields) -> Plug:
     return locked
 
 
+def _property_settings(
+    *,
+    type: str,
+    access: str,
+    publish: str,
+    min: float | None,
+    max: float | None,
+    retention: int | None,
+    description: Any,
+) -> dict[str, Any]:
+    """A property's settings checked as one whole (SPEC §4 rule 4): the fields of `Property` to set."""
+    for field, value, allowed in (
+        ("type", type, Property.Type.values),
+        ("access", access, Property.Access.values),
+        ("publish", publish, Property.Publish.values),
+    ):
+        if value not in allowed:
+            raise PlugError(f"{field} must be one of {', '.join(allowed)}")
+    for field, bound in (("min", min), ("max", max)):
+        if bound is not None and not fits_float(bound):
+            raise PlugError(f"boundaries.{field} must be a number")
+    if (min is not None or max is not None) and type not in (Property.Type.NUMBER, Property.Type.ANY):
+        raise PlugError(f"boundaries apply to numbers; a {type} property has none")
+    if min is not None and max is not None and min > max:
+        raise PlugError("boundaries.min must not exceed boundaries.max")
+    whole = isinstance(retention, int) and not isinstance(retention, bool)
+    if retention is not None and not (whole and 0 < retention <= MAX_RETENTION_SECONDS):
+        raise PlugError(f"retention must be 1..{MAX_RETENTION_SECONDS} seconds")
+    return {
+        "type": type,
+        "access": access,
+        "publish": publish,
+        "min": min,
+        "max": max,
+        "retention": retention,
+        "description": text_field(description, "description"),
+    }
+
+
 @transaction.atomic
 def property_define(
     *,
@@ -170,36 +211,65 @@ def property_define(
         validate_channel(name)
     except BadChannel as exc:
         raise PlugError(f"name: {exc}")
-    for field, value, allowed in (
-        ("type", type, Property.Type.values),
-        ("access", access, Property.Access.values),
-        ("publish", publish, Property.Publish.values),
-    ):
-        if value not in allowed:
-            raise PlugError(f"{field} must be one of {', '.join(allowed)}")
-    for field, bound in (("min", min), ("max", max)):
-        if bound is not None and not fits_float(bound):
-            raise PlugError(f"boundaries.{field} must be a number")
-    if (min is not None or max is not None) and type not in (Property.Type.NUMBER, Property.Type.ANY):
-        raise PlugError(f"boundaries apply to numbers; a {type} property has none")
-    if min is not None and max is not None and min > max:
-        raise PlugError("boundaries.min must not exceed boundaries.max")
-    if retention is not None and not (isinstance(retention, int) and 0 < retention <= MAX_RETENTION_SECONDS):
-        raise PlugError(f"retention must be 1..{MAX_RETENTION_SECONDS} seconds")
+    settings = _property_settings(
+        type=type,
+        access=access,
+        publish=publish,
+        min=min,
+        max=max,
+        retention=retention,
+        description=description,
+    )
     if Property.objects.filter(plug=plug, name__iexact=name).exists():
         raise PlugError(f"{plug.name} already has a property {name!r}", status=409)
     try:
         with transaction.atomic():
-            return Property.objects.create(
-                plug=plug,
-                name=name,
-                type=type,
-                access=access,
-                publish=publish,
-                min=min,
-                max=max,
-                retention=retention,
-                description=text_field(description, "description"),
-            )
+            return Property.objects.create(plug=plug, name=name, **settings)
     except IntegrityError:  # a concurrent first write created it
         raise PlugError(f"{plug.name} already has a property {name!r}", status=409)
+
+
+PROPERTY_SETTINGS = ("type", "access", "publish", "min", "max", "retention", "description")
+
+
+@transaction.atomic
+def property_update(
+    *,
+    principal: Principal,
+    prop: Property,
+    type: Any = KEEP,
+    access: Any = KEEP,
+    publish: Any = KEEP,
+    min: Any = KEEP,
+    max: Any = KEEP,
+    retention: Any = KEEP,
+    description: Any = KEEP,
+) -> Property:
+    """Change a property's settings; `KEEP` (the default) leaves a field as it is.
+
+    The settings that result are checked as a whole, with `property_define`'s rules (so a
+    string property keeps no boundaries, and min ≤ max). The name is the channel the points
+    are written to and cannot change; the latest value and the stored points stay. Who may:
+    whoever may change the plug through the v3 management API (never a device key); another
+    account's property is a 404.
+    """
+    plug = prop.plug
+    if plug.account_id != principal.account_id:
+        raise PlugError(f"no property {prop.id}", status=404)
+    if not may_modify_device(principal, plug):
+        raise PlugError(f"these credentials may not change the properties of {plug.name}", status=403)
+    locked = Property.objects.select_for_update().get(pk=prop.pk)
+    given = {
+        "type": type,
+        "access": access,
+        "publish": publish,
+        "min": min,
+        "max": max,
+        "retention": retention,
+        "description": description,
+    }
+    merged = {f: getattr(locked, f) if given[f] is KEEP else given[f] for f in PROPERTY_SETTINGS}
+    for field, value in _property_settings(**merged).items():
+        setattr(locked, field, value)
+    locked.save()
+    return locked

@@ -471,6 +471,177 @@ def test_property_of_unknown_device_is_404(api: APIClient, tenant: Tenant) -> No
     assert_v3_error(api.get(url, **tenant.master_headers()), 404)
 
 
+# --- a property's settings after creation ------------------------------------------------------
+
+
+def _define(api: APIClient, tenant: Tenant, thing: Enrolled, **body: Any) -> dict[str, Any]:
+    body = {"name": "temperature", **body}
+    response = send(api, "post", f"/v3/devices/{thing.plug.id}/properties", body, **tenant.master_headers())
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def test_get_a_property_by_id_or_name(api: APIClient, tenant: Tenant, thing: Enrolled) -> None:
+    prop = _define(api, tenant, thing, type="number")
+    for ref in (prop["id"], "Temperature"):
+        response = api.get(f"/v3/devices/{thing.plug.name}/properties/{ref}", **tenant.master_headers())
+        assert response.status_code == 200 and response.json()["id"] == prop["id"]
+    assert_v3_error(api.get(f"/v3/devices/{thing.plug.id}/properties/nope", **tenant.master_headers()), 404)
+
+
+def test_patch_changes_only_what_it_names(api: APIClient, tenant: Tenant, thing: Enrolled) -> None:
+    prop = _define(
+        api, tenant, thing, type="number", access="public", boundaries={"min": 0, "max": 50}, retention="1d"
+    )
+    url = f"/v3/devices/{thing.plug.id}/properties/{prop['id']}"
+    response = send(
+        api, "patch", url, {"retention": "30d", "boundaries": {"max": 100}}, **tenant.master_headers()
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["retention"]["seconds"] == 30 * 86400 and body["boundaries"] == {"min": 0, "max": 100}
+    assert body["type"] == "number" and body["access"] == "public" and body["publish"] == "always"
+    stored = Property.objects.get(id=prop["id"])
+    assert (stored.retention, stored.min, stored.max, stored.access) == (30 * 86400, 0, 100, "public")
+
+    body = send(api, "patch", url, {"retention": None, "boundaries": None}, **tenant.master_headers()).json()
+    assert body["retention"] is None and "boundaries" not in body
+    stored.refresh_from_db()
+    assert (stored.retention, stored.min, stored.max) == (None, None, None)
+
+
+def test_put_replaces_the_settings(api: APIClient, tenant: Tenant, thing: Enrolled) -> None:
+    prop = _define(api, tenant, thing, type="number", access="public", min=0, retention=3600, description="d")
+    url = f"/v3/devices/{thing.plug.id}/properties/temperature"
+    response = send(api, "put", url, {"type": "string", "publish": "changed"}, **tenant.master_headers())
+    assert response.status_code == 200, response.content
+    stored = Property.objects.get(id=prop["id"])
+    assert (stored.type, stored.access, stored.publish) == ("string", "protected", "changed")
+    assert (stored.min, stored.max, stored.retention, stored.description) == (None, None, None, "")
+    assert stored.name == "temperature"
+
+
+def test_put_accepts_the_property_it_returned(api: APIClient, tenant: Tenant, thing: Enrolled) -> None:
+    prop = _define(api, tenant, thing, type="number", boundaries={"min": -5, "max": 5}, retention="12h")
+    url = f"/v3/devices/{thing.plug.id}/properties/{prop['id']}"
+    edited = {**prop, "access": "public"}
+    body = send(api, "put", url, edited, **tenant.master_headers()).json()
+    assert body["access"] == "public" and body["boundaries"] == {"min": -5, "max": 5}
+    assert body["retention"]["seconds"] == 12 * 3600 and body["id"] == prop["id"]
+
+
+def test_a_changed_retention_applies_to_the_next_points(
+    api: APIClient, tenant: Tenant, thing: Enrolled
+) -> None:
+    from data.models import DataPoint
+
+    prop = _define(api, tenant, thing, type="number")
+    url = f"/v3/devices/{thing.plug.id}/properties/{prop['id']}"
+    assert send(api, "patch", url, {"retention": 3600}, **tenant.master_headers()).status_code == 200
+    write = send(api, "post", "/v3/data/devices/_this_", {"temperature": 21}, **plug_headers(thing))
+    assert write.status_code == 200 and write.json()["accepted"] == 1, write.content
+    point = DataPoint.objects.get(channel="temperature")
+    assert point.expire_at is not None and 3599_000 <= point.expire_at - point.at <= 3601_000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "decimal"},
+        {"type": 3},
+        {"access": "secret"},
+        {"publish": "sometimes"},
+        {"boundaries": {"min": 500}},  # above the stored max
+        {"boundaries": {"min": "low"}},
+        {"boundaries": [0, 1]},
+        {"type": "string"},  # the stored boundaries apply to numbers only
+        {"retention": "forever"},
+        {"retention": 0},
+        {"retention": True},
+        {"description": 12},
+        {"name": "renamed"},
+        {"unit": "C"},
+    ],
+)
+def test_property_update_refuses_bad_values_and_changes_nothing(
+    api: APIClient, tenant: Tenant, thing: Enrolled, body: dict[str, Any]
+) -> None:
+    prop = _define(api, tenant, thing, type="number", boundaries={"min": 0, "max": 50}, retention=60)
+    before = Property.objects.values().get(id=prop["id"])
+    url = f"/v3/devices/{thing.plug.id}/properties/{prop['id']}"
+    assert_v3_error(send(api, "patch", url, body, **tenant.master_headers()), 400)
+    assert Property.objects.values().get(id=prop["id"]) == before
+    assert_v3_error(raw(api, "put", url, "[1]", **tenant.master_headers()), 400)
+    assert_v3_error(raw(api, "patch", url, "{not json", **tenant.master_headers()), 400)
+
+
+def test_another_accounts_property_is_404(
+    api: APIClient, tenant: Tenant, other_tenant: Tenant, thing: Enrolled
+) -> None:
+    prop = _define(api, tenant, thing, type="number")
+    before = Property.objects.values().get(id=prop["id"])
+    theirs = other_tenant.master_headers()
+    for url in (
+        f"/v3/devices/{thing.plug.id}/properties/{prop['id']}",
+        f"/v3/devices/{thing.plug.name}/properties/temperature",
+        f"/v3/accounts/{tenant.account.id}/devices/{thing.plug.id}/properties/{prop['id']}",
+    ):
+        for method in ("put", "patch"):
+            assert_v3_error(send(api, method, url, {"access": "public"}, **theirs), 404)
+        assert_v3_error(api.get(url, **theirs), 404)
+    # Their own device, our property id: still not found.
+    mine = other_tenant.plug("intruder-dev")
+    url = f"/v3/devices/{mine.plug.id}/properties/{prop['id']}"
+    assert_v3_error(send(api, "patch", url, {"access": "public"}, **theirs), 404)
+    assert Property.objects.values().get(id=prop["id"]) == before
+
+
+def test_who_may_change_a_property(api: APIClient, tenant: Tenant, thing: Enrolled) -> None:
+    prop = _define(api, tenant, thing, type="number")
+    url = f"/v3/devices/{thing.plug.id}/properties/{prop['id']}"
+    # The device reads its own property but may not change it.
+    assert api.get(url, **plug_headers(thing)).status_code == 200
+    assert_v3_error(send(api, "patch", url, {"access": "public"}, **plug_headers(thing)), 403)
+    reader = apiclient_headers(tenant, ["device:read"])
+    assert api.get(url, **reader).status_code == 200
+    assert_v3_error(send(api, "patch", url, {"access": "public"}, **reader), 403)
+    assert Property.objects.get(id=prop["id"]).access == "protected"
+    admin = apiclient_headers(tenant, ["device:modify"])
+    assert send(api, "patch", url, {"access": "public"}, **admin).status_code == 200
+    user_id, user_secret = tenant.user_key()
+    assert send(api, "put", url, {"access": "private"}, **basic(user_id, user_secret)).status_code == 200
+    assert Property.objects.get(id=prop["id"]).access == "private"
+
+
+def test_property_update_service_checks_who_may(
+    tenant: Tenant, other_tenant: Tenant, thing: Enrolled
+) -> None:
+    """The console calls the service itself: it checks the principal, not only the view."""
+    from devices.services.fields import PlugError
+    from devices.services.management import property_define, property_update
+    from plugboard.principals import Principal
+
+    prop = property_define(plug=thing.plug, name="level", type="number", max=10)
+
+    def account(t: Tenant) -> Principal:
+        return Principal(account_id=t.account.id, kind="account", credential=t.account.email)
+
+    owner = account(tenant)
+    changed = property_update(principal=owner, prop=prop, min=1, description="litres")
+    assert (changed.min, changed.max, changed.description, changed.type) == (1, 10, "litres", "number")
+    with pytest.raises(PlugError) as refused:
+        property_update(principal=account(other_tenant), prop=prop, min=2)
+    assert refused.value.status_code == 404
+    with pytest.raises(PlugError):
+        property_update(principal=owner, prop=prop, min=20)  # above max
+    plug_id = thing.plug.id
+    device = Principal(account_id=tenant.account.id, kind="plug", credential=plug_id, plug_id=plug_id)
+    with pytest.raises(PlugError) as refused:
+        property_update(principal=device, prop=prop, min=2)
+    assert refused.value.status_code == 403
+    assert Property.objects.get(id=prop.id).min == 1
+
+
 # --- logs and commands -------------------------------------------------------------------------
 
 
