@@ -202,7 +202,9 @@ class MqttEndpoint:
                 if self._authorize_filter(topic_filter) is not None:
                     self.subscriptions[topic_filter] = qos
             await self._join_groups()
-            await self._deliver_stored_commands()
+            # A resumed session gets what it has not received; retained values only go to a
+            # new SUBSCRIBE (MQTT 3.1.1 §3.3.1.3), which clients send again after reconnecting.
+            await self._deliver_stored_commands(retained=False)
 
     # --- PUBLISH -----------------------------------------------------------------------------
 
@@ -420,14 +422,15 @@ class MqttEndpoint:
             ids=ids, state=state, account_id=account_id
         )
 
-    async def _deliver_stored_commands(self) -> None:
+    async def _deliver_stored_commands(self, *, retained: bool = True) -> None:
         if not self.plug_id:
             return
         for plug_id in dict.fromkeys([self.plug_id, *(self.principal.plug_ids if self.principal else ())]):
-            pending, retained = await database_sync_to_async(command_services.commands_for_subscriber)(
+            pending, latest = await database_sync_to_async(command_services.commands_for_subscriber)(
                 plug_id=plug_id
             )
-            await self._deliver_commands([{**c, "plug": plug_id} for c in retained], retained=True)
+            if retained:
+                await self._deliver_commands([{**c, "plug": plug_id} for c in latest], retained=True)
             await self._deliver_commands([{**c, "plug": plug_id} for c in pending])
 
     async def group_message(self, message: dict[str, Any]) -> None:

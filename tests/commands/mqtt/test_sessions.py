@@ -14,6 +14,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from commands.models import Command
 from devices.identity import CONNACK_NOT_AUTHORIZED, verify_mqtt
 from devices.models import Property
 from plugboard.principals import Scope
@@ -143,3 +144,38 @@ def test_verifying_a_key_with_another_accounts_plug_id_costs_one_query(
     # A plug of the key's own account, and names or hwids, are the account's own client ids.
     assert verdict(mine.plug.id)[1] is None
     assert verdict(thing.plug.name)[1] is None
+
+
+def test_a_resumed_session_does_not_resend_retained_values_before_the_resubscribe(
+    server: Any, tenant: Any, thing: Any
+) -> None:
+    """MQTT 3.1.1 §3.3.1.3: retained messages go to a new subscription, not to a resumed session.
+
+    A device that comes back with its persistent session and subscribes again (what paho and
+    mosquitto_sub do) must get the retained value once, after its SUBSCRIBE — it got it twice.
+    """
+    Property.objects.create(plug=thing.plug, name="mode", type="string", access="public")
+    status, receipt = server.http(
+        "POST", f"/v3/data/devices/{thing.plug.id}", {"mode": "eco"}, _master(tenant)
+    )
+    assert status == 200 and receipt == {"accepted": 1, "rejected": 0}
+    first = connect_device(server, thing, clean=False)
+    try:
+        first.client.subscribe(_commands(thing.plug.id), qos=1)
+        assert wait_for(lambda: first.subacks) == [[1]]
+        assert wait_for(lambda: first.messages)  # the pending command, acknowledged by paho
+        assert wait_for(lambda: Command.objects.filter(plug=thing.plug, state="acked").exists())
+    finally:
+        first.stop()
+    again = connect_device(server, thing, clean=False)
+    try:
+        assert again.session_present == [True]
+        again.client.subscribe(_commands(thing.plug.id), qos=1)
+        assert wait_for(lambda: again.subacks) == [[1]]
+        info = again.client.publish(f"csipio/data/out/devices/{thing.plug.id}/properties/t", "1", qos=1)
+        info.wait_for_publish(timeout=10)  # a round trip: anything sent before it has arrived
+        retained = [m for m in again.messages if m.retain]
+        assert [json.loads(m.payload) for m in retained] == ["eco"], again.messages
+        assert not [m for m in again.messages if not m.retain], "the acked command came again"
+    finally:
+        again.stop()
