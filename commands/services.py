@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -61,6 +62,35 @@ def commands_pending(*, plug_id: str) -> list[dict[str, Any]]:
         plug_id=plug_id, state__in=[Command.State.PENDING, Command.State.SENT], expire_at__gt=now_ms()
     ).order_by("created_at")
     return [command_message(c) for c in rows]
+
+
+def commands_stalled(*, plug_ids: Sequence[str], older_than_ms: int) -> dict[str, list[dict[str, Any]]]:
+    """Pending (never sent), unexpired commands of these plugs created more than
+    `older_than_ms` ago, oldest first, by plug: their live push was lost (the channel layer
+    was down when they were written, or the connection's window was full). The MQTT command
+    sweep hands them to the plugs' connections; the grace spares the ones a push is about to
+    deliver."""
+    if not plug_ids:
+        return {}
+    before = timezone.now() - timedelta(milliseconds=older_than_ms)
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    left = SWEEP_LIMIT
+    for start in range(0, len(plug_ids), 1_000):  # bounded IN lists (SQLite's variable limit)
+        rows = Command.objects.filter(
+            plug_id__in=plug_ids[start : start + 1_000],
+            state=Command.State.PENDING,
+            created_at__lt=before,
+            expire_at__gt=now_ms(),
+        ).order_by("created_at")[:left]
+        for command in rows:
+            found[command.plug_id].append(command_message(command))
+            left -= 1
+        if left <= 0:
+            break
+    return dict(found)
+
+
+SWEEP_LIMIT = 5_000  # commands one sweep hands out at most; the next sweep takes the rest
 
 
 def commands_mark(*, ids: Sequence[str], state: str, account_id: str | None = None) -> int:

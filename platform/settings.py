@@ -219,6 +219,9 @@ PLUGBOARD = {
     "ADDRESS_FAILURES_PER_MINUTE": _env_int("PLUGBOARD_ADDRESS_FAILURES_PER_MINUTE", 200),
     "JOURNAL_RETENTION_DAYS": _env_int("PLUGBOARD_JOURNAL_RETENTION_DAYS", 30),
     "COMMAND_TTL_SECONDS": _env_int("PLUGBOARD_COMMAND_TTL_SECONDS", 24 * 3600),
+    # Every so many seconds each MQTT process hands its connected devices the pending commands
+    # whose live push was lost (a Redis outage): one query per process, not per connection.
+    "COMMAND_SWEEP_SECONDS": _env_int("PLUGBOARD_COMMAND_SWEEP_SECONDS", 10),
     "PURGE_BATCH": _env_int("PLUGBOARD_PURGE_BATCH", 5_000),
     "MQTT_MAX_PACKET": _env_int("MQTT_MAX_PACKET", DEFAULT_MAX_PACKET),
     "MQTT_MAX_INFLIGHT": _env_int("MQTT_MAX_INFLIGHT", DEFAULT_MAX_INFLIGHT),

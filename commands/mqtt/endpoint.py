@@ -48,6 +48,7 @@ from commands.mqtt.protocol.topics import (
     parse_subscription,
     topic_matches,
 )
+from commands.mqtt.sweep import command_sweep
 from data.feeds import BadFeed, feed_points
 from data.services import MISSING, PointIn, PointResult, Submission, device_log
 from devices import access
@@ -68,6 +69,8 @@ from plugboard.principals import Principal
 from plugboard.timestamps import now_ms
 
 log = logging.getLogger(__name__)
+
+DELIVERED_KEPT = 1_024  # command ids a connection remembers having sent
 
 
 class Link(Protocol):
@@ -102,6 +105,9 @@ class MqttEndpoint:
         # rights of a key that acts for an account depend on it, and plugs never change account.
         self.plug_accounts: dict[str, str | None] = {}
         self.inflight_commands: dict[int, str] = {}
+        # Commands sent on this connection (the newest DELIVERED_KEPT): a live push and the
+        # command sweep never send one twice on one connection.
+        self.delivered: dict[str, None] = {}
         self.persistent = False
         self.listening: asyncio.Task[None] | None = None
         self.ended = False
@@ -205,6 +211,7 @@ class MqttEndpoint:
             # A resumed session gets what it has not received; retained values only go to a
             # new SUBSCRIBE (MQTT 3.1.1 §3.3.1.3), which clients send again after reconnecting.
             await self._deliver_stored_commands(retained=False)
+            self._watch_commands()
 
     # --- PUBLISH -----------------------------------------------------------------------------
 
@@ -355,6 +362,7 @@ class MqttEndpoint:
         await self._save_session()
         if any(is_commands_filter(f) for f, _ in event.subscriptions):
             await self._deliver_stored_commands()
+            self._watch_commands()
 
     async def _join_groups(self) -> None:
         wanted = {g for f in self.subscriptions if (g := self._authorize_filter(f))}
@@ -397,9 +405,11 @@ class MqttEndpoint:
             return None
         return self.conn.publish(topic, body, qos, retain=retain) or 0
 
-    async def _deliver_commands(self, commands: list[dict[str, Any]], *, retained: bool = False) -> None:
+    async def _deliver_commands(self, commands: list[dict[str, Any]], *, retained: bool = False) -> int:
         sent: list[str] = []
         for command in commands:
+            if not retained and command["id"] in self.delivered:
+                continue  # already sent on this connection (by a push, a subscribe or the sweep)
             topic = command_topic(command["plug"], command["property"])
             qos = self._granted(topic)
             if qos is None:
@@ -409,11 +419,29 @@ class MqttEndpoint:
                 continue  # window full: stays pending, delivered on the next subscribe
             if not retained:
                 sent.append(command["id"])
+                self.delivered[command["id"]] = None
                 if packet_id:
                     self.inflight_commands[packet_id] = command["id"]
+        while len(self.delivered) > DELIVERED_KEPT:
+            del self.delivered[next(iter(self.delivered))]
         self._flush()
         if sent:
             await self._mark_commands(sent, Command.State.SENT)
+        return len(sent)
+
+    def _watch_commands(self) -> None:
+        if self.plug_id and any(is_commands_filter(f) for f in self.subscriptions):
+            command_sweep().watch(self)
+
+    def command_plugs(self) -> list[str]:
+        """The plugs whose commands this connection takes (none until it subscribes to them)."""
+        if self.ended or not self.plug_id or not any(is_commands_filter(f) for f in self.subscriptions):
+            return []
+        return list(dict.fromkeys([self.plug_id, *(self.principal.plug_ids if self.principal else ())]))
+
+    async def deliver_stalled(self, plug_id: str, commands: list[dict[str, Any]]) -> int:
+        """Pending commands of `plug_id` the sweep found (their push was lost)."""
+        return await self._deliver_commands([{**c, "plug": plug_id} for c in commands])
 
     async def _mark_commands(self, ids: list[str], state: str) -> None:
         # The commands are of this connection's account (its plug, or a gateway's plugs).

@@ -164,42 +164,44 @@ def _commands(server: ServerProcess, tenant: Any, plug_id: str) -> dict[str, str
 
 
 def test_a_command_written_during_a_redis_outage_reaches_the_device_once_it_returns(
-    redis_server: RedisServer, redis_backed_server: ServerProcess, tenant: Any, thing: Any
+    redis_server: RedisServer, start_server: Callable[..., ServerProcess], tenant: Any, thing: Any
 ) -> None:
+    """The device is connected to one process, the command written through another: the push
+    between them (the Redis channel layer) is lost in the outage, and the command sweep of the
+    device's process hands it over once Redis is back — on the same connection, no resubscribe."""
     from devices.models import Property
     from tests.commands.mqtt.clients import connect_device
 
-    server = redis_backed_server
+    mqtt_side = start_server(REDIS_URL=redis_server.url, PLUGBOARD_COMMAND_SWEEP_SECONDS="1")
+    http_side = start_server(REDIS_URL=redis_server.url)
     for name in ("setpoint", "mode"):
         Property.objects.create(plug=thing.plug, name=name, type="number", access="public")
     commands_filter = f"csipio/data/in/devices/{thing.plug.id}/properties/#"
-    device = connect_device(server, thing, clean=False)
-    device.client.subscribe(commands_filter, qos=1)
-    assert wait_for(lambda: device.subacks) == [[1]]
-
-    redis_server.stop()
-    status, receipt = server.http(
-        "POST", f"/v3/data/devices/{thing.plug.id}", {"setpoint": 19}, tenant_headers(tenant)
-    )
-    assert (status, receipt) == (200, {"accepted": 1, "rejected": 0})
-    assert _commands(server, tenant, thing.plug.id) == {"setpoint": "pending"}
-    redis_server.start()
-    assert wait_for(lambda: server.http("GET", "/healthz")[0] == 200, timeout=10)
-
-    # The push went nowhere and nothing repeats it: the command waits, pending, for the
-    # device's next subscribe, which a reconnect with its persistent session is.
-    assert _commands(server, tenant, thing.plug.id) == {"setpoint": "pending"}
-    device.stop()
-    device = connect_device(server, thing, clean=False)
+    device = connect_device(mqtt_side, thing, clean=False)
     try:
-        assert device.session_present == [True]
-        assert wait_for(lambda: _commands(server, tenant, thing.plug.id)["setpoint"] == "acked", timeout=15)
-        # Live pushes work again: a second command arrives on the same connection, after the first.
-        status, _ = server.http(
+        device.client.subscribe(commands_filter, qos=1)
+        assert wait_for(lambda: device.subacks) == [[1]]
+
+        redis_server.stop()
+        status, receipt = http_side.http(
+            "POST", f"/v3/data/devices/{thing.plug.id}", {"setpoint": 19}, tenant_headers(tenant)
+        )
+        assert (status, receipt) == (200, {"accepted": 1, "rejected": 0})
+        # The push is lost; the command waits, pending, until the sweep of the device's process
+        # (which reads the database, not Redis) hands it to the connection it already has.
+        redis_server.start()
+        assert wait_for(lambda: http_side.http("GET", "/healthz")[0] == 200, timeout=10)
+        acked = lambda: _commands(http_side, tenant, thing.plug.id)["setpoint"] == "acked"  # noqa: E731
+        assert wait_for(acked, timeout=15)
+        assert device.connack == [0] and not device.disconnected.is_set()  # never reconnected
+
+        # Live pushes work again between the processes: a second command, after the first.
+        status, _ = http_side.http(
             "POST", f"/v3/data/devices/{thing.plug.id}", {"mode": 2}, tenant_headers(tenant)
         )
         assert status == 200
-        assert wait_for(lambda: _commands(server, tenant, thing.plug.id)["mode"] == "acked", timeout=15)
+        assert wait_for(lambda: _commands(http_side, tenant, thing.plug.id)["mode"] == "acked", timeout=15)
+        wait_for(lambda: len(device.messages) > 2, timeout=3)  # a duplicate would arrive by now
         received = [(m.topic.rsplit("/", 1)[-1], json.loads(m.payload), m.retain) for m in device.messages]
         assert received == [("setpoint", 19, False), ("mode", 2, False)]  # once each
     finally:
