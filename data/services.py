@@ -31,7 +31,7 @@ from devices.access import Reach, own_publisher_id
 from devices.models import DeviceLogEntry, Plug, Property
 from plugboard.channels import BadChannel, validate_channel
 from plugboard.identifiers import is_oid, new_oids
-from plugboard.live import broadcast_points
+from plugboard.live import Kind, broadcast_points, console_group, group_send, someone_listens
 from plugboard.parsers import is_json_number
 from plugboard.principals import Principal
 from plugboard.timestamps import MAX_MS, BadTimestamp, now_ms, parse_timestamp
@@ -508,7 +508,8 @@ def _log_rejections(
         return
     unknown = {t for t, _, _ in failed if t.startswith("dev-") and t not in plugs}
     if unknown:
-        plugs = {**plugs, **{p.id: p for p in Plug.objects.filter(id__in=unknown).only("id", "status")}}
+        known = Plug.objects.filter(id__in=unknown).only("id", "account_id", "status")
+        plugs = {**plugs, **{p.id: p for p in known}}
     entries = [
         DeviceLogEntry(
             plug_id=target,
@@ -522,14 +523,42 @@ def _log_rejections(
     ]
     if entries:
         DeviceLogEntry.objects.bulk_create(entries)
+        _tell_consoles_of_log([(plugs[e.plug_id].account_id, e) for e in entries])
 
 
 def device_log(*, plug_id: str, source: str, code: str, message: str, prop: str = "") -> None:
     """Write one line to a plug's device log if the plug is in debug status."""
-    if Plug.objects.filter(id=plug_id, status=Plug.Status.DEBUG).exists():
-        DeviceLogEntry.objects.create(
+    account_id = Plug.objects.filter(id=plug_id, status=Plug.Status.DEBUG).values_list(
+        "account_id", flat=True
+    )
+    owner = account_id.first()
+    if owner is not None:
+        entry = DeviceLogEntry.objects.create(
             plug_id=plug_id, source=source, property=prop, code=code, message=message
         )
+        _tell_consoles_of_log([(owner, entry)])
+
+
+def _tell_consoles_of_log(entries: Sequence[tuple[str, DeviceLogEntry]]) -> None:
+    """Open console pages of the accounts hear of new device log lines once they commit (only
+    accounts someone listens to: nothing is built or sent otherwise)."""
+    by_account: dict[str, list[dict[str, Any]]] = {}
+    for account_id, e in entries:
+        by_account.setdefault(account_id, []).append(
+            {
+                "id": e.id,
+                "plug": e.plug_id,
+                "at": int(e.at.timestamp() * 1000) if e.at else now_ms(),
+                "source": e.source,
+                "property": e.property,
+                "code": e.code,
+                "message": e.message,
+            }
+        )
+    for account_id, items in by_account.items():
+        if someone_listens(account_id):
+            send = partial(group_send, Kind.DEVICE_LOG, console_group(account_id), entries=items)
+            transaction.on_commit(send)
 
 
 # --- removal (channel dialect's DELETE data) -------------------------------------------------

@@ -38,6 +38,7 @@ class Kind(StrEnum):
     # Console pages only (their own group, `console_group`):
     PLUG_CONNECTION = "plug.connection"  # {plug, connected, transport, last_seen: ms}
     COMMANDS_STATE = "commands.state"  # {commands: [{id, plug, property, value, state}]}
+    DEVICE_LOG = "device.log"  # {entries: [{id, plug, at: ms, source, property, code, message}]}
 
 
 def plug_group(plug_id: str) -> str:

@@ -9,7 +9,8 @@ never touches the ORM itself: the session and plug checks run through `database_
 
 Messages to the browser are JSON: `{"kind": "points", "records": [...]}`, `{"kind":
 "connection", "plug", "connected", "transport", "last_seen"}`, `{"kind": "commands",
-"commands": [{id, plug, property, value, state}]}`.
+"commands": [{id, plug, property, value, state}]}`, `{"kind": "log", "entries": [{id, plug,
+at, source, property, code, message}]}` (device log lines).
 """
 
 from __future__ import annotations
@@ -85,6 +86,12 @@ class ConsoleLiveConsumer(AsyncJsonWebsocketConsumer):
         if self.plug_id is None or event.get("plug") == self.plug_id:
             body = {k: event.get(k) for k in ("plug", "connected", "transport", "last_seen")}
             await self.send_json({"kind": "connection", **body})
+
+    async def device_log(self, event: dict[str, Any]) -> None:
+        entries = [e for e in event.get("entries") or [] if self.plug_id in (None, e.get("plug"))]
+        if entries:
+            keys = ("id", "plug", "at", "source", "property", "code", "message")
+            await self.send_json({"kind": "log", "entries": [{k: e.get(k) for k in keys} for e in entries]})
 
     async def commands_state(self, event: dict[str, Any]) -> None:
         commands = [c for c in event.get("commands") or [] if self.plug_id in (None, c.get("plug"))]

@@ -81,18 +81,34 @@
     shown.setAttribute("data-ms", record.at);
     flash(row);
   }
-  function journal(record) {
+  function journal(record) { journalEvent("data", "live", record.channel, json(record.data)); }
+  function journalEvent(event, source, channel, data) {
     var table = document.getElementById("journal");
     if (!table || location.search.indexOf("jbefore=") >= 0) return;
     var tbody = table.tBodies[0], empty = tbody.querySelector("tr.empty");
     if (empty) empty.remove();
     var row = el("tr");
-    row.append(el("td", isoMs(Date.now())), el("td", "data"), el("td", "live", "opt"), el("td", record.channel), el("td", json(record.data)));
+    row.append(el("td", isoMs(Date.now())), el("td", event), el("td", source, "opt"), el("td", channel), el("td", data));
     tbody.prepend(row);
     while (tbody.rows.length > 20) tbody.deleteRow(-1);
     flash(row);
   }
+  function deviceLog(msg) {
+    var table = document.getElementById("device-log");
+    if (!table || location.search.indexOf("lbefore=") >= 0) return;
+    var tbody = table.tBodies[0], empty = tbody.querySelector("tr.empty");
+    if (empty) empty.remove();
+    msg.entries.forEach(function (e) {
+      if (tbody.querySelector('tr[data-log="' + CSS.escape(String(e.id)) + '"]')) return;
+      var row = el("tr"); row.setAttribute("data-log", e.id);
+      row.append(el("td", isoMs(e.at)), el("td", e.source, "opt"), el("td", e.property), el("td", e.code), el("td", e.message));
+      tbody.prepend(row);
+      flash(row);
+    });
+    while (tbody.rows.length > 20) tbody.deleteRow(-1);
+  }
   function connection(msg) {
+    if (document.getElementById("journal")) journalEvent(msg.connected ? "connect" : "disconnect", msg.transport || "", "", "");
     var holders = document.querySelectorAll('[data-plug="' + CSS.escape(msg.plug) + '"]');
     holders.forEach(function (holder) {
       var cell = holder.querySelector("[data-connection]");
@@ -133,6 +149,7 @@
     if (msg.kind === "points") msg.records.forEach(function (r) { latest(r); chartAdd(r); journal(r); });
     else if (msg.kind === "connection") connection(msg);
     else if (msg.kind === "commands") commands(msg);
+    else if (msg.kind === "log") deviceLog(msg);
   }
 
   var delay = 1000;

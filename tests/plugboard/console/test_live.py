@@ -106,3 +106,42 @@ async def test_points_connection_and_command_state_arrive_live(tenant: Tenant) -
     ]
     await page.disconnect()
     await listing.disconnect()
+
+
+async def test_device_log_lines_arrive_live(tenant: Tenant, other_tenant: Tenant) -> None:
+    from data.services import device_log
+
+    enrolled = await sync_to_async(tenant.plug)("thermostat", status="debug")
+    quiet = await sync_to_async(tenant.plug)("quiet")  # status ok: nothing is logged for it
+    theirs = await sync_to_async(other_tenant.plug)("theirs", status="debug")
+    plug = enrolled.plug
+    own = Principal(account_id=tenant.account.id, kind="plug", credential=plug.id, plug_id=plug.id)
+    cookie = await sync_to_async(_session_cookie)(tenant)
+    page, connected = await _socket(f"/console/live/{plug.id}", cookie)
+    assert connected
+    other_page, connected = await _socket(f"/console/live/{quiet.plug.id}", cookie)
+    assert connected
+
+    # Another account's plug, and a plug not in debug, log nothing this page could hear.
+    await sync_to_async(device_log)(plug_id=theirs.plug.id, source="mqtt-tcp", code="BadTopic", message="x")
+    await sync_to_async(device_log)(plug_id=quiet.plug.id, source="mqtt-tcp", code="BadTopic", message="x")
+    # A rejection of the write service (a bad channel), then a protocol error of the MQTT layer.
+    write: Any = sync_to_async(points_write)
+    rejected = await write(principal=own, points=[PointIn(channel="a/#", data=1, of=plug.id)], source="http")
+    assert not rejected[0].ok
+    message = await page.receive_json_from(timeout=5)
+    assert message["kind"] == "log"
+    [entry] = message["entries"]
+    assert (entry["plug"], entry["source"], entry["code"]) == (plug.id, "http", rejected[0].code)
+    assert entry["property"] == "a/#" and isinstance(entry["id"], int) and entry["at"] > 0
+    await sync_to_async(device_log)(
+        plug_id=plug.id, source="mqtt-tcp", code="BadPayload", message="<script>x</script>", prop="t"
+    )
+    message = await page.receive_json_from(timeout=5)
+    assert message["kind"] == "log"
+    assert [(e["code"], e["message"], e["property"]) for e in message["entries"]] == [
+        ("BadPayload", "<script>x</script>", "t")
+    ]
+    assert await other_page.receive_nothing(timeout=0.3)
+    await page.disconnect()
+    await other_page.disconnect()
