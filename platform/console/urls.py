@@ -17,6 +17,11 @@ urlpatterns = [
     path("plugs/<str:plug_id>/status/", views.plug_status, name="plug-status"),
     path("plugs/<str:plug_id>/key/", views.plug_key, name="plug-key"),
     path("plugs/<str:plug_id>/command/", views.plug_command, name="plug-command"),
+    path(
+        "plugs/<str:plug_id>/properties/<str:prop_id>/",
+        views.property_settings,
+        name="property-settings",
+    ),
     path("channels/", views.channels_page, name="channels"),
     path("keys/", views.keys_page, name="keys"),
     path("keys/<str:key_id>/revoke/", views.key_revoke_page, name="key-revoke"),

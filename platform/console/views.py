@@ -21,8 +21,9 @@ from data.models import JournalEntry
 from data.selectors import PointFilter, channels_read, points_read
 from data.services import PointIn, points_write
 from devices import access
-from devices.models import Plug
+from devices.models import Plug, Property
 from devices.services.fields import PlugError
+from devices.services.management import property_update
 from devices.services.plugs import device_key_regenerate, plug_create, plug_update
 from plugboard.console import selectors
 from plugboard.console.forms import (
@@ -34,6 +35,7 @@ from plugboard.console.forms import (
     KeyCreateForm,
     PlugCreateForm,
     PlugSearchForm,
+    PropertyForm,
     SignInForm,
     StaffSignInForm,
 )
@@ -257,9 +259,12 @@ def _plug_context(request: HttpRequest, plug: Plug, **extra: Any) -> dict[str, A
     commandable = [p.prop for p in properties if p.prop.access == p.prop.Access.PUBLIC] or [
         p.prop for p in properties
     ]
+    may_modify = access.may_modify_device(_principal(request), plug)
+    property_forms = [(p.prop, _property_form(p.prop)) for p in properties] if may_modify else []
     context = {
         "plug": plug,
         "properties": properties,
+        "property_forms": property_forms,
         "chart_form": chart,
         "chart_property": chosen,
         "chart_window": window,
@@ -286,6 +291,39 @@ def plug_page(request: HttpRequest, plug_id: str) -> HttpResponse:
     context = _plug_context(request, plug)
     status = 400 if context["chart_form"].errors else 200
     return render(request, "console/plug.html", context, status=status)
+
+
+def _property_form(prop: Property, data: Any = None) -> PropertyForm:
+    initial = {f: getattr(prop, f) for f in ("type", "access", "publish", "min", "max", "retention")}
+    return PropertyForm(data, initial=initial, prefix=f"prop-{prop.id}")
+
+
+@console_page
+@require_POST
+def property_settings(request: HttpRequest, plug_id: str, prop_id: str) -> HttpResponse:
+    """A property's type, access, publish, boundaries and retention, changed through the
+    management service (`property_update`: the same rules as the v3 API's PUT)."""
+    plug = _plug(request, plug_id)
+    prop = selectors.plug_property(plug=plug, prop_id=prop_id)
+    if prop is None:
+        raise Http404
+    form = _property_form(prop, request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            property_update(
+                principal=_principal(request),
+                prop=prop,
+                **{f: data[f] for f in ("type", "access", "publish", "min", "max", "retention")},
+            )
+            return redirect(f"{reverse('console:plug', args=[plug.id])}#settings")
+        except PlugError as exc:
+            if exc.status_code == 404:
+                raise Http404 from exc
+            form.add_error(None, str(exc.detail))
+    context = _plug_context(request, plug)
+    context["property_forms"] = [(p, form if p.id == prop.id else f) for p, f in context["property_forms"]]
+    return render(request, "console/plug.html", context, status=400)
 
 
 @console_page

@@ -431,3 +431,62 @@ def test_a_bad_chart_range_is_a_form_error(tenant: Tenant, query: str) -> None:
     assert response.status_code == 400
     html = response.content.decode()
     assert 'class="error" role="alert"' in html and 'id="series"' in html  # the last hour instead
+
+
+def test_property_settings_change_through_the_management_service(
+    tenant: Tenant, other_tenant: Tenant
+) -> None:
+    plug = tenant.plug("thermostat").plug
+    sibling = tenant.plug("sibling").plug
+    theirs = other_tenant.plug("theirs").plug
+    for owner, p in ((tenant, plug), (tenant, sibling), (other_tenant, theirs)):
+        points_write(
+            principal=device(owner, p), points=[PointIn(channel="t", data=1, of=p.id)], source="http"
+        )
+    prop = Property.objects.get(plug=plug, name="t")
+    client = signed_in(tenant)
+    page = client.get(f"/console/plugs/{plug.id}/").content.decode()
+    for field in ("type", "access", "publish", "min", "max", "retention"):
+        assert f'<label for="id_prop-{prop.id}-{field}">' in page
+    url = f"/console/plugs/{plug.id}/properties/{prop.id}/"
+    form = {
+        "type": "number",
+        "access": "public",
+        "publish": "changed",
+        "min": "-5",
+        "max": "50",
+        "retention": "3600",
+    }
+    response = client.post(url, {f"prop-{prop.id}-{k}": v for k, v in form.items()})
+    assert response.status_code == 302 and response["Location"].endswith("#settings")
+    prop.refresh_from_db()
+    assert (prop.type, prop.access, prop.publish, prop.min, prop.max, prop.retention) == (
+        "number",
+        "public",
+        "changed",
+        -5.0,
+        50.0,
+        3600,
+    )
+    for bad in (
+        {"min": "10", "max": "1"},  # min > max: the service's rule
+        {"type": "string"},  # a string property has no boundaries
+        {"retention": "999999999999"},
+        {"retention": "0"},
+        {"min": "inf"},
+        {"type": "colour"},
+    ):
+        response = client.post(url, {f"prop-{prop.id}-{k}": v for k, v in {**form, **bad}.items()})
+        assert response.status_code == 400, bad
+        assert 'role="alert"' in response.content.decode()
+        prop.refresh_from_db()
+        assert (prop.type, prop.min, prop.max, prop.retention) == ("number", -5.0, 50.0, 3600)
+    # A property of another plug, or of another account, under this plug's address: not found.
+    for other in (Property.objects.get(plug=sibling), Property.objects.get(plug=theirs)):
+        fields = {f"prop-{other.id}-{k}": v for k, v in form.items()}
+        assert client.post(f"/console/plugs/{plug.id}/properties/{other.id}/", fields).status_code == 404
+    their_prop = Property.objects.get(plug=theirs)
+    fields = {f"prop-{their_prop.id}-{k}": v for k, v in form.items()}
+    assert client.post(f"/console/plugs/{theirs.id}/properties/{their_prop.id}/", fields).status_code == 404
+    their_prop.refresh_from_db()
+    assert their_prop.access == "protected"
