@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from commands import schema_docs as docs
 from commands.models import Command
 from commands.selectors import commands_of
 from devices.property_api import ManagementView
@@ -29,6 +31,7 @@ def command_json(command: Command) -> dict[str, Any]:
     }
 
 
+@extend_schema_view(**docs.device_commands)
 class DeviceCommandsView(ManagementView):
     def get(self, request: Request, ref: str, **_: Any) -> Response:
         plug = self.device(ref)

@@ -17,11 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from data import schema_docs as docs
 from data.selectors import DEFAULT_LIMIT, PointFilter, channels_read, points_read
 from data.services import MISSING, PointIn, PointResult, points_delete, points_write
 from plugboard.channels import BadChannel, validate_mask
@@ -151,41 +151,13 @@ def _outcome(result: PointResult) -> str | dict[str, Any]:
     return result.id if result.id is not None else _error(result.status, result.message)
 
 
-# --- OpenAPI description ------------------------------------------------------------------------
-
-_FILTERS = [
-    OpenApiParameter("before", str, description="timestamp (ms, numeric string, ISO 8601) or OID; strict"),
-    OpenApiParameter("after", str, description="timestamp (ms, numeric string, ISO 8601) or OID; strict"),
-    OpenApiParameter("at", str, description="CSV of timestamps"),
-    OpenApiParameter("of", str, description="CSV of publisher (plug or account) ids"),
-]
-_WINDOW = [
-    OpenApiParameter("offset", int, description="items to skip"),
-    OpenApiParameter(
-        "limit", int, description=f"at most this many items (default {DEFAULT_LIMIT}; 0 = no limit)"
-    ),
-]
-_ERROR = OpenApiResponse(OpenApiTypes.OBJECT, description='`{"err": <status>, "msg": "<text>"}`')
-_ERRORS = dict.fromkeys((400, 401, 403, 404, 413), _ERROR)
-
-
 # --- views --------------------------------------------------------------------------------------
 
 
+@extend_schema_view(**docs.channel_data)
 class DataView(ChannelDialectView):
     """`PUT|GET|DELETE /iot/data[/{channel or mask}]`."""
 
-    @extend_schema(
-        summary="Publish one record or an array of records",
-        request=OpenApiTypes.ANY,
-        responses={
-            200: OpenApiResponse(
-                OpenApiTypes.ANY, description='`"OID"` for a record, `["OID", …]` for an array'
-            ),
-            207: OpenApiResponse(OpenApiTypes.ANY, description="per record: its OID or an error object"),
-            **_ERRORS,
-        },
-    )
     def put(self, request: Request, channel: str | None = None) -> Response:
         body = request.data
         if isinstance(body, dict):
@@ -220,14 +192,6 @@ class DataView(ChannelDialectView):
         causes = "; ".join(f"#{i}: {o['msg']}" for i, o in enumerate(outcomes) if isinstance(o, dict))
         raise ApiError(400, f"no record was stored: {causes}"[:MAX_MESSAGE])
 
-    @extend_schema(
-        summary="Read the records of the channels matching a mask, newest first",
-        parameters=_FILTERS + _WINDOW,
-        responses={
-            200: OpenApiResponse(OpenApiTypes.ANY, description="`[{id, channel, data, at, of, expire_at?}]`"),
-            **_ERRORS,
-        },
-    )
     def get(self, request: Request, channel: str | None = None) -> Response:
         filters = _filters(_mask(channel), _query_source(request))
         points = points_read(
@@ -238,12 +202,6 @@ class DataView(ChannelDialectView):
         )
         return Response([_record(p) for p in points])
 
-    @extend_schema(
-        summary="Remove records: body (or query) filters id, before, after, at, of",
-        request=OpenApiTypes.OBJECT,
-        parameters=[OpenApiParameter("id", str, description="OID or CSV of OIDs"), *_FILTERS],
-        responses={200: OpenApiResponse(OpenApiTypes.INT, description="the number removed"), **_ERRORS},
-    )
     def delete(self, request: Request, channel: str | None = None) -> Response:
         body = request.data if request.data is not None else {}
         if not isinstance(body, dict):
@@ -262,14 +220,10 @@ class DataView(ChannelDialectView):
         return Response(points_delete(principal=self.principal, filters=filters, source="http"))
 
 
+@extend_schema_view(**docs.channel_list)
 class ChannelListView(ChannelDialectView):
     """`GET /iot/channel[/{mask}]`: names of the channels holding matching data."""
 
-    @extend_schema(
-        summary="Names of the channels matching a mask that hold matching records",
-        parameters=_FILTERS + _WINDOW,
-        responses={200: OpenApiResponse(OpenApiTypes.ANY, description='`["channel", …]`'), **_ERRORS},
-    )
     def get(self, request: Request, mask: str | None = None) -> Response:
         filters = _filters(_mask(mask), _query_source(request))
         channels = channels_read(

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from data import schema_docs as docs
 from data.aggregation import BadQuery, query_parse, query_run
 from data.feeds import BadFeed, body_points, feed_points
 from data.models import JournalEntry
@@ -66,6 +68,7 @@ def _feed_error(exc: BadFeed) -> ApiError:
     return ApiError(exc.status, exc.message)
 
 
+@extend_schema_view(**docs.device_data)
 class DeviceDataView(DataView):
     """`GET data/devices/{ref}`: latest values. `POST`: `{"prop": value, …}` or a Data Feed."""
 
@@ -81,6 +84,7 @@ class DeviceDataView(DataView):
         return self.receipt(points)
 
 
+@extend_schema_view(**docs.properties_feed)
 class PropertiesFeedView(DataView):
     """`POST data/devices/{ref}/properties`: a Data Feed naming `prop` per point or per feed."""
 
@@ -114,6 +118,7 @@ def _limit(request: Request) -> int:
     return limit
 
 
+@extend_schema_view(**docs.property_data)
 class PropertyDataView(DataView):
     """`GET data/devices/{ref}/properties/{prp}`: the series. `POST`: a Data Feed into it."""
 
@@ -141,6 +146,7 @@ class PropertyDataView(DataView):
         return self.receipt(points)
 
 
+@extend_schema_view(**docs.property_query)
 class PropertyQueryView(DataView):
     """`POST data/devices/{ref}/properties/{prp}/query`: range and aggregators."""
 
@@ -170,6 +176,7 @@ def _event(entry: JournalEntry) -> dict[str, Any]:
     }
 
 
+@extend_schema_view(**docs.events)
 class EventsView(DataView):
     """`GET data/devices/{ref}/events`: the device's journal, newest first, paged."""
 

@@ -10,11 +10,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+from drf_spectacular.utils import extend_schema_view
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from devices import access
+from devices import schema_docs as docs
 from devices.models import Plug
 from devices.selectors import plug_resolve, things_controlled_by
 from devices.services.enrollment import (
@@ -126,6 +128,7 @@ class ChannelView(PlatformView):
         return plug
 
 
+@extend_schema_view(**docs.channel_enrollment)
 class DeviceEnrollmentView(ChannelView):
     """`POST device` (thing), `PUT device` (controller), `DELETE device` (unenroll)."""
 
@@ -202,6 +205,7 @@ class DeviceEnrollmentView(ChannelView):
             raise
 
 
+@extend_schema_view(**docs.channel_device)
 class DeviceView(ChannelView):
     """`GET/PATCH device/{id}`; `DELETE device/{id}` releases control of things."""
 
@@ -226,6 +230,7 @@ class DeviceView(ChannelView):
         return Response(control_release(controller=controller, thing_ids=things))
 
 
+@extend_schema_view(**docs.channel_props)
 class DevicePropsView(ChannelView):
     """`device/{id}/`: the whole props object (GET; PATCH merges, a null value removes a key;
     DELETE removes every key)."""
@@ -243,6 +248,7 @@ class DevicePropsView(ChannelView):
         return Response(plug_props_clear(principal=self.principal, plug=plug))
 
 
+@extend_schema_view(**docs.channel_prop)
 class DevicePropView(ChannelView):
     """`device/{id}/{prop}`: one key of props. PATCH sets it to the body (`null` deletes)."""
 

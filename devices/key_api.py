@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from devices import access
+from devices import schema_docs as docs
 from devices.presenters import apiclient_json, key_json
 from devices.property_api import ManagementView
 from devices.selectors import apiclients_of, plug_device_key, plug_resolve
@@ -19,6 +21,7 @@ from plugboard.property_dialect import page
 from plugboard.services import apiclient_create, key_regenerate, key_revoke, key_secret
 
 
+@extend_schema_view(**docs.device_key)
 class DeviceKeyView(ManagementView):
     def get(self, request: Request, ref: str, **_: Any) -> Response:
         plug = plug_resolve(principal=self.principal, ref=ref)
@@ -37,6 +40,7 @@ class DeviceKeyView(ManagementView):
         return Response(key_json(key, secret=secret))
 
 
+@extend_schema_view(**docs.apiclient_list)
 class ApiClientListView(ManagementView):
     def get(self, request: Request, **_: Any) -> Response:
         self.account_only("list API clients")
@@ -76,6 +80,7 @@ class ApiClientListView(ManagementView):
         return Response(apiclient_json(key, secret=secret), status=201)
 
 
+@extend_schema_view(**docs.apiclient)
 class ApiClientView(ManagementView):
     def get(self, request: Request, key_id: str, **_: Any) -> Response:
         return Response(apiclient_json(self.apiclient(key_id), secret=None))
@@ -85,6 +90,7 @@ class ApiClientView(ManagementView):
         return Response({"nrOfItems": 1})
 
 
+@extend_schema_view(**docs.apiclient_key)
 class ApiClientKeyView(ManagementView):
     """`/apiclients/{id}/apikey`: GET shows the key (secret withheld), POST regenerates it."""
 

@@ -1,36 +1,173 @@
-"""OpenAPI description of the platform's credentials (drf-spectacular extension)."""
+"""The OpenAPI description's shared parts (drf-spectacular): credentials, the two dialects' error
+shapes, and the helpers each app's `schema_docs` module builds its operations with.
+
+The dialect views parse their bodies themselves; the serializers here and in the apps'
+`schema_docs` modules are documentation only (nothing calls `is_valid` on them).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema_field
+from rest_framework import serializers
+
+from plugboard.errors import _CAUSES as CAUSES
+
+# --- credentials (SPEC §3) ----------------------------------------------------------------------
+
+# Each HTTP credential form, as a security requirement (schemes named in SCHEMES below).
+ACCOUNT_HEADERS = {"plugEmail": [], "plugMaster": []}
+ACCOUNT_BASIC = {"accountBasic": []}
+PLUG_HEADERS = {"plugId": [], "plugAuth": []}
+PLUG_BASIC = {"plugBasic": []}
+PLUG_MASTER = {"plugId": [], "plugMaster": []}
+KEY_BASIC = {"keyBasic": []}
+
+# Who may call what is decided per request (devices.access); these say which forms are read.
+ANY_CREDENTIALS = [ACCOUNT_HEADERS, ACCOUNT_BASIC, PLUG_HEADERS, PLUG_BASIC, PLUG_MASTER, KEY_BASIC]
+# The account itself: its master password, or a user key (keyBasic).
+ACCOUNT_CREDENTIALS = [ACCOUNT_HEADERS, ACCOUNT_BASIC, PLUG_MASTER, KEY_BASIC]
+# No credentials: production enrollment proves itself with the hwid's password.
+OR_NONE: list[dict[str, list[str]]] = [{}]
+
+
+def _header(name: str, what: str) -> dict[str, str]:
+    return {"type": "apiKey", "in": "header", "name": name, "description": what}
+
+
+def _basic(what: str) -> dict[str, str]:
+    return {"type": "http", "scheme": "basic", "description": what}
+
+
+SCHEMES: dict[str, dict[str, str]] = {
+    "accountBasic": _basic("the account: `email:master password`"),
+    "plugBasic": _basic("a plug (a device or an app): `plug id:auth` (`dev-…:…`)"),
+    "keyBasic": _basic(
+        "an API key: `_key_…:secret` (a user key acts as the account, a device key as its device, "
+        "an API client key within its context and scope)"
+    ),
+    "plugId": _header("X-Plug-Id", "a plug id (with X-Plug-Auth, or with X-Plug-Master)"),
+    "plugAuth": _header("X-Plug-Auth", "the plug's auth (its device key secret)"),
+    "plugEmail": _header("X-Plug-Email", "the account's email (with X-Plug-Master)"),
+    "plugMaster": _header("X-Plug-Master", "the account's master password"),
+}
 
 
 class PlugCredentialsScheme(OpenApiAuthenticationExtension):
     target_class = "plugboard.authentication.PlugCredentialsAuthentication"
-    name = ["basicAuth", "plugId", "plugAuth", "plugEmail", "plugMaster"]
+    name = list(SCHEMES)
 
     def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[str]]]:
-        return [
-            {"basicAuth": []},
-            {"plugId": [], "plugAuth": []},
-            {"plugEmail": [], "plugMaster": []},
-            {"plugId": [], "plugMaster": []},
-        ]
+        return ANY_CREDENTIALS
 
     def get_security_definition(self, auto_schema: Any) -> list[dict[str, str]]:
-        def header(name: str, what: str) -> dict[str, str]:
-            return {"type": "apiKey", "in": "header", "name": name, "description": what}
+        return list(SCHEMES.values())
 
-        return [
-            {
-                "type": "http",
-                "scheme": "basic",
-                "description": "email:master password, dev-…:auth, or _key_…:secret",
-            },
-            header("X-Plug-Id", "a plug id"),
-            header("X-Plug-Auth", "the plug's auth (its device key secret)"),
-            header("X-Plug-Email", "the account's email"),
-            header("X-Plug-Master", "the account's master password"),
+
+# --- fields ---------------------------------------------------------------------------------------
+
+
+@extend_schema_field({"description": "any JSON value"})
+class AnyJson(serializers.JSONField):
+    """A JSON value of any type (schema `{}`)."""
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "description": "milliseconds since the epoch"},
+            {"type": "string", "description": "ISO 8601, or milliseconds as a numeric string"},
         ]
+    }
+)
+class Timestamp(serializers.JSONField):
+    pass
+
+
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})
+class StringOrList(serializers.JSONField):
+    """One string, a CSV string, or an array of strings."""
+
+
+# --- the two dialects' error shapes (plugboard.errors) --------------------------------------------
+
+
+class ChannelErrorSerializer(serializers.Serializer):
+    """The channel dialect's error: `{"err": <status>, "msg": "<text>"}`."""
+
+    err = serializers.IntegerField(help_text="the HTTP status")
+    msg = serializers.CharField()
+
+    class Meta:
+        ref_name = "ChannelError"
+
+
+class PropertyErrorSerializer(serializers.Serializer):
+    """One error of the property dialect; the body is a list of them."""
+
+    code = serializers.IntegerField(help_text="the HTTP status")
+    cause = serializers.CharField(help_text="BadRequest, Unauthorized, Forbidden, NotFound, …")
+    message = serializers.CharField()
+
+    class Meta:
+        ref_name = "PropertyError"
+
+
+WHY = {
+    400: "the body, a parameter or a value is refused",
+    401: "no credentials, or wrong ones",
+    403: "these credentials may not do this",
+    404: "no such resource in the caller's account",
+    409: "the name is taken",
+    413: "the body (or the number of records in it) is over the limit",
+    429: "too many failed authentications, or over the API key's rate limit",
+    503: "the database or the channel layer is unavailable; retry",
+}
+COMMON = (400, 401, 403, 404, 413, 429, 503)
+
+
+def channel_errors(*extra: int) -> dict[int, OpenApiResponse]:
+    """The channel dialect's error responses: the common ones and `extra`."""
+    return {
+        code: OpenApiResponse(
+            ChannelErrorSerializer,
+            description=WHY[code],
+            examples=[OpenApiExample(f"e{code}", {"err": code, "msg": WHY[code]})],
+        )
+        for code in sorted({*COMMON, *extra})
+    }
+
+
+def property_errors(*extra: int) -> dict[int, OpenApiResponse]:
+    """The property dialect's error responses: the common ones and `extra`."""
+    return {
+        code: OpenApiResponse(
+            PropertyErrorSerializer(many=True),
+            description=WHY[code],
+            examples=[
+                OpenApiExample(f"e{code}", [{"code": code, "cause": CAUSES[code], "message": WHY[code]}])
+            ],
+        )
+        for code in sorted({*COMMON, *extra})
+    }
+
+
+def json_body(schema: Any) -> dict[str, Any]:
+    """A request body read as JSON (the parser takes any media type; clients send JSON)."""
+    return {"application/json": schema}
+
+
+def example(name: str, value: Any, *, summary: str = "", request: bool = True) -> OpenApiExample:
+    return OpenApiExample(
+        name, value=value, summary=summary or name, request_only=request, response_only=not request
+    )
+
+
+def query(name: str, kind: Any, description: str, **kw: Any) -> OpenApiParameter:
+    return OpenApiParameter(name, kind, OpenApiParameter.QUERY, description=description, **kw)
+
+
+def path_param(name: str, description: str, **kw: Any) -> OpenApiParameter:
+    return OpenApiParameter(name, str, OpenApiParameter.PATH, description=description, **kw)

@@ -39,6 +39,7 @@ KERNEL = frozenset(
         "plugboard.principals",
         "plugboard.property_dialect",
         "plugboard.ratelimits",
+        "plugboard.schema",
         "plugboard.services",
         "plugboard.timestamps",
         "plugboard.views",

@@ -1,0 +1,662 @@
+"""OpenAPI description of enrollment and plug management (channel dialect, `/iot/device…`) and
+of the property dialect's management (`/v3/devices…`, properties, keys, API clients).
+
+Documentation-only serializers: the views parse their bodies themselves. Applied with
+`extend_schema_view` in `devices.channel_api`, `devices.property_api` and `devices.key_api`.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
+from rest_framework import serializers
+
+from devices.models import Plug, Property
+from devices.presenters import STATUS_TO_V3
+from devices.v3_bodies import CONTEXT_TYPES, PROPERTY_TYPES
+from plugboard.property_dialect import MAX_PAGE_SIZE
+from plugboard.schema import (
+    ACCOUNT_CREDENTIALS,
+    ANY_CREDENTIALS,
+    OR_NONE,
+    AnyJson,
+    StringOrList,
+    channel_errors,
+    example,
+    json_body,
+    path_param,
+    property_errors,
+    query,
+)
+
+PLUG = "dev-0123456789abcdef01234567"
+PLUG_2 = "dev-76543210fedcba9876543210"
+
+# --- channel dialect: enrollment and plugs --------------------------------------------------------
+
+_PERM = inline_serializer(
+    "Perm",
+    {
+        "of": inline_serializer(
+            "PermOf",
+            {
+                "r": serializers.ListField(child=serializers.CharField(), allow_null=True, required=False),
+                "w": serializers.ListField(child=serializers.CharField(), allow_null=True, required=False),
+            },
+            required=False,
+            help_text="plugs whose data this plug may read (r) / write (w); null = every plug",
+        ),
+        "ctrl": serializers.CharField(required=False, help_text="what a controller may do: r, w, rw"),
+    },
+    required=False,
+)
+_PROPS = serializers.DictField(child=AnyJson(), required=False, help_text="free-form properties")
+
+
+class PrototypeEnrollSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    hwid = serializers.CharField(required=False)
+    # `pass` is a keyword: the field is renamed below.
+    perm = _PERM.__class__(required=False)
+    props = _PROPS.__class__(child=AnyJson(), required=False)
+
+    class Meta:
+        ref_name = "PrototypeEnroll"
+
+
+class ProductionEnrollSerializer(serializers.Serializer):
+    model = serializers.CharField(help_text="the production template's id")
+    hwid = serializers.CharField()
+    props = serializers.DictField(child=AnyJson(), required=False)
+
+    class Meta:
+        ref_name = "ProductionEnroll"
+
+
+PrototypeEnrollSerializer._declared_fields["pass"] = serializers.CharField(
+    required=False, help_text="the control password a controller will present"
+)
+ProductionEnrollSerializer._declared_fields["pass"] = serializers.CharField(
+    help_text="the hwid's enrollment password"
+)
+
+
+class ControllerEnrollSerializer(serializers.Serializer):
+    model = serializers.CharField(help_text="the controller's production template")
+    ctrl = serializers.CharField(help_text="the hwid of the thing to control")
+    hwid = serializers.CharField(required=False, help_text="the controller's own hwid")
+    name = serializers.CharField(required=False)
+
+    class Meta:
+        ref_name = "ControllerEnroll"
+
+
+ControllerEnrollSerializer._declared_fields["pass"] = serializers.CharField(
+    help_text="the thing's control password"
+)
+
+ENROLLED = inline_serializer(
+    "Enrolled", {"id": serializers.CharField(help_text="the plug id"), "auth": serializers.CharField()}
+)
+
+
+class ChannelDeviceSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    hwid = serializers.CharField()
+    kind = serializers.ChoiceField(Plug.Kind.values)
+    origin = serializers.ChoiceField(Plug.Origin.values)
+    status = serializers.ChoiceField(Plug.Status.values)
+    perm = AnyJson()
+    props = serializers.DictField(child=AnyJson())
+    model = serializers.CharField(allow_null=True, help_text="the production template, if any")
+    ctrl = serializers.ListField(child=serializers.CharField(), help_text="things a controller controls")
+    connected = serializers.BooleanField()
+    last_seen = serializers.IntegerField(allow_null=True, help_text="ms since the epoch")
+    date_created = serializers.IntegerField(allow_null=True)
+
+    class Meta:
+        ref_name = "ChannelDevice"
+
+
+class ChannelDevicePatchSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False)
+    perm = _PERM.__class__(required=False)
+    status = serializers.ChoiceField(Plug.Status.values, required=False)
+    props = serializers.DictField(child=AnyJson(), required=False, help_text="merged; null removes a key")
+
+    class Meta:
+        ref_name = "ChannelDevicePatch"
+
+
+_IDS = {
+    "oneOf": [
+        {"type": "string", "description": "a plug id or a CSV of plug ids"},
+        {"type": "array", "items": {"type": "string"}},
+    ]
+}
+_COUNT = OpenApiResponse(OpenApiTypes.INT, description="the number removed")
+_PROPS_OBJECT = {"type": "object", "additionalProperties": {}}
+_ENROLL = json_body(
+    PolymorphicProxySerializer(
+        component_name="ThingEnroll",
+        serializers=[PrototypeEnrollSerializer, ProductionEnrollSerializer],
+        resource_type_field_name=None,
+    )
+)
+
+channel_enrollment = {
+    "post": extend_schema(
+        summary="Enroll a thing: a prototype (account credentials) or a production thing (none)",
+        request=_ENROLL,
+        auth=ANY_CREDENTIALS + OR_NONE,
+        responses={200: ENROLLED, **channel_errors()},
+        examples=[
+            example("prototype", {"name": "boiler", "hwid": "AA:BB:CC", "props": {"room": "cellar"}}),
+            example(
+                "production", {"model": "tpl-0123456789abcdef01234567", "hwid": "SN-42", "pass": "s3cret"}
+            ),
+        ],
+    ),
+    "put": extend_schema(
+        summary="Enroll a controller of a thing (or, with a controller's credentials, control one more)",
+        request=json_body(ControllerEnrollSerializer),
+        auth=ANY_CREDENTIALS + OR_NONE,
+        responses={
+            200: OpenApiResponse(ENROLLED, description="an existing controller"),
+            201: OpenApiResponse(ENROLLED, description="a new controller"),
+            **channel_errors(),
+        },
+        examples=[
+            example("controller", {"model": "tpl-0123456789abcdef01234567", "ctrl": "SN-42", "pass": "ctl"})
+        ],
+    ),
+    "delete": extend_schema(
+        summary="Unenroll plugs",
+        request=json_body(_IDS),
+        responses={200: _COUNT, **channel_errors()},
+        examples=[example("ids", [PLUG, PLUG_2]), example("csv", f"{PLUG},{PLUG_2}")],
+    ),
+}
+_REF = path_param("ref", "a plug id, or `_this_` for the caller's own plug")
+channel_device = {
+    "get": extend_schema(
+        summary="A plug", parameters=[_REF], responses={200: ChannelDeviceSerializer, **channel_errors()}
+    ),
+    "patch": extend_schema(
+        summary="Change a plug's name, perm, status or props",
+        parameters=[_REF],
+        request=json_body(ChannelDevicePatchSerializer),
+        responses={200: ChannelDeviceSerializer, **channel_errors()},
+        examples=[example("rename", {"name": "boiler-2", "props": {"room": None}})],
+    ),
+    "delete": extend_schema(
+        summary="Release a controller's control of things",
+        parameters=[_REF],
+        request=json_body(
+            inline_serializer(
+                "ControlRelease", {"controlled": StringOrList(help_text="the things to release")}
+            )
+        ),
+        responses={
+            200: OpenApiResponse(OpenApiTypes.INT, description="controls released"),
+            **channel_errors(),
+        },
+        examples=[example("release", {"controlled": [PLUG_2]})],
+    ),
+}
+channel_props = {
+    "get": extend_schema(
+        summary="A plug's props",
+        parameters=[_REF],
+        responses={200: OpenApiResponse(_PROPS_OBJECT), **channel_errors()},
+    ),
+    "patch": extend_schema(
+        summary="Merge into a plug's props (a null value removes the key)",
+        parameters=[_REF],
+        request=json_body(_PROPS_OBJECT),
+        responses={200: OpenApiResponse(_PROPS_OBJECT, description="the props now"), **channel_errors()},
+        examples=[example("merge", {"room": "attic", "old": None})],
+    ),
+    "delete": extend_schema(
+        summary="Remove every prop", parameters=[_REF], responses={200: _COUNT, **channel_errors()}
+    ),
+}
+_KEY = path_param("key", "the prop's key")
+channel_prop = {
+    "get": extend_schema(
+        summary="One prop's value",
+        parameters=[_REF, _KEY],
+        responses={200: OpenApiResponse({}, description="the value: any JSON"), **channel_errors()},
+    ),
+    "patch": extend_schema(
+        summary="Set one prop (a JSON null removes it)",
+        parameters=[_REF, _KEY],
+        request=json_body({"description": "the prop's new value: any JSON (null removes it)"}),
+        responses={200: OpenApiResponse(_PROPS_OBJECT, description="the props now"), **channel_errors()},
+        examples=[example("value", {"floor": 2})],
+    ),
+    "delete": extend_schema(
+        summary="Remove one prop",
+        parameters=[_REF, _KEY],
+        responses={
+            200: OpenApiResponse(OpenApiTypes.INT, description="1, or 0 if absent"),
+            **channel_errors(),
+        },
+    ),
+}
+
+# --- property dialect: management ---------------------------------------------------------------
+
+_GEO = inline_serializer(
+    "Geo",
+    {
+        "lat": serializers.FloatField(min_value=-90, max_value=90),
+        "lon": serializers.FloatField(min_value=-180, max_value=180),
+        "alt": serializers.FloatField(required=False, allow_null=True),
+    },
+    required=False,
+    allow_null=True,
+)
+LOCATION = inline_serializer(
+    "Location",
+    {"zone": serializers.CharField(required=False, allow_null=True), "geo": _GEO},
+    required=False,
+    allow_null=True,
+)
+V3_STATUSES = sorted(set(STATUS_TO_V3.values()))
+
+
+class DeviceSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    accountId = serializers.CharField()
+    name = serializers.CharField()
+    friendlyName = serializers.CharField()
+    profileId = serializers.CharField(allow_null=True)
+    apps = serializers.ListField(child=serializers.CharField(), help_text="controllers of the device")
+    status = serializers.ChoiceField(V3_STATUSES)
+    period = serializers.IntegerField(allow_null=True)
+    annotateWithLoc = serializers.BooleanField(allow_null=True)
+    annotateWithMeta = serializers.BooleanField(allow_null=True)
+    locked = serializers.BooleanField(allow_null=True)
+    customIds = serializers.DictField(child=AnyJson(), allow_null=True)
+    tags = serializers.ListField(child=serializers.CharField())
+    description = serializers.CharField(allow_blank=True)
+    location = LOCATION.__class__(allow_null=True)
+    dateCreated = serializers.CharField(allow_null=True)
+    dateModified = serializers.CharField(allow_null=True)
+
+    class Meta:
+        ref_name = "Device"
+
+
+class DeviceInSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    friendlyName = serializers.CharField(required=False, max_length=120)
+    description = serializers.CharField(required=False)
+    tags = serializers.ListField(child=serializers.CharField(), required=False)
+    location = LOCATION.__class__(required=False, allow_null=True)
+    status = serializers.ChoiceField([*V3_STATUSES], required=False)
+    profileId = serializers.CharField(required=False, allow_null=True)
+    customIds = serializers.DictField(child=AnyJson(), required=False, allow_null=True)
+    period = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    annotateWithLoc = serializers.BooleanField(required=False, allow_null=True)
+    annotateWithMeta = serializers.BooleanField(required=False, allow_null=True)
+    locked = serializers.BooleanField(required=False, allow_null=True)
+    apps = serializers.ListField(child=serializers.CharField(), required=False, help_text="controller ids")
+
+    class Meta:
+        ref_name = "DeviceIn"
+
+
+class DeviceUpdateSerializer(DeviceInSerializer):
+    name = serializers.CharField(max_length=64, required=False)
+
+    class Meta:
+        ref_name = "DeviceUpdate"
+
+
+_RETENTION = inline_serializer(
+    "Retention",
+    {
+        "type": serializers.CharField(),
+        "context": serializers.DictField(child=AnyJson()),
+        "lifetime": serializers.CharField(help_text='such as "30d"'),
+        "seconds": serializers.IntegerField(),
+    },
+    allow_null=True,
+)
+_BOUNDS = inline_serializer(
+    "Boundaries",
+    {
+        "min": serializers.FloatField(allow_null=True, required=False),
+        "max": serializers.FloatField(allow_null=True, required=False),
+    },
+    required=False,
+)
+
+
+class PropertySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    accountId = serializers.CharField()
+    ownerId = serializers.CharField(help_text="the device")
+    name = serializers.CharField()
+    friendlyName = serializers.CharField()
+    qualifiedName = serializers.CharField()
+    type = serializers.ChoiceField(Property.Type.values)
+    access = serializers.CharField(help_text="private, protected or public")
+    publish = serializers.CharField(help_text="always, changed or never")
+    retention = _RETENTION.__class__(allow_null=True)
+    description = serializers.CharField(allow_blank=True)
+    tags = serializers.ListField(child=AnyJson())
+    inherited = serializers.BooleanField()
+    locked = serializers.BooleanField()
+    dateCreated = serializers.CharField(allow_null=True)
+    dateModified = serializers.CharField(allow_null=True)
+    boundaries = _BOUNDS.__class__(required=False)
+
+    class Meta:
+        ref_name = "Property"
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "description": "seconds"},
+            {"type": "string", "description": 'a duration: "30d", "12h", "15m", "45s"'},
+            {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string", "enum": ["historical", "time"]},
+                    "lifetime": {"type": "string"},
+                },
+                "description": 'Connio\'s form: {"type": "historical", "lifetime": "30d"}',
+            },
+        ],
+        "nullable": True,
+    }
+)
+class RetentionIn(serializers.JSONField):
+    pass
+
+
+class PropertyInSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="a property name (may hold /)")
+    type = serializers.ChoiceField(sorted(PROPERTY_TYPES), required=False, help_text="default any")
+    access = serializers.ChoiceField(Property.Access.values, required=False, help_text="default protected")
+    publish = serializers.ChoiceField(Property.Publish.values, required=False, help_text="default always")
+    boundaries = _BOUNDS.__class__(required=False, allow_null=True)
+    min = serializers.FloatField(required=False, allow_null=True)
+    max = serializers.FloatField(required=False, allow_null=True)
+    retention = RetentionIn(required=False, help_text="how long points are kept")
+    description = serializers.CharField(required=False, allow_null=True)
+    ownerId = serializers.CharField(required=False, help_text="the device (for POST /v3/properties)")
+
+    class Meta:
+        ref_name = "PropertyIn"
+
+
+class PropertyChangeSerializer(PropertyInSerializer):
+    name = serializers.CharField(required=False)
+
+    class Meta:
+        ref_name = "PropertyChange"
+
+
+_CONTEXT = inline_serializer(
+    "KeyContext",
+    {
+        "type": serializers.CharField(help_text="device, account, app or devices"),
+        "ids": serializers.ListField(child=serializers.CharField()),
+    },
+)
+
+
+class ApiKeySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    secret = serializers.CharField(allow_null=True, help_text="shown once, when made; else null")
+    accountId = serializers.CharField()
+    ownerId = serializers.CharField()
+    context = _CONTEXT.__class__()
+    scope = serializers.ListField(child=serializers.CharField())
+    rateLimit = serializers.IntegerField(help_text="requests a minute; 0 = unlimited")
+    dateCreated = serializers.CharField(allow_null=True)
+    dateModified = serializers.CharField(allow_null=True)
+
+    class Meta:
+        ref_name = "ApiKey"
+
+
+class ApiClientSerializer(ApiKeySerializer):
+    name = serializers.CharField(allow_blank=True)
+    friendlyName = serializers.CharField(allow_blank=True)
+    description = serializers.CharField(allow_blank=True)
+    tags = serializers.ListField(child=serializers.CharField())
+
+    class Meta:
+        ref_name = "ApiClient"
+
+
+class ApiClientInSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, max_length=120)
+    friendlyName = serializers.CharField(required=False, max_length=120)
+    description = serializers.CharField(required=False)
+    tags = serializers.ListField(child=serializers.CharField(), required=False)
+    context = inline_serializer(
+        "KeyContextIn",
+        {
+            "type": serializers.ChoiceField(sorted(CONTEXT_TYPES)),
+            "ids": serializers.ListField(child=serializers.CharField(), required=False, allow_null=True),
+        },
+    )
+    scope = StringOrList(required=False, help_text='such as ["device:read-data"]')
+    rateLimit = serializers.IntegerField(required=False, min_value=0, help_text="requests a minute")
+
+    class Meta:
+        ref_name = "ApiClientIn"
+
+
+def page_of(item: type[serializers.Serializer], name: str) -> serializers.Serializer:
+    """The property dialect's page `{total, itemCount, numOfPages, pageNo, skip, results}`."""
+    return inline_serializer(
+        name,
+        {
+            "total": serializers.IntegerField(),
+            "itemCount": serializers.IntegerField(),
+            "numOfPages": serializers.IntegerField(),
+            "pageNo": serializers.IntegerField(),
+            "skip": serializers.IntegerField(),
+            "results": item(many=True),
+        },
+    )
+
+
+PAGE_PARAMETERS = [
+    query("pageSize", int, f"items a page, 1..{MAX_PAGE_SIZE} (default 25)"),
+    query("pageNo", int, "the page, from 1"),
+]
+DEVICE_REF = path_param("ref", "a device id or name, or `_this_` for a device key's own device")
+PROPERTY_REF = path_param("prp", "a property id (`_prp_…`) or name")
+KEY_REF = path_param("key_id", "an API client id (`_key_…`)")
+# Regeneration reads no body: whatever is sent is ignored.
+NO_BODY = json_body({"type": "object", "description": "ignored (nothing to send)"})
+_LOG_ENTRY = inline_serializer(
+    "DeviceLogEntry",
+    {
+        "id": serializers.IntegerField(),
+        "t": serializers.CharField(allow_null=True),
+        "dateCreated": serializers.CharField(allow_null=True),
+        "source": serializers.CharField(),
+        "property": serializers.CharField(allow_blank=True, allow_null=True),
+        "code": serializers.CharField(allow_blank=True, allow_null=True),
+        "message": serializers.CharField(allow_blank=True),
+    },
+)
+REMOVED = inline_serializer("Removed", {"nrOfItems": serializers.IntegerField()})
+_DEVICE_EXAMPLE = {
+    "name": "boiler",
+    "friendlyName": "Boiler",
+    "tags": ["cellar"],
+    "location": {"zone": "Europe/Rome", "geo": {"lat": 45.46, "lon": 9.19}},
+}
+_PROPERTY_EXAMPLE = {"name": "temperature", "type": "number", "access": "public", "retention": "30d"}
+
+device_list = {
+    "get": extend_schema(
+        summary="The devices the caller may see",
+        parameters=PAGE_PARAMETERS,
+        responses={200: page_of(DeviceSerializer, "DevicePage"), **property_errors()},
+    ),
+    "post": extend_schema(
+        summary="Create a device",
+        request=json_body(DeviceInSerializer),
+        responses={201: DeviceSerializer, **property_errors()},
+        examples=[example("device", _DEVICE_EXAMPLE)],
+    ),
+}
+device = {
+    "get": extend_schema(
+        summary="A device", parameters=[DEVICE_REF], responses={200: DeviceSerializer, **property_errors()}
+    ),
+    "put": extend_schema(
+        summary="Change a device (the fields the body names)",
+        parameters=[DEVICE_REF],
+        request=json_body(DeviceUpdateSerializer),
+        responses={200: DeviceSerializer, **property_errors()},
+        examples=[example("disable", {"status": "disabled", "description": "off for the winter"})],
+    ),
+    "delete": extend_schema(
+        summary="Remove a device and its data",
+        parameters=[DEVICE_REF],
+        responses={200: REMOVED, **property_errors()},
+    ),
+}
+_PROPERTY_PAGE = page_of(PropertySerializer, "PropertyPage")
+device_properties = {
+    "get": extend_schema(
+        summary="A device's properties",
+        parameters=[DEVICE_REF, *PAGE_PARAMETERS],
+        responses={200: _PROPERTY_PAGE, **property_errors()},
+    ),
+    "post": extend_schema(
+        summary="Define a property of a device",
+        parameters=[DEVICE_REF],
+        request=json_body(PropertyInSerializer),
+        responses={201: PropertySerializer, **property_errors(409)},
+        examples=[example("property", _PROPERTY_EXAMPLE)],
+    ),
+}
+_OWNER = query("owner", str, "the device (or ownerId in the body)")
+owner_properties = {
+    "get": extend_schema(
+        summary="The properties of the device named by owner",
+        parameters=[_OWNER, *PAGE_PARAMETERS],
+        responses={200: _PROPERTY_PAGE, **property_errors()},
+    ),
+    "post": extend_schema(
+        summary="Define a property of the device named by owner (query) or ownerId (body)",
+        parameters=[_OWNER],
+        request=json_body(PropertyInSerializer),
+        responses={201: PropertySerializer, **property_errors(409)},
+        examples=[example("property", {**_PROPERTY_EXAMPLE, "ownerId": PLUG})],
+    ),
+}
+device_property = {
+    "get": extend_schema(
+        summary="A property",
+        parameters=[DEVICE_REF, PROPERTY_REF],
+        responses={200: PropertySerializer, **property_errors()},
+    ),
+    "put": extend_schema(
+        summary="Replace a property's settings (what the body leaves out goes back to its default)",
+        parameters=[DEVICE_REF, PROPERTY_REF],
+        request=json_body(PropertyChangeSerializer),
+        responses={200: PropertySerializer, **property_errors(409)},
+        examples=[example("settings", {"type": "number", "access": "public", "retention": "7d"})],
+    ),
+    "patch": extend_schema(
+        summary="Change the property settings the body names",
+        parameters=[DEVICE_REF, PROPERTY_REF],
+        request=json_body(PropertyChangeSerializer),
+        responses={200: PropertySerializer, **property_errors(409)},
+        examples=[example("retention", {"retention": {"type": "historical", "lifetime": "90d"}})],
+    ),
+}
+device_log = {
+    "get": extend_schema(
+        summary="The device's log (rejected writes and other notices), newest first",
+        parameters=[DEVICE_REF, *PAGE_PARAMETERS],
+        responses={200: page_of(_LOG_ENTRY.__class__, "DeviceLogPage"), **property_errors()},
+    ),
+}
+device_key = {
+    "get": extend_schema(
+        summary="The device's key, with its secret (the account, or the device itself)",
+        parameters=[DEVICE_REF],
+        responses={200: ApiKeySerializer, **property_errors()},
+    ),
+    "post": extend_schema(
+        summary="Make a new key for the device (the old secret stops working)",
+        parameters=[DEVICE_REF],
+        request=NO_BODY,
+        auth=ACCOUNT_CREDENTIALS,
+        responses={200: ApiKeySerializer, **property_errors()},
+        examples=[example("nothing", {})],
+    ),
+}
+apiclient_list = {
+    "get": extend_schema(
+        summary="The account's API clients",
+        parameters=PAGE_PARAMETERS,
+        auth=ACCOUNT_CREDENTIALS,
+        responses={200: page_of(ApiClientSerializer, "ApiClientPage"), **property_errors()},
+    ),
+    "post": extend_schema(
+        summary="Create an API client (its secret is shown this once)",
+        request=json_body(ApiClientInSerializer),
+        auth=ACCOUNT_CREDENTIALS,
+        responses={201: ApiClientSerializer, **property_errors()},
+        examples=[
+            example(
+                "reader",
+                {"name": "dashboard", "scope": ["device:read-data"], "context": {"type": "account"}},
+            )
+        ],
+    ),
+}
+apiclient = {
+    "get": extend_schema(
+        summary="An API client",
+        parameters=[KEY_REF],
+        auth=ACCOUNT_CREDENTIALS,
+        responses={200: ApiClientSerializer, **property_errors()},
+    ),
+    "delete": extend_schema(
+        summary="Revoke an API client",
+        parameters=[KEY_REF],
+        auth=ACCOUNT_CREDENTIALS,
+        responses={200: REMOVED, **property_errors()},
+    ),
+}
+apiclient_key = {
+    "get": extend_schema(
+        summary="An API client's key (secret withheld)",
+        parameters=[KEY_REF],
+        auth=ACCOUNT_CREDENTIALS,
+        responses={200: ApiKeySerializer, **property_errors()},
+    ),
+    "post": extend_schema(
+        summary="Regenerate an API client's secret",
+        parameters=[KEY_REF],
+        request=NO_BODY,
+        auth=ACCOUNT_CREDENTIALS,
+        responses={200: ApiKeySerializer, **property_errors()},
+        examples=[example("nothing", {})],
+    ),
+}
