@@ -43,8 +43,9 @@ def feed_points(*, body: Any, device_id: str, prop: str | None, now: int) -> lis
 
     A point's own `prop` wins over the feed's `prop`, which wins over `prop` (the property named
     by the URL, if any). A point without `t` takes the feed's `t` plus its own `tt` (ms), else
-    the server time (`now` plus `tt`). A point's `ttl` (seconds from now), else the feed's,
-    sets its expiry.
+    the server time (`now` plus `tt`). A point's `expire_at` (a timestamp) or `ttl` (seconds
+    from now), else the feed's, sets its expiry (an extension of the dialect: the channel
+    dialect's two fields).
     """
     if not isinstance(body, dict):
         raise BadFeed("a Data Feed is a JSON object with a dps list")
@@ -79,9 +80,19 @@ def feed_points(*, body: Any, device_id: str, prop: str | None, now: int) -> lis
                 at = base
             else:
                 at = (base_ms if base_ms is not None else now) + int(tt)
-        # A point's `ttl` (seconds) wins over the feed's; the write service validates both.
-        ttl = dp.get("ttl", body.get("ttl"))
-        points.append(PointIn(channel=channel, data=dp.get("v", MISSING), at=at, of=device_id, ttl=ttl))
+        # A point's expiry (`expire_at`, else `ttl`) wins over the feed's; the write service
+        # validates them and applies `expire_at` over `ttl`, as for the channel dialect's records.
+        expiry = dp if "ttl" in dp or "expire_at" in dp else body
+        points.append(
+            PointIn(
+                channel=channel,
+                data=dp.get("v", MISSING),
+                at=at,
+                of=device_id,
+                ttl=expiry.get("ttl"),
+                expire_at=expiry.get("expire_at"),
+            )
+        )
     return points
 
 

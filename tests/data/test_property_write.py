@@ -80,6 +80,27 @@ def test_a_feed_points_ttl_sets_its_expiry(api: APIClient, thing: Enrolled) -> N
 
 
 @pytest.mark.django_db
+def test_a_feed_points_expire_at_sets_its_expiry(api: APIClient, thing: Enrolled) -> None:
+    """`expire_at` (a timestamp) on a point, else on the feed, wins over `ttl`; a point's own
+    expiry fields replace the feed's; a bad one is a rejection. (It was silently ignored.)"""
+    later = now_ms() + 3_600_000
+    feed = {
+        "expire_at": later,
+        "ttl": 60,
+        "dps": [
+            {"t": T0, "v": 1},
+            {"t": T0 + 1, "v": 2, "expire_at": iso(later + 1000)},
+            {"t": T0 + 2, "v": 3, "ttl": 10, "expire_at": later + 2000},
+            {"t": T0 + 3, "v": 4, "expire_at": "soon"},
+        ],
+    }
+    r = post(api, "/v3/data/devices/_this_/properties/temperature", feed, plug_headers(thing))
+    assert r.json() == {"accepted": 3, "rejected": 1}
+    expiry = dict(DataPoint.objects.filter(of=thing.plug.id).values_list("at", "expire_at"))
+    assert expiry == {T0: later, T0 + 1: later + 1000, T0 + 2: later + 2000}
+
+
+@pytest.mark.django_db
 def test_feed_base_time_and_offsets(api: APIClient, thing: Enrolled) -> None:
     feed = {"t": iso(T0), "dps": [{"v": 1}, {"v": 2, "tt": 1000}, {"v": 3, "t": T0 - 1}]}
     r = post(api, "/v3/data/devices/_this_/properties/level", feed, plug_headers(thing))
