@@ -32,6 +32,7 @@ from devices.models import DeviceLogEntry, Plug, Property
 from plugboard.channels import BadChannel, validate_channel
 from plugboard.identifiers import is_oid, new_oids
 from plugboard.live import Kind, broadcast_points, console_group, group_send, someone_listens
+from plugboard.models import Account
 from plugboard.parsers import is_json_number
 from plugboard.principals import Principal
 from plugboard.timestamps import MAX_MS, BadTimestamp, now_ms, parse_timestamp
@@ -163,6 +164,7 @@ def points_write_many(*, submissions: Sequence[Submission], source: str) -> list
         plugs = _plugs_named(parsed)
         accepted = _authorize(parsed, submissions, plugs, results)
         accepted = _apply_properties(accepted, submissions, plugs, results, now)
+        _apply_default_retention(accepted, submissions, plugs)
         stored = _store(accepted, submissions, now)
         for p in stored:
             results[p.sub][p.index] = PointResult(id=p.oid)
@@ -266,9 +268,10 @@ def _plugs_named(points: Iterable[_Point]) -> dict[str, Plug]:
     ids = {p.of for p in points if p.of.startswith("dev-")}
     if not ids:
         return {}
-    return {
-        plug.id: plug for plug in Plug.objects.filter(id__in=ids).only("id", "account_id", "status", "kind")
-    }
+    # The account comes along for its default retention (one query for both).
+    rows = Plug.objects.filter(id__in=ids).select_related("account")
+    fields = ("id", "account_id", "status", "kind", "account__default_retention")
+    return {plug.id: plug for plug in rows.only(*fields)}
 
 
 def _reject(results: list[list[PointResult]], p: _Point, status: int, code: str, message: str) -> None:
@@ -414,6 +417,28 @@ def _apply_properties(
             if (p.of, p.channel) in created:
                 p.prop = fresh.get((p.of, p.channel), p.prop)
     return accepted
+
+
+def _apply_default_retention(
+    points: list[_Point], subs: Sequence[Submission], plugs: dict[str, Plug]
+) -> None:
+    """SPEC §4 rule 3, last step: a point that has no `expire_at`, no `ttl` and no property
+    retention expires after its account's default retention, if the account has one.
+
+    The accounts of the batch's plugs came with them; only the accounts of points on no plug
+    (the channel dialect's own channels) are read here, once per batch.
+    """
+    open_ended = [p for p in points if p.expire_at is None]
+    if not open_ended:
+        return
+    defaults = {plug.account_id: plug.account.default_retention for plug in plugs.values()}
+    missing = {subs[p.sub].principal.account_id for p in open_ended} - defaults.keys()
+    if missing:
+        defaults.update(Account.objects.filter(id__in=missing).values_list("id", "default_retention"))
+    for p in open_ended:
+        seconds = defaults.get(subs[p.sub].principal.account_id)
+        if seconds:
+            p.expire_at = p.at + seconds * 1000
 
 
 # --- storage ---------------------------------------------------------------------------------

@@ -287,6 +287,17 @@ def may_open_any_account(user: StaffUser | None) -> bool:
     return user is not None and bool(user.is_active) and bool(user.is_staff)
 
 
+def may_read_account(principal: Principal) -> bool:
+    """The account object (`GET /v3/accounts/{acc}`): the account, or an API client key with
+    `account:read`."""
+    return principal.is_account or (principal.is_apiclient and principal.has_scope(Scope.ACCOUNT_READ))
+
+
+def may_change_account(principal: Principal) -> bool:
+    """The account's settings (its default retention) are the account's alone."""
+    return principal.is_account
+
+
 def may_manage_keys(principal: Principal) -> bool:
     """API clients, key regeneration and the account's settings are the account's alone."""
     return principal.is_account

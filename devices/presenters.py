@@ -11,7 +11,7 @@ from typing import Any
 
 from devices.models import DeviceLogEntry, Plug, Property
 from devices.services.fields import LOCATION, V3_KEY
-from plugboard.models import ApiKey
+from plugboard.models import Account, ApiKey
 from plugboard.property_dialect import iso_date
 
 # A plug's status in v3 words: `ok` is what Connio calls `enabled`.
@@ -182,4 +182,19 @@ def log_entry_json(entry: DeviceLogEntry) -> dict[str, Any]:
         "property": entry.property,
         "code": entry.code,
         "message": entry.message,
+    }
+
+
+def account_json(account: Account) -> dict[str, Any]:
+    """The caller's account (`/v3/accounts/{acc}`); `defaultRetention` has a property's
+    retention shape (or null: points without an expiry of their own are kept)."""
+    return {
+        "id": account.id,
+        "name": account.name or account.email,
+        "friendlyName": account.name or account.email,
+        "email": account.email,
+        "status": "active" if account.is_active else "suspended",
+        "defaultRetention": retention_json(account.default_retention),
+        "dateCreated": iso_date(account.date_created),
+        "dateModified": iso_date(account.date_modified),
     }

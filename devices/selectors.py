@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from devices import access
 from devices.models import Control, DeviceLogEntry, Plug, Property
 from plugboard.errors import ApiError
-from plugboard.models import ApiKey
+from plugboard.models import Account, ApiKey
 from plugboard.principals import Principal
 
 # Longer than any plug id or name (64) and any property name (a channel: 200 bytes).
@@ -72,6 +72,11 @@ def properties_of(*, plug: Plug) -> QuerySet[Property]:
 def device_log_of(*, plug: Plug) -> QuerySet[DeviceLogEntry]:
     """A plug's device log, newest first."""
     return DeviceLogEntry.objects.filter(plug=plug).order_by("-id")
+
+
+def account_of(*, principal: Principal) -> Account:
+    """The caller's own account."""
+    return Account.objects.get(pk=principal.account_id)
 
 
 def apiclients_of(*, principal: Principal) -> QuerySet[ApiKey]:

@@ -180,21 +180,21 @@ def _seconds(value: Any, field: str) -> int:
     raise ApiError(400, f'{field} must be seconds or a duration such as "30d", "12h", "15m", "45s"')
 
 
-def _retention(value: Any) -> int | None:
+def retention_seconds(value: Any, field: str = "retention") -> int | None:
     """Seconds, `"30d"`, or Connio's `{"type": "historical"|"time", "lifetime"|"value": …}`."""
     if value is None:
         return None
     if isinstance(value, dict):
         if value.get("type") not in (None, "historical", "time"):
-            raise ApiError(400, "only time-based retention (a lifetime) is supported")
+            raise ApiError(400, f"{field}: only time-based retention (a lifetime) is supported")
         lifetime = value.get("lifetime", value.get("value"))
         if lifetime is None:
-            raise ApiError(400, 'retention needs a lifetime, such as {"lifetime": "30d"}')
-        seconds = _seconds(lifetime, "retention.lifetime")
+            raise ApiError(400, f'{field} needs a lifetime, such as {{"lifetime": "30d"}}')
+        seconds = _seconds(lifetime, f"{field}.lifetime")
     else:
-        seconds = _seconds(value, "retention")
+        seconds = _seconds(value, field)
     if not 0 < seconds <= MAX_RETENTION_SECONDS:
-        raise ApiError(400, f"retention must be 1..{MAX_RETENTION_SECONDS} seconds")
+        raise ApiError(400, f"{field} must be 1..{MAX_RETENTION_SECONDS} seconds")
     return seconds
 
 
@@ -239,7 +239,7 @@ def _property_settings(body: dict[str, Any], *, merge: bool) -> dict[str, Any]:
         if bound is not KEEP:
             settings[field] = bound
     if "retention" in body or not merge:
-        settings["retention"] = _retention(body.get("retention"))
+        settings["retention"] = retention_seconds(body.get("retention"))
     if "description" in body or not merge:
         description = body.get("description")
         settings["description"] = description if description is not None else ""
@@ -263,6 +263,20 @@ def property_changes(body: dict[str, Any], *, prop: Property, merge: bool) -> di
     if name is not None and (not isinstance(name, str) or name.lower() != prop.name.lower()):
         raise ApiError(400, f"a property's name cannot change (it is {prop.name!r})")
     return _property_settings(body, merge=merge)
+
+
+ACCOUNT_FIELDS = frozenset({"defaultRetention"})
+# The account object's other fields: sent back unchanged from a GET, they are ignored.
+ACCOUNT_READ_ONLY = frozenset({"name", "friendlyName", "email", "status"})
+
+
+def account_settings(body: dict[str, Any], *, merge: bool) -> dict[str, Any]:
+    """A PUT (`merge=False`: a setting left out goes back to none) or PATCH of the account's
+    settings, in plug words; `defaultRetention` takes a property retention's forms."""
+    refuse_unknown(body, ACCOUNT_FIELDS | ACCOUNT_READ_ONLY)
+    if "defaultRetention" not in body and merge:
+        return {}
+    return {"default_retention": retention_seconds(body.get("defaultRetention"), "defaultRetention")}
 
 
 def apiclient_context(principal: Principal, value: Any) -> tuple[str, list[str], Plug | None]:

@@ -17,12 +17,15 @@ class AccountExists(Exception):
     pass
 
 
-def account_create(*, email: str, password: str, name: str = "") -> Account:
-    """A new tenant. The email is case-insensitive and unique."""
+def account_create(
+    *, email: str, password: str, name: str = "", default_retention: int | None = None
+) -> Account:
+    """A new tenant. The email is case-insensitive and unique; `default_retention` (seconds)
+    is the TTL of its points that have no expiry of their own and no property retention."""
     email = email.strip().lower()
     if Account.objects.filter(email__iexact=email).exists():
         raise AccountExists(email)
-    account = Account(email=email, name=name)
+    account = Account(email=email, name=name, default_retention=default_retention)
     account.set_password(password)
     account.save()
     return account

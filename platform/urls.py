@@ -1,10 +1,11 @@
 """URL map: the two dialects, admin, console, schema, health."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.decorators.cache import cache_page
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from devices.account_api import AccountView
 from plugboard.health import healthz
 
 # Every /v3/ path exists both as /v3/… and as /v3/accounts/{acc}/… (SPEC §6).
@@ -23,6 +24,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("iot/", include("devices.urls_channel")),
     path("iot/", include("data.urls_channel")),
+    # The account itself (its settings); every other /v3/ path is under it, and also under /v3/.
+    re_path(r"^v3/accounts/(?P<acc>[^/]+)/?$", AccountView.as_view(), name="v3-account"),
     path("v3/accounts/<str:acc>/", include(property_dialect)),
     path("v3/", include(property_dialect)),
 ]

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from devices.access import may_modify_device
+from devices.access import may_change_account, may_modify_device
 from devices.models import Control, Plug, Property
 from devices.services.fields import (
     LOCATION,
@@ -273,3 +273,23 @@ def property_update(
         setattr(locked, field, value)
     locked.save()
     return locked
+
+
+@transaction.atomic
+def account_update(*, principal: Principal, default_retention: Any = KEEP) -> Account:
+    """Change the caller's account settings; `KEEP` leaves a field as it is.
+
+    `default_retention` (seconds, or None for none) is the TTL of points that carry no
+    `expire_at`/`ttl` and whose property has no retention (SPEC §4 rule 3); it applies to the
+    points written after the change. Only the account itself (master password, user key) may.
+    """
+    if not may_change_account(principal):
+        raise PlugError("only the account (master password or user key) may change its settings", status=403)
+    account = Account.objects.select_for_update().get(pk=principal.account_id)
+    if default_retention is not KEEP:
+        whole = isinstance(default_retention, int) and not isinstance(default_retention, bool)
+        if default_retention is not None and not (whole and 0 < default_retention <= MAX_RETENTION_SECONDS):
+            raise PlugError(f"defaultRetention must be 1..{MAX_RETENTION_SECONDS} seconds")
+        account.default_retention = default_retention
+    account.save()
+    return account

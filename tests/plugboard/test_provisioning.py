@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from plugboard.credentials import secret_digest
-from plugboard.models import ApiKey
+from plugboard.models import Account, ApiKey
 from plugboard.principals import Principal
 
 
@@ -82,3 +82,27 @@ def test_an_api_client_key_does_what_its_scopes_say() -> None:
     everything = Principal(account_id="com-x", kind="apiclient", credential="_key_y", scope=("*",))
     assert not unscoped.has_scope("device:read-data")
     assert everything.has_scope("device:read-data") and everything.has_scope("device:modify")
+
+
+@pytest.mark.django_db
+def test_createaccount_sets_a_default_retention() -> None:
+    made = _run(
+        "createaccount", "--email", "r@example.com", "--password", "pw-pw-pw-pw", "--default-retention", "30d"
+    )
+    assert made["defaultRetention"] == 30 * 86400
+    assert Account.objects.get(id=made["id"]).default_retention == 30 * 86400
+    plain = _run("createaccount", "--email", "s@example.com", "--password", "pw-pw-pw-pw")
+    assert "defaultRetention" not in plain and Account.objects.get(id=plain["id"]).default_retention is None
+    for bad in ("forever", "0", "-5"):
+        with pytest.raises(CommandError, match="--default-retention"):
+            call_command(
+                "createaccount",
+                "--email",
+                "t@example.com",
+                "--password",
+                "x",
+                "--default-retention",
+                bad,
+                stdout=StringIO(),
+            )
+    assert not Account.objects.filter(email="t@example.com").exists()

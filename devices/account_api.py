@@ -1,0 +1,37 @@
+"""`/v3/accounts/{acc}` (`{acc}` = the caller's account id or `_this_`): the account object and
+its settings (SPEC §6). GET: the account, or an API client with `account:read`; PUT (a setting
+the body leaves out goes back to none) and PATCH (only what it names): the account itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from devices import access
+from devices.presenters import account_json
+from devices.selectors import account_of
+from devices.services.management import account_update
+from devices.v3_bodies import account_settings, body_object
+from plugboard.errors import ApiError
+from plugboard.property_dialect import PropertyDialectView
+
+
+class AccountView(PropertyDialectView):
+    def get(self, request: Request, **_: Any) -> Response:
+        if not access.may_read_account(self.principal):
+            raise ApiError(403, "these credentials may not read the account")
+        return Response(account_json(account_of(principal=self.principal)))
+
+    def _change(self, request: Request, *, merge: bool) -> Response:
+        if not access.may_change_account(self.principal):
+            raise ApiError(403, "only the account (master password or user key) may change its settings")
+        changes = account_settings(body_object(request), merge=merge)
+        return Response(account_json(account_update(principal=self.principal, **changes)))
+
+    def put(self, request: Request, **_: Any) -> Response:
+        return self._change(request, merge=False)
+
+    def patch(self, request: Request, **_: Any) -> Response:
+        return self._change(request, merge=True)

@@ -1,0 +1,117 @@
+"""`/v3/accounts/{acc}`: the account object and its default retention (SPEC §6)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from devices.services.plugs import Enrolled
+from plugboard.models import Account
+from plugboard.services import apiclient_create
+from tests.conftest import Tenant, basic, plug_headers
+from tests.devices.test_v3_devices import assert_v3_error
+
+ACCOUNT_KEYS = {
+    "id",
+    "name",
+    "friendlyName",
+    "email",
+    "status",
+    "defaultRetention",
+    "dateCreated",
+    "dateModified",
+}
+
+
+def send(api: APIClient, method: str, url: str, body: Any, **headers: str) -> Any:
+    return getattr(api, method)(url, data=json.dumps(body), content_type="application/json", **headers)
+
+
+def test_get_the_account(api: APIClient, tenant: Tenant) -> None:
+    for url in ("/v3/accounts/_this_", f"/v3/accounts/{tenant.account.id}", "/v3/accounts/_this_/"):
+        response = api.get(url, **tenant.master_headers())
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert set(body) == ACCOUNT_KEYS and body["id"] == tenant.account.id
+        assert body["defaultRetention"] is None and body["status"] == "active"
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(3600, 3600), ("30d", 30 * 86400), ({"type": "historical", "lifetime": "12h"}, 43200)],
+)
+def test_put_and_patch_set_the_default_retention(
+    api: APIClient, tenant: Tenant, value: Any, seconds: int
+) -> None:
+    headers = tenant.master_headers()
+    response = send(api, "patch", "/v3/accounts/_this_", {"defaultRetention": value}, **headers)
+    assert response.status_code == 200, response.content
+    assert response.json()["defaultRetention"]["seconds"] == seconds
+    assert Account.objects.get(id=tenant.account.id).default_retention == seconds
+    # PATCH without it keeps it; the GET object sent back with PUT keeps it too.
+    assert (
+        send(api, "patch", "/v3/accounts/_this_", {}, **headers).json()["defaultRetention"]["seconds"]
+        == seconds
+    )
+    echoed = api.get("/v3/accounts/_this_", **headers).json()
+    assert send(api, "put", "/v3/accounts/_this_", echoed, **headers).status_code == 200
+    assert Account.objects.get(id=tenant.account.id).default_retention == seconds
+    # PUT without it, or null, removes it.
+    assert send(api, "put", "/v3/accounts/_this_", {}, **headers).json()["defaultRetention"] is None
+    assert Account.objects.get(id=tenant.account.id).default_retention is None
+
+
+def test_a_user_key_sets_it(api: APIClient, tenant: Tenant) -> None:
+    key_id, secret = tenant.user_key()
+    response = send(api, "put", "/v3/accounts/_this_", {"defaultRetention": "1d"}, **basic(key_id, secret))
+    assert response.status_code == 200, response.content
+    assert Account.objects.get(id=tenant.account.id).default_retention == 86400
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"defaultRetention": "forever"},
+        {"defaultRetention": 0},
+        {"defaultRetention": -1},
+        {"defaultRetention": True},
+        {"defaultRetention": {"type": "mostrecent", "capacity": 5}},
+        {"defaultRetention": 10**12},
+        {"retention": "1d"},
+        [],
+    ],
+)
+def test_bad_values_are_400_and_change_nothing(api: APIClient, tenant: Tenant, body: Any) -> None:
+    for method in ("put", "patch"):
+        assert_v3_error(send(api, method, "/v3/accounts/_this_", body, **tenant.master_headers()), 400)
+    assert Account.objects.get(id=tenant.account.id).default_retention is None
+
+
+def test_another_account_is_404(api: APIClient, tenant: Tenant, other_tenant: Tenant) -> None:
+    url = f"/v3/accounts/{tenant.account.id}"
+    assert_v3_error(api.get(url, **other_tenant.master_headers()), 404)
+    for method in ("put", "patch"):
+        assert_v3_error(
+            send(api, method, url, {"defaultRetention": 60}, **other_tenant.master_headers()), 404
+        )
+    assert Account.objects.get(id=tenant.account.id).default_retention is None
+
+
+def test_keys_that_are_not_the_account_may_not_change_it(
+    api: APIClient, tenant: Tenant, thing: Enrolled
+) -> None:
+    reader, reader_secret = apiclient_create(account=tenant.account, scope=["account:read"])
+    everything, everything_secret = apiclient_create(account=tenant.account, scope=["*"])
+    assert api.get("/v3/accounts/_this_", **basic(reader.id, reader_secret)).status_code == 200
+    assert_v3_error(api.get("/v3/accounts/_this_", **plug_headers(thing)), 403)
+    for headers in (
+        plug_headers(thing),
+        basic(reader.id, reader_secret),
+        basic(everything.id, everything_secret),
+    ):
+        assert_v3_error(send(api, "patch", "/v3/accounts/_this_", {"defaultRetention": 60}, **headers), 403)
+    assert Account.objects.get(id=tenant.account.id).default_retention is None
+    assert_v3_error(api.get("/v3/accounts/_this_"), 401)
