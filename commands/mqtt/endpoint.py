@@ -40,6 +40,7 @@ from commands.mqtt.protocol.connection import (
 )
 from commands.mqtt.protocol.packets import SUBACK_FAILURE
 from commands.mqtt.protocol.topics import (
+    DEVICE_PREFIXES,
     Family,
     channel_topic,
     command_topic,
@@ -399,6 +400,14 @@ class MqttEndpoint:
                 best = qos if best is None else max(best, qos)
         return best
 
+    def _command_route(self, plug_id: str, prop: str) -> tuple[str, int | None]:
+        """A command goes out once, on the first prefix the client subscribed to it with."""
+        for prefix in DEVICE_PREFIXES:
+            topic = command_topic(plug_id, prop, prefix)
+            if (qos := self._granted(topic)) is not None:
+                return topic, qos
+        return "", None
+
     def _send(self, topic: str, payload: Any, qos: int, retain: bool = False) -> int | None:
         body = json.dumps(payload, separators=(",", ":")).encode()
         if qos == 1 and not self.conn.can_publish_qos1:
@@ -410,8 +419,7 @@ class MqttEndpoint:
         for command in commands:
             if not retained and command["id"] in self.delivered:
                 continue  # already sent on this connection (by a push, a subscribe or the sweep)
-            topic = command_topic(command["plug"], command["property"])
-            qos = self._granted(topic)
+            topic, qos = self._command_route(command["plug"], command["property"])
             if qos is None:
                 continue
             packet_id = self._send(topic, command["value"], 0 if retained else qos, retain=retained)

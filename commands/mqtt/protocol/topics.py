@@ -83,17 +83,27 @@ def topic_matches(topic_filter: str, topic: str) -> bool:
 
 # --- device topic families (SPEC §7) -------------------------------------------------------
 
-# The one spelling of the device families' prefix; every family below is built from it.
+# The device families' prefixes: Csip.io's spelling, and the Connio SDKs' (SPEC §7). Every
+# family below is built from them; `DEVICE_PREFIX` is the one replies use when nothing says.
 DEVICE_PREFIX = "csipio/"
-_OUT = f"{DEVICE_PREFIX}data/out/devices/"  # device → platform: properties and Data Feeds
-_IN = f"{DEVICE_PREFIX}data/in/devices/"  # platform → device: commands
+DEVICE_PREFIXES = (DEVICE_PREFIX, "connio/")
+_OUT = "data/out/devices/"  # after a prefix: device → platform, properties and Data Feeds
+_IN = "data/in/devices/"  # after a prefix: platform → device, commands
 _CHANNEL = "/data/"  # `{plug}/data/{channel}`: the channel dialect, both ways
 
 
+def _after(topic: str, family: str) -> tuple[str, str] | None:
+    """(prefix, the rest) when `topic` starts with a device prefix and then `family`."""
+    for prefix in DEVICE_PREFIXES:
+        if topic.startswith(prefix) and topic.startswith(family, len(prefix)):
+            return prefix, topic[len(prefix) + len(family) :]
+    return None
+
+
 class Family(Enum):
-    PROPERTY = "property"  # csipio/data/out/devices/{id}/properties/{name}
-    FEED = "feed"  # csipio/data/out/devices/{id}/json
-    COMMANDS = "commands"  # csipio/data/in/devices/{id}/properties/{name}
+    PROPERTY = "property"  # {prefix}data/out/devices/{id}/properties/{name}
+    FEED = "feed"  # {prefix}data/out/devices/{id}/json
+    COMMANDS = "commands"  # {prefix}data/in/devices/{id}/properties/{name}
     CHANNEL = "channel"  # {plug}/data/{channel}
 
 
@@ -104,6 +114,7 @@ class DeviceTopic:
     family: Family
     plug_id: str
     name: str = ""  # the property (as written in the topic) or the channel
+    prefix: str = DEVICE_PREFIX  # the spelling the device used (property and feed families)
 
 
 @dataclass(frozen=True)
@@ -117,12 +128,13 @@ class DeviceFilter:
 
 def parse_publish_topic(topic: str) -> DeviceTopic | None:
     """The device family a topic name belongs to, or None when it is none of them."""
-    if topic.startswith(_OUT):
-        parts = topic[len(_OUT) :].split("/")
+    if (out := _after(topic, _OUT)) is not None:
+        prefix, rest = out
+        parts = rest.split("/")
         if len(parts) == 3 and parts[1] == "properties" and parts[2]:
-            return DeviceTopic(Family.PROPERTY, parts[0], parts[2])
+            return DeviceTopic(Family.PROPERTY, parts[0], parts[2], prefix)
         if len(parts) == 2 and parts[1] == "json":
-            return DeviceTopic(Family.FEED, parts[0])
+            return DeviceTopic(Family.FEED, parts[0], prefix=prefix)
         return None
     plug_id, sep, channel = topic.partition(_CHANNEL)
     if sep and plug_id and "/" not in plug_id and channel:
@@ -131,18 +143,18 @@ def parse_publish_topic(topic: str) -> DeviceTopic | None:
 
 
 def is_commands_filter(topic_filter: str) -> bool:
-    """Whether a filter is spelled in the commands family (valid or not)."""
-    return topic_filter.startswith(_IN)
+    """Whether a filter is spelled in the commands family, under either prefix (valid or not)."""
+    return _after(topic_filter, _IN) is not None
 
 
 def parse_subscription(topic_filter: str) -> DeviceFilter | None:
     """The device family a topic filter asks for, or None when it is none of them.
 
-    Commands: `csipio/data/in/devices/{id}/properties/…` or `…/{id}/#`; records:
-    `{plug or +}/data/{mask}` with a valid channel mask.
+    Commands: `csipio/data/in/devices/{id}/properties/…` or `…/{id}/#` (or `connio/…`);
+    records: `{plug or +}/data/{mask}` with a valid channel mask.
     """
-    if is_commands_filter(topic_filter):
-        rest = topic_filter[len(_IN) :].split("/")
+    if (commands := _after(topic_filter, _IN)) is not None:
+        rest = commands[1].split("/")
         if len(rest) < 2 or rest[1] not in ("properties", "#"):
             return None
         return DeviceFilter(Family.COMMANDS, None if rest[0] == "+" else rest[0])
@@ -156,9 +168,9 @@ def parse_subscription(topic_filter: str) -> DeviceFilter | None:
     return DeviceFilter(Family.CHANNEL, None if plug_part == "+" else plug_part, mask)
 
 
-def command_topic(plug_id: str, prop: str) -> str:
+def command_topic(plug_id: str, prop: str, prefix: str = DEVICE_PREFIX) -> str:
     """The topic a command for a plug's property is delivered on (names lowercase in topics)."""
-    return f"{_IN}{plug_id}/properties/{prop.lower()}"
+    return f"{prefix}{_IN}{plug_id}/properties/{prop.lower()}"
 
 
 def channel_topic(plug_id: str, channel: str) -> str:

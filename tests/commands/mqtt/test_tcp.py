@@ -80,14 +80,49 @@ def test_command_reaches_subscribed_device_and_is_acked(
             {"setpoint": 19},
             {"X-Plug-Email": tenant.email, "X-Plug-Master": tenant.password},
         )
-        if status == 404 and receipt and "no device" not in json.dumps(receipt):
-            pytest.skip("property dialect routes not built yet")
         assert status == 200, receipt
         assert wait_for(lambda: device.messages)
         message = device.messages[0]
         assert message.topic == f"csipio/data/in/devices/{thing.plug.id}/properties/setpoint"
         assert json.loads(message.payload) == 19
         assert wait_for(lambda: Command.objects.filter(plug=thing.plug, state="acked").exists())
+    finally:
+        device.stop()
+
+
+@pytest.mark.parametrize("transport", ["tcp", "websockets"])
+def test_the_connio_prefix_publishes_and_gets_commands_on_the_prefix_it_subscribed_with(
+    server: Any, tenant: Any, thing: Any, transport: str
+) -> None:
+    """SPEC §7: every device family also answers under `connio/` (the Connio SDKs' spelling)."""
+    Property.objects.create(plug=thing.plug, name="setpoint", type="number", access="public")
+    plug = thing.plug.id
+    device = connect_device(server, thing, transport=transport)
+    try:
+        device.client.subscribe(f"connio/data/in/devices/{plug}/properties/#", qos=1)
+        assert wait_for(lambda: device.subacks) == [[1]]
+        for topic, payload in [
+            (f"connio/data/out/devices/{plug}/properties/temperature", "21.5"),
+            (f"connio/data/out/devices/{plug}/json", json.dumps({"dps": [{"prop": "humidity", "v": 40}]})),
+        ]:
+            info = device.client.publish(topic, payload, qos=1)
+            info.wait_for_publish(timeout=10)
+            assert info.is_published()
+        stored = dict(DataPoint.objects.filter(of=plug).values_list("channel", "data"))
+        assert stored == {"temperature": 21.5, "humidity": 40}
+        status, receipt = server.http(
+            "POST",
+            f"/v3/data/devices/{plug}",
+            {"setpoint": 19},
+            {"X-Plug-Email": tenant.email, "X-Plug-Master": tenant.password},
+        )
+        assert status == 200, receipt
+        assert wait_for(lambda: device.messages)
+        assert [m.topic for m in device.messages] == [f"connio/data/in/devices/{plug}/properties/setpoint"]
+        assert wait_for(lambda: Command.objects.filter(plug=thing.plug, state="acked").exists())
+        # another account's device stays out of reach under this prefix too
+        device.client.subscribe("connio/data/in/devices/dev-000000000000000000000000/properties/#", qos=1)
+        assert wait_for(lambda: len(device.subacks) == 2) and device.subacks[1] == [0x80]
     finally:
         device.stop()
 
