@@ -110,6 +110,7 @@ def device_body(plug: Plug) -> dict[str, Any]:
         "ctrl": _controlled_ids(plug),
         "connected": plug.connected,
         "last_seen": _ms(plug.last_seen),
+        "transport": plug.transport if plug.connected and plug.transport else None,
         "date_created": _ms(plug.date_created),
     }
 

@@ -38,7 +38,8 @@ UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
 
 def device_json(plug: Plug, *, apps: list[str]) -> dict[str, Any]:
-    """A plug as a v3 device; `apps` are the ids of the controllers controlling it."""
+    """A plug as a v3 device (SPEC §6's fields, then its connection state); `apps` are the ids
+    of the controllers controlling it."""
     props = plug.props if isinstance(plug.props, dict) else {}
     extras = props.get(V3_KEY)
     extras = extras if isinstance(extras, dict) else {}
@@ -60,6 +61,11 @@ def device_json(plug: Plug, *, apps: list[str]) -> dict[str, Any]:
         "location": location_json(props.get(LOCATION), extras.get("zone")),
         "dateCreated": iso_date(plug.date_created),
         "dateModified": iso_date(plug.date_modified),
+        # Connection state (MQTT): `transport` is `mqtt-tcp` or `mqtt-ws` while connected, else
+        # null; `lastSeen` is the last connect or disconnect.
+        "connected": plug.connected,
+        "lastSeen": iso_date(plug.last_seen),
+        "transport": plug.transport if plug.connected and plug.transport else None,
     }
 
 

@@ -119,6 +119,9 @@ class ChannelDeviceSerializer(serializers.Serializer):
     ctrl = serializers.ListField(child=serializers.CharField(), help_text="things a controller controls")
     connected = serializers.BooleanField()
     last_seen = serializers.IntegerField(allow_null=True, help_text="ms since the epoch")
+    transport = serializers.ChoiceField(
+        ["mqtt-tcp", "mqtt-ws"], allow_null=True, help_text="the MQTT transport while connected, else null"
+    )
     date_created = serializers.IntegerField(allow_null=True)
 
     class Meta:
@@ -291,6 +294,11 @@ class DeviceSerializer(serializers.Serializer):
     location = LOCATION.__class__(allow_null=True)
     dateCreated = serializers.CharField(allow_null=True)
     dateModified = serializers.CharField(allow_null=True)
+    connected = serializers.BooleanField(help_text="an MQTT connection of the device is open")
+    lastSeen = serializers.CharField(allow_null=True, help_text="the last connect or disconnect (ISO 8601)")
+    transport = serializers.ChoiceField(
+        ["mqtt-tcp", "mqtt-ws"], allow_null=True, help_text="the MQTT transport while connected, else null"
+    )
 
     class Meta:
         ref_name = "Device"

@@ -25,7 +25,9 @@ STATUS_FROM_V3 = {v3: plug for plug, v3 in STATUS_TO_V3.items()}
 STATUS_FROM_V3["disabed"] = Plug.Status.DISABLED  # the Connio Python SDK's constant says so
 
 # Fields of a response object a client may send back unchanged (GET, edit, PUT); ignored.
-READ_ONLY = frozenset({"id", "accountId", "dateCreated", "dateModified"})
+READ_ONLY = frozenset(
+    {"id", "accountId", "dateCreated", "dateModified", "connected", "lastSeen", "transport"}
+)
 
 DEVICE_FIELDS = frozenset(
     {

@@ -26,6 +26,7 @@ DEVICE_FIELDS = {
     "ctrl",
     "connected",
     "last_seen",
+    "transport",
     "date_created",
 }
 
@@ -72,6 +73,7 @@ def test_account_reads_a_plug(api: APIClient, tenant: Tenant, thing: Enrolled) -
     assert body["ctrl"] == []
     assert body["connected"] is False
     assert body["last_seen"] is None
+    assert body["transport"] is None
     assert isinstance(body["date_created"], int)
 
 

@@ -34,6 +34,9 @@ DEVICE_KEYS = {
     "location",
     "dateCreated",
     "dateModified",
+    "connected",
+    "lastSeen",
+    "transport",
 }
 PAGE_KEYS = {"total", "itemCount", "numOfPages", "pageNo", "skip", "results"}
 
@@ -469,6 +472,31 @@ def test_property_of_unknown_device_is_404(api: APIClient, tenant: Tenant) -> No
     url = "/v3/devices/ghost/properties"
     assert_v3_error(send(api, "post", url, {"name": "t"}, **tenant.master_headers()), 404)
     assert_v3_error(api.get(url, **tenant.master_headers()), 404)
+
+
+# --- connection state -----------------------------------------------------------------------------
+
+
+def test_the_device_carries_its_connection_state(api: APIClient, tenant: Tenant, thing: Enrolled) -> None:
+    from commands.services import plug_connection_changed
+
+    url = f"/v3/devices/{thing.plug.id}"
+    fresh = api.get(url, **tenant.master_headers()).json()
+    assert (fresh["connected"], fresh["lastSeen"], fresh["transport"]) == (False, None, None)
+    state = {"plug_id": thing.plug.id, "account_id": tenant.account.id, "credential": thing.plug.id}
+    plug_connection_changed(connected=True, transport="mqtt-ws", **state)
+    online = api.get(url, **tenant.master_headers()).json()
+    assert online["connected"] is True and online["transport"] == "mqtt-ws"
+    assert parse_timestamp(online["lastSeen"]) > 0
+    listed = api.get("/v3/devices", **tenant.master_headers()).json()["results"][0]
+    assert (listed["connected"], listed["transport"]) == (True, "mqtt-ws")
+    plug_connection_changed(connected=False, transport="mqtt-ws", **state)
+    offline = api.get(url, **tenant.master_headers()).json()
+    assert (offline["connected"], offline["transport"]) == (False, None)
+    assert parse_timestamp(offline["lastSeen"]) >= parse_timestamp(online["lastSeen"])
+    # They are read-only: a PUT of the object as read leaves them alone.
+    assert send(api, "put", url, online, **tenant.master_headers()).status_code == 200
+    assert api.get(url, **tenant.master_headers()).json()["connected"] is False
 
 
 # --- a property's settings after creation ------------------------------------------------------
