@@ -7,7 +7,7 @@ from typing import Any
 from django.db import models
 from django.db.models.functions import Lower
 
-from plugboard.identifiers import new_plug_id, new_property_id, new_template_id
+from plugboard.identifiers import new_plug_id, new_profile_id, new_property_id, new_template_id
 
 
 def default_perm() -> dict[str, Any]:
@@ -45,6 +45,11 @@ class Plug(models.Model):
     )
     props = models.JSONField(default=dict, blank=True)
     perm = models.JSONField(default=default_perm, blank=True)
+    # The device profile it was made from (its properties are materialized as inherited rows);
+    # a profile in use cannot be deleted.
+    profile = models.ForeignKey(
+        "DeviceProfile", null=True, blank=True, on_delete=models.PROTECT, related_name="plugs"
+    )
     control_password = models.CharField(
         max_length=200, blank=True, help_text="hashed; controllers present it"
     )
@@ -124,6 +129,35 @@ class TemplateHwid(models.Model):
         return f"{self.template_id}/{self.hwid}"
 
 
+class DeviceProfile(models.Model):
+    """A device profile (`_dpf_…`, SPEC §6 "Fleets"): properties declared once for every device
+    made from it; a base profile's properties are inherited too (the nearest declaration wins)."""
+
+    id = models.CharField(primary_key=True, max_length=29, default=new_profile_id, editable=False)
+    account = models.ForeignKey("plugboard.Account", on_delete=models.CASCADE, related_name="profiles")
+    name = models.CharField(max_length=64)
+    friendly_name = models.CharField(max_length=120, blank=True)
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    device_class = models.CharField(max_length=120, blank=True)
+    product_name = models.CharField(max_length=120, blank=True)
+    vendor_name = models.CharField(max_length=120, blank=True)
+    base_profile = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="derived"
+    )
+    date_created = models.DateTimeField(auto_now_add=True)
+    date_modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), "account", name="profile_name_unique_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+
 class Property(models.Model):
     """Property `name` of a plug: channel `name` with `of` = the plug (SPEC §4)."""
 
@@ -157,6 +191,11 @@ class Property(models.Model):
     description = models.TextField(blank=True)
     last_value = models.JSONField(null=True, blank=True)
     last_at = models.BigIntegerField(null=True, blank=True, help_text="ms since the epoch")
+    # Set while the row is a copy of its device profile's (or a base profile's) declaration;
+    # None once the device has a property of its own by that name.
+    inherited_from = models.ForeignKey(
+        "ProfileProperty", null=True, blank=True, on_delete=models.SET_NULL, related_name="copies"
+    )
     date_created = models.DateTimeField(auto_now_add=True)
     date_modified = models.DateTimeField(auto_now=True)
 
@@ -167,6 +206,43 @@ class Property(models.Model):
 
     def __str__(self) -> str:
         return f"{self.plug_id}/{self.name}"
+
+
+# The settings a profile property hands down to its devices' inherited rows.
+INHERITED_SETTINGS = ("type", "min", "max", "access", "publish", "retention", "description")
+
+
+class ProfileProperty(models.Model):
+    """A property declared on a device profile. Each device of the profile (or of a profile
+    derived from it) holds it as its own `Property` row marked `inherited_from` this one, so the
+    write path reads a device's rows only, never the profile chain."""
+
+    id = models.CharField(primary_key=True, max_length=29, default=new_property_id, editable=False)
+    profile = models.ForeignKey(DeviceProfile, on_delete=models.CASCADE, related_name="properties")
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=10, choices=Property.Type.choices, default=Property.Type.ANY)
+    min = models.FloatField(null=True, blank=True)
+    max = models.FloatField(null=True, blank=True)
+    access = models.CharField(
+        max_length=10, choices=Property.Access.choices, default=Property.Access.PROTECTED
+    )
+    publish = models.CharField(
+        max_length=10, choices=Property.Publish.choices, default=Property.Publish.ALWAYS
+    )
+    retention = models.PositiveIntegerField(null=True, blank=True, help_text="default TTL, seconds")
+    description = models.TextField(blank=True)
+    date_created = models.DateTimeField(auto_now_add=True)
+    date_modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "profile properties"
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(Lower("name"), "profile", name="profile_property_unique_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.profile_id}/{self.name}"
 
 
 class DeviceLogEntry(models.Model):

@@ -77,5 +77,14 @@ def new_property_id() -> str:
     return "_prp_" + secrets.token_hex(12)
 
 
+def new_profile_id() -> str:
+    return "_dpf_" + secrets.token_hex(12)
+
+
+def is_profile_id(value: str) -> bool:
+    """Whether a reference is spelled as a device profile id (rather than a name)."""
+    return value.startswith("_dpf_")
+
+
 def new_secret() -> str:
     return secrets.token_hex(16)
