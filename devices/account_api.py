@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from devices import access
+from devices import schema_docs as docs
 from devices.presenters import account_json
 from devices.selectors import account_of
 from devices.services.management import account_update
@@ -18,6 +20,7 @@ from plugboard.errors import ApiError
 from plugboard.property_dialect import PropertyDialectView
 
 
+@extend_schema_view(**docs.account)
 class AccountView(PropertyDialectView):
     def get(self, request: Request, **_: Any) -> Response:
         if not access.may_read_account(self.principal):

@@ -668,3 +668,52 @@ apiclient_key = {
         examples=[example("nothing", {})],
     ),
 }
+
+
+class AccountSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    friendlyName = serializers.CharField()
+    email = serializers.CharField()
+    status = serializers.ChoiceField(["active", "suspended"])
+    defaultRetention = _RETENTION.__class__(
+        allow_null=True, help_text="the expiry of points with none of their own; null: kept"
+    )
+    dateCreated = serializers.CharField(allow_null=True)
+    dateModified = serializers.CharField(allow_null=True)
+
+    class Meta:
+        ref_name = "Account"
+
+
+class AccountSettingsSerializer(serializers.Serializer):
+    defaultRetention = RetentionIn(required=False, help_text="null (or left out by a PUT): none")
+
+    class Meta:
+        ref_name = "AccountSettings"
+
+
+_ACC = path_param("acc", "the caller's account id, or `_this_`")
+account = {
+    "get": extend_schema(
+        summary="The caller's account",
+        parameters=[_ACC],
+        responses={200: AccountSerializer, **property_errors()},
+    ),
+    "put": extend_schema(
+        summary="Replace the account's settings (a setting left out goes back to none)",
+        parameters=[_ACC],
+        request=json_body(AccountSettingsSerializer),
+        auth=ACCOUNT_CREDENTIALS,
+        responses={200: AccountSerializer, **property_errors()},
+        examples=[example("default retention", {"defaultRetention": "90d"})],
+    ),
+    "patch": extend_schema(
+        summary="Change the account settings the body names",
+        parameters=[_ACC],
+        request=json_body(AccountSettingsSerializer),
+        auth=ACCOUNT_CREDENTIALS,
+        responses={200: AccountSerializer, **property_errors()},
+        examples=[example("no default retention", {"defaultRetention": None})],
+    ),
+}

@@ -94,25 +94,35 @@ class StringOrList(serializers.JSONField):
 # --- the two dialects' error shapes (plugboard.errors) --------------------------------------------
 
 
-class ChannelErrorSerializer(serializers.Serializer):
-    """The channel dialect's error: `{"err": <status>, "msg": "<text>"}`."""
+ERROR_COMPONENTS: dict[str, dict[str, Any]] = {
+    "ChannelError": {
+        "type": "object",
+        "description": 'The channel dialect\'s error: `{"err": <status>, "msg": "<text>"}`.',
+        "properties": {
+            "err": {"type": "integer", "description": "the HTTP status"},
+            "msg": {"type": "string"},
+        },
+        "required": ["err", "msg"],
+    },
+    "PropertyError": {
+        "type": "object",
+        "description": "One error of the property dialect; its error body is a list of them.",
+        "properties": {
+            "code": {"type": "integer", "description": "the HTTP status"},
+            "cause": {"type": "string", "description": "BadRequest, Unauthorized, Forbidden, NotFound, …"},
+            "message": {"type": "string"},
+        },
+        "required": ["code", "cause", "message"],
+    },
+}
+CHANNEL_ERROR = {"$ref": "#/components/schemas/ChannelError"}
+PROPERTY_ERRORS = {"type": "array", "items": {"$ref": "#/components/schemas/PropertyError"}}
 
-    err = serializers.IntegerField(help_text="the HTTP status")
-    msg = serializers.CharField()
 
-    class Meta:
-        ref_name = "ChannelError"
-
-
-class PropertyErrorSerializer(serializers.Serializer):
-    """One error of the property dialect; the body is a list of them."""
-
-    code = serializers.IntegerField(help_text="the HTTP status")
-    cause = serializers.CharField(help_text="BadRequest, Unauthorized, Forbidden, NotFound, …")
-    message = serializers.CharField()
-
-    class Meta:
-        ref_name = "PropertyError"
+def error_components(result: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """Postprocessing hook (SPECTACULAR_SETTINGS): the error shapes every operation refers to."""
+    result.setdefault("components", {}).setdefault("schemas", {}).update(ERROR_COMPONENTS)
+    return result
 
 
 WHY = {
@@ -132,7 +142,7 @@ def channel_errors(*extra: int) -> dict[int, OpenApiResponse]:
     """The channel dialect's error responses: the common ones and `extra`."""
     return {
         code: OpenApiResponse(
-            ChannelErrorSerializer,
+            CHANNEL_ERROR,
             description=WHY[code],
             examples=[OpenApiExample(f"e{code}", {"err": code, "msg": WHY[code]})],
         )
@@ -144,7 +154,7 @@ def property_errors(*extra: int) -> dict[int, OpenApiResponse]:
     """The property dialect's error responses: the common ones and `extra`."""
     return {
         code: OpenApiResponse(
-            PropertyErrorSerializer(many=True),
+            PROPERTY_ERRORS,
             description=WHY[code],
             examples=[
                 OpenApiExample(f"e{code}", [{"code": code, "cause": CAUSES[code], "message": WHY[code]}])

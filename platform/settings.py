@@ -202,6 +202,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Each app's schema_docs describes its operations; the error shapes are shared components.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "plugboard.schema.error_components",
+    ],
     # The dialect views are thin APIViews without serializers: the schema lists their paths and
     # credentials; drf-spectacular's complaints about guessing bodies are noise in the logs.
     "DISABLE_ERRORS_AND_WARNINGS": True,
