@@ -62,7 +62,8 @@ def expiry_purge(*, now: int | None = None, batch: int | None = None) -> dict[st
     counts = {"points": points, "journal": journal}
     for step in _purge_steps:
         counts.update(step(now, journal_cutoff, batch))
-    log.info("expiry purge", extra=counts)
+    # The counts are in the message too, so any formatter shows them (and as fields in JSON).
+    log.info("expiry purge: %s", " ".join(f"{k}={v}" for k, v in counts.items()), extra=counts)
     return counts
 
 

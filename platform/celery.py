@@ -1,13 +1,48 @@
-"""The Celery app: broker is Redis when REDIS_URL is set; otherwise tasks run in-process."""
+"""The Celery app: broker is Redis when REDIS_URL is set; otherwise tasks run in-process.
+
+The worker and beat log through the project's own logging (settings.LOGGING: one JSON object
+per line, `plugboard.logs.JSONFormatter`) instead of Celery's plain format: a `setup_logging`
+receiver makes Celery leave the loggers to it; the `--loglevel` given on the command line
+still sets the level. Beat's schedule file lives under var/ (settings).
+"""
 
 from __future__ import annotations
 
+import copy
+import logging
+import logging.config
 import os
+from pathlib import Path
+from typing import Any
 
 from celery import Celery
+from celery.beat import PersistentScheduler
+from celery.signals import setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plugboard.settings")
 
 app = Celery("plugboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["data", "commands"])
+
+
+@setup_logging.connect
+def json_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """The worker's and beat's logging: settings.LOGGING at the command line's level."""
+    from django.conf import settings
+
+    config = copy.deepcopy(settings.LOGGING)
+    if loglevel:
+        level = loglevel if isinstance(loglevel, str) else logging.getLevelName(loglevel)
+        config["root"] = {**config.get("root", {}), "level": level}
+    logging.config.dictConfig(config)
+
+
+class Scheduler(PersistentScheduler):
+    """Beat's scheduler (CELERY_BEAT_SCHEDULER): Celery's own, keeping its schedule file under
+    var/ (CELERY_BEAT_SCHEDULE_FILENAME) and making that directory, which nothing else creates
+    on PostgreSQL."""
+
+    def setup_schedule(self) -> None:
+        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
+        super().setup_schedule()

@@ -1,13 +1,19 @@
-"""Request guards that run before any view: body size and method override."""
+"""What runs around every request: the access log, and the guards that run before any view
+(body size and method override)."""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from plugboard.errors import json_error
+from plugboard.principals import Principal
+
+access_log = logging.getLogger("plugboard.access")
 
 OVERRIDABLE = {"GET", "PUT", "PATCH", "DELETE", "POST", "HEAD", "OPTIONS"}
 
@@ -50,3 +56,44 @@ def _query_holds_nul(request: HttpRequest) -> bool:
     if "%00" not in request.META.get("QUERY_STRING", ""):
         return False
     return any("\x00" in key or any("\x00" in v for v in values) for key, values in request.GET.lists())
+
+
+class AccessLogMiddleware:
+    """One JSON line per HTTP request on the `plugboard.access` logger (INFO): `method`, `path`
+    (without the query string, which may carry anything), `status`, `duration_ms` and
+    `credential` — the id the journal records (account email, plug id or key id), never a
+    password or secret; null when no credential was accepted. First in the chain, so refusals
+    of the guards and of authentication are logged too."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        if access_log.isEnabledFor(logging.INFO):
+            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            access_log.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": duration_ms,
+                    "credential": _credential(request),
+                },
+            )
+        return response
+
+
+def _credential(request: HttpRequest) -> str | None:
+    """The principal's credential id, if a view authenticated one; never evaluates a lazy
+    user (that would read the session for every request)."""
+    for name in ("user", "principal"):  # DRF sets `user`; the console sets `principal`
+        candidate = request.__dict__.get(name)
+        if isinstance(candidate, Principal):
+            return candidate.key_id or candidate.credential
+    return None

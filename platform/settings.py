@@ -72,6 +72,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it times and logs every request, refusals of the guards below included.
+    "plugboard.middleware.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files answered before sessions, CSRF or the API guard look at the request.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -166,6 +168,9 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
+# Beat's state file lives under var/ (never in the directory beat is started from).
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULER = "plugboard.celery:Scheduler"  # makes var/ if it is missing
 CELERY_BEAT_SCHEDULE = {
     "purge-expired": {
         "task": "data.tasks.purge_expired",
