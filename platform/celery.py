@@ -31,10 +31,11 @@ def json_logging(loglevel: int | str | None = None, **_: Any) -> None:
     """The worker's and beat's logging: settings.LOGGING at the command line's level."""
     from django.conf import settings
 
-    config = copy.deepcopy(settings.LOGGING)
+    config: dict[str, Any] = copy.deepcopy(settings.LOGGING)
     if loglevel:
         level = loglevel if isinstance(loglevel, str) else logging.getLevelName(loglevel)
-        config["root"] = {**config.get("root", {}), "level": level}
+        root: dict[str, Any] = dict(config.get("root") or {})
+        config["root"] = {**root, "level": level}
     logging.config.dictConfig(config)
 
 
