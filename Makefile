@@ -15,7 +15,8 @@ PYTEST_ARGS ?=
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	@echo "Installing Plugboard and its dependencies into $(VENV) (the first time takes a minute or two)…"
+	$(VENV)/bin/pip install --progress-bar on -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -23,7 +24,7 @@ install: $(VENV)/.installed
 ## run: the platform on the embedded default (SQLite, in-memory layer, no services)
 run: install
 	$(PY) manage.py migrate --noinput -v 0
-	$(PY) manage.py demo
+	$(PY) manage.py demo --host $(HOST) --port $(PORT) --mqtt-port $(MQTT_PORT)
 	$(PY) manage.py serve --host $(HOST) --port $(PORT) --mqtt-port $(MQTT_PORT)
 
 lint: install
