@@ -18,7 +18,13 @@ from devices.v3_bodies import APICLIENT_FIELDS, apiclient_context, body_object, 
 from plugboard.errors import ApiError
 from plugboard.parsers import MAX_INT
 from plugboard.property_dialect import page
-from plugboard.services import apiclient_create, key_regenerate, key_revoke, key_secret
+from plugboard.services import (
+    APICLIENT_DEFAULT_SCOPE,
+    apiclient_create,
+    key_regenerate,
+    key_revoke,
+    key_secret,
+)
 
 
 @extend_schema_view(**docs.device_key)
@@ -56,7 +62,8 @@ class ApiClientListView(ManagementView):
         name = body.get("name") or body.get("friendlyName") or ""
         if not isinstance(name, str) or len(name) > 120:
             raise ApiError(400, "name must be a string of at most 120 characters")
-        scope = body.get("scope")
+        # Without `scope`, the stated default (shown in the answer's `scope`); `[]` is refused.
+        scope = body.get("scope", list(APICLIENT_DEFAULT_SCOPE))
         if isinstance(scope, str):
             scope = [scope]
         if not isinstance(scope, list) or not all(isinstance(s, str) for s in scope):

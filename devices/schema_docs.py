@@ -463,7 +463,11 @@ class ApiClientInSerializer(serializers.Serializer):
             "ids": serializers.ListField(child=serializers.CharField(), required=False, allow_null=True),
         },
     )
-    scope = StringOrList(required=False, help_text='such as ["device:read-data"]')
+    scope = StringOrList(
+        required=False,
+        help_text='such as ["device:read-data"]; without it, ["device:read-data", "device:write-data"] '
+        "(read and write data, no management); an empty list is refused",
+    )
     rateLimit = serializers.IntegerField(required=False, min_value=0, help_text="requests a minute")
 
     class Meta:

@@ -88,6 +88,10 @@ def key_secret(*, key: ApiKey) -> str | None:
 # The API client scopes of the v3 dialect (Connio's words). `*` grants them all.
 # The API client scopes of the v3 dialect (Connio's words). `*` grants them all.
 API_SCOPES = frozenset(s.value for s in Scope)
+# What an API client key made without naming its scopes may do (`createkey --kind apiclient`,
+# `POST /v3/apiclients` without `scope`): read and write data, nothing of management. It is
+# written into the key's `scope`, so the key shows it; an empty scope is refused.
+APICLIENT_DEFAULT_SCOPE = (Scope.READ_DATA.value, Scope.WRITE_DATA.value)
 
 
 class KeyRefused(ApiError):

@@ -215,8 +215,8 @@ def test_only_the_account_manages_api_clients(api: APIClient, tenant: Tenant, th
     ("body", "status"),
     [
         ({"scope": ["device:read"]}, 400),  # no context
-        ({"context": {"type": "account"}}, 400),  # no scope
-        ({"context": {"type": "account"}, "scope": []}, 400),
+        ({"context": {"type": "account"}, "scope": []}, 400),  # an empty scope never means "all"
+        ({"context": {"type": "account"}, "scope": None}, 400),
         ({"context": {"type": "account"}, "scope": ["device:fly"]}, 400),
         ({"context": {"type": "account"}, "scope": "device:read,x"}, 400),
         ({"context": {"type": "account"}, "scope": [1]}, 400),
@@ -240,6 +240,28 @@ def test_api_client_bad_input(
 ) -> None:
     assert_v3_error(send(api, "post", "/v3/apiclients", body, **tenant.master_headers()), status)
     assert not ApiKey.objects.filter(kind=ApiKey.Kind.APICLIENT).exists()
+
+
+def test_an_api_client_without_a_scope_gets_the_stated_default(
+    api: APIClient, tenant: Tenant, thing: Enrolled
+) -> None:
+    """Least privilege: no `scope` is read and write data, written down and shown; never "all"."""
+    response = send(
+        api, "post", "/v3/apiclients", {"context": {"type": "account"}}, **tenant.master_headers()
+    )
+    assert response.status_code == 201, response.content
+    client = response.json()
+    assert client["scope"] == ["device:read-data", "device:write-data"]
+    assert ApiKey.objects.get(id=client["id"]).scope == ["device:read-data", "device:write-data"]
+    assert (
+        api.get(f"/v3/apiclients/{client['id']}", **tenant.master_headers()).json()["scope"]
+        == client["scope"]
+    )
+    creds = basic(client["id"], client["secret"])
+    assert api.get(f"/v3/data/devices/{thing.plug.id}", **creds).status_code == 200
+    # Management is not in it.
+    assert_v3_error(send(api, "put", f"/v3/devices/{thing.plug.id}", {"description": "x"}, **creds), 403)
+    assert_v3_error(send(api, "post", "/v3/devices", {"name": "made-by-client"}, **creds), 403)
 
 
 def test_another_accounts_devices_and_clients_are_404(

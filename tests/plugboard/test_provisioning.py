@@ -62,10 +62,15 @@ def test_an_api_client_key_does_what_its_scopes_say() -> None:
     _run("createaccount", "--email", "s@example.com", "--password", "pw-pw-pw-pw")
     made = _run("createkey", "--account", "s@example.com", "--kind", "apiclient")
     assert ApiKey.objects.get(id=made["id"]).scope == ["device:read-data", "device:write-data"]
+    assert made["scope"] == ["device:read-data", "device:write-data"]  # the default, shown
     reader = _run(
         "createkey", "--account", "s@example.com", "--kind", "apiclient", "--scope", "device:read-data"
     )
-    assert ApiKey.objects.get(id=reader["id"]).scope == ["device:read-data"]
+    assert ApiKey.objects.get(id=reader["id"]).scope == ["device:read-data"] == reader["scope"]
+    with pytest.raises(CommandError, match="--scope"):  # an empty list is refused, never "all"
+        call_command(
+            "createkey", "--account", "s@example.com", "--kind", "apiclient", "--scope", "", stdout=StringIO()
+        )
     with pytest.raises(CommandError, match="--scope"):
         call_command(
             "createkey",

@@ -5,11 +5,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from devices.models import Plug
 from plugboard.management.commands.createplug import account_lookup
-from plugboard.services import API_SCOPES, key_create
+from plugboard.services import API_SCOPES, APICLIENT_DEFAULT_SCOPE, key_create
 
 
 class Command(BaseCommand):
-    help = "Create an API key; prints {id, secret, kind} as JSON."
+    help = "Create an API key; prints {id, secret, kind} (and an API client's scope) as JSON."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--account", required=True, help="the account's email (or com- id)")
@@ -17,8 +17,11 @@ class Command(BaseCommand):
         parser.add_argument("--plug", help="the plug of a device key, or the app of an API client key")
         parser.add_argument(
             "--scope",
-            default="device:read-data,device:write-data",
-            help="API client scopes, comma-separated ('*' for all; default: read and write data)",
+            default=",".join(APICLIENT_DEFAULT_SCOPE),
+            help=(
+                "API client scopes, comma-separated ('*' for all; default: "
+                f"{','.join(APICLIENT_DEFAULT_SCOPE)}, i.e. read and write data, no management)"
+            ),
         )
 
     def handle(self, *args: Any, **opts: Any) -> None:
@@ -38,4 +41,7 @@ class Command(BaseCommand):
         else:
             scope = []  # user and device keys have no scopes: their kind says what they may do
         key, secret = key_create(account=account, kind=opts["kind"], plug=plug, scope=scope)
-        self.stdout.write(json.dumps({"id": key.id, "secret": secret, "kind": key.kind}))
+        made: dict[str, Any] = {"id": key.id, "secret": secret, "kind": key.kind}
+        if key.kind == "apiclient":
+            made["scope"] = list(key.scope)  # what it may do, the default included
+        self.stdout.write(json.dumps(made))
