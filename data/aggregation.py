@@ -241,10 +241,15 @@ def _aggregate_in_postgres(inner: Any, aggregator: Aggregator, order: str, limit
     return out
 
 
-def query_run(*, plug: Plug, channel: str, ref: str, query: PointQuery, now: int) -> dict[str, Any]:
-    """`{"sampleSize", "results": [{"ref", "values": [{"t", "v"}]}]}` for one property."""
+def query_run(
+    *, plug: Plug, channel: str, ref: str, query: PointQuery, now: int, sample_size: bool = True
+) -> dict[str, Any]:
+    """`{"sampleSize", "results": [{"ref", "values": [{"t", "v"}]}]}` for one property.
+
+    `sample_size=False` (the console's chart, which never shows it) spares the COUNT over the
+    whole range: `sampleSize` is then None."""
     points = property_points(plug=plug, channel=channel, start=query.start, end=query.end, now=now)
-    sample_size = points.count()
+    size = points.count() if sample_size else None
     aggregators = list(query.aggregators)
     series: Series
     if not aggregators:
@@ -276,6 +281,6 @@ def query_run(*, plug: Plug, channel: str, ref: str, query: PointQuery, now: int
                 series.reverse()
             series = series[: query.limit]
     return {
-        "sampleSize": sample_size,
+        "sampleSize": size,
         "results": [{"ref": ref, "values": [{"t": iso(t), "v": v} for t, v in series]}],
     }

@@ -220,7 +220,7 @@ def chart_series(*, plug: Plug, channel: str, start: int, end: int) -> dict[str,
         query = PointQuery(start, end, (Aggregator("avg", bucket),), MAX_LIMIT, "asc")
     else:
         query = PointQuery(start, end, (), CHART_POINTS, "asc")
-    result = query_run(plug=plug, channel=channel, ref=channel, query=query, now=now_ms())
+    result = query_run(plug=plug, channel=channel, ref=channel, query=query, now=now_ms(), sample_size=False)
     values = result["results"][0]["values"]
     points = [[parse_timestamp(v["t"]), _number(v["v"])] for v in values]
     return {

@@ -490,3 +490,73 @@ def test_property_settings_change_through_the_management_service(
     assert client.post(f"/console/plugs/{theirs.id}/properties/{their_prop.id}/", fields).status_code == 404
     their_prop.refresh_from_db()
     assert their_prop.access == "protected"
+
+
+def test_every_page_runs_a_bounded_number_of_queries(
+    tenant: Tenant, django_assert_max_num_queries: Any
+) -> None:
+    """The bench's pages (bench/console.py) with small fixtures: the count does not grow with
+    the plugs, properties or points (keyset pages, one query for the latest values)."""
+    plugs = [tenant.plug(f"node-{i:02d}", hwid=f"HW-{i}").plug for i in range(60)]
+    plug = plugs[0]
+    points = [
+        PointIn(channel=f"p{i % 5}", data=float(i), at=1_700_000_000_000 + i, of=plug.id) for i in range(700)
+    ]
+    points_write(principal=device(tenant, plug), points=points, source="http")
+    client = signed_in(tenant)
+    last = plugs[54]
+    for path, most in (
+        ("/console/plugs/", 4),
+        (f"/console/plugs/?after={last.name}:{last.id}", 4),
+        ("/console/plugs/?q=node-5", 4),
+        (f"/console/plugs/{plug.id}/", 14),
+        (f"/console/plugs/{plug.id}/?chart=p1&window=week", 14),
+        (f"/console/plugs/{plug.id}/?chart=p1&start=2023-11-14T00:00&end=2023-11-15T00:00", 14),
+        ("/console/channels/?mask=%23", 6),
+        ("/console/keys/", 6),
+    ):
+        with django_assert_max_num_queries(most):
+            assert client.get(path).status_code == 200, path
+
+
+def _unlabelled(html: str) -> list[str]:
+    """The visible form controls of a page with no <label for> and no aria-label."""
+    from html.parser import HTMLParser
+
+    controls: list[dict[str, str | None]] = []
+    labelled: set[str] = set()
+
+    class Walk(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            a = dict(attrs)
+            if tag == "label" and a.get("for"):
+                labelled.add(a["for"] or "")
+            if tag in ("input", "select", "textarea") and a.get("type") not in ("hidden", "submit"):
+                controls.append(a)
+
+    Walk().feed(html)
+    return [
+        str(c.get("name"))
+        for c in controls
+        if not c.get("aria-label") and (c.get("id") or "") not in labelled
+    ]
+
+
+def test_every_input_has_a_label(tenant: Tenant) -> None:
+    from django.contrib.auth.models import User
+
+    plug = tenant.plug("thermostat").plug
+    points_write(
+        principal=device(tenant, plug), points=[PointIn(channel="t", data=1, of=plug.id)], source="http"
+    )
+    for page in ("/console/sign-in/", "/console/staff/sign-in/"):
+        assert _unlabelled(Client().get(page).content.decode()) == [], page
+    client = signed_in(tenant)
+    for page in ("/console/plugs/", f"/console/plugs/{plug.id}/", "/console/channels/", "/console/keys/"):
+        html = client.get(page).content.decode()
+        assert "<input" in html or "<select" in html
+        assert _unlabelled(html) == [], page
+    User.objects.create_user("operator", password="staff-pw-1", is_staff=True)
+    staff = Client()
+    staff.post("/console/staff/sign-in/", {"username": "operator", "password": "staff-pw-1"})
+    assert _unlabelled(staff.get("/console/accounts/").content.decode()) == []
