@@ -158,8 +158,16 @@ def test_console_in_a_real_browser(console_server: ServerProcess, browser: Any, 
         Property.objects.filter(plug=plug, name="temperature").update(type=Property.Type.NUMBER)
         device.publish("temperature", "hot")
         assert wait_for(lambda: plug.log.exists())
+        # The rejection's log line arrives live (no reload), as text.
+        expect(page.locator("#device-log tbody tr").first).to_contain_text("temperature")
         page.reload()
         expect(page.locator("#device-log tbody tr").first).to_contain_text("temperature")
+        # A custom range on the chart: labelled inputs, the range shown.
+        page.get_by_label("From (UTC)").fill("2020-01-01T00:00")
+        page.get_by_label("To (UTC)").fill("2020-01-02T00:00")
+        page.get_by_role("button", name="Show").click()
+        page.wait_for_url("**start=2020-01-01T00%3A00**")
+        expect(page.locator("#chart-note")).to_contain_text("0 points")
 
         old = {"X-Plug-Id": plug.id, "X-Plug-Auth": enrolled.auth}
         assert _http_status(server, "/iot/data/temperature", old) == 200
