@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from devices import access
+from devices import schema_docs as docs
 from devices.models import Plug
 from devices.presenters import device_json, log_entry_json, property_json
 from devices.selectors import (
@@ -73,6 +75,7 @@ class ManagementView(PropertyDialectView):
         return key
 
 
+@extend_schema_view(**docs.device_list)
 class DeviceListView(ManagementView):
     def get(self, request: Request, **_: Any) -> Response:
         return Response(
@@ -87,6 +90,7 @@ class DeviceListView(ManagementView):
         return Response(device_json(plug, apps=_apps_of(plug)), status=201)
 
 
+@extend_schema_view(**docs.device)
 class DeviceView(ManagementView):
     def get(self, request: Request, ref: str, **_: Any) -> Response:
         plug = self.device(ref)
@@ -117,6 +121,7 @@ class PropertiesView(ManagementView):
         return Response(property_json(prop, plug=plug), status=201)
 
 
+@extend_schema_view(**docs.device_properties)
 class DevicePropertiesView(PropertiesView):
     def get(self, request: Request, ref: str, **_: Any) -> Response:
         return self.properties_list(request, ref)
@@ -125,6 +130,7 @@ class DevicePropertiesView(PropertiesView):
         return self.property_create(request, ref)
 
 
+@extend_schema_view(**docs.device_property)
 class DevicePropertyView(ManagementView):
     """`/v3/devices/{ref}/properties/{prp}` (id or name): GET reads a property; PUT replaces its
     settings (what the body leaves out goes back to the default); PATCH changes what it names."""
@@ -147,6 +153,7 @@ class DevicePropertyView(ManagementView):
         return self._change(request, ref, prp, merge=True)
 
 
+@extend_schema_view(**docs.owner_properties)
 class OwnerPropertiesView(PropertiesView):
     """`/v3/properties?owner={ref}`: the Connio SDKs create and list properties this way."""
 
@@ -164,6 +171,7 @@ class OwnerPropertiesView(PropertiesView):
         return self.property_create(request, self._owner(request))
 
 
+@extend_schema_view(**docs.device_log)
 class DeviceLogView(ManagementView):
     def get(self, request: Request, ref: str, **_: Any) -> Response:
         plug = self.device(ref)

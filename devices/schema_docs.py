@@ -236,7 +236,10 @@ channel_prop = {
     "get": extend_schema(
         summary="One prop's value",
         parameters=[_REF, _KEY],
-        responses={200: OpenApiResponse({}, description="the value: any JSON"), **channel_errors()},
+        responses={
+            200: OpenApiResponse({"description": "any JSON"}, description="the value"),
+            **channel_errors(),
+        },
     ),
     "patch": extend_schema(
         summary="Set one prop (a JSON null removes it)",
