@@ -104,9 +104,16 @@ class ServerProcess:
             self.process.wait()
 
 
-def serve(django_db_blocker: Any, var_dir: Path, log: Path, **env_overrides: str) -> ServerProcess:
-    """Start `manage.py serve` on the test database (free ports, the suite's SECRET_KEY so
-    digests and encrypted secrets agree) and wait until both ports answer."""
+def serve(
+    django_db_blocker: Any,
+    var_dir: Path,
+    log: Path,
+    ports: tuple[int, int] | None = None,
+    **env_overrides: str,
+) -> ServerProcess:
+    """Start `manage.py serve` on the test database (free ports unless `ports` names the
+    (HTTP, MQTT) pair, e.g. a killed server's; the suite's SECRET_KEY so digests and encrypted
+    secrets agree) and wait until both ports answer."""
     from django.conf import settings
 
     with django_db_blocker.unblock():
@@ -118,10 +125,10 @@ def serve(django_db_blocker: Any, var_dir: Path, log: Path, **env_overrides: str
         "SECRET_KEY": settings.SECRET_KEY,
         **env_overrides,
     }
-    http_port, mqtt_port = free_port(), free_port()
+    http_port, mqtt_port = ports or (free_port(), free_port())
     command = [sys.executable, "manage.py", "serve", "--port", str(http_port)]
     command += ["--mqtt-port", str(mqtt_port), "--no-expiry"]
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
     server = ServerProcess(http_port, mqtt_port, process, log)
     started = wait_for(
