@@ -120,7 +120,8 @@ class ChartForm(forms.Form):
         self.fields["end"].widget.attrs["id"] = "chart-to"
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("start"), data.get("end")
         if self.errors:
             return data
