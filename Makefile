@@ -9,8 +9,9 @@ MQTT_PORT ?= 1884
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/plugboard
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
+FUZZ_EXAMPLES ?= 50
 
-.PHONY: install run test lint typecheck test-postgres test-sqlite
+.PHONY: install run test lint typecheck test-postgres test-sqlite fuzz
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,3 +49,9 @@ test-postgres: install
 test-sqlite: install
 	DATABASE_URL= REDIS_URL= $(PY) -m pytest -m "not postgres" $(PYTEST_ARGS) \
 		tests/plugboard tests/data tests/devices tests/commands
+
+## fuzz: schemathesis over every operation of the served schema, FUZZ_EXAMPLES examples per
+## operation and credential kind (the suite runs 8), on PostgreSQL; prints the figures
+fuzz: install
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) PLUGBOARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		$(PY) -m pytest -s -q -p no:cacheprovider tests/plugboard/test_schema_contract.py -k schemathesis

@@ -159,7 +159,7 @@ channel_enrollment = {
         summary="Enroll a thing: a prototype (account credentials) or a production thing (none)",
         request=_ENROLL,
         auth=ANY_CREDENTIALS + OR_NONE,
-        responses={200: ENROLLED, **channel_errors()},
+        responses={200: ENROLLED, **channel_errors(409)},
         examples=[
             example("prototype", {"name": "boiler", "hwid": "AA:BB:CC", "props": {"room": "cellar"}}),
             example(
@@ -174,7 +174,7 @@ channel_enrollment = {
         responses={
             200: OpenApiResponse(ENROLLED, description="an existing controller"),
             201: OpenApiResponse(ENROLLED, description="a new controller"),
-            **channel_errors(),
+            **channel_errors(409),
         },
         examples=[
             example("controller", {"model": "tpl-0123456789abcdef01234567", "ctrl": "SN-42", "pass": "ctl"})
@@ -196,7 +196,7 @@ channel_device = {
         summary="Change a plug's name, perm, status or props",
         parameters=[_REF],
         request=json_body(ChannelDevicePatchSerializer),
-        responses={200: ChannelDeviceSerializer, **channel_errors()},
+        responses={200: ChannelDeviceSerializer, **channel_errors(409)},
         examples=[example("rename", {"name": "boiler-2", "props": {"room": None}})],
     ),
     "delete": extend_schema(
@@ -531,7 +531,7 @@ device_list = {
     "post": extend_schema(
         summary="Create a device",
         request=json_body(DeviceInSerializer),
-        responses={201: DeviceSerializer, **property_errors()},
+        responses={201: DeviceSerializer, **property_errors(409)},
         examples=[example("device", _DEVICE_EXAMPLE)],
     ),
 }
@@ -543,7 +543,7 @@ device = {
         summary="Change a device (the fields the body names)",
         parameters=[DEVICE_REF],
         request=json_body(DeviceUpdateSerializer),
-        responses={200: DeviceSerializer, **property_errors()},
+        responses={200: DeviceSerializer, **property_errors(409)},
         examples=[example("disable", {"status": "disabled", "description": "off for the winter"})],
     ),
     "delete": extend_schema(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,12 +97,13 @@ class Report:
     requests: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
 
     def summary(self) -> str:
         codes = ", ".join(f"{code}: {count}" for code, count in sorted(self.statuses.items()))
         return (
-            f"{len(self.operations)} operations, {self.requests} requests, "
-            f"{len(self.failures)} failures; statuses {codes}"
+            f"fuzzed {len(self.operations)} operations with {self.requests} requests in "
+            f"{time.monotonic() - self.started:.0f} s: {len(self.failures)} failures; statuses {codes}"
         )
 
 

@@ -24,6 +24,8 @@ from tests.fuzzing import fuzz, make_tenant
 from tests.support import ServerProcess
 
 WRITES = ("post", "put", "patch")
+# Examples per operation and credential: a few in the suite, many more under `make fuzz`.
+EXAMPLES = int(os.environ.get("PLUGBOARD_FUZZ_EXAMPLES", "8"))
 ERRORS = {"/iot/": "ChannelError", "/v3/": "PropertyError"}
 
 
@@ -83,14 +85,13 @@ def test_the_schema_names_each_credential_form(schema: dict[str, Any]) -> None:
 @pytest.mark.postgres
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(max(600, EXAMPLES * 30))
 def test_schemathesis_finds_nothing(start_server: Callable[..., ServerProcess]) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("the contract is fuzzed on PostgreSQL")
     server = start_server()
     counter = iter(range(1_000))
-    examples = int(os.environ.get("PLUGBOARD_FUZZ_EXAMPLES", "3"))
-    report = fuzz(server.base, lambda kind: make_tenant(kind, next(counter)), examples=examples)
+    report = fuzz(server.base, lambda kind: make_tenant(kind, next(counter)), examples=EXAMPLES)
     print(report.summary())  # noqa: T201 - the figures `make fuzz` shows
     assert report.requests > len(report.operations)
     assert not report.failures, "\n\n".join(report.failures)
