@@ -262,6 +262,26 @@ def may_modify_device(principal: Principal, plug: Plug) -> bool:
     return not principal.is_plug and may_manage_plug(principal, plug)
 
 
+def may_read_profiles(principal: Principal) -> bool:
+    """Device profiles and their properties (`/v3/deviceprofiles`, `/v3/properties?owner=_dpf_…`):
+    the account, or an API client key with `deviceprofile:read` or `deviceprofile:modify`
+    (profiles are account-wide, whatever the key's context); never a device key."""
+    return principal.is_account or (
+        principal.is_apiclient
+        and (principal.has_scope(Scope.PROFILE_READ) or principal.has_scope(Scope.PROFILE_MODIFY))
+    )
+
+
+def may_modify_profiles(principal: Principal) -> bool:
+    """Creating, changing and deleting device profiles and declaring their properties: the
+    account, or an account-wide API client key with `deviceprofile:modify`."""
+    return principal.is_account or (
+        principal.is_apiclient
+        and principal.context_type == ContextType.ACCOUNT
+        and principal.has_scope(Scope.PROFILE_MODIFY)
+    )
+
+
 def may_read_device_key(principal: Principal, plug: Plug) -> bool:
     """A device reads its own key (clients fetch their secret this way); no one else but the account."""
     if plug.account_id != principal.account_id:

@@ -48,7 +48,8 @@ def device_json(plug: Plug, *, apps: list[str]) -> dict[str, Any]:
         "accountId": plug.account_id,
         "name": plug.name,
         "friendlyName": plug.friendly_name or plug.name,
-        "profileId": extras.get("profileId", DEVICE_DEFAULTS["profileId"]),
+        # The profile row; a device stored before profiles were rows kept the id in its extras.
+        "profileId": plug.profile_id or extras.get("profileId", DEVICE_DEFAULTS["profileId"]),
         "apps": apps,
         "status": STATUS_TO_V3.get(plug.status, plug.status),
         "period": extras.get("period", DEVICE_DEFAULTS["period"]),
@@ -120,7 +121,8 @@ def property_json(prop: Property, *, plug: Plug) -> dict[str, Any]:
         "retention": retention_json(prop.retention),
         "description": prop.description,
         "tags": [],
-        "inherited": False,
+        # A copy of its device profile's declaration (devices.services.profiles).
+        "inherited": prop.inherited_from_id is not None,
         "locked": False,
         "dateCreated": iso_date(prop.date_created),
         "dateModified": iso_date(prop.date_modified),

@@ -26,6 +26,7 @@ from devices import access
 from devices import schema_docs as docs
 from devices.models import Plug
 from devices.presenters import device_json, log_entry_json, property_json
+from devices.profile_properties import profile_owner, profile_properties_list, profile_property_create
 from devices.selectors import (
     apiclients_of,
     device_log_of,
@@ -155,20 +156,27 @@ class DevicePropertyView(ManagementView):
 
 @extend_schema_view(**docs.owner_properties)
 class OwnerPropertiesView(PropertiesView):
-    """`/v3/properties?owner={ref}`: the Connio SDKs create and list properties this way."""
+    """`/v3/properties?owner={ref}`: the Connio SDKs create and list properties this way. The
+    owner is a device or a device profile (`devices.profile_properties`), by id or name."""
 
     def _owner(self, request: Request) -> str:
         body = request.data if isinstance(request.data, dict) else {}
         owner = request.query_params.get("owner") or body.get("ownerId")
         if not isinstance(owner, str) or not owner:
-            raise ApiError(400, "owner (query) or ownerId (body) names the device")
+            raise ApiError(400, "owner (query) or ownerId (body) names the device or device profile")
         return owner
 
     def get(self, request: Request, **_: Any) -> Response:
-        return self.properties_list(request, self._owner(request))
+        owner = self._owner(request)
+        if profile := profile_owner(self.principal, owner):
+            return profile_properties_list(request, self.principal, profile)
+        return self.properties_list(request, owner)
 
     def post(self, request: Request, **_: Any) -> Response:
-        return self.property_create(request, self._owner(request))
+        owner = self._owner(request)
+        if profile := profile_owner(self.principal, owner):
+            return profile_property_create(request, self.principal, profile)
+        return self.property_create(request, owner)
 
 
 @extend_schema_view(**docs.device_log)

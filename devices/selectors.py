@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from django.db.models import QuerySet
 
 from devices import access
-from devices.models import Control, DeviceLogEntry, Plug, Property
+from devices.models import Control, DeviceLogEntry, DeviceProfile, Plug, ProfileProperty, Property
 from plugboard.errors import ApiError
 from plugboard.models import Account, ApiKey
 from plugboard.principals import Principal
@@ -95,3 +95,18 @@ def plug_accounts(*, plug_ids: Iterable[str]) -> dict[str, str]:
 def things_controlled_by(*, plug: Plug) -> list[str]:
     """The ids of the things a controller controls, in the order it took control."""
     return list(Control.objects.filter(controller=plug).order_by("id").values_list("thing_id", flat=True))
+
+
+def profiles_of(*, principal: Principal) -> QuerySet[DeviceProfile]:
+    """The account's device profiles, by name, with their base profiles (the caller's right to
+    see them is checked by the view)."""
+    return (
+        DeviceProfile.objects.filter(account_id=principal.account_id)
+        .select_related("base_profile")
+        .order_by("name", "id")
+    )
+
+
+def profile_properties_of(*, profile: DeviceProfile) -> QuerySet[ProfileProperty]:
+    """The properties a profile declares itself (not its base profiles')."""
+    return ProfileProperty.objects.filter(profile=profile).order_by("name")

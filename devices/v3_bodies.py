@@ -132,11 +132,13 @@ def device_fields(body: dict[str, Any], *, creating: bool) -> DeviceFields:
     if creating and not body.get("name"):
         raise ApiError(400, "name is required")
     extras: dict[str, Any] = {}
+    profile: Any = KEEP
     if "profileId" in body or "profile" in body:
         profile = body.get("profileId", body.get("profile"))
         if profile is not None and not isinstance(profile, str):
             raise ApiError(400, "profileId must be a string")
-        extras["profileId"] = profile
+        profile = profile or None
+        extras["profileId"] = None  # kept here before profiles were rows: dropped when set
     if "customIds" in body:
         if body["customIds"] is not None and not isinstance(body["customIds"], dict):
             raise ApiError(400, "customIds must be an object")
@@ -171,6 +173,7 @@ def device_fields(body: dict[str, Any], *, creating: bool) -> DeviceFields:
         location=location,
         extras=extras,
         apps=body.get("apps", KEEP),
+        profile=profile,
     )
 
 

@@ -39,7 +39,8 @@ class DeviceFields:
     """What a v3 create or update sets, in plug words; `KEEP` leaves a field alone.
 
     `location` is a CloudPlugs location or None (removed); `extras` are merged into
-    `props[V3_KEY]` (a None value removes the key); `apps` are controller ids or names.
+    `props[V3_KEY]` (a None value removes the key); `apps` are controller ids or names;
+    `profile` is a device profile id or name (case-insensitive), or None (no profile).
     """
 
     name: Any = KEEP
@@ -50,6 +51,7 @@ class DeviceFields:
     location: Any = KEEP
     extras: dict[str, Any] | None = None
     apps: Any = KEEP
+    profile: Any = KEEP
 
 
 def _apps_resolve(account_id: str, refs: Any) -> list[Plug]:
@@ -120,8 +122,13 @@ def device_create(*, account: Account | str, fields: DeviceFields) -> Enrolled:
     account_id = account if isinstance(account, str) else account.id
     if not isinstance(fields.name, str) or not fields.name:
         raise PlugError("name is required")
+    from devices.services.profiles import plug_profile_set, profile_lookup
+
     draft = Plug(account_id=account_id, props={})
     _apply(draft, fields)
+    profile = None
+    if fields.profile is not KEEP and fields.profile is not None:
+        profile = profile_lookup(account_id=account_id, ref=fields.profile)
     enrolled = plug_create(
         account=account_id,
         name=draft.name,
@@ -131,6 +138,8 @@ def device_create(*, account: Account | str, fields: DeviceFields) -> Enrolled:
         tags=draft.tags,
         status=draft.status,
     )
+    if profile is not None:
+        plug_profile_set(plug=enrolled.plug, profile=profile)
     if fields.apps is not KEEP:
         _apps_set(enrolled.plug, _apps_resolve(account_id, fields.apps))
     return enrolled
@@ -146,6 +155,14 @@ def device_update(*, plug: Plug, fields: DeviceFields) -> Plug:
             locked.save()
     except IntegrityError:
         raise PlugError(f"a plug named {locked.name!r} already exists", status=409)
+    if fields.profile is not KEEP:
+        from devices.services.profiles import plug_profile_set, profile_lookup
+
+        profile = None
+        if fields.profile is not None:
+            profile = profile_lookup(account_id=locked.account_id, ref=fields.profile)
+        if (profile.id if profile else None) != locked.profile_id:
+            plug_profile_set(plug=locked, profile=profile)
     if fields.apps is not KEEP:
         _apps_set(locked, _apps_resolve(locked.account_id, fields.apps))
     return locked
@@ -220,7 +237,15 @@ def property_define(
         retention=retention,
         description=description,
     )
-    if Property.objects.filter(plug=plug, name__iexact=name).exists():
+    existing = Property.objects.select_for_update().filter(plug=plug, name__iexact=name).first()
+    if existing is not None and existing.inherited_from_id is not None:
+        # The device overrides what its profile declares: the row (and its data) becomes its own.
+        for field, value in settings.items():
+            setattr(existing, field, value)
+        existing.inherited_from = None
+        existing.save()
+        return existing
+    if existing is not None:
         raise PlugError(f"{plug.name} already has a property {name!r}", status=409)
     try:
         with transaction.atomic():
@@ -271,6 +296,7 @@ def property_update(
     merged = {f: getattr(locked, f) if given[f] is KEEP else given[f] for f in PROPERTY_SETTINGS}
     for field, value in _property_settings(**merged).items():
         setattr(locked, field, value)
+    locked.inherited_from = None  # changed on the device: its own now, whatever its profile says
     locked.save()
     return locked
 

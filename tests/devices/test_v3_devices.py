@@ -10,7 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from commands.services import CommandOrder, commands_create
-from devices.models import Control, DeviceLogEntry, Plug, Property
+from devices.models import Control, DeviceLogEntry, DeviceProfile, Plug, Property
 from devices.services.plugs import Enrolled
 from plugboard.services import apiclient_create
 from plugboard.timestamps import parse_timestamp
@@ -88,6 +88,7 @@ def test_bad_paging_is_a_400(api: APIClient, tenant: Tenant) -> None:
 
 
 def test_create_returns_the_device_with_v3_fields(api: APIClient, tenant: Tenant) -> None:
+    profile = DeviceProfile.objects.create(account=tenant.account, name="boiler")
     body = {
         "name": "Boiler-1",
         "friendlyName": "Boiler in the basement",
@@ -95,7 +96,7 @@ def test_create_returns_the_device_with_v3_fields(api: APIClient, tenant: Tenant
         "tags": ["heating", "basement"],
         "location": {"zone": "basement", "geo": {"lat": 41.39, "lon": 2.17, "alt": 12}},
         "status": "debug",
-        "profileId": "_dpf_boiler",
+        "profileId": profile.id,
         "customIds": {"sn": "B-100"},
         "period": 30,
         "annotateWithLoc": True,
@@ -109,7 +110,7 @@ def test_create_returns_the_device_with_v3_fields(api: APIClient, tenant: Tenant
     assert device["status"] == "debug" and device["period"] == 30 and device["annotateWithLoc"] is True
     assert device["annotateWithMeta"] is False and device["locked"] is False
     assert device["location"] == {"zone": "basement", "geo": {"lat": 41.39, "lon": 2.17, "alt": 12}}
-    assert device["profileId"] == "_dpf_boiler" and device["customIds"] == {"sn": "B-100"}
+    assert device["profileId"] == profile.id and device["customIds"] == {"sn": "B-100"}
     assert device["tags"] == ["heating", "basement"] and device["apps"] == []
     assert device["dateCreated"].endswith("Z") or "+" in device["dateCreated"]
     plug = Plug.objects.get(id=device["id"])

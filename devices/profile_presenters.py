@@ -1,0 +1,57 @@
+"""The property dialect's device profile shapes (SPEC §6 "Fleets"): a profile and a property
+it declares, with the v3 field names the Connio SDKs read (every key present, `null` where
+there is no value)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from devices.models import DeviceProfile, ProfileProperty
+from devices.presenters import retention_json
+from plugboard.property_dialect import iso_date
+
+
+def profile_json(profile: DeviceProfile) -> dict[str, Any]:
+    """`baseProfile` is the base's name (as a create names it), `baseProfileId` its id."""
+    base = profile.base_profile
+    return {
+        "id": profile.id,
+        "accountId": profile.account_id,
+        "name": profile.name,
+        "friendlyName": profile.friendly_name or profile.name,
+        "baseProfile": base.name if base else None,
+        "baseProfileId": base.id if base else None,
+        "description": profile.description,
+        "tags": profile.tags or [],
+        "deviceClass": profile.device_class or None,
+        "productName": profile.product_name or None,
+        "vendorName": profile.vendor_name or None,
+        "locked": False,
+        "dateCreated": iso_date(profile.date_created),
+        "dateModified": iso_date(profile.date_modified),
+    }
+
+
+def profile_property_json(prop: ProfileProperty, *, profile: DeviceProfile) -> dict[str, Any]:
+    """A property a profile declares: `property_json`'s shape, owned by the profile."""
+    result: dict[str, Any] = {
+        "id": prop.id,
+        "accountId": profile.account_id,
+        "ownerId": profile.id,
+        "name": prop.name,
+        "friendlyName": prop.name,
+        "qualifiedName": f"{profile.name}${prop.name}",
+        "type": prop.type,
+        "access": prop.access,
+        "publish": prop.publish,
+        "retention": retention_json(prop.retention),
+        "description": prop.description,
+        "tags": [],
+        "inherited": False,
+        "locked": False,
+        "dateCreated": iso_date(prop.date_created),
+        "dateModified": iso_date(prop.date_modified),
+    }
+    if prop.min is not None or prop.max is not None:
+        result["boundaries"] = {"min": prop.min, "max": prop.max}
+    return result
