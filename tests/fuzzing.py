@@ -5,7 +5,8 @@ as the account (master password in headers) and as a plug (id + auth), the prope
 (`/v3/`) as a device key and as a user key — each credential kind on resources of its own
 tenant (a thing, a controller, a property, an API client), so what one pass deletes or
 regenerates leaves the others whole. Path parameters are either fuzzed or, drawn as often,
-the tenant's real ids, so the requests reach past the 404s. Each response is checked for: no
+the tenant's real ids, so the requests reach past the 404s; cases are drawn both from data
+that fits the schema and from data that does not. Each response is checked for: no
 5xx, a documented status code, the documented content type, a body that conforms to the
 schema.
 """
@@ -22,6 +23,7 @@ from typing import Any
 
 import requests
 import schemathesis
+from schemathesis import GenerationMode
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
@@ -143,6 +145,8 @@ def _fuzz_operation(
 ) -> None:
     names = [name for name in tenant.refs if "{" + name + "}" in operation.path]
     real = st.fixed_dictionaries({name: st.sampled_from([None, *tenant.refs[name]]) for name in names})
+    # Data that fits the schema, and data that does not (wrong types, missing fields, …).
+    cases = st.one_of(operation.as_strategy(), operation.as_strategy(GenerationMode.NEGATIVE))
 
     @settings(
         max_examples=examples,
@@ -152,7 +156,7 @@ def _fuzz_operation(
         suppress_health_check=list(HealthCheck),
         phases=[Phase.explicit, Phase.generate],
     )
-    @given(case=operation.as_strategy(), choice=real)
+    @given(case=cases, choice=real)
     def run(case: Any, choice: dict[str, str | None]) -> None:
         for name, value in choice.items():
             if value is not None:
