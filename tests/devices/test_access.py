@@ -65,6 +65,8 @@ ACCOUNT_MATRIX = {
     "manage keys": "YY...........",
     "use the console": "YY...........",
     "publish as the account": "YY...........",
+    "read device profiles": "YY.......Y...",
+    "modify device profiles": "YY.......Y...",
 }
 
 
@@ -181,12 +183,48 @@ def test_account_wide_questions(worlds: tuple[World, World]) -> None:
         "manage keys": access.may_manage_keys,
         "use the console": access.may_use_console,
         "publish as the account": access.may_publish_as_account,
+        "read device profiles": access.may_read_profiles,
+        "modify device profiles": access.may_modify_profiles,
     }
     got = {
         question: "".join("Y" if answers[question](a.principals[n]) else "." for n in CREDENTIALS)
         for question in ACCOUNT_MATRIX
     }
     assert got == ACCOUNT_MATRIX
+
+
+# API client keys with the device profile scopes (no device scope): (scope, context) → may
+# read profiles, may modify them. Profiles are account-wide: reading ignores the context,
+# changing needs an account context.
+PROFILE_SCOPE_MATRIX = {
+    ("deviceprofile:read", "account"): (True, False),
+    ("deviceprofile:modify", "account"): (True, True),
+    ("deviceprofile:read", "devices"): (True, False),
+    ("deviceprofile:modify", "devices"): (True, False),
+    ("deviceprofile:modify", "app"): (True, False),
+    ("device:modify", "account"): (False, False),
+    ("appprofile:modify", "account"): (False, False),
+}
+
+
+def test_who_may_read_and_modify_device_profiles(worlds: tuple[World, World]) -> None:
+    a, _ = worlds
+    controller = Plug.objects.get(account_id=a.thing.account_id, name="controller")
+    got = {}
+    for scope, context in PROFILE_SCOPE_MATRIX:
+        where: dict[str, object] = {"app": controller} if context == "app" else {}
+        if context == "devices":
+            where["context_ids"] = [a.thing.id]
+        key, secret = apiclient_create(
+            account=a.thing.account_id,
+            scope=[scope],
+            context_type=context,
+            **where,  # type: ignore[arg-type]
+        )
+        principal = verify(Credentials("key", key.id, secret))
+        assert principal is not None
+        got[(scope, context)] = (access.may_read_profiles(principal), access.may_modify_profiles(principal))
+    assert got == PROFILE_SCOPE_MATRIX
 
 
 def test_no_reach_extends_to_another_account(worlds: tuple[World, World]) -> None:
