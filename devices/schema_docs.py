@@ -724,3 +724,79 @@ account = {
         examples=[example("no default retention", {"defaultRetention": None})],
     ),
 }
+
+
+class DeviceProfileSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    accountId = serializers.CharField()
+    name = serializers.CharField()
+    friendlyName = serializers.CharField()
+    baseProfile = serializers.CharField(allow_null=True, help_text="the base profile's name")
+    baseProfileId = serializers.CharField(allow_null=True)
+    description = serializers.CharField(allow_blank=True)
+    tags = serializers.ListField(child=serializers.CharField())
+    deviceClass = serializers.CharField(allow_null=True)
+    productName = serializers.CharField(allow_null=True)
+    vendorName = serializers.CharField(allow_null=True)
+    locked = serializers.BooleanField()
+    dateCreated = serializers.CharField(allow_null=True)
+    dateModified = serializers.CharField(allow_null=True)
+
+    class Meta:
+        ref_name = "DeviceProfile"
+
+
+class DeviceProfileInSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    friendlyName = serializers.CharField(required=False)
+    description = serializers.CharField(required=False)
+    tags = serializers.ListField(child=serializers.CharField(), required=False)
+    deviceClass = serializers.CharField(required=False, allow_null=True)
+    productName = serializers.CharField(required=False, allow_null=True)
+    vendorName = serializers.CharField(required=False, allow_null=True)
+    baseProfile = serializers.CharField(required=False, allow_null=True, help_text="a profile id or name")
+
+    class Meta:
+        ref_name = "DeviceProfileIn"
+
+
+class DeviceProfileChangeSerializer(DeviceProfileInSerializer):
+    name = serializers.CharField(required=False)
+
+    class Meta:
+        ref_name = "DeviceProfileChange"
+
+
+PROFILE_REF = path_param("ref", "a device profile id (`_dpf_…`) or name (case-insensitive)")
+profile_list = {
+    "get": extend_schema(
+        summary="The account's device profiles",
+        parameters=PAGE_PARAMETERS,
+        responses={200: page_of(DeviceProfileSerializer, "DeviceProfilePage"), **property_errors()},
+    ),
+    "post": extend_schema(
+        summary="Create a device profile (its properties: POST /v3/properties with ownerId)",
+        request=json_body(DeviceProfileInSerializer),
+        responses={201: DeviceProfileSerializer, **property_errors(409)},
+        examples=[example("profile", {"name": "thermostat", "vendorName": "Acme", "tags": ["heating"]})],
+    ),
+}
+profile_detail = {
+    "get": extend_schema(
+        summary="A device profile",
+        parameters=[PROFILE_REF],
+        responses={200: DeviceProfileSerializer, **property_errors()},
+    ),
+    "put": extend_schema(
+        summary="Change a device profile (the fields the body names)",
+        parameters=[PROFILE_REF],
+        request=json_body(DeviceProfileChangeSerializer),
+        responses={200: DeviceProfileSerializer, **property_errors(409)},
+        examples=[example("describe", {"description": "wall thermostats", "productName": "T-1"})],
+    ),
+    "delete": extend_schema(
+        summary="Remove a device profile (refused while devices use it)",
+        parameters=[PROFILE_REF],
+        responses={200: REMOVED, **property_errors(409)},
+    ),
+}
