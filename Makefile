@@ -51,7 +51,7 @@ test-sqlite: install
 		tests/plugboard tests/data tests/devices tests/commands
 
 ## fuzz: schemathesis over every operation of the served schema, FUZZ_EXAMPLES examples per
-## operation and credential kind (the suite runs 8), on PostgreSQL; prints the figures
+## operation and credential kind (the suite runs 5), on PostgreSQL; prints the figures
 fuzz: install
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) PLUGBOARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
 		$(PY) -m pytest -s -q -p no:cacheprovider tests/plugboard/test_schema_contract.py -k schemathesis

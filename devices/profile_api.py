@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from devices import access
+from devices import schema_docs as docs
 from devices.models import DeviceProfile
 from devices.profile_presenters import profile_json
 from devices.selectors import profiles_of
@@ -69,6 +71,7 @@ class ProfileView(PropertyDialectView):
         return found
 
 
+@extend_schema_view(**docs.profile_list)
 class ProfileListView(ProfileView):
     def get(self, request: Request, **_: Any) -> Response:
         self.readable()
@@ -80,6 +83,7 @@ class ProfileListView(ProfileView):
         return Response(profile_json(created), status=201)
 
 
+@extend_schema_view(**docs.profile_detail)
 class ProfileDetailView(ProfileView):
     def get(self, request: Request, ref: str, **_: Any) -> Response:
         return Response(profile_json(self.profile(ref)))

@@ -25,7 +25,7 @@ from tests.support import ServerProcess
 
 WRITES = ("post", "put", "patch")
 # Examples per operation and credential: a few in the suite, many more under `make fuzz`.
-EXAMPLES = int(os.environ.get("PLUGBOARD_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("PLUGBOARD_FUZZ_EXAMPLES", "5"))
 ERRORS = {"/iot/": "ChannelError", "/v3/": "PropertyError"}
 
 
