@@ -30,8 +30,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from rest_framework.test import APIClient
 
 from data.models import DataPoint
-from devices.models import Control, DeviceLogEntry, Plug, Property
+from devices.models import Control, DeviceLogEntry, DeviceProfile, Plug, ProfileProperty, Property
 from devices.services.plugs import plug_create, template_create
+from devices.services.profiles import plug_profile_set
 from plugboard.models import Account, ApiKey
 from plugboard.services import account_create, apiclient_create, key_create
 from tests.conftest import PASSWORD, basic
@@ -112,6 +113,7 @@ class Alpha:
     template_id: str
     oid: str
     secrets: list[str]
+    profile: Any = None  # DeviceProfile: A's thing is made from it
 
 
 @dataclass
@@ -167,7 +169,13 @@ def _alpha() -> Alpha:
         "id", flat=True
     )[0]
     secrets = [thing.auth, controller.auth, apiclient_secret, user_secret, PASSWORD]
-    return Alpha(account, thing, controller, prop, apiclient, template.id, oid, secrets)
+    profile = DeviceProfile.objects.create(
+        account=account, name="alpha-profile", description=f"{MARK}-profile", vendor_name=f"{MARK}-vendor"
+    )
+    declared = ProfileProperty.objects.create(profile=profile, name="humidity", type="number", max=100)
+    plug_profile_set(plug=thing.plug, profile=profile)
+    assert Property.objects.filter(plug=thing.plug, inherited_from=declared).exists()
+    return Alpha(account, thing, controller, prop, apiclient, template.id, oid, secrets, profile)
 
 
 def _bravo() -> Bravo:
@@ -183,6 +191,7 @@ def _bravo() -> Bravo:
     )
     user, user_secret = key_create(account=account, kind=ApiKey.Kind.USER)
     bravo = Bravo(account, thing, controller)
+    DeviceProfile.objects.create(account=account, name="bravo-profile")
     keys: dict[str, tuple[str, str]] = {
         "device key": (thing.key.id, thing.auth),
         "gateway key": (gateway.id, gateway_secret),
@@ -196,7 +205,11 @@ def _bravo() -> Bravo:
                 where["context_ids"] = [thing.plug.id]
             key, secret = apiclient_create(account=account, scope=[scope], context_type=context, **where)
             keys[f"api client {context} {short}"] = (key.id, secret)
+    profile_key, profile_secret = apiclient_create(
+        account=account, scope=["deviceprofile:read", "deviceprofile:modify"]
+    )
     bravo.credentials = {
+        "api client account deviceprofile": basic(profile_key.id, profile_secret),
         "master (X-Plug-Email/Master)": {"HTTP_X_PLUG_EMAIL": master[0], "HTTP_X_PLUG_MASTER": master[1]},
         "master (Basic)": basic(*master),
         "plug auth": {"HTTP_X_PLUG_ID": thing.plug.id, "HTTP_X_PLUG_AUTH": thing.auth},
@@ -305,6 +318,11 @@ class Cell:
 def _namings(route: Route, alpha: Alpha) -> Iterator[tuple[str, dict[str, str]]]:
     """Each way of naming A's resources in the route's path, one parameter varied at a time."""
     target = alpha.controller if "/apps/" in route.template else alpha.thing
+    profile_refs = {
+        "A's profile id": alpha.profile.id,
+        "A's profile name": alpha.profile.name,
+        "A's profile name, upper case": alpha.profile.name.upper(),
+    }
     forms: dict[str, dict[str, str]] = {
         "acc": {"A's account id": alpha.account.id, "_this_": "_this_"},
         "ref": {
@@ -330,6 +348,8 @@ def _namings(route: Route, alpha: Alpha) -> Iterator[tuple[str, dict[str, str]]]
         "mask": {"A's channel": "alpha/room/temp", "mask alpha/#": "alpha/#", "mask +/room/+": "+/room/+"},
         "key": {"A's prop key": "label"},
     }
+    if "/deviceprofiles/" in route.template:
+        forms["ref"] = profile_refs
     default = {p: next(iter(forms[p].values())) for p in route.params}
     if not route.params:
         yield "no path parameter", {}
@@ -395,11 +415,26 @@ def _payloads(route: Route, method: str, alpha: Alpha, bravo: Bravo) -> list[tup
         ("PropertyQueryView", "post"): [
             ("", {}, {"startRelative": {"value": 100, "unit": "years"}, "aggregators": [{"name": "count"}]})
         ],
-        ("DeviceListView", "post"): [("", {}, {"name": "b-new", "apps": [a_ctrl]})],
+        ("DeviceListView", "post"): [
+            ("", {}, {"name": "b-new", "apps": [a_ctrl]}),
+            ("profile=A's profile id", {}, {"name": "b-new", "profile": alpha.profile.id}),
+            ("profileId=A's profile name", {}, {"name": "b-new", "profileId": alpha.profile.name}),
+        ],
+        ("ProfileListView", "post"): [
+            ("baseProfile=A's profile id", {}, {"name": "b-new", "baseProfile": alpha.profile.id}),
+            ("baseProfile=A's profile name", {}, {"name": "b-new", "baseProfile": alpha.profile.name}),
+        ],
+        ("ProfileDetailView", "put"): [("", {}, {"description": "bravo", "vendorName": "bravo"})],
         ("DevicePropertiesView", "post"): [("", {}, {"name": "bravo", "type": "number"})],
-        ("OwnerPropertiesView", "get"): [("owner=A's plug", {"owner": a_plug}, None)],
+        ("OwnerPropertiesView", "get"): [
+            ("owner=A's plug", {"owner": a_plug}, None),
+            ("owner=A's profile id", {"owner": alpha.profile.id}, None),
+            ("owner=A's profile name", {"owner": alpha.profile.name}, None),
+        ],
         ("OwnerPropertiesView", "post"): [
-            ("ownerId=A's plug", {}, {"name": "bravo", "type": "number", "ownerId": a_plug})
+            ("ownerId=A's plug", {}, {"name": "bravo", "type": "number", "ownerId": a_plug}),
+            ("ownerId=A's profile", {}, {"name": "bravo", "type": "number", "ownerId": alpha.profile.id}),
+            ("owner=A's profile name", {"owner": alpha.profile.name}, {"name": "bravo", "type": "number"}),
         ],
         ("ApiClientListView", "post"): [
             (
@@ -422,6 +457,7 @@ B_REF_WITH_A_IN_BODY = {
     ("DeviceView", "patch"): lambda alpha: {"perm": {"r": [alpha.thing.plug.id], "w": [alpha.thing.plug.id]}},
     ("DeviceView", "delete"): lambda alpha: {"controlled": [alpha.thing.plug.id]},
     ("DeviceView", "put"): lambda alpha: {"apps": [alpha.controller.plug.id]},
+    ("ProfileDetailView", "put"): lambda alpha: {"baseProfile": alpha.profile.id},
 }
 
 
@@ -441,6 +477,8 @@ def _cells(alpha: Alpha, bravo: Bravo) -> list[Cell]:
                     if route.view == "DeviceView" and method == "delete"
                     else bravo.thing.plug.id
                 )
+                if route.view == "ProfileDetailView":
+                    ref = DeviceProfile.objects.get(account=bravo.account, name="bravo-profile").id
                 params = {p: ("_this_" if p == "acc" else ref) for p in route.params}
                 cells.append(
                     Cell(
