@@ -18,6 +18,9 @@ Query object (the subset of Connio's, itself KairosDB's, that the dialect promis
 
 On PostgreSQL the first aggregator runs in the database (GROUP BY bucket); elsewhere, and for
 the later aggregators of a chain (which only see the previous output), it runs in Python.
+`first` and `last` with a sampling over at most SEEK_BUCKETS buckets take one index seek per
+bucket (the key orders a property's points by time) instead of reading every point of the
+range: a week of a million points in 600 buckets is some 600 seeks, not a million rows.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DataError, connection, transaction
+from django.db.models.expressions import RawSQL
 
 from data.property_reads import property_points
 from devices.models import Plug
@@ -211,6 +215,33 @@ _SQL_VALUE = {
 _NUMERIC_SQL = "CASE WHEN jsonb_typeof(p.data) = 'number' THEN (p.data #>> '{}')::float8 END"
 
 
+SEEK_BUCKETS = 10_000  # first/last per bucket by index seeks up to this many buckets
+
+
+def _seek_in_postgres(
+    points: Any, aggregator: Aggregator, first_key: int, last_key: int, order: str, limit: int | None
+) -> Series:
+    """`first`/`last` per bucket as one index seek per bucket: for each bucket key of the
+    range, the property's earliest (latest) unexpired point in it."""
+    step = int(aggregator.sampling_ms or 0)
+    newest = aggregator.name == "last"
+    in_bucket = points.filter(
+        at__gte=RawSQL("b.k * %s", [step]), at__lt=RawSQL("(b.k + 1) * %s", [step])
+    ).order_by("-at" if newest else "at")
+    sql, params = in_bucket.values("data")[:1].query.sql_with_params()
+    statement = (
+        f"SELECT k, v FROM (SELECT b.k AS k, (({sql}))::text AS v "
+        f"FROM generate_series(%s::bigint, %s::bigint) AS b(k)) AS s "
+        f"WHERE v IS NOT NULL ORDER BY k {'DESC' if order == 'desc' else 'ASC'}"
+    )
+    if limit is not None:
+        statement += f" LIMIT {int(limit)}"
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*params, first_key, last_key])
+        rows = cursor.fetchall()
+    return [(int(k) * step, _plain(json.loads(v))) for k, v in rows]
+
+
 def _aggregate_in_postgres(inner: Any, aggregator: Aggregator, order: str, limit: int | None) -> Series:
     """The first aggregator as one GROUP BY over the range's points."""
     sql, params = inner.values_list("at", "data").order_by().query.sql_with_params()
@@ -260,15 +291,18 @@ def query_run(
         in_database = connection.vendor == "postgresql"
         if in_database:
             try:
+                head = aggregators[0]
+                order, limit = (query.order, query.limit) if single else ("asc", None)
+                step = head.sampling_ms
+                first_key = (query.start or 0) // step if step else 0
+                last_key = (now if query.end is None else query.end) // step if step else 0
                 # A savepoint: a number beyond float8 (a huge integer, or a sum that overflows)
                 # fails the statement, and Python's arithmetic takes over.
                 with transaction.atomic():
-                    series = _aggregate_in_postgres(
-                        points,
-                        aggregators[0],
-                        query.order if single else "asc",
-                        query.limit if single else None,
-                    )
+                    if head.name in ("first", "last") and step and last_key - first_key < SEEK_BUCKETS:
+                        series = _seek_in_postgres(points, head, first_key, last_key, order, limit)
+                    else:
+                        series = _aggregate_in_postgres(points, head, order, limit)
                 aggregators.pop(0)
             except DataError:
                 in_database = False

@@ -109,6 +109,43 @@ def test_each_aggregator_per_hour(api: APIClient, readings: Enrolled, name: str,
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("seek_buckets", [0, 10_000], ids=["group-by", "index-seeks"])
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_first_and_last_per_bucket_agree_whichever_plan_runs(
+    api: APIClient, thing: Enrolled, monkeypatch: pytest.MonkeyPatch, seek_buckets: int, order: str
+) -> None:
+    """With an end, few buckets: PostgreSQL seeks each bucket's first/last point through the key
+    instead of grouping every point; the answer is the same (SQLite: Python, either way)."""
+    monkeypatch.setattr("data.aggregation.SEEK_BUCKETS", seek_buckets)
+    write(
+        thing,
+        "temperature",
+        [
+            (T0 + i * 7 * MIN, v)
+            for i, v in enumerate([1, "two", {"three": 3}, None, 5.5, [6], True, 8, 9, 10])
+        ],
+    )
+    write(thing, "temperature", [(T0 + 30 * MIN, 99)], expire_at=now_ms() - 1)  # expired: never seen
+    body = {"startAbsolute": iso(T0), "endAbsolute": iso(T0 + 4 * HOUR), "order": order, "limit": 3}
+    expected = {
+        "first": [(T0, 1), (T0 + HOUR, 10)],  # points at 0, 7, … 56 min, then 63 min
+        "last": [(T0, 9), (T0 + HOUR, 10)],
+    }
+    for name, series in expected.items():
+        body["aggregators"] = [{"name": name, "sampling": {"value": 1, "unit": "hours"}}]
+        got = values(query(api, thing, body))
+        want = [(iso(t), v) for t, v in series]
+        assert got == (want if order == "asc" else want[::-1]), name
+    body["aggregators"] = [{"name": "last", "sampling": {"value": 10, "unit": "minutes"}}]
+    body["limit"] = 2
+    got = values(query(api, thing, body))
+    if order == "asc":
+        assert got == [(iso(T0), "two"), (iso(T0 + 10 * MIN), {"three": 3})]
+    else:
+        assert got == [(iso(T0 + 60 * MIN), 10), (iso(T0 + 50 * MIN), 9)]
+
+
+@pytest.mark.django_db
 def test_non_numeric_buckets_are_left_out_of_numeric_aggregators(api: APIClient, thing: Enrolled) -> None:
     write(thing, "temperature", [(T0, "a"), (T0 + HOUR, 1), (T0 + HOUR + 1, {"x": 1})])
     assert values(query(api, thing, hourly("avg"))) == [(iso(T0 + HOUR), 1)]

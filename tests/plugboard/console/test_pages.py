@@ -262,6 +262,32 @@ def test_the_plug_page_charts_a_window_downsampled(
     assert 0 < len(data["points"]) <= 600
 
 
+def test_a_window_past_the_averaging_bound_draws_each_buckets_first_point(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Averaging reads every point of the window; past AVERAGED_POINTS the chart takes each
+    bucket's first point instead (index seeks on PostgreSQL): real values, never averages."""
+    import json
+
+    from plugboard.timestamps import now_ms
+
+    monkeypatch.setattr("plugboard.console.views.AVERAGED_POINTS", 1000)
+    plug = tenant.plug("thermostat").plug
+    now = now_ms()
+    points = [
+        PointIn(channel="t", data=float(i % 17) + 0.5, at=now - i * 1000, of=plug.id) for i in range(1500)
+    ]
+    points_write(principal=device(tenant, plug), points=points, source="http")
+    html = signed_in(tenant).get(f"/console/plugs/{plug.id}/?chart=t&window=hour").content.decode()
+    found = re.search(r'<script id="series" type="application/json">(.*?)</script>', html, re.S)
+    assert found
+    data = json.loads(found.group(1))
+    assert data["summary"] == "first" and data["bucket"] == 3_600_000 // 600
+    assert 0 < len(data["points"]) <= 600
+    assert {v for _, v in data["points"]} <= {float(i) + 0.5 for i in range(17)}
+    assert "the first of each 6000 ms bucket" in html
+
+
 def test_keys_create_once_and_revoke(tenant: Tenant, api: Any) -> None:
     client = signed_in(tenant)
     response = client.post(
