@@ -37,6 +37,13 @@ from plugboard.schema import (
 
 PLUG = "dev-0123456789abcdef01234567"
 PLUG_2 = "dev-76543210fedcba9876543210"
+V3_STATUSES = sorted(set(STATUS_TO_V3.values()))
+# Choice sets that share a field name get these component names (SPECTACULAR_SETTINGS
+# ENUM_NAME_OVERRIDES), so a generated client's models read well.
+PLUG_STATUSES = list(Plug.Status.values)
+ACCOUNT_STATUSES = ["active", "suspended"]
+PROPERTY_TYPE_WORDS = sorted(PROPERTY_TYPES)
+CONTEXT_WORDS = sorted(CONTEXT_TYPES)
 
 # --- channel dialect: enrollment and plugs --------------------------------------------------------
 
@@ -112,7 +119,7 @@ class ChannelDeviceSerializer(serializers.Serializer):
     hwid = serializers.CharField()
     kind = serializers.ChoiceField(Plug.Kind.values)
     origin = serializers.ChoiceField(Plug.Origin.values)
-    status = serializers.ChoiceField(Plug.Status.values)
+    status = serializers.ChoiceField(PLUG_STATUSES)
     perm = AnyJson()
     props = serializers.DictField(child=AnyJson())
     model = serializers.CharField(allow_null=True, help_text="the production template, if any")
@@ -131,7 +138,7 @@ class ChannelDeviceSerializer(serializers.Serializer):
 class ChannelDevicePatchSerializer(serializers.Serializer):
     name = serializers.CharField(required=False)
     perm = _PERM.__class__(required=False)
-    status = serializers.ChoiceField(Plug.Status.values, required=False)
+    status = serializers.ChoiceField(PLUG_STATUSES, required=False)
     props = serializers.DictField(child=AnyJson(), required=False, help_text="merged; null removes a key")
 
     class Meta:
@@ -276,7 +283,6 @@ LOCATION = inline_serializer(
     required=False,
     allow_null=True,
 )
-V3_STATUSES = sorted(set(STATUS_TO_V3.values()))
 
 
 class DeviceSerializer(serializers.Serializer):
@@ -399,7 +405,7 @@ class RetentionIn(serializers.JSONField):
 
 class PropertyInSerializer(serializers.Serializer):
     name = serializers.CharField(help_text="a property name (may hold /)")
-    type = serializers.ChoiceField(sorted(PROPERTY_TYPES), required=False, help_text="default any")
+    type = serializers.ChoiceField(PROPERTY_TYPE_WORDS, required=False, help_text="default any")
     access = serializers.ChoiceField(Property.Access.values, required=False, help_text="default protected")
     publish = serializers.ChoiceField(Property.Publish.values, required=False, help_text="default always")
     boundaries = _BOUNDS.__class__(required=False, allow_null=True)
@@ -462,7 +468,7 @@ class ApiClientInSerializer(serializers.Serializer):
     context = inline_serializer(
         "KeyContextIn",
         {
-            "type": serializers.ChoiceField(sorted(CONTEXT_TYPES)),
+            "type": serializers.ChoiceField(CONTEXT_WORDS),
             "ids": serializers.ListField(child=serializers.CharField(), required=False, allow_null=True),
         },
     )
@@ -682,7 +688,7 @@ class AccountSerializer(serializers.Serializer):
     name = serializers.CharField()
     friendlyName = serializers.CharField()
     email = serializers.CharField()
-    status = serializers.ChoiceField(["active", "suspended"])
+    status = serializers.ChoiceField(ACCOUNT_STATUSES)
     defaultRetention = _RETENTION.__class__(
         allow_null=True, help_text="the expiry of points with none of their own; null: kept"
     )
