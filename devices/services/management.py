@@ -122,6 +122,7 @@ def device_create(*, account: Account | str, fields: DeviceFields) -> Enrolled:
     account_id = account if isinstance(account, str) else account.id
     if not isinstance(fields.name, str) or not fields.name:
         raise PlugError("name is required")
+    # Deferred: devices.services.profiles imports this module (KEEP and the property rules).
     from devices.services.profiles import plug_profile_set, profile_lookup
 
     draft = Plug(account_id=account_id, props={})
@@ -156,6 +157,7 @@ def device_update(*, plug: Plug, fields: DeviceFields) -> Plug:
     except IntegrityError:
         raise PlugError(f"a plug named {locked.name!r} already exists", status=409)
     if fields.profile is not KEEP:
+        # Deferred: devices.services.profiles imports this module.
         from devices.services.profiles import plug_profile_set, profile_lookup
 
         profile = None
