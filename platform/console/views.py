@@ -58,7 +58,7 @@ from plugboard.timestamps import now_ms, parse_timestamp
 SOURCE = JournalEntry.Source.CONSOLE
 # A chart draws at most this many points; a window holding more is averaged into as many buckets.
 CHART_POINTS = 600
-AVERAGED_POINTS = 100_000  # past this many points in the window the chart samples, not averages
+AVERAGED_POINTS = 20_000  # past this many points in the window the chart samples, not averages
 
 
 def _principal(request: HttpRequest) -> Principal:
