@@ -28,6 +28,7 @@ from plugboard.channels import BadChannel, validate_mask
 from plugboard.errors import ApiError
 from plugboard.identifiers import is_oid
 from plugboard.parsers import MAX_INT
+from plugboard.ratelimits import check_account_points
 from plugboard.timestamps import BadTimestamp, parse_timestamp
 from plugboard.views import PlatformView
 
@@ -161,6 +162,7 @@ class DataView(ChannelDialectView):
     def put(self, request: Request, channel: str | None = None) -> Response:
         body = request.data
         if isinstance(body, dict):
+            check_account_points(self.principal.account_id, 1)  # 429 past the account's limit
             result = points_write(principal=self.principal, points=[_point(body, channel)], source="http")[0]
             if result.id is None:
                 raise ApiError(result.status, result.message)
@@ -181,6 +183,7 @@ class DataView(ChannelDialectView):
             else:
                 outcomes[i] = _error(400, "a record must be a JSON object")
         if points:
+            check_account_points(self.principal.account_id, len(points))
             results = points_write(principal=self.principal, points=points, source="http")
             for i, result in zip(positions, results, strict=True):
                 outcomes[i] = _outcome(result)

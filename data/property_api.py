@@ -25,6 +25,7 @@ from devices.models import Plug
 from devices.selectors import property_resolve
 from plugboard.errors import ApiError
 from plugboard.property_dialect import PropertyDialectView, page
+from plugboard.ratelimits import check_account_points
 from plugboard.timestamps import BadTimestamp, iso, now_ms, parse_timestamp
 
 DEFAULT_LIMIT = 100
@@ -57,6 +58,7 @@ class DataView(PropertyDialectView):
         """Store the points (one service call) and answer `{"accepted", "rejected"}`. The service
         matches property names case-insensitively to the device's existing ones (a new property
         keeps the name as written) and decides, counts and logs every rejection."""
+        check_account_points(self.principal.account_id, len(points))  # 429 past the account's limit
         results = points_write(
             principal=self.principal, points=points, source="http", property_write=True, require_zone=True
         )

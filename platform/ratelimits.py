@@ -4,7 +4,15 @@
   minute from the first failure: AUTH_FAILURES_PER_MINUTE for one credential from one address,
   the higher ADDRESS_FAILURES_PER_MINUTE for everything from one address — so one bad client
   behind a NAT or a gateway does not lock out its neighbours.
-- An API key's `rateLimit` is requests per calendar minute (UTC), counted per key.
+- An API key's `rateLimit` is requests per calendar minute (UTC), counted per key. Over MQTT
+  the CONNECT and every PUBLISH of a connection using the key are its requests.
+- An account's points are limited per calendar second (ACCOUNT_POINTS_PER_SECOND, 0: no
+  limit; ACCOUNT_POINTS_PER_SECOND_OVERRIDES for single accounts), counted over every process
+  and transport. HTTP writes past it get 429 with Retry-After; an MQTT connection is slowed
+  (its next read waits for the next second) and, over the limit MQTT_LIMIT_STRIKES seconds in
+  a row, closed. MQTT counts in the connection and adds to the account's counter in chunks of
+  a twentieth of the limit (`Meter`): no Redis round trip per message, so the account may
+  overshoot by up to a chunk per connection.
 
 Counts live in the cache (Redis in production, so every process sees them; local memory on the
 embedded default). The cache degrades rather than fails (`plugboard.cache`): while Redis is
@@ -16,8 +24,10 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework import exceptions
@@ -46,15 +56,15 @@ def _failure_keys(address: str, credential: str | None) -> tuple[str, str]:
     return f"authfail:{address}|{_credential_part(credential)}", f"authfail:{address}"
 
 
-def _count(key: str, timeout: int) -> int:
-    """Add one to a counter that expires `timeout` seconds after it was created."""
-    if cache.add(key, 1, timeout):
-        return 1
+def _count(key: str, timeout: int, delta: int = 1) -> int:
+    """Add `delta` to a counter that expires `timeout` seconds after it was created."""
+    if cache.add(key, delta, timeout):
+        return delta
     try:
-        return cache.incr(key)
+        return cache.incr(key, delta)
     except ValueError:  # expired between the two calls (or the cache is unavailable)
-        cache.set(key, 1, timeout)
-        return 1
+        cache.set(key, delta, timeout)
+        return delta
 
 
 def check_failure_budget(address: str, credential: str | None = None) -> None:
@@ -77,15 +87,92 @@ def record_failure(address: str, credential: str | None = None) -> None:
         _count(key, FAILURE_WINDOW)
 
 
+def _key_counter(principal: Principal, window: int) -> str:
+    return f"keyrate:{principal.key_id or principal.credential}:{window}"
+
+
 def check_request_rate(principal: Principal) -> None:
     """Count a request of a verified caller; raise RateLimited past its key's `rateLimit`."""
     if principal.rate_limit <= 0:
         return
     now = time.time()
     window = int(now // RATE_WINDOW)
-    ident = principal.key_id or principal.credential
-    if _count(f"keyrate:{ident}:{window}", RATE_WINDOW + 1) > principal.rate_limit:
+    if _count(_key_counter(principal, window), RATE_WINDOW + 1) > principal.rate_limit:
         raise RateLimited(wait=max(1, math.ceil((window + 1) * RATE_WINDOW - now)))
+
+
+# --- an account's points per second ---------------------------------------------------------
+
+POINTS_WINDOW = 1  # an account's publish limit is points per this many seconds
+
+
+class PublishLimited(exceptions.Throttled):
+    default_detail = "points per second of this account exceeded, retry later"
+
+
+def account_points_limit(account_id: str) -> int:
+    """The points per second `account_id` may write (0: no limit)."""
+    default = settings.PLUGBOARD["ACCOUNT_POINTS_PER_SECOND"]
+    return int(settings.ACCOUNT_POINTS_PER_SECOND_OVERRIDES.get(account_id, default))
+
+
+def check_account_points(account_id: str, count: int) -> None:
+    """Count `count` points an HTTP request of the account writes; raise PublishLimited past
+    the account's limit (nothing of the request is written then)."""
+    limit = account_points_limit(account_id)
+    if limit <= 0 or count <= 0:
+        return
+    now = time.time()
+    window = int(now // POINTS_WINDOW)
+    if _count(f"points:{account_id}:{window}", POINTS_WINDOW + 1, count) > limit:
+        raise PublishLimited(wait=max(1, math.ceil((window + 1) * POINTS_WINDOW - now)))
+
+
+class Meter:
+    """One MQTT connection's share of a shared counter (an account's points per second, a
+    key's requests per minute): it counts here and adds to the shared counter once per chunk
+    (a twentieth of the limit) or per window, so the hot path makes no Redis round trip per
+    message. `take` answers how many seconds to wait before going on (0: go on)."""
+
+    def __init__(self, limit: int, window_seconds: int, counter: Callable[[int], str]) -> None:
+        self.limit = limit
+        self.every = window_seconds
+        self.counter = counter
+        self.chunk = max(1, limit // 20)
+        self.window = -1
+        self.unreported = 0
+        self.known = 0  # the shared count as of the last report
+        self.over_windows = 0  # consecutive windows in which the limit was passed
+        self._over_now = False
+
+    async def take(self, count: int = 1) -> float:
+        if self.limit <= 0:
+            return 0.0
+        now = time.time()
+        window = int(now // self.every)
+        if window != self.window:
+            if self.window >= 0:
+                self.over_windows = self.over_windows + 1 if self._over_now else 0
+            self.window, self.unreported, self.known, self._over_now = window, 0, 0, False
+        self.unreported += count
+        if self.unreported >= self.chunk or self.known + self.unreported > self.limit:
+            delta, self.unreported = self.unreported, 0
+            key = self.counter(window)
+            self.known = await sync_to_async(_count)(key, self.every + 1, delta)
+        if self.known + self.unreported > self.limit:
+            self._over_now = True
+            return max(0.001, (window + 1) * self.every - now)
+        return 0.0
+
+
+def points_meter(account_id: str) -> Meter:
+    """An MQTT connection's meter of its account's points per second."""
+    return Meter(account_points_limit(account_id), POINTS_WINDOW, lambda w: f"points:{account_id}:{w}")
+
+
+def request_meter(principal: Principal) -> Meter:
+    """An MQTT connection's meter of its key's requests per minute (shared with HTTP)."""
+    return Meter(principal.rate_limit, RATE_WINDOW, lambda w: _key_counter(principal, w))
 
 
 def client_address(request: Any) -> str:

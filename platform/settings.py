@@ -246,6 +246,21 @@ PLUGBOARD = {
     "MQTT_MAX_PACKET": _env_int("MQTT_MAX_PACKET", DEFAULT_MAX_PACKET),
     "MQTT_MAX_INFLIGHT": _env_int("MQTT_MAX_INFLIGHT", DEFAULT_MAX_INFLIGHT),
     "MQTT_PUBLISH_RATE": _env_int("MQTT_PUBLISH_RATE", 5_000),  # messages/s per connection
+    # Points per second of one account over every process and transport (0: no limit);
+    # single accounts' own limits are ACCOUNT_POINTS_PER_SECOND_OVERRIDES (plugboard.ratelimits).
+    "ACCOUNT_POINTS_PER_SECOND": _env_int("PLUGBOARD_ACCOUNT_POINTS_PER_SECOND", 0),
+    # Seconds in a row an MQTT connection may stay over its account's limit (slowed) before it
+    # is closed.
+    "MQTT_LIMIT_STRIKES": _env_int("MQTT_LIMIT_STRIKES", 3),
+}
+# "acc-…=500,acc-…=0": accounts whose points per second differ from the default above.
+ACCOUNT_POINTS_PER_SECOND_OVERRIDES: dict[str, int] = {
+    account: int(limit)
+    for account, _, limit in (
+        pair.strip().partition("=")
+        for pair in os.environ.get("PLUGBOARD_ACCOUNT_POINTS_PER_SECOND_OVERRIDES", "").split(",")
+        if pair.strip()
+    )
 }
 MQTT_TCP_PORT = _env_int("MQTT_TCP_PORT", 1883)
 MQTT_TLS_PORT = _env_int("MQTT_TLS_PORT", 8883)

@@ -38,7 +38,7 @@ from commands.mqtt.protocol.connection import (
     UnsubscribeRequested,
     Will,
 )
-from commands.mqtt.protocol.packets import SUBACK_FAILURE
+from commands.mqtt.protocol.packets import CONNACK_SERVER_UNAVAILABLE, SUBACK_FAILURE
 from commands.mqtt.protocol.topics import (
     DEVICE_PREFIXES,
     Family,
@@ -67,6 +67,7 @@ from plugboard.live import (
 )
 from plugboard.parsers import json_loads
 from plugboard.principals import Principal
+from plugboard.ratelimits import Meter, points_meter, request_meter
 from plugboard.timestamps import now_ms
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,8 @@ class MqttEndpoint:
         self.tokens = self.rate
         self.refilled = time.monotonic()
         self.commit: GroupCommit | None = None  # the process's, looked up on the first publish
+        self.requests: Meter | None = None  # an API key's rateLimit, when it has one
+        self.points: Meter | None = None  # the account's points per second
         self.flush_due = False
 
     # --- bytes in ----------------------------------------------------------------------------
@@ -175,6 +178,15 @@ class MqttEndpoint:
             return
         self.principal, self.plug_id = verdict
         self.client_id = event.client_id
+        # The key's rateLimit counts this CONNECT and every PUBLISH (with its HTTP requests);
+        # the account's points per second count every point published.
+        if self.principal.rate_limit > 0:
+            self.requests = request_meter(self.principal)
+            if await self.requests.take():
+                self.conn.refuse(CONNACK_SERVER_UNAVAILABLE)  # retry later
+                await self._log_violation("request rate limit of this API key exceeded")
+                return
+        self.points = points_meter(self.principal.account_id)
         # Same client id twice in one account: the older session is closed (here or in another
         # process). Another account's connection with that client id is not in this group.
         group = client_group(self.principal.account_id, event.client_id)
@@ -228,10 +240,16 @@ class MqttEndpoint:
     async def _publish(self, event: PublishReceived) -> None:
         if not self._within_rate():
             raise ProtocolViolation(f"publish rate over {int(self.rate)} messages/s")
+        if self.requests is not None and await self.requests.take():
+            raise ProtocolViolation(
+                f"request rate limit of this API key ({self.requests.limit}/min) exceeded"
+            )
         await self._learn_topic(event.topic)
         submission = self._submission(event.topic, event.payload)
         if submission is None:
             raise ProtocolViolation(f"not allowed to publish to {event.topic}")
+        if self.points is not None and self.points.limit > 0:
+            await self._slow_down(len(submission.points))
         if self.commit is None:
             self.commit = group_commit()
         future = self.commit.submit(submission, self.source)
@@ -240,6 +258,22 @@ class MqttEndpoint:
             return
         # Acknowledge only once the point is durably stored; futures resolve in order.
         future.add_done_callback(lambda f: self._stored(f, event))
+
+    async def _slow_down(self, count: int) -> None:
+        """Past the account's points per second, wait for the next second before reading on
+        (the client's window fills, its publishes wait); past it MQTT_LIMIT_STRIKES seconds
+        in a row, close the connection (the device log says why)."""
+        assert self.points is not None
+        wait = await self.points.take(count)
+        if not wait:
+            return
+        if self.points.over_windows >= settings.PLUGBOARD["MQTT_LIMIT_STRIKES"]:
+            raise ProtocolViolation(
+                f"points per second of the account over its limit of {self.points.limit}"
+                f" for {self.points.over_windows + 1} s in a row"
+            )
+        self._flush()  # the acks owed so far leave before the wait
+        await asyncio.sleep(wait)
 
     def _stored(self, future: asyncio.Future[list[PointResult]], event: PublishReceived) -> None:
         if future.cancelled() or future.exception() is not None:
