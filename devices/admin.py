@@ -15,7 +15,16 @@ from django.contrib.auth.hashers import make_password
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from devices.models import Control, DeviceLogEntry, Plug, ProductionTemplate, Property, TemplateHwid
+from devices.models import (
+    Control,
+    DeviceLogEntry,
+    DeviceProfile,
+    Plug,
+    ProductionTemplate,
+    ProfileProperty,
+    Property,
+    TemplateHwid,
+)
 from plugboard.models import ApiKey
 from plugboard.services import key_create
 
@@ -73,7 +82,7 @@ class PlugAdmin(admin.ModelAdmin):
     list_filter = ["kind", "origin", "status", "connected", "transport"]
     search_fields = ["name", "=id", "hwid", "friendly_name", "account__email"]
     list_select_related = ["account"]
-    raw_id_fields = ["account", "template"]
+    raw_id_fields = ["account", "template", "profile"]
     readonly_fields = ["id", "connected", "last_seen", "transport", "date_created", "date_modified"]
     exclude = ["control_password"]  # a hash: set by enrollment, never shown
     inlines = [PropertyInline, ControlInline]
@@ -177,7 +186,51 @@ class PropertyAdmin(admin.ModelAdmin):
     search_fields = ["name", "=id", "plug__name", "=plug__id"]
     list_select_related = ["plug"]
     raw_id_fields = ["plug"]
-    readonly_fields = ["id", "last_value", "last_at", "date_created", "date_modified"]
+    # A copy of a profile's declaration is kept in step by devices.services.profiles.
+    readonly_fields = ["id", "inherited_from", "last_value", "last_at", "date_created", "date_modified"]
+
+
+class ProfilePropertyInline(admin.TabularInline):
+    """Read here; declared and changed through `/v3/properties?owner=…`, so that every device of
+    the profile follows (devices.services.profiles)."""
+
+    model = ProfileProperty
+    extra = 0
+    fields = ["name", "type", "access", "publish", "min", "max", "retention"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(DeviceProfile)
+class DeviceProfileAdmin(admin.ModelAdmin):
+    list_display = ["name", "id", "account", "base_profile", "vendor_name", "product_name", "date_modified"]
+    list_filter = ["device_class", "vendor_name"]
+    search_fields = ["name", "=id", "account__email", "product_name", "vendor_name"]
+    list_select_related = ["account", "base_profile"]
+    raw_id_fields = ["account"]
+    # The base decides what the devices inherit: changed through /v3/deviceprofiles only.
+    readonly_fields = ["id", "base_profile", "date_created", "date_modified"]
+    inlines = [ProfilePropertyInline]
+
+
+@admin.register(ProfileProperty)
+class ProfilePropertyAdmin(admin.ModelAdmin):
+    """Read here: a change must reach every device of the profile (devices.services.profiles)."""
+
+    list_display = ["name", "profile", "type", "access", "publish", "retention", "date_modified"]
+    list_filter = ["type", "access", "publish"]
+    search_fields = ["name", "=id", "profile__name", "=profile__id"]
+    list_select_related = ["profile"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(DeviceLogEntry)

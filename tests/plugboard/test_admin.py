@@ -12,7 +12,16 @@ from django.test import Client
 from commands.models import Command, MqttSession
 from commands.services import CommandOrder, commands_create
 from data.models import DataPoint, JournalEntry
-from devices.models import Control, DeviceLogEntry, Plug, ProductionTemplate, Property, TemplateHwid
+from devices.models import (
+    Control,
+    DeviceLogEntry,
+    DeviceProfile,
+    Plug,
+    ProductionTemplate,
+    ProfileProperty,
+    Property,
+    TemplateHwid,
+)
 from devices.services.plugs import Enrolled, template_create
 from plugboard.models import Account, ApiKey
 from plugboard.services import key_create
@@ -35,6 +44,8 @@ CHANGELISTS: dict[type, list[str]] = {
     TemplateHwid: ["q=SN-1"],
     Property: ["q=temp", "type__exact=number", "access__exact=public", "publish__exact=always"],
     DeviceLogEntry: ["q=BadValue", "source__exact=http", "code__exact=BadValue"],
+    DeviceProfile: ["q=thermostats", "q=Acme", "vendor_name__exact=Acme"],
+    ProfileProperty: ["q=humidity", "type__exact=number", "access__exact=protected"],
     DataPoint: [
         "q=temperature",
         "q=000000000000000000000000",
@@ -74,6 +85,8 @@ def world(tenant: Tenant, thing: Enrolled) -> dict[str, Any]:
     Control.objects.create(controller=app.plug, thing=thing.plug)
     template = template_create(account=tenant.account, name="thermo-v2", hwids=[("SN-1", "pw", None)])
     prop = Property.objects.create(plug=thing.plug, name="temperature", type="number", access="public")
+    profile = DeviceProfile.objects.create(account=tenant.account, name="thermostats", vendor_name="Acme")
+    declared = ProfileProperty.objects.create(profile=profile, name="humidity", type="number")
     DeviceLogEntry.objects.create(
         plug=thing.plug, source="http", property="temp", code="BadValue", message="m"
     )
@@ -116,6 +129,8 @@ def world(tenant: Tenant, thing: Enrolled) -> dict[str, Any]:
         TemplateHwid: template.hwids.get(),
         Property: prop,
         DeviceLogEntry: DeviceLogEntry.objects.get(),
+        DeviceProfile: profile,
+        ProfileProperty: declared,
         DataPoint: point,
         JournalEntry: entry,
         Command: command,
