@@ -267,7 +267,7 @@ class MqttEndpoint:
         wait = await self.points.take(count)
         if not wait:
             return
-        if self.points.over_windows >= settings.PLUGBOARD["MQTT_LIMIT_STRIKES"]:
+        if self.points.over_windows >= int(settings.PLUGBOARD["MQTT_LIMIT_STRIKES"]):
             raise ProtocolViolation(
                 f"points per second of the account over its limit of {self.points.limit}"
                 f" for {self.points.over_windows + 1} s in a row"

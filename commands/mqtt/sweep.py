@@ -41,7 +41,7 @@ class CommandSweep:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
-        every = max(1, settings.PLUGBOARD["COMMAND_SWEEP_SECONDS"])
+        every = max(1, int(settings.PLUGBOARD["COMMAND_SWEEP_SECONDS"]))
         while self.endpoints:
             await asyncio.sleep(every)
             try:
