@@ -609,6 +609,28 @@ device_property = {
         examples=[example("retention", {"retention": {"type": "historical", "lifetime": "90d"}})],
     ),
 }
+PROPERTY_ID = path_param("prp", "a property id (`_prp_…`) of a device or of a device profile")
+property_by_id = {
+    "get": extend_schema(
+        summary="A property by id, a device's or a device profile's",
+        parameters=[PROPERTY_ID],
+        responses={200: PropertySerializer, **property_errors()},
+    ),
+    "put": extend_schema(
+        summary="Change the property settings the body names (a profile's reach its devices)",
+        parameters=[PROPERTY_ID],
+        request=json_body(PropertyChangeSerializer),
+        responses={200: PropertySerializer, **property_errors(409)},
+        examples=[example("boundaries", {"boundaries": {"min": 0, "max": 100}})],
+    ),
+    "patch": extend_schema(
+        summary="Change the property settings the body names",
+        parameters=[PROPERTY_ID],
+        request=json_body(PropertyChangeSerializer),
+        responses={200: PropertySerializer, **property_errors(409)},
+        examples=[example("retention", {"retention": "30d"})],
+    ),
+}
 device_log = {
     "get": extend_schema(
         summary="The device's log (rejected writes and other notices), newest first",

@@ -5,7 +5,7 @@ A trailing slash is accepted too, since some clients add one.
 
 from django.urls import re_path
 
-from devices import key_api, profile_api
+from devices import key_api, profile_api, property_by_id_api
 from devices import property_api as views
 
 REF = r"(?P<ref>[^/]+)"
@@ -22,6 +22,7 @@ urlpatterns = [
         rf"^devices/{REF}/properties/{PRP}/?$", views.DevicePropertyView.as_view(), name="v3-device-property"
     ),
     re_path(r"^properties/?$", views.OwnerPropertiesView.as_view(), name="v3-properties"),
+    re_path(rf"^properties/{PRP}/?$", property_by_id_api.PropertyByIdView.as_view(), name="v3-property"),
     re_path(r"^deviceprofiles/?$", profile_api.ProfileListView.as_view(), name="v3-deviceprofiles"),
     re_path(rf"^deviceprofiles/{REF}/?$", profile_api.ProfileDetailView.as_view(), name="v3-deviceprofile"),
     re_path(rf"^devices/{REF}/apikey/?$", key_api.DeviceKeyView.as_view(), name="v3-device-apikey"),

@@ -11,7 +11,7 @@ from typing import Any
 
 from rest_framework.request import Request
 
-from devices.models import Plug, Property
+from devices.models import Plug, ProfileProperty, Property
 from devices.presenters import STATUS_TO_V3
 from devices.selectors import plug_resolve
 from devices.services.fields import MAX_RETENTION_SECONDS
@@ -259,7 +259,9 @@ def property_definition(body: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, **_property_settings(body, merge=False)}
 
 
-def property_changes(body: dict[str, Any], *, prop: Property, merge: bool) -> dict[str, Any]:
+def property_changes(
+    body: dict[str, Any], *, prop: Property | ProfileProperty, merge: bool
+) -> dict[str, Any]:
     """A PUT (`merge=False`: every setting the body leaves out goes back to its default) or a
     PATCH (`merge=True`: only what it names changes) of a property's settings. The name may be
     sent back as it is, never changed: it is the channel the points are written to."""

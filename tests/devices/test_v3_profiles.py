@@ -449,3 +449,52 @@ def test_who_may_read_and_change_profiles(api: APIClient, tenant: Tenant) -> Non
         "ac device:modify": (403, 403, 403, 403),
         "ac *": (200, 200, 201, 201),
     }
+
+
+# --- /v3/properties/{id} -----------------------------------------------------------------------
+
+
+def test_a_property_by_id_a_device_or_a_profile_one(
+    api: APIClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    headers = tenant.master_headers()
+    profile = make_profile(api, tenant, "Thermostat")
+    declared = declare(
+        api, tenant, profile["id"], "temperature", type="number", boundaries={"min": 0, "max": 50}
+    )
+    device = make_device(api, tenant, "lab", profile="thermostat")
+    copy = device_properties(api, tenant, device["id"])["temperature"]
+    assert api.get(f"/v3/properties/{declared['id']}", **headers).json() == declared
+    assert api.get(f"/v3/properties/{copy['id']}", **headers).json() == copy
+    # The SDK's update sends what it changes: PUT keeps what the body leaves out.
+    changed = send(
+        api, "put", f"/v3/properties/{declared['id']}", {"boundaries": {"min": 0, "max": 80}}, **headers
+    )
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["type"] == "number" and changed.json()["boundaries"] == {"min": 0, "max": 80}
+    assert device_properties(api, tenant, device["id"])["temperature"]["boundaries"]["max"] == 80
+    friendly = send(
+        api, "put", f"/v3/properties/{declared['id']}", {"friendlyName": "T", "tags": []}, **headers
+    )
+    assert friendly.status_code == 200 and friendly.json()["boundaries"]["max"] == 80
+    renamed = send(api, "put", f"/v3/properties/{declared['id']}", {"name": "other"}, **headers)
+    assert_v3_error(renamed, 400)
+    bad = send(api, "patch", f"/v3/properties/{declared['id']}", {"type": "string"}, **headers)
+    assert_v3_error(bad, 400)  # a string property keeps no boundaries
+    # A device's property by id: changing it makes it the device's own.
+    own = send(api, "patch", f"/v3/properties/{copy['id']}", {"retention": "7d"}, **headers)
+    assert own.status_code == 200 and own.json()["inherited"] is False
+    # Another account's: 404, whichever the owner; a device key may read its own, not change it.
+    for ref in (declared["id"], copy["id"], "_prp_" + "0" * 24, "temperature"):
+        assert_v3_error(api.get(f"/v3/properties/{ref}", **other_tenant.master_headers()), 404)
+        body = {"description": "x"}
+        assert_v3_error(send(api, "put", f"/v3/properties/{ref}", body, **other_tenant.master_headers()), 404)
+    key = api.get(f"/v3/devices/{device['id']}/apikey", **headers).json()
+    as_device = basic(key["id"], key["secret"])
+    assert api.get(f"/v3/properties/{copy['id']}", **as_device).status_code == 200
+    assert_v3_error(api.get(f"/v3/properties/{declared['id']}", **as_device), 403)
+    assert_v3_error(send(api, "put", f"/v3/properties/{copy['id']}", {"description": "x"}, **as_device), 403)
+    assert_v3_error(
+        send(api, "put", f"/v3/properties/{declared['id']}", {"description": "x"}, **as_device), 403
+    )
+    assert ProfileProperty.objects.get(id=declared["id"]).description == ""

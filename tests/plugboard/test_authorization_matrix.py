@@ -114,6 +114,7 @@ class Alpha:
     oid: str
     secrets: list[str]
     profile: Any = None  # DeviceProfile: A's thing is made from it
+    profile_property_id: str = ""
 
 
 @dataclass
@@ -175,7 +176,7 @@ def _alpha() -> Alpha:
     declared = ProfileProperty.objects.create(profile=profile, name="humidity", type="number", max=100)
     plug_profile_set(plug=thing.plug, profile=profile)
     assert Property.objects.filter(plug=thing.plug, inherited_from=declared).exists()
-    return Alpha(account, thing, controller, prop, apiclient, template.id, oid, secrets, profile)
+    return Alpha(account, thing, controller, prop, apiclient, template.id, oid, secrets, profile, declared.id)
 
 
 def _bravo() -> Bravo:
@@ -350,6 +351,8 @@ def _namings(route: Route, alpha: Alpha) -> Iterator[tuple[str, dict[str, str]]]
     }
     if "/deviceprofiles/" in route.template:
         forms["ref"] = profile_refs
+    if route.view == "PropertyByIdView":
+        forms["prp"]["A's profile property id"] = alpha.profile_property_id
     default = {p: next(iter(forms[p].values())) for p in route.params}
     if not route.params:
         yield "no path parameter", {}
