@@ -190,14 +190,17 @@ class PropertyAdmin(admin.ModelAdmin):
     readonly_fields = ["id", "inherited_from", "last_value", "last_at", "date_created", "date_modified"]
 
 
+PROFILE_PROPERTY_FIELDS = ("name", "type", "access", "publish", "min", "max", "retention")
+
+
 class ProfilePropertyInline(admin.TabularInline):
     """Read here; declared and changed through `/v3/properties?owner=…`, so that every device of
     the profile follows (devices.services.profiles)."""
 
     model = ProfileProperty
     extra = 0
-    fields = ["name", "type", "access", "publish", "min", "max", "retention"]
-    readonly_fields = fields
+    fields = PROFILE_PROPERTY_FIELDS
+    readonly_fields = PROFILE_PROPERTY_FIELDS
     can_delete = False
     show_change_link = True
 
