@@ -37,7 +37,7 @@ PLUG = "dev-0123456789abcdef01234567"
 
 class ChannelRecordInSerializer(serializers.Serializer):
     channel = serializers.CharField(required=False, help_text="wins over the URL's channel")
-    data = AnyJson(help_text="the value: any JSON")
+    data = AnyJson(help_text="the value: any JSON")  # type: ignore[assignment]  # a field, not .data
     at = Timestamp(required=False, help_text="when the value was measured (default: now)")
     of = serializers.CharField(required=False, help_text="the plug the data is of (default: the caller)")
     id = serializers.CharField(required=False, help_text="an OID: replaces that record's data")
@@ -51,7 +51,7 @@ class ChannelRecordInSerializer(serializers.Serializer):
 class ChannelRecordSerializer(serializers.Serializer):
     id = serializers.CharField(help_text="the record's OID")
     channel = serializers.CharField()
-    data = AnyJson()
+    data = AnyJson()  # type: ignore[assignment]  # a field, not .data
     at = serializers.IntegerField(help_text="ms since the epoch")
     of = serializers.CharField(help_text="the publishing plug or account")
     expire_at = serializers.IntegerField(required=False, help_text="only when the record expires")

@@ -440,7 +440,7 @@ class ApiKeySerializer(serializers.Serializer):
     secret = serializers.CharField(allow_null=True, help_text="shown once, when made; else null")
     accountId = serializers.CharField()
     ownerId = serializers.CharField()
-    context = _CONTEXT.__class__()
+    context = _CONTEXT.__class__()  # type: ignore[assignment]  # a field, not .context
     scope = serializers.ListField(child=serializers.CharField())
     rateLimit = serializers.IntegerField(help_text="requests a minute; 0 = unlimited")
     dateCreated = serializers.CharField(allow_null=True)
@@ -465,7 +465,7 @@ class ApiClientInSerializer(serializers.Serializer):
     friendlyName = serializers.CharField(required=False, max_length=120)
     description = serializers.CharField(required=False)
     tags = serializers.ListField(child=serializers.CharField(), required=False)
-    context = inline_serializer(
+    context = inline_serializer(  # type: ignore[assignment]  # a field, not .context
         "KeyContextIn",
         {
             "type": serializers.ChoiceField(CONTEXT_WORDS),

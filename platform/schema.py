@@ -18,19 +18,21 @@ from plugboard.errors import _CAUSES as CAUSES
 # --- credentials (SPEC §3) ----------------------------------------------------------------------
 
 # Each HTTP credential form, as a security requirement (schemes named in SCHEMES below).
-ACCOUNT_HEADERS = {"plugEmail": [], "plugMaster": []}
-ACCOUNT_BASIC = {"accountBasic": []}
-PLUG_HEADERS = {"plugId": [], "plugAuth": []}
-PLUG_BASIC = {"plugBasic": []}
-PLUG_MASTER = {"plugId": [], "plugMaster": []}
-KEY_BASIC = {"keyBasic": []}
+Requirement = dict[str, list[str]]
+ACCOUNT_HEADERS: Requirement = {"plugEmail": [], "plugMaster": []}
+ACCOUNT_BASIC: Requirement = {"accountBasic": []}
+PLUG_HEADERS: Requirement = {"plugId": [], "plugAuth": []}
+PLUG_BASIC: Requirement = {"plugBasic": []}
+PLUG_MASTER: Requirement = {"plugId": [], "plugMaster": []}
+KEY_BASIC: Requirement = {"keyBasic": []}
 
 # Who may call what is decided per request (devices.access); these say which forms are read.
-ANY_CREDENTIALS = [ACCOUNT_HEADERS, ACCOUNT_BASIC, PLUG_HEADERS, PLUG_BASIC, PLUG_MASTER, KEY_BASIC]
+# (`extend_schema(auth=…)` takes these requirements, though drf-spectacular's hint says names.)
+ANY_CREDENTIALS: Any = [ACCOUNT_HEADERS, ACCOUNT_BASIC, PLUG_HEADERS, PLUG_BASIC, PLUG_MASTER, KEY_BASIC]
 # The account itself: its master password, or a user key (keyBasic).
-ACCOUNT_CREDENTIALS = [ACCOUNT_HEADERS, ACCOUNT_BASIC, PLUG_MASTER, KEY_BASIC]
+ACCOUNT_CREDENTIALS: Any = [ACCOUNT_HEADERS, ACCOUNT_BASIC, PLUG_MASTER, KEY_BASIC]
 # No credentials: production enrollment proves itself with the hwid's password.
-OR_NONE: list[dict[str, list[str]]] = [{}]
+OR_NONE: Any = [{}]
 
 
 def _header(name: str, what: str) -> dict[str, str]:
