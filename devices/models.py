@@ -46,9 +46,10 @@ class Plug(models.Model):
     props = models.JSONField(default=dict, blank=True)
     perm = models.JSONField(default=default_perm, blank=True)
     # The device profile it was made from (its properties are materialized as inherited rows);
-    # a profile in use cannot be deleted.
+    # a profile in use cannot be deleted (RESTRICT, not PROTECT: deleting the whole account
+    # deletes both).
     profile = models.ForeignKey(
-        "DeviceProfile", null=True, blank=True, on_delete=models.PROTECT, related_name="plugs"
+        "DeviceProfile", null=True, blank=True, on_delete=models.RESTRICT, related_name="plugs"
     )
     control_password = models.CharField(
         max_length=200, blank=True, help_text="hashed; controllers present it"
@@ -143,7 +144,7 @@ class DeviceProfile(models.Model):
     product_name = models.CharField(max_length=120, blank=True)
     vendor_name = models.CharField(max_length=120, blank=True)
     base_profile = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="derived"
+        "self", null=True, blank=True, on_delete=models.RESTRICT, related_name="derived"
     )
     date_created = models.DateTimeField(auto_now_add=True)
     date_modified = models.DateTimeField(auto_now=True)

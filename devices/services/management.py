@@ -138,6 +138,7 @@ def device_create(*, account: Account | str, fields: DeviceFields) -> Enrolled:
         description=draft.description,
         tags=draft.tags,
         status=draft.status,
+        profile=profile,
     )
     if profile is not None:
         plug_profile_set(plug=enrolled.plug, profile=profile)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import QuerySet, RestrictedError
 from django.db.models.functions import Lower
 
 from devices.access import may_modify_profiles
@@ -239,7 +239,13 @@ def profile_delete(*, principal: Principal, profile: DeviceProfile) -> int:
             f"device profile {locked.name} is the base of {', '.join(derived)}: change their base first",
             status=409,
         )
-    locked.delete()
+    try:
+        with transaction.atomic():
+            locked.delete()
+    except RestrictedError:  # a device made from it meanwhile
+        raise PlugError(
+            f"device profile {locked.name} is in use: move or delete its devices first", status=409
+        )
     return 1
 
 

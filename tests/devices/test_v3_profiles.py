@@ -377,6 +377,16 @@ def test_changing_a_device_profile_keeps_what_the_old_one_gave_as_its_own(
     assert not Property.objects.filter(plug_id=device["id"], inherited_from__isnull=False).exists()
 
 
+def test_removing_the_account_removes_its_profiles_and_devices(api: APIClient, tenant: Tenant) -> None:
+    make_profile(api, tenant, "Base")
+    make_profile(api, tenant, "Derived", baseProfile="base")
+    declare(api, tenant, "derived", "temperature", type="number")
+    make_device(api, tenant, "d1", profile="derived")
+    tenant.account.delete()  # a profile in use is refused to the API, not to the account's removal
+    assert not DeviceProfile.objects.exists() and not Plug.objects.exists()
+    assert not ProfileProperty.objects.exists() and not Property.objects.exists()
+
+
 def test_a_device_stored_before_profiles_were_rows_still_reads_its_profile_id(
     api: APIClient, tenant: Tenant
 ) -> None:
