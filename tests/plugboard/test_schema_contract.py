@@ -50,6 +50,8 @@ def test_every_operation_describes_its_responses_and_errors(schema: dict[str, An
             content = responses.get(code, {}).get("content", {}).get("application/json", {})
             if error not in str(content.get("schema")):
                 missing.append(f"{method} {path}: {code} without {error}")
+            elif error == "PropertyError" and content["schema"].get("type") != "array":
+                missing.append(f"{method} {path}: {code} is not a list of PropertyError")
         for code in successes:
             if "content" not in responses[code]:
                 missing.append(f"{method} {path}: {code} has no body")
