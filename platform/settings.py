@@ -196,7 +196,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["plugboard.parsers.LenientJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "plugboard.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "plugboard.schema.PlatformAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -222,9 +222,8 @@ SPECTACULAR_SETTINGS = {
         "KeyContextTypeEnum": "devices.schema_docs.CONTEXT_WORDS",
     },
     # Every operation is described by its app's schema_docs (tests/plugboard/test_schema_contract.py
-    # checks it); what drf-spectacular still says is the numbering of operation ids shared by a
-    # path with and without its trailing slash: noise in a server's log.
-    "DISABLE_ERRORS_AND_WARNINGS": True,
+    # checks it), so drf-spectacular has nothing to guess: what it would say is worth reading.
+    "DISABLE_ERRORS_AND_WARNINGS": False,
 }
 
 # --- platform limits -------------------------------------------------------------------------
