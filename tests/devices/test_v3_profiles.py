@@ -5,6 +5,7 @@ SDKs call them."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -508,3 +509,32 @@ def test_a_property_by_id_a_device_or_a_profile_one(
         send(api, "put", f"/v3/properties/{declared['id']}", {"description": "x"}, **as_device), 403
     )
     assert ProfileProperty.objects.get(id=declared["id"]).description == ""
+
+
+def test_a_write_into_inherited_properties_costs_what_one_into_own_properties_does(
+    api: APIClient, tenant: Tenant
+) -> None:
+    """The same feed into a device whose properties come from its profile and into one that
+    defined them itself: the same statements, none of them reading a profile."""
+    make_profile(api, tenant, "Meter")
+    definition = {"type": "number", "boundaries": {"min": 0, "max": 1e6}}
+    for name in ("p0", "p1", "p2"):
+        declare(api, tenant, "meter", name, **definition)
+    inherited = make_device(api, tenant, "inherited", profile="meter")
+    own = make_device(api, tenant, "own")
+    for name in ("p0", "p1", "p2"):
+        declare(api, tenant, own["id"], name, **definition)
+    shapes = {}
+    for device in (inherited, own):
+        key = api.get(f"/v3/devices/{device['id']}/apikey", **tenant.master_headers()).json()
+        feed = {"dps": [{"prop": f"p{i % 3}", "v": i, "t": 1_700_000_000_000 + i} for i in range(30)]}
+        url = f"/v3/data/devices/{device['id']}/properties"
+        with CaptureQueriesContext(connection) as queries:
+            response = send(api, "post", url, feed, **basic(key["id"], key["secret"]))
+        assert response.json() == {"accepted": 30, "rejected": 0}
+        # The statements, with their literals (ids, names, values, times) taken out.
+        shapes[device["name"]] = [
+            re.sub(r"\d+(\.\d+)?", "N", re.sub(r"'(?:[^']|'')*'", "?", q["sql"]))
+            for q in queries.captured_queries
+        ]
+    assert shapes["inherited"] == shapes["own"]
