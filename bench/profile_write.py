@@ -153,6 +153,13 @@ def main() -> int:
     own_rate, inh_rate = expected / totals["own"], expected / totals["inherited"]
     rows.append(["all", report.fmt_int(own_rate), report.fmt_int(inh_rate), f"{inh_rate / own_rate:.3f}"])
     print(report.table(["round", "own properties pt/s", "profile properties pt/s", "profile / own"], rows))
+    ratios = sorted(seconds["own"] / seconds["inherited"] for seconds in per_round)
+    median = (ratios[(len(ratios) - 1) // 2] + ratios[len(ratios) // 2]) / 2
+    # Rounds alternate which device goes first; on a shared machine the median of the paired
+    # rounds says more than the total, which the slowest rounds dominate.
+    print(
+        f"median of the rounds' profile / own: {median:.3f} (rounds {', '.join(f'{r:.3f}' for r in ratios)})"
+    )
     for kind in ("own", "inherited"):
         print(f"{kind:9} (last round) {meters_of[kind].summary()}")
     print()
