@@ -63,49 +63,35 @@ _PERM = inline_serializer(
     },
     required=False,
 )
-_PROPS = serializers.DictField(child=AnyJson(), required=False, help_text="free-form properties")
-
-
-class PrototypeEnrollSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=64)
-    hwid = serializers.CharField(required=False)
-    # `pass` is a keyword: the field is renamed below.
-    perm = _PERM.__class__(required=False)
-    props = _PROPS.__class__(child=AnyJson(), required=False)
-
-    class Meta:
-        ref_name = "PrototypeEnroll"
-
-
-class ProductionEnrollSerializer(serializers.Serializer):
-    model = serializers.CharField(help_text="the production template's id")
-    hwid = serializers.CharField()
-    props = serializers.DictField(child=AnyJson(), required=False)
-
-    class Meta:
-        ref_name = "ProductionEnroll"
-
-
-PrototypeEnrollSerializer._declared_fields["pass"] = serializers.CharField(
-    required=False, help_text="the control password a controller will present"
+# `pass` is a Python keyword: these bodies are written as field dicts.
+PrototypeEnrollSerializer = inline_serializer(
+    "PrototypeEnroll",
+    {
+        "name": serializers.CharField(max_length=64),
+        "hwid": serializers.CharField(required=False),
+        "pass": serializers.CharField(required=False, help_text="the control password a controller presents"),
+        "perm": _PERM.__class__(required=False),
+        "props": serializers.DictField(child=AnyJson(), required=False, help_text="free-form properties"),
+    },
 )
-ProductionEnrollSerializer._declared_fields["pass"] = serializers.CharField(
-    help_text="the hwid's enrollment password"
+ProductionEnrollSerializer = inline_serializer(
+    "ProductionEnroll",
+    {
+        "model": serializers.CharField(help_text="the production template's id"),
+        "hwid": serializers.CharField(),
+        "pass": serializers.CharField(help_text="the hwid's enrollment password"),
+        "props": serializers.DictField(child=AnyJson(), required=False),
+    },
 )
-
-
-class ControllerEnrollSerializer(serializers.Serializer):
-    model = serializers.CharField(help_text="the controller's production template")
-    ctrl = serializers.CharField(help_text="the hwid of the thing to control")
-    hwid = serializers.CharField(required=False, help_text="the controller's own hwid")
-    name = serializers.CharField(required=False)
-
-    class Meta:
-        ref_name = "ControllerEnroll"
-
-
-ControllerEnrollSerializer._declared_fields["pass"] = serializers.CharField(
-    help_text="the thing's control password"
+ControllerEnrollSerializer = inline_serializer(
+    "ControllerEnroll",
+    {
+        "model": serializers.CharField(help_text="the controller's production template"),
+        "ctrl": serializers.CharField(help_text="the hwid of the thing to control"),
+        "pass": serializers.CharField(help_text="the thing's control password"),
+        "hwid": serializers.CharField(required=False, help_text="the controller's own hwid"),
+        "name": serializers.CharField(required=False),
+    },
 )
 
 ENROLLED = inline_serializer(
