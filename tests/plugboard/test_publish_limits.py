@@ -145,3 +145,17 @@ def test_an_api_keys_rate_limit_counts_its_mqtt_connect_and_publishes(
         assert wait_for(lambda: again.connack, timeout=10) == [136]  # paho: 3, "server unavailable"
     finally:
         again.stop()
+
+
+async def test_meters_of_two_connections_share_the_accounts_count() -> None:
+    from plugboard.ratelimits import Meter
+
+    # An hour's window: no calendar boundary falls between the calls.
+    def first(w: int) -> str:
+        return f"test-meter:{w}"
+
+    one, two = Meter(10, 3600, first), Meter(10, 3600, first)
+    assert await one.take(6) == 0
+    assert await two.take(4) == 0  # 10 of 10
+    assert await two.take(1) > 0  # the 11th, counted by the other connection's meter
+    assert await Meter(10, 3600, lambda w: f"test-meter-other:{w}").take(10) == 0  # another counter
