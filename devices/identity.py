@@ -48,7 +48,7 @@ def _master_ok(account: Account, secret: str, ident: str) -> bool:
         return True
     if not account.check_password(secret):
         return False
-    cache.set(key, secret_digest(account.password), settings.PLUGBOARD["AUTH_CACHE_SECONDS"])
+    cache.set(key, secret_digest(account.password), int(settings.PLUGBOARD["AUTH_CACHE_SECONDS"]))
     return True
 
 
