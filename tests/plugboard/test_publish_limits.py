@@ -119,6 +119,7 @@ def test_an_mqtt_publisher_past_the_accounts_limit_is_slowed_then_closed(
     assert entry.code == "ProtocolError" and f"over its limit of {limit}" in entry.message
 
 
+@pytest.mark.usefixtures("within_one_minute")
 @pytest.mark.django_db(transaction=True)
 def test_an_api_keys_rate_limit_counts_its_mqtt_connect_and_publishes(
     start_server: Callable[..., ServerProcess], tenant: Tenant

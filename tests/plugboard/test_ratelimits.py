@@ -77,6 +77,7 @@ def limited_client(tenant: Tenant) -> Callable[[int], dict[str, str]]:
     return make
 
 
+@pytest.mark.usefixtures("within_one_minute")
 def test_an_api_keys_rate_limit_is_enforced_per_minute(
     api: APIClient, tenant: Tenant, limited_client: Callable[[int], dict[str, str]]
 ) -> None:
@@ -93,6 +94,7 @@ def test_an_api_keys_rate_limit_is_enforced_per_minute(
     assert others == [200] * 10  # a key without a limit, of the same account
 
 
+@pytest.mark.usefixtures("within_one_minute")
 def test_the_property_dialect_answers_its_own_429_shape(
     api: APIClient, limited_client: Callable[[int], dict[str, str]]
 ) -> None:
@@ -108,6 +110,7 @@ def test_the_property_dialect_answers_its_own_429_shape(
     assert int(second["Retry-After"]) >= 1
 
 
+@pytest.mark.usefixtures("within_one_minute")
 def test_a_device_keys_rate_limit_counts_its_plug_auth_requests(api: APIClient, thing: Any) -> None:
     thing.key.rate_limit = 2
     thing.key.save(update_fields=["rate_limit"])
