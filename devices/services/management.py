@@ -171,7 +171,7 @@ def device_update(*, plug: Plug, fields: DeviceFields) -> Plug:
     return locked
 
 
-def _property_settings(
+def property_settings(
     *,
     type: str,
     access: str,
@@ -181,7 +181,8 @@ def _property_settings(
     retention: int | None,
     description: Any,
 ) -> dict[str, Any]:
-    """A property's settings checked as one whole (SPEC §4 rule 4): the fields of `Property` to set."""
+    """A property's settings checked as one whole (SPEC §4 rule 4): the fields to set, on a
+    device's `Property` or a profile's `ProfileProperty` alike."""
     for field, value, allowed in (
         ("type", type, Property.Type.values),
         ("access", access, Property.Access.values),
@@ -210,6 +211,15 @@ def _property_settings(
     }
 
 
+def property_definition_checked(name: str, **settings: Any) -> dict[str, Any]:
+    """A new property's name (a channel) and settings checked; the settings to store."""
+    try:
+        validate_channel(name)
+    except BadChannel as exc:
+        raise PlugError(f"name: {exc}")
+    return property_settings(**settings)
+
+
 @transaction.atomic
 def property_define(
     *,
@@ -227,11 +237,8 @@ def property_define(
 
     Its name is the channel its points are written to; names are unique per plug, ignoring case.
     """
-    try:
-        validate_channel(name)
-    except BadChannel as exc:
-        raise PlugError(f"name: {exc}")
-    settings = _property_settings(
+    settings = property_definition_checked(
+        name,
         type=type,
         access=access,
         publish=publish,
@@ -297,7 +304,7 @@ def property_update(
         "description": description,
     }
     merged = {f: getattr(locked, f) if given[f] is KEEP else given[f] for f in PROPERTY_SETTINGS}
-    for field, value in _property_settings(**merged).items():
+    for field, value in property_settings(**merged).items():
         setattr(locked, field, value)
     locked.inherited_from = None  # changed on the device: its own now, whatever its profile says
     locked.save()

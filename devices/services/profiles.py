@@ -23,8 +23,7 @@ from django.db.models.functions import Lower
 from devices.access import may_modify_profiles
 from devices.models import INHERITED_SETTINGS, DeviceProfile, Plug, ProfileProperty, Property
 from devices.services.fields import PlugError, tags_field, text_field, validate_name
-from devices.services.management import KEEP, _property_settings
-from plugboard.channels import BadChannel, validate_channel
+from devices.services.management import KEEP, property_definition_checked, property_settings
 from plugboard.identifiers import is_profile_id
 from plugboard.principals import Principal
 
@@ -271,11 +270,8 @@ def profile_property_define(
     _refuse_unless_modifier(principal)
     if profile.account_id != principal.account_id:
         raise PlugError(f"no device profile {profile.id}", status=404)
-    try:
-        validate_channel(name)
-    except BadChannel as exc:
-        raise PlugError(f"name: {exc}")
-    settings = _property_settings(
+    settings = property_definition_checked(
+        name,
         type=type,
         access=access,
         publish=publish,
@@ -313,7 +309,7 @@ def profile_property_update(
     merged = {
         f: getattr(locked, f) if changes.get(f, KEEP) is KEEP else changes[f] for f in INHERITED_SETTINGS
     }
-    for field, value in _property_settings(**merged).items():
+    for field, value in property_settings(**merged).items():
         setattr(locked, field, value)
     locked.save()
     _propagate(profile, only=[locked.name.lower()])
