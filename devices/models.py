@@ -209,7 +209,8 @@ class Property(models.Model):
         return f"{self.plug_id}/{self.name}"
 
 
-# The settings a profile property hands down to its devices' inherited rows.
+# A property's settings: what `property_update` may change, and what a profile property hands
+# down to its devices' inherited rows.
 INHERITED_SETTINGS = ("type", "min", "max", "access", "publish", "retention", "description")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from devices.access import may_change_account, may_modify_device
-from devices.models import Control, Plug, Property
+from devices.models import INHERITED_SETTINGS, Control, Plug, ProfileProperty, Property
 from devices.services.fields import (
     LOCATION,
     MAX_RETENTION_SECONDS,
@@ -264,7 +264,12 @@ def property_define(
         raise PlugError(f"{plug.name} already has a property {name!r}", status=409)
 
 
-PROPERTY_SETTINGS = ("type", "access", "publish", "min", "max", "retention", "description")
+def property_settings_change(row: Property | ProfileProperty, changes: dict[str, Any]) -> None:
+    """Set on `row` (a device's or a profile's property) the settings `changes` names (`KEEP`
+    or absent: as it is); the settings that result are checked as one whole."""
+    merged = {f: getattr(row, f) if changes.get(f, KEEP) is KEEP else changes[f] for f in INHERITED_SETTINGS}
+    for field, value in property_settings(**merged).items():
+        setattr(row, field, value)
 
 
 @transaction.atomic
@@ -303,9 +308,7 @@ def property_update(
         "retention": retention,
         "description": description,
     }
-    merged = {f: getattr(locked, f) if given[f] is KEEP else given[f] for f in PROPERTY_SETTINGS}
-    for field, value in property_settings(**merged).items():
-        setattr(locked, field, value)
+    property_settings_change(locked, given)
     locked.inherited_from = None  # changed on the device: its own now, whatever its profile says
     locked.save()
     return locked

@@ -23,7 +23,7 @@ from django.db.models.functions import Lower
 from devices.access import may_modify_profiles
 from devices.models import INHERITED_SETTINGS, DeviceProfile, Plug, ProfileProperty, Property
 from devices.services.fields import PlugError, tags_field, text_field, validate_name
-from devices.services.management import KEEP, property_definition_checked, property_settings
+from devices.services.management import KEEP, property_definition_checked, property_settings_change
 from plugboard.identifiers import is_profile_id
 from plugboard.principals import Principal
 
@@ -306,11 +306,7 @@ def profile_property_update(
     unknown = set(changes) - set(INHERITED_SETTINGS)
     if unknown:
         raise PlugError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    merged = {
-        f: getattr(locked, f) if changes.get(f, KEEP) is KEEP else changes[f] for f in INHERITED_SETTINGS
-    }
-    for field, value in property_settings(**merged).items():
-        setattr(locked, field, value)
+    property_settings_change(locked, changes)
     locked.save()
     _propagate(profile, only=[locked.name.lower()])
     return locked
