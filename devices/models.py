@@ -132,7 +132,15 @@ class TemplateHwid(models.Model):
 
 class DeviceProfile(models.Model):
     """A device profile (`_dpf_…`, SPEC §6 "Fleets"): properties declared once for every device
-    made from it; a base profile's properties are inherited too (the nearest declaration wins)."""
+    made from it; a base profile's properties are inherited too (the nearest declaration wins).
+
+    An app profile (`_apf_…`, `kind` app) is the same thing for apps (controller plugs); the two
+    kinds never mix (a device's profile is a device profile, a base profile is of the same kind).
+    """
+
+    class Kind(models.TextChoices):
+        DEVICE = "device"
+        APP = "app"
 
     id = models.CharField(primary_key=True, max_length=29, default=new_profile_id, editable=False)
     account = models.ForeignKey("plugboard.Account", on_delete=models.CASCADE, related_name="profiles")
@@ -143,6 +151,9 @@ class DeviceProfile(models.Model):
     device_class = models.CharField(max_length=120, blank=True)
     product_name = models.CharField(max_length=120, blank=True)
     vendor_name = models.CharField(max_length=120, blank=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.DEVICE)
+    version = models.CharField(max_length=40, blank=True)
+    image_url = models.URLField(max_length=500, blank=True)
     base_profile = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.RESTRICT, related_name="derived"
     )

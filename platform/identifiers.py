@@ -81,9 +81,17 @@ def new_profile_id() -> str:
     return "_dpf_" + secrets.token_hex(12)
 
 
+def new_app_profile_id() -> str:
+    return "_apf_" + secrets.token_hex(12)
+
+
 def is_profile_id(value: str) -> bool:
-    """Whether a reference is spelled as a device profile id (rather than a name)."""
-    return value.startswith("_dpf_")
+    """Whether a reference is spelled as a device or app profile id (rather than a name)."""
+    return value.startswith(("_dpf_", "_apf_"))
+
+
+def new_user_id() -> str:
+    return "_usr_" + secrets.token_hex(12)
 
 
 def new_secret() -> str:

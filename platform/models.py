@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import models
+from django.db.models.functions import Lower
 
-from plugboard.identifiers import new_account_id, new_key_id
+from plugboard.identifiers import new_account_id, new_key_id, new_user_id
 
 
 class Account(models.Model):
-    """A tenant: an email and a master password. Its publisher id is `com-` + 24 hex."""
+    """A tenant: an email and a master password. Its publisher id is `com-` + 24 hex.
+
+    A sub-account (`parent` set) is a full tenant of its own; its parent (and the parent's
+    parent) may manage it through `/v3/accounts/{id}/…`, its siblings see nothing of it.
+    """
 
     id = models.CharField(primary_key=True, max_length=28, default=new_account_id, editable=False)
     email = models.EmailField(unique=True)
@@ -19,6 +24,12 @@ class Account(models.Model):
     default_retention = models.PositiveIntegerField(
         null=True, blank=True, help_text="TTL in seconds of points whose property has no retention"
     )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="subaccounts"
+    )
+    friendly_name = models.CharField(max_length=120, blank=True)
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
     date_created = models.DateTimeField(auto_now_add=True)
     date_modified = models.DateTimeField(auto_now=True)
 
@@ -33,6 +44,32 @@ class Account(models.Model):
 
     def check_password(self, raw: str) -> bool:
         return check_password(raw, self.password)
+
+
+class User(models.Model):
+    """A user of an account (`_usr_…`): an email, a name and a role; the user's API key (a user
+    key) may do what the role allows (`devices.access.ROLE_SCOPES`)."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin"  # everything the account may do
+        DEVELOPER = "developer"  # devices, profiles, apps and data; not users, keys or sub-accounts
+        VIEWER = "viewer"  # reads devices, profiles, apps and data
+
+    id = models.CharField(primary_key=True, max_length=29, default=new_user_id, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="users")
+    email = models.EmailField()
+    name = models.CharField(max_length=120, blank=True)
+    role = models.CharField(max_length=12, choices=Role.choices, default=Role.DEVELOPER)
+    is_active = models.BooleanField(default=True)
+    date_created = models.DateTimeField(auto_now_add=True)
+    date_modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [models.UniqueConstraint(Lower("email"), "account", name="user_email_unique_ci")]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.role})"
 
 
 class ApiKey(models.Model):
@@ -52,11 +89,17 @@ class ApiKey(models.Model):
         ACCOUNT = "account"
         APP = "app"  # a controller plug and what it controls
         DEVICES = "devices"  # an explicit list
+        PROFILE = "deviceprofile"  # a provisioning key: the device profile(s) it provisions into
+        TEMPLATE = "template"  # a provisioning key: the production template(s) whose hwids it enrolls
 
     id = models.CharField(primary_key=True, max_length=29, default=new_key_id, editable=False)
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="keys")
     kind = models.CharField(max_length=12, choices=Kind.choices)
     name = models.CharField(max_length=120, blank=True)
+    friendly_name = models.CharField(max_length=120, blank=True)
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    user = models.OneToOneField(User, null=True, blank=True, on_delete=models.CASCADE, related_name="key")
     plug = models.ForeignKey(
         "devices.Plug",
         null=True,
@@ -65,7 +108,7 @@ class ApiKey(models.Model):
         related_name="keys",
         help_text="the device of a device key, or the app of an API client key",
     )
-    context_type = models.CharField(max_length=12, choices=ContextType.choices)
+    context_type = models.CharField(max_length=16, choices=ContextType.choices)
     context_ids = models.JSONField(default=list, blank=True)
     scope = models.JSONField(default=list, blank=True)
     rate_limit = models.PositiveIntegerField(default=0, help_text="requests/min, 0 = unlimited")

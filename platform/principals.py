@@ -19,6 +19,7 @@ class Scope(StrEnum):
     WRITE_DATA = "device:write-data"
     MODIFY = "device:modify"
     EXECUTE = "device:execute"
+    PROVISION = "device:provision"  # a provisioning key: find or create devices, nothing else
     PROFILE_READ = "deviceprofile:read"
     PROFILE_MODIFY = "deviceprofile:modify"
     APP_READ = "app:read"
