@@ -43,8 +43,15 @@ class Mode(StrEnum):
 
 
 DATA_SCOPE = {Mode.READ: Scope.READ_DATA, Mode.WRITE: Scope.WRITE_DATA}
-# A look at devices, properties, logs and commands through the v3 management API needs one of these.
+# A look at devices, properties, logs and commands through the v3 management API needs one of
+# these; a look at apps (controller plugs, `/v3/apps`), one of the app scopes.
 MANAGEMENT_READ_SCOPES = (Scope.READ, Scope.READ_DATA, Scope.MODIFY)
+APP_READ_SCOPES = (Scope.APP_READ, Scope.APP_READ_DATA, Scope.APP_MODIFY)
+
+
+def modify_scope(plug_kind: str) -> Scope:
+    """The scope that changes a plug of `plug_kind`: `app:modify` for an app (controller)."""
+    return Scope.APP_MODIFY if plug_kind == Plug.Kind.CONTROLLER else Scope.MODIFY
 
 
 @dataclass(frozen=True)
@@ -185,7 +192,7 @@ def may_manage_plug(principal: Principal, plug: Plug) -> bool:
     return (
         principal.is_apiclient
         and principal.context_type == ContextType.ACCOUNT
-        and principal.has_scope(Scope.MODIFY)
+        and principal.has_scope(modify_scope(plug.kind))
     )
 
 
@@ -232,8 +239,9 @@ def foreign_plug_ids(account_id: str, plug_ids: Iterable[str]) -> list[str]:
 # --- the v3 management API ---------------------------------------------------------------------
 
 
-def management_reach(principal: Principal) -> Reach:
-    """The plugs `principal` may look at through the v3 management API.
+def management_reach(principal: Principal, plug_kind: str = "thing") -> Reach:
+    """The plugs `principal` may look at through the v3 management API (`plug_kind`
+    controller: as apps, with the app scopes).
 
     The account sees every plug; a device key its own plug (or a gateway key's plugs); an API
     client key, with a read scope, the plugs of its context.
@@ -242,17 +250,19 @@ def management_reach(principal: Principal) -> Reach:
         return EVERYWHERE
     if principal.is_plug:
         return Reach(False, frozenset(principal.plug_ids or (principal.plug_id or "",)))
-    if not any(principal.has_scope(s) for s in MANAGEMENT_READ_SCOPES):
+    scopes = APP_READ_SCOPES if plug_kind == Plug.Kind.CONTROLLER else MANAGEMENT_READ_SCOPES
+    if not any(principal.has_scope(s) for s in scopes):
         return NOWHERE
     return _context_reach(principal)
 
 
-def may_create_device(principal: Principal) -> bool:
-    """The account, or an account-wide API client key with `device:modify`, may create plugs."""
+def may_create_device(principal: Principal, kind: str = "thing") -> bool:
+    """The account, or an account-wide API client key with `device:modify` (`app:modify` for
+    an app, a controller plug), may create plugs."""
     return principal.is_account or (
         principal.is_apiclient
         and principal.context_type == ContextType.ACCOUNT
-        and principal.has_scope(Scope.MODIFY)
+        and principal.has_scope(modify_scope(kind))
     )
 
 
@@ -262,23 +272,31 @@ def may_modify_device(principal: Principal, plug: Plug) -> bool:
     return not principal.is_plug and may_manage_plug(principal, plug)
 
 
-def may_read_profiles(principal: Principal) -> bool:
-    """Device profiles and their properties (`/v3/deviceprofiles`, `/v3/properties?owner=_dpf_…`):
-    the account, or an API client key with `deviceprofile:read` or `deviceprofile:modify`
-    (profiles are account-wide, whatever the key's context); never a device key."""
+# The scopes of each profile kind (`DeviceProfile.Kind`): read, modify.
+PROFILE_SCOPES = {
+    "device": (Scope.PROFILE_READ, Scope.PROFILE_MODIFY),
+    "app": (Scope.APPPROFILE_READ, Scope.APPPROFILE_MODIFY),
+}
+
+
+def may_read_profiles(principal: Principal, kind: str = "device") -> bool:
+    """Device profiles (`kind` device) or app profiles (`kind` app) and their properties
+    (`/v3/deviceprofiles`, `/v3/appprofiles`, `/v3/properties?owner=_dpf_…`): the account, or an
+    API client key with `deviceprofile:read` or `deviceprofile:modify` (`appprofile:…` for app
+    profiles; profiles are account-wide, whatever the key's context); never a device key."""
+    read, modify = PROFILE_SCOPES[kind]
     return principal.is_account or (
-        principal.is_apiclient
-        and (principal.has_scope(Scope.PROFILE_READ) or principal.has_scope(Scope.PROFILE_MODIFY))
+        principal.is_apiclient and (principal.has_scope(read) or principal.has_scope(modify))
     )
 
 
-def may_modify_profiles(principal: Principal) -> bool:
-    """Creating, changing and deleting device profiles and declaring their properties: the
-    account, or an account-wide API client key with `deviceprofile:modify`."""
+def may_modify_profiles(principal: Principal, kind: str = "device") -> bool:
+    """Creating, changing and deleting profiles of `kind` and declaring their properties: the
+    account, or an account-wide API client key with `deviceprofile:modify` (`appprofile:modify`)."""
     return principal.is_account or (
         principal.is_apiclient
         and principal.context_type == ContextType.ACCOUNT
-        and principal.has_scope(Scope.PROFILE_MODIFY)
+        and principal.has_scope(PROFILE_SCOPES[kind][1])
     )
 
 

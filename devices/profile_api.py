@@ -1,12 +1,14 @@
-"""Device profiles through the property dialect (SPEC §6 "Fleets"): `/v3/deviceprofiles` and
-`/v3/deviceprofiles/{ref}` (`{ref}`: a profile id or name, case-insensitive), under `/v3/` and
-`/v3/accounts/{acc}/`. The properties a profile declares are `/v3/properties?owner={profile}`
-(`devices.property_api.OwnerPropertiesView`).
+"""Device and app profiles through the property dialect (SPEC §6 "Fleets"):
+`/v3/deviceprofiles`, `/v3/deviceprofiles/{ref}`, `/v3/appprofiles`, `/v3/appprofiles/{ref}`
+(`{ref}`: a profile id or name, case-insensitive), under `/v3/` and `/v3/accounts/{acc}/`. The
+properties a profile declares are `/v3/properties?owner={profile}`
+(`devices.property_api.OwnerPropertiesView`). The two kinds are one model and one set of
+views; each path sees its own kind only.
 
 Who may (`devices.access`): the account (master password, user key) everything; an API client
-key reads with `deviceprofile:read` or `deviceprofile:modify`, and creates, changes and deletes
-with `deviceprofile:modify` and an account context; a device key nothing. Another account's
-profile is a 404.
+key reads with `deviceprofile:read` or `deviceprofile:modify` (`appprofile:…` for app
+profiles), and creates, changes and deletes with `…:modify` and an account context; a device
+key nothing. Another account's profile is a 404.
 """
 
 from __future__ import annotations
@@ -43,10 +45,13 @@ PROFILE_FIELDS = {
     "deviceClass": "device_class",
     "productName": "product_name",
     "vendorName": "vendor_name",
+    "version": "version",
+    "imageUrl": "image_url",
     "baseProfile": "base_profile",
 }
-# Sent back unchanged from a GET: ignored (`baseProfileId` is read as `baseProfile` when that is absent).
-PROFILE_READ_ONLY = frozenset({"locked", "baseProfileId"})
+# Sent back unchanged from a GET: ignored (`baseProfileId` is read as `baseProfile` when that is
+# absent). `system` and `locked` are Connio's flags for profiles of its own; none here is either.
+PROFILE_READ_ONLY = frozenset({"locked", "baseProfileId", "system"})
 
 
 def profile_fields(body: dict[str, Any], *, creating: bool) -> ProfileFields:
@@ -60,13 +65,15 @@ def profile_fields(body: dict[str, Any], *, creating: bool) -> ProfileFields:
 
 
 class ProfileView(PropertyDialectView):
+    kind: str = DeviceProfile.Kind.DEVICE
+
     def readable(self) -> None:
-        if not access.may_read_profiles(self.principal):
-            raise ApiError(403, "these credentials may not read device profiles")
+        if not access.may_read_profiles(self.principal, self.kind):
+            raise ApiError(403, f"these credentials may not read {self.kind} profiles")
 
     def profile(self, ref: str) -> DeviceProfile:
         """The caller's profile `ref`: a 404 across accounts, then a 403 without the right."""
-        found = profile_lookup(account_id=self.principal.account_id, ref=ref)
+        found = profile_lookup(account_id=self.principal.account_id, ref=ref, kind=self.kind)
         self.readable()
         return found
 
@@ -75,11 +82,11 @@ class ProfileView(PropertyDialectView):
 class ProfileListView(ProfileView):
     def get(self, request: Request, **_: Any) -> Response:
         self.readable()
-        return Response(page(request, profiles_of(principal=self.principal), profile_json))
+        return Response(page(request, profiles_of(principal=self.principal, kind=self.kind), profile_json))
 
     def post(self, request: Request, **_: Any) -> Response:
         fields = profile_fields(body_object(request), creating=True)
-        created = profile_create(principal=self.principal, fields=fields)
+        created = profile_create(principal=self.principal, fields=fields, kind=self.kind)
         return Response(profile_json(created), status=201)
 
 
@@ -97,3 +104,13 @@ class ProfileDetailView(ProfileView):
     def delete(self, request: Request, ref: str, **_: Any) -> Response:
         removed = profile_delete(principal=self.principal, profile=self.profile(ref))
         return Response({"nrOfItems": removed})
+
+
+@extend_schema_view(**docs.appprofile_list)
+class AppProfileListView(ProfileListView):
+    kind = DeviceProfile.Kind.APP
+
+
+@extend_schema_view(**docs.appprofile_detail)
+class AppProfileDetailView(ProfileDetailView):
+    kind = DeviceProfile.Kind.APP

@@ -1,4 +1,4 @@
-"""The properties a device profile declares, through `/v3/properties?owner={profile}` (SPEC §6
+"""The properties a device (or app) profile declares, through `/v3/properties?owner={profile}` (SPEC §6
 "Fleets"): the owner look-up and the two operations `devices.property_api.OwnerPropertiesView`
 hands over when the owner is a profile. A property body is read as a device's
 (`devices.v3_bodies.property_definition`); the declaration reaches the profile's devices
@@ -26,20 +26,20 @@ def profile_owner(principal: Principal, owner: str) -> DeviceProfile | None:
     """The profile `owner` names, or None when it names a device (or nothing: the device path
     answers that 404). A name is a device's first, then a profile's."""
     if is_profile_id(owner):
-        return profile_lookup(account_id=principal.account_id, ref=owner)
+        return profile_lookup(account_id=principal.account_id, ref=owner, kind=None)
     if is_plug_id(owner) or owner == "_this_" or len(owner) > MAX_REF:
         return None
     if plugs_of_account(principal=principal).filter(name__iexact=owner).exists():
         return None
     try:
-        return profile_lookup(account_id=principal.account_id, ref=owner)
+        return profile_lookup(account_id=principal.account_id, ref=owner, kind=None)
     except PlugError:
         return None
 
 
 def profile_properties_list(request: Request, principal: Principal, profile: DeviceProfile) -> Response:
-    if not access.may_read_profiles(principal):
-        raise ApiError(403, "these credentials may not read device profiles")
+    if not access.may_read_profiles(principal, profile.kind):
+        raise ApiError(403, f"these credentials may not read {profile.kind} profiles")
     rows = profile_properties_of(profile=profile)
     return Response(page(request, rows, lambda prop: profile_property_json(prop, profile=profile)))
 

@@ -47,8 +47,8 @@ class PropertyByIdView(ManagementView):
     def get(self, request: Request, prp: str, **_: Any) -> Response:
         prop = _property_by_id(self.principal, prp)
         if isinstance(prop, ProfileProperty):
-            if not access.may_read_profiles(self.principal):
-                raise ApiError(403, "these credentials may not read device profiles")
+            if not access.may_read_profiles(self.principal, prop.profile.kind):
+                raise ApiError(403, f"these credentials may not read {prop.profile.kind} profiles")
             return Response(profile_property_json(prop, profile=prop.profile))
         return Response(property_json(prop, plug=self.device(prop.plug.id)))
 

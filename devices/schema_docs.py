@@ -752,6 +752,9 @@ class DeviceProfileSerializer(serializers.Serializer):
     deviceClass = serializers.CharField(allow_null=True)
     productName = serializers.CharField(allow_null=True)
     vendorName = serializers.CharField(allow_null=True)
+    version = serializers.CharField(allow_null=True)
+    imageUrl = serializers.CharField(allow_null=True)
+    system = serializers.BooleanField(help_text="always false: no profile here is the platform's own")
     locked = serializers.BooleanField()
     dateCreated = serializers.CharField(allow_null=True)
     dateModified = serializers.CharField(allow_null=True)
@@ -768,6 +771,8 @@ class DeviceProfileInSerializer(serializers.Serializer):
     deviceClass = serializers.CharField(required=False, allow_null=True)
     productName = serializers.CharField(required=False, allow_null=True)
     vendorName = serializers.CharField(required=False, allow_null=True)
+    version = serializers.CharField(required=False, allow_null=True)
+    imageUrl = serializers.URLField(required=False, allow_null=True)
     baseProfile = serializers.CharField(required=False, allow_null=True, help_text="a profile id or name")
 
     class Meta:
@@ -812,5 +817,81 @@ profile_detail = {
         summary="Remove a device profile (refused while devices use it)",
         parameters=[PROFILE_REF],
         responses={200: REMOVED, **property_errors(409)},
+    ),
+}
+
+# --- app profiles and apps (one model and one set of views with device profiles and devices) ---
+
+APP_PROFILE_REF = path_param("ref", "an app profile id (`_apf_…`) or name (case-insensitive)")
+appprofile_list = {
+    "get": extend_schema(
+        summary="The account's app profiles",
+        parameters=PAGE_PARAMETERS,
+        responses={200: page_of(DeviceProfileSerializer, "AppProfilePage"), **property_errors()},
+    ),
+    "post": extend_schema(
+        summary="Create an app profile (its properties: POST /v3/properties with ownerId)",
+        request=json_body(DeviceProfileInSerializer),
+        responses={201: DeviceProfileSerializer, **property_errors(409)},
+        examples=[example("app profile", {"name": "building-controller", "version": "1.0"})],
+    ),
+}
+appprofile_detail = {
+    "get": extend_schema(
+        summary="An app profile",
+        parameters=[APP_PROFILE_REF],
+        responses={200: DeviceProfileSerializer, **property_errors()},
+    ),
+    "put": extend_schema(
+        summary="Change an app profile (the fields the body names)",
+        parameters=[APP_PROFILE_REF],
+        request=json_body(DeviceProfileChangeSerializer),
+        responses={200: DeviceProfileSerializer, **property_errors(409)},
+        examples=[example("describe", {"description": "one per building"})],
+    ),
+    "delete": extend_schema(
+        summary="Remove an app profile (refused while apps use it)",
+        parameters=[APP_PROFILE_REF],
+        responses={200: REMOVED, **property_errors(409)},
+    ),
+}
+
+
+class AppSerializer(DeviceSerializer):
+    devices = serializers.ListField(child=serializers.CharField(), help_text="the things it controls")
+
+    class Meta:
+        ref_name = "App"
+
+
+APP_REF = path_param("ref", "an app id or name (an app is a controller plug)")
+app_list = {
+    "get": extend_schema(
+        summary="The apps the caller may see",
+        parameters=PAGE_PARAMETERS,
+        responses={200: page_of(AppSerializer, "AppPage"), **property_errors()},
+    ),
+    "post": extend_schema(
+        summary="Create an app (a controller plug), from an app profile",
+        request=json_body(DeviceInSerializer),
+        responses={201: AppSerializer, **property_errors(409)},
+        examples=[example("app", {"name": "hvac-controller", "profile": "building-controller"})],
+    ),
+}
+app = {
+    "get": extend_schema(
+        summary="An app", parameters=[APP_REF], responses={200: AppSerializer, **property_errors()}
+    ),
+    "put": extend_schema(
+        summary="Change an app (the fields the body names)",
+        parameters=[APP_REF],
+        request=json_body(DeviceUpdateSerializer),
+        responses={200: AppSerializer, **property_errors(409)},
+        examples=[example("rename", {"friendlyName": "HVAC"})],
+    ),
+    "delete": extend_schema(
+        summary="Remove an app and its data",
+        parameters=[APP_REF],
+        responses={200: REMOVED, **property_errors()},
     ),
 }

@@ -58,10 +58,14 @@ def plug_device_key(*, plug: Plug) -> ApiKey | None:
     return ApiKey.objects.filter(plug=plug, kind=ApiKey.Kind.DEVICE).order_by("date_created").first()
 
 
-def plugs_visible(*, principal: Principal) -> QuerySet[Plug]:
-    """The plugs the caller may look at through the v3 management API, with their controllers."""
-    reach = access.management_reach(principal)
+def plugs_visible(*, principal: Principal, kind: str | None = None) -> QuerySet[Plug]:
+    """The plugs the caller may look at through the v3 management API, with their controllers;
+    `kind` controller: the apps (`/v3/apps`), thing: the devices, None: all (as `/v3/devices`
+    has always listed them)."""
+    reach = access.management_reach(principal, kind or Plug.Kind.THING)
     rows = plugs_of_account(principal=principal).prefetch_related("controlled_by")
+    if kind:
+        rows = rows.filter(kind=kind)
     return rows if reach.everything else rows.filter(id__in=reach.ids)
 
 
@@ -97,11 +101,11 @@ def things_controlled_by(*, plug: Plug) -> list[str]:
     return list(Control.objects.filter(controller=plug).order_by("id").values_list("thing_id", flat=True))
 
 
-def profiles_of(*, principal: Principal) -> QuerySet[DeviceProfile]:
-    """The account's device profiles, by name, with their base profiles (the caller's right to
-    see them is checked by the view)."""
+def profiles_of(*, principal: Principal, kind: str = DeviceProfile.Kind.DEVICE) -> QuerySet[DeviceProfile]:
+    """The account's device (or app) profiles, by name, with their base profiles (the caller's
+    right to see them is checked by the view)."""
     return (
-        DeviceProfile.objects.filter(account_id=principal.account_id)
+        DeviceProfile.objects.filter(account_id=principal.account_id, kind=kind)
         .select_related("base_profile")
         .order_by("name", "id")
     )

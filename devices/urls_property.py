@@ -5,7 +5,7 @@ A trailing slash is accepted too, since some clients add one.
 
 from django.urls import re_path
 
-from devices import key_api, profile_api, property_by_id_api
+from devices import app_api, key_api, profile_api, property_by_id_api
 from devices import property_api as views
 
 REF = r"(?P<ref>[^/]+)"
@@ -25,6 +25,11 @@ urlpatterns = [
     re_path(rf"^properties/{PRP}/?$", property_by_id_api.PropertyByIdView.as_view(), name="v3-property"),
     re_path(r"^deviceprofiles/?$", profile_api.ProfileListView.as_view(), name="v3-deviceprofiles"),
     re_path(rf"^deviceprofiles/{REF}/?$", profile_api.ProfileDetailView.as_view(), name="v3-deviceprofile"),
+    re_path(r"^appprofiles/?$", profile_api.AppProfileListView.as_view(), name="v3-appprofiles"),
+    re_path(rf"^appprofiles/{REF}/?$", profile_api.AppProfileDetailView.as_view(), name="v3-appprofile"),
+    re_path(r"^apps/?$", app_api.AppListView.as_view(), name="v3-apps"),
+    re_path(rf"^apps/{REF}/?$", app_api.AppView.as_view(), name="v3-app"),
+    re_path(rf"^apps/{REF}/apikey/?$", key_api.DeviceKeyView.as_view(), name="v3-app-apikey"),
     re_path(rf"^devices/{REF}/apikey/?$", key_api.DeviceKeyView.as_view(), name="v3-device-apikey"),
     re_path(rf"^devices/{REF}/logs/?$", views.DeviceLogView.as_view(), name="v3-device-logs"),
     re_path(r"^apiclients/?$", key_api.ApiClientListView.as_view(), name="v3-apiclients"),

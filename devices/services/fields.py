@@ -136,3 +136,11 @@ def tags_field(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
         raise PlugError("tags must be a list of strings")
     return list(dict.fromkeys(value))
+
+
+def url_field(value: Any, field: str) -> str:
+    """An http(s) URL of at most 500 characters, or none."""
+    text = text_field(value, field, 500)
+    if text and not text.lower().startswith(("http://", "https://")):
+        raise PlugError(f"{field} must be an http or https URL")
+    return text

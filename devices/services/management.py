@@ -8,7 +8,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from devices.access import may_change_account, may_modify_device
-from devices.models import INHERITED_SETTINGS, Control, Plug, ProfileProperty, Property
+from devices.models import INHERITED_SETTINGS, Control, DeviceProfile, Plug, ProfileProperty, Property
 from devices.services.fields import (
     LOCATION,
     MAX_RETENTION_SECONDS,
@@ -116,9 +116,15 @@ def _apply(plug: Plug, fields: DeviceFields) -> None:
     plug.props = props
 
 
+def profile_kind(plug_kind: str) -> str:
+    """The kind of profile a plug of `plug_kind` is made from: an app's is an app profile."""
+    return DeviceProfile.Kind.APP if plug_kind == Plug.Kind.CONTROLLER else DeviceProfile.Kind.DEVICE
+
+
 @transaction.atomic
-def device_create(*, account: Account | str, fields: DeviceFields) -> Enrolled:
-    """A plug created through the v3 management API, with its device key and its apps."""
+def device_create(*, account: Account | str, fields: DeviceFields, kind: str = Plug.Kind.THING) -> Enrolled:
+    """A plug created through the v3 management API, with its device key and its apps; an app
+    (`kind` controller) is made from an app profile, a device from a device profile."""
     account_id = account if isinstance(account, str) else account.id
     if not isinstance(fields.name, str) or not fields.name:
         raise PlugError("name is required")
@@ -129,9 +135,10 @@ def device_create(*, account: Account | str, fields: DeviceFields) -> Enrolled:
     _apply(draft, fields)
     profile = None
     if fields.profile is not KEEP and fields.profile is not None:
-        profile = profile_lookup(account_id=account_id, ref=fields.profile)
+        profile = profile_lookup(account_id=account_id, ref=fields.profile, kind=profile_kind(kind))
     enrolled = plug_create(
         account=account_id,
+        kind=kind,
         name=draft.name,
         props=draft.props,
         friendly_name=draft.friendly_name,
@@ -163,7 +170,9 @@ def device_update(*, plug: Plug, fields: DeviceFields) -> Plug:
 
         profile = None
         if fields.profile is not None:
-            profile = profile_lookup(account_id=locked.account_id, ref=fields.profile)
+            profile = profile_lookup(
+                account_id=locked.account_id, ref=fields.profile, kind=profile_kind(locked.kind)
+            )
         if (profile.id if profile else None) != locked.profile_id:
             plug_profile_set(plug=locked, profile=profile)
     if fields.apps is not KEEP:

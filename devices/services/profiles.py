@@ -22,9 +22,9 @@ from django.db.models.functions import Lower
 
 from devices.access import may_modify_profiles
 from devices.models import INHERITED_SETTINGS, DeviceProfile, Plug, ProfileProperty, Property
-from devices.services.fields import PlugError, tags_field, text_field, validate_name
+from devices.services.fields import PlugError, tags_field, text_field, url_field, validate_name
 from devices.services.management import KEEP, property_definition_checked, property_settings_change
-from plugboard.identifiers import is_profile_id
+from plugboard.identifiers import is_profile_id, new_app_profile_id
 from plugboard.principals import Principal
 
 # Longer than any profile id or name (64).
@@ -45,26 +45,39 @@ class ProfileFields:
     device_class: Any = KEEP
     product_name: Any = KEEP
     vendor_name: Any = KEEP
+    version: Any = KEEP
+    image_url: Any = KEEP
     base_profile: Any = KEEP
 
 
-def _refuse_unless_modifier(principal: Principal) -> None:
-    if not may_modify_profiles(principal):
-        raise PlugError("these credentials may not change device profiles", status=403)
+def kind_word(kind: str) -> str:
+    """`device profile` or `app profile`, for messages."""
+    return f"{kind} profile"
 
 
-def profile_lookup(*, account_id: str, ref: Any) -> DeviceProfile:
-    """A profile of the account by id or name (case-insensitive); another account's is a 404."""
+def _refuse_unless_modifier(principal: Principal, kind: str) -> None:
+    if not may_modify_profiles(principal, kind):
+        raise PlugError(f"these credentials may not change {kind_word(kind)}s", status=403)
+
+
+def profile_lookup(
+    *, account_id: str, ref: Any, kind: str | None = DeviceProfile.Kind.DEVICE
+) -> DeviceProfile:
+    """A profile of the account of `kind` (None: either) by id or name (case-insensitive);
+    another account's, or one of the other kind, is a 404."""
+    word = kind_word(kind) if kind else "profile"
     if not isinstance(ref, str) or not ref:
-        raise PlugError("a device profile is named by its id or name (a string)")
+        raise PlugError(f"a {word} is named by its id or name (a string)")
     if len(ref) > MAX_REF:
-        raise PlugError(f"no device profile {ref[:MAX_REF]}…", status=404)
+        raise PlugError(f"no {word} {ref[:MAX_REF]}…", status=404)
     profiles = DeviceProfile.objects.filter(account_id=account_id)
+    if kind:
+        profiles = profiles.filter(kind=kind)
     found = (
         profiles.filter(id=ref).first() if is_profile_id(ref) else profiles.filter(name__iexact=ref).first()
     )
     if found is None:
-        raise PlugError(f"no device profile {ref}", status=404)
+        raise PlugError(f"no {word} {ref}", status=404)
     return found
 
 
@@ -149,10 +162,10 @@ def _propagate(profile: DeviceProfile, only: Iterable[str] | None = None) -> Non
 # --- profiles ----------------------------------------------------------------------------------
 
 
-def _base(account_id: str, ref: Any, *, of: DeviceProfile | None) -> DeviceProfile | None:
+def _base(account_id: str, ref: Any, *, of: DeviceProfile | None, kind: str) -> DeviceProfile | None:
     if ref is None or ref == "":
         return None
-    base = profile_lookup(account_id=account_id, ref=ref)
+    base = profile_lookup(account_id=account_id, ref=ref, kind=kind)
     if of is not None and of.id in {p.id for p in _chain(base)}:
         raise PlugError(f"{base.name} is {of.name} or derived from it: base profiles cannot be circular")
     return base
@@ -171,10 +184,13 @@ def _apply(profile: DeviceProfile, fields: ProfileFields) -> None:
         ("device_class", "deviceClass"),
         ("product_name", "productName"),
         ("vendor_name", "vendorName"),
+        ("version", "version"),
     ):
         value = getattr(fields, field)
         if value is not KEEP:
             setattr(profile, field, text_field(value, word, 120))
+    if fields.image_url is not KEEP:
+        profile.image_url = url_field(fields.image_url, "imageUrl")
 
 
 def _save(profile: DeviceProfile, *, force_insert: bool = False) -> None:
@@ -182,19 +198,24 @@ def _save(profile: DeviceProfile, *, force_insert: bool = False) -> None:
         with transaction.atomic():
             profile.save(force_insert=force_insert)
     except IntegrityError:
-        raise PlugError(f"a device profile named {profile.name!r} already exists", status=409)
+        raise PlugError(f"a profile named {profile.name!r} already exists", status=409)
 
 
 @transaction.atomic
-def profile_create(*, principal: Principal, fields: ProfileFields) -> DeviceProfile:
-    """A device profile of the caller's account; its name is unique there, ignoring case."""
-    _refuse_unless_modifier(principal)
+def profile_create(
+    *, principal: Principal, fields: ProfileFields, kind: str = DeviceProfile.Kind.DEVICE
+) -> DeviceProfile:
+    """A device (or app) profile of the caller's account; its name is unique there among
+    profiles of both kinds, ignoring case."""
+    _refuse_unless_modifier(principal, kind)
     if not isinstance(fields.name, str) or not fields.name:
         raise PlugError("name is required")
-    profile = DeviceProfile(account_id=principal.account_id)
+    profile = DeviceProfile(account_id=principal.account_id, kind=kind)
+    if kind == DeviceProfile.Kind.APP:
+        profile.id = new_app_profile_id()
     _apply(profile, fields)
     if fields.base_profile is not KEEP:
-        profile.base_profile = _base(principal.account_id, fields.base_profile, of=None)
+        profile.base_profile = _base(principal.account_id, fields.base_profile, of=None, kind=kind)
     _save(profile, force_insert=True)
     return profile
 
@@ -202,14 +223,14 @@ def profile_create(*, principal: Principal, fields: ProfileFields) -> DeviceProf
 @transaction.atomic
 def profile_update(*, principal: Principal, profile: DeviceProfile, fields: ProfileFields) -> DeviceProfile:
     """Change a profile's fields; a new base profile re-derives what its devices inherit."""
-    _refuse_unless_modifier(principal)
+    _refuse_unless_modifier(principal, profile.kind)
     if profile.account_id != principal.account_id:
-        raise PlugError(f"no device profile {profile.id}", status=404)
+        raise PlugError(f"no {kind_word(profile.kind)} {profile.id}", status=404)
     locked = DeviceProfile.objects.select_for_update().get(pk=profile.pk)
     _apply(locked, fields)
     rebase = False
     if fields.base_profile is not KEEP:
-        base = _base(principal.account_id, fields.base_profile, of=locked)
+        base = _base(principal.account_id, fields.base_profile, of=locked, kind=locked.kind)
         rebase = (base.id if base else None) != locked.base_profile_id
         locked.base_profile = base
     _save(locked)
@@ -222,20 +243,21 @@ def profile_update(*, principal: Principal, profile: DeviceProfile, fields: Prof
 def profile_delete(*, principal: Principal, profile: DeviceProfile) -> int:
     """Remove a profile and its property declarations; refused (409) while a device is made
     from it or another profile is based on it. Returns the number of profiles removed."""
-    _refuse_unless_modifier(principal)
+    _refuse_unless_modifier(principal, profile.kind)
+    word = kind_word(profile.kind)
     if profile.account_id != principal.account_id:
-        raise PlugError(f"no device profile {profile.id}", status=404)
+        raise PlugError(f"no {word} {profile.id}", status=404)
     locked = DeviceProfile.objects.select_for_update().get(pk=profile.pk)
     used = Plug.objects.filter(profile=locked).count()
     if used:
+        made = "app(s)" if locked.kind == DeviceProfile.Kind.APP else "device(s)"
         raise PlugError(
-            f"device profile {locked.name} is used by {used} device(s): move or delete them first",
-            status=409,
+            f"{word} {locked.name} is used by {used} {made}: move or delete them first", status=409
         )
     derived = list(DeviceProfile.objects.filter(base_profile=locked).values_list("name", flat=True)[:5])
     if derived:
         raise PlugError(
-            f"device profile {locked.name} is the base of {', '.join(derived)}: change their base first",
+            f"{word} {locked.name} is the base of {', '.join(derived)}: change their base first",
             status=409,
         )
     try:
@@ -243,7 +265,7 @@ def profile_delete(*, principal: Principal, profile: DeviceProfile) -> int:
             locked.delete()
     except RestrictedError:  # a device made from it meanwhile
         raise PlugError(
-            f"device profile {locked.name} is in use: move or delete its devices first", status=409
+            f"{word} {locked.name} is in use: move or delete what is made from it first", status=409
         )
     return 1
 
@@ -267,9 +289,9 @@ def profile_property_define(
 ) -> ProfileProperty:
     """A property declared on `profile`, with `property_define`'s rules; every device of the
     profile (and of profiles derived from it) gets it, unless it has its own of that name."""
-    _refuse_unless_modifier(principal)
+    _refuse_unless_modifier(principal, profile.kind)
     if profile.account_id != principal.account_id:
-        raise PlugError(f"no device profile {profile.id}", status=404)
+        raise PlugError(f"no {kind_word(profile.kind)} {profile.id}", status=404)
     settings = property_definition_checked(
         name,
         type=type,
@@ -280,7 +302,7 @@ def profile_property_define(
         retention=retention,
         description=description,
     )
-    clash = f"device profile {profile.name} already has a property {name!r}"
+    clash = f"{kind_word(profile.kind)} {profile.name} already has a property {name!r}"
     if ProfileProperty.objects.filter(profile=profile, name__iexact=name).exists():
         raise PlugError(clash, status=409)
     try:
@@ -298,8 +320,8 @@ def profile_property_update(
 ) -> ProfileProperty:
     """Change a profile property's settings (`KEEP` leaves one as it is), checked as a whole;
     the devices' inherited rows follow, their own properties stay."""
-    _refuse_unless_modifier(principal)
     profile = declared.profile
+    _refuse_unless_modifier(principal, profile.kind)
     if profile.account_id != principal.account_id:
         raise PlugError(f"no property {declared.id}", status=404)
     locked = ProfileProperty.objects.select_for_update().get(pk=declared.pk)
