@@ -23,7 +23,7 @@ Nothing of one account is reachable from another: every check compares accounts 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -339,6 +339,91 @@ def may_change_account(principal: Principal) -> bool:
 def may_manage_keys(principal: Principal) -> bool:
     """API clients, key regeneration and the account's settings are the account's alone."""
     return principal.is_account
+
+
+# --- users and sub-accounts (SPEC §6 "Fleets") --------------------------------------------------
+
+# What a user key of each role may do. An `admin` user key is the account itself (as is a user
+# key without a user); the other roles make API client principals with these scopes and an
+# account context (`devices.identity`), so every scope check above applies to them unchanged.
+ROLE_SCOPES: dict[str, tuple[Scope, ...]] = {
+    "developer": (
+        Scope.READ,
+        Scope.MODIFY,
+        Scope.READ_DATA,
+        Scope.WRITE_DATA,
+        Scope.EXECUTE,
+        Scope.PROFILE_READ,
+        Scope.PROFILE_MODIFY,
+        Scope.APP_READ,
+        Scope.APP_MODIFY,
+        Scope.APP_READ_DATA,
+        Scope.APPPROFILE_READ,
+        Scope.APPPROFILE_MODIFY,
+    ),
+    "viewer": (
+        Scope.READ,
+        Scope.READ_DATA,
+        Scope.PROFILE_READ,
+        Scope.APP_READ,
+        Scope.APP_READ_DATA,
+        Scope.APPPROFILE_READ,
+    ),
+}
+
+
+def role_is_account(role: str) -> bool:
+    """Whether a user key of `role` acts as the account itself."""
+    return role not in ROLE_SCOPES
+
+
+def may_manage_users(principal: Principal) -> bool:
+    """Users and their keys (`/v3/users`) are the account's alone (master password, a user key
+    without a user or of an admin)."""
+    return principal.is_account
+
+
+def may_manage_subaccounts(principal: Principal) -> bool:
+    """Creating, changing, deleting sub-accounts and acting in them: the account alone."""
+    return principal.is_account
+
+
+def may_read_subaccounts(principal: Principal) -> bool:
+    """Listing the sub-accounts and reading their account objects: the account, or an
+    account-wide API client key with `subaccount:read`."""
+    return may_manage_subaccounts(principal) or (
+        principal.is_apiclient
+        and principal.context_type == ContextType.ACCOUNT
+        and principal.has_scope(Scope.SUBACCOUNT_READ)
+    )
+
+
+def in_subaccount(principal: Principal, subaccount_id: str) -> Principal | None:
+    """`principal` acting in `subaccount_id`, one of its account's descendants (the caller has
+    checked that), or None if it may not.
+
+    The account acts there as that account, with every right it has at home. An API client
+    key with `subaccount:read` only reads the sub-account object (`account:read` there and no
+    other scope: the sub-account's devices and data stay out of its reach)."""
+    home = principal.home_account_id or principal.account_id
+    if may_manage_subaccounts(principal):
+        return replace(principal, account_id=subaccount_id, home_account_id=home)
+    if may_read_subaccounts(principal):
+        return replace(
+            principal,
+            account_id=subaccount_id,
+            home_account_id=home,
+            plug_id=None,
+            context_ids=(),
+            scope=(Scope.ACCOUNT_READ.value,),
+        )
+    return None
+
+
+def may_delete_account(principal: Principal) -> bool:
+    """An account is deleted (and suspended or reactivated: `status`) by its parent acting in
+    it, never by itself (a suspended account could not sign in to undo it)."""
+    return principal.is_account and principal.home_account_id not in (None, principal.account_id)
 
 
 # --- MQTT (SPEC §7) ----------------------------------------------------------------------------

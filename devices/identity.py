@@ -18,7 +18,7 @@ from rest_framework import exceptions
 
 from devices import access
 from devices.models import Plug
-from devices.selectors import plug_accounts
+from devices.selectors import account_is_descendant, plug_accounts
 from plugboard.credentials import digests_equal, secret_digest
 from plugboard.identifiers import is_plug_id
 from plugboard.models import Account, ApiKey
@@ -72,6 +72,17 @@ def _plug_principal(plug: Plug, credential: str, key: ApiKey | None = None, rate
 
 
 def _key_principal(key: ApiKey) -> Principal:
+    if key.kind == ApiKey.Kind.USER and key.user is not None and not access.role_is_account(key.user.role):
+        # A developer's or viewer's key: an account-wide API client with the role's scopes.
+        return Principal(
+            account_id=key.account_id,
+            kind="apiclient",
+            credential=key.id,
+            key_id=key.id,
+            context_type=ApiKey.ContextType.ACCOUNT,
+            scope=tuple(s.value for s in access.ROLE_SCOPES[key.user.role]),
+            rate_limit=key.rate_limit,
+        )
     if key.kind == ApiKey.Kind.USER:
         return Principal(
             account_id=key.account_id,
@@ -109,8 +120,8 @@ def verify(creds: Credentials) -> Principal | None:
             return Principal(account_id=account.id, kind="account", credential=account.email)
         return None
     if creds.form == "key":
-        key = ApiKey.objects.select_related("plug", "account").filter(id=creds.ident).first()
-        if key is None or not key.account.is_active:
+        key = ApiKey.objects.select_related("plug", "account", "user").filter(id=creds.ident).first()
+        if key is None or not key.account.is_active or (key.user is not None and not key.user.is_active):
             return None
         if not digests_equal(key.secret_digest, secret_digest(creds.secret)):
             return None
@@ -134,6 +145,18 @@ def verify(creds: Credentials) -> Principal | None:
         plug = Plug.objects.filter(id=creds.ident, account_id=key.account_id).first()
         return _plug_principal(plug, plug.id, key) if plug else None
     return None
+
+
+def principal_in_account(principal: Principal, acc: str | None) -> Principal:
+    """Who `principal` is under `/v3/accounts/{acc}/…`: itself in its own account (or `_this_`),
+    the same caller acting in `acc` when `acc` is a descendant of its account and
+    `devices.access` lets it act there. Anything else stays the caller, whose account `acc` is
+    not: the view answers 404, as for an account that does not exist."""
+    if acc is None or acc in ("_this_", principal.account_id) or principal.is_plug:
+        return principal
+    if not account_is_descendant(account_id=acc, ancestor_id=principal.account_id):
+        return principal
+    return access.in_subaccount(principal, acc) or principal
 
 
 # --- MQTT CONNECT (SPEC §7) ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 
 from devices.models import DeviceLogEntry, Plug, Property
 from devices.services.fields import LOCATION, V3_KEY
-from plugboard.models import Account, ApiKey
+from plugboard.models import Account, ApiKey, User
 from plugboard.property_dialect import iso_date
 
 # A plug's status in v3 words: `ok` is what Connio calls `enabled`.
@@ -148,6 +148,8 @@ def key_owner_id(key: ApiKey) -> str:
         return key.plug_id
     if key.kind == ApiKey.Kind.APICLIENT:
         return key.id
+    if key.kind == ApiKey.Kind.USER and key.user_id:
+        return key.user_id  # a user's key belongs to the user
     return key.account_id
 
 
@@ -194,15 +196,44 @@ def log_entry_json(entry: DeviceLogEntry) -> dict[str, Any]:
 
 
 def account_json(account: Account) -> dict[str, Any]:
-    """The caller's account (`/v3/accounts/{acc}`); `defaultRetention` has a property's
-    retention shape (or null: points without an expiry of their own are kept)."""
+    """An account (`/v3/accounts/{acc}`, the items of `/v3/accounts`); `defaultRetention` has a
+    property's retention shape (or null: points without an expiry of their own are kept).
+    `ownerId` is the parent of a sub-account (null for a top account); `plan` is null (no
+    plans here) and `locked` false, as the Connio SDK indexes both."""
+    name = account.name or account.email
     return {
         "id": account.id,
-        "name": account.name or account.email,
-        "friendlyName": account.name or account.email,
+        "name": name,
+        "friendlyName": account.friendly_name or name,
         "email": account.email,
         "status": "active" if account.is_active else "suspended",
+        "plan": None,
+        "locked": False,
+        "ownerId": account.parent_id,
+        "tags": list(account.tags or []),
+        "description": account.description,
         "defaultRetention": retention_json(account.default_retention),
         "dateCreated": iso_date(account.date_created),
         "dateModified": iso_date(account.date_modified),
+    }
+
+
+def user_json(user: User) -> dict[str, Any]:
+    """A user of an account (`/v3/users`), with every key the Connio SDK's UserInstance reads;
+    what Plugboard keeps no value for is null (or empty)."""
+    return {
+        "id": user.id,
+        "accountId": user.account_id,
+        "name": user.name,
+        "email": user.email,
+        "status": "active" if user.is_active else "disabled",
+        "role": user.role,
+        "description": "",
+        "tags": [],
+        "locale": None,
+        "timezone": None,
+        "prefs": None,
+        "avatarUrl": None,
+        "dateCreated": iso_date(user.date_created),
+        "dateModified": iso_date(user.date_modified),
     }

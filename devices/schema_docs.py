@@ -691,12 +691,27 @@ apiclient_key = {
 }
 
 
+_PLAN = inline_serializer(
+    "AccountPlan",
+    {"type": serializers.CharField(), "expiresAt": serializers.CharField(allow_null=True)},
+    allow_null=True,
+    help_text="always null: no plans here",
+)
+
+
 class AccountSerializer(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
     friendlyName = serializers.CharField()
     email = serializers.CharField()
     status = serializers.ChoiceField(ACCOUNT_STATUSES)
+    plan = _PLAN.__class__(allow_null=True)
+    locked = serializers.BooleanField()
+    ownerId = serializers.CharField(
+        allow_null=True, help_text="the parent of a sub-account; null for a top account"
+    )
+    tags = serializers.ListField(child=serializers.CharField())
+    description = serializers.CharField(allow_blank=True)
     defaultRetention = _RETENTION.__class__(
         allow_null=True, help_text="the expiry of points with none of their own; null: kept"
     )
@@ -708,34 +723,46 @@ class AccountSerializer(serializers.Serializer):
 
 
 class AccountSettingsSerializer(serializers.Serializer):
-    defaultRetention = RetentionIn(required=False, help_text="null (or left out by a PUT): none")
+    defaultRetention = RetentionIn(required=False, help_text="null: none")
+    friendlyName = serializers.CharField(required=False, allow_blank=True, max_length=120)
+    description = serializers.CharField(required=False, allow_blank=True)
+    tags = serializers.ListField(child=serializers.CharField(), required=False)
+    status = serializers.ChoiceField(
+        ACCOUNT_STATUSES, required=False, help_text="a sub-account's, changed by its parent only"
+    )
 
     class Meta:
         ref_name = "AccountSettings"
 
 
-_ACC = path_param("acc", "the caller's account id, or `_this_`")
+_ACC = path_param("acc", "the caller's account id, `_this_`, or the id of one of its sub-accounts")
 account = {
     "get": extend_schema(
-        summary="The caller's account",
+        summary="The caller's account, or one of its sub-accounts",
         parameters=[_ACC],
         responses={200: AccountSerializer, **property_errors()},
     ),
     "put": extend_schema(
-        summary="Replace the account's settings (a setting left out goes back to none)",
+        summary="Change the account (the fields the body names; null clears defaultRetention)",
         parameters=[_ACC],
         request=json_body(AccountSettingsSerializer),
         auth=ACCOUNT_CREDENTIALS,
         responses={200: AccountSerializer, **property_errors()},
-        examples=[example("default retention", {"defaultRetention": "90d"})],
+        examples=[example("default retention", {"defaultRetention": "90d", "friendlyName": "Acme"})],
     ),
     "patch": extend_schema(
-        summary="Change the account settings the body names",
+        summary="Change the account (the fields the body names)",
         parameters=[_ACC],
         request=json_body(AccountSettingsSerializer),
         auth=ACCOUNT_CREDENTIALS,
         responses={200: AccountSerializer, **property_errors()},
         examples=[example("no default retention", {"defaultRetention": None})],
+    ),
+    "delete": extend_schema(
+        summary="Delete a sub-account and all it holds (its parent only; an account cannot delete itself)",
+        parameters=[_ACC, query("hard", bool, "accepted and ignored: a deletion always removes everything")],
+        auth=ACCOUNT_CREDENTIALS,
+        responses={200: REMOVED, **property_errors()},
     ),
 }
 
@@ -893,5 +920,172 @@ app = {
         summary="Remove an app and its data",
         parameters=[APP_REF],
         responses={200: REMOVED, **property_errors()},
+    ),
+}
+
+
+# --- users and sub-accounts -------------------------------------------------------------------
+
+ROLE_WORDS = ["admin", "developer", "viewer"]
+
+
+class UserSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    accountId = serializers.CharField()
+    name = serializers.CharField(allow_blank=True)
+    email = serializers.CharField()
+    status = serializers.ChoiceField(["active", "disabled"])
+    role = serializers.ChoiceField(ROLE_WORDS)
+    description = serializers.CharField(allow_blank=True)
+    tags = serializers.ListField(child=serializers.CharField())
+    locale = serializers.CharField(allow_null=True)
+    timezone = serializers.CharField(allow_null=True)
+    prefs = serializers.JSONField(allow_null=True)
+    avatarUrl = serializers.CharField(allow_null=True)
+    dateCreated = serializers.CharField(allow_null=True)
+    dateModified = serializers.CharField(allow_null=True)
+
+    class Meta:
+        ref_name = "User"
+
+
+_NEW_KEY = inline_serializer(
+    "NewUserKey",
+    {"id": serializers.CharField(), "secret": serializers.CharField(help_text="shown this once")},
+)
+
+
+class UserMadeSerializer(UserSerializer):
+    apiKey = _NEW_KEY.__class__(help_text="the user's key; its secret is shown this once")
+
+    class Meta:
+        ref_name = "UserMade"
+
+
+class UserInSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(ROLE_WORDS, help_text="admin: the account; developer, viewer: scoped")
+    name = serializers.CharField(required=False, allow_blank=True, max_length=120)
+
+    class Meta:
+        ref_name = "UserIn"
+
+
+class UserChangeSerializer(UserInSerializer):
+    email = serializers.EmailField(required=False)
+    role = serializers.ChoiceField(ROLE_WORDS, required=False)
+    status = serializers.ChoiceField(
+        ["active", "disabled"], required=False, help_text="disabled: its key stops"
+    )
+
+    class Meta:
+        ref_name = "UserChange"
+
+
+class SubaccountMadeSerializer(AccountSerializer):
+    user = UserSerializer(help_text="the sub-account's administrator")
+    apiKey = _NEW_KEY.__class__(help_text="the administrator's key; its secret is shown this once")
+
+    class Meta:
+        ref_name = "SubaccountMade"
+
+
+class SubaccountInSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    friendlyName = serializers.CharField(required=False, allow_blank=True, max_length=120)
+    user = inline_serializer(
+        "SubaccountAdmin",
+        {
+            "email": serializers.EmailField(help_text="also the sub-account's email (unique)"),
+            "role": serializers.ChoiceField(["admin"], required=False, allow_null=True),
+            "name": serializers.CharField(required=False, allow_null=True, allow_blank=True),
+        },
+        help_text="the sub-account's administrator (required)",
+    )
+    tags = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
+    description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    defaultRetention = RetentionIn(required=False)
+    plan = serializers.JSONField(required=False, allow_null=True, help_text="null only: no plans here")
+    owner = serializers.CharField(required=False, allow_null=True, help_text="the caller's account, if given")
+
+    class Meta:
+        ref_name = "SubaccountIn"
+
+
+USER_REF = path_param("user_id", "a user id (`_usr_…`)")
+user_list = {
+    "get": extend_schema(
+        summary="The account's users",
+        parameters=PAGE_PARAMETERS,
+        auth=ACCOUNT_CREDENTIALS,
+        responses={200: page_of(UserSerializer, "UserPage"), **property_errors()},
+    ),
+    "post": extend_schema(
+        summary="Create a user and its user key (the secret is shown this once)",
+        request=json_body(UserInSerializer),
+        auth=ACCOUNT_CREDENTIALS,
+        responses={201: UserMadeSerializer, **property_errors(409)},
+        examples=[example("developer", {"email": "dev@example.com", "role": "developer", "name": "Dev"})],
+    ),
+}
+user = {
+    "get": extend_schema(
+        summary="A user",
+        parameters=[USER_REF],
+        auth=ACCOUNT_CREDENTIALS,
+        responses={200: UserSerializer, **property_errors()},
+    ),
+    "put": extend_schema(
+        summary="Change a user (the fields the body names)",
+        parameters=[USER_REF],
+        request=json_body(UserChangeSerializer),
+        auth=ACCOUNT_CREDENTIALS,
+        responses={200: UserSerializer, **property_errors(409)},
+        examples=[example("viewer", {"role": "viewer"})],
+    ),
+    "delete": extend_schema(
+        summary="Remove a user and its key",
+        parameters=[USER_REF],
+        auth=ACCOUNT_CREDENTIALS,
+        responses={200: REMOVED, **property_errors()},
+    ),
+}
+user_key = {
+    "get": extend_schema(
+        summary="A user's key (secret withheld)",
+        parameters=[USER_REF],
+        auth=ACCOUNT_CREDENTIALS,
+        responses={200: ApiKeySerializer, **property_errors()},
+    ),
+    "post": extend_schema(
+        summary="Regenerate a user's key (the old secret stops working)",
+        parameters=[USER_REF],
+        request=NO_BODY,
+        auth=ACCOUNT_CREDENTIALS,
+        responses={200: ApiKeySerializer, **property_errors()},
+        examples=[example("nothing", {})],
+    ),
+}
+subaccount_list = {
+    "get": extend_schema(
+        summary="The account's sub-accounts (direct ones)",
+        parameters=PAGE_PARAMETERS,
+        responses={200: page_of(AccountSerializer, "AccountPage"), **property_errors()},
+    ),
+    "post": extend_schema(
+        summary="Create a sub-account with its administrator (whose key's secret is shown this once)",
+        request=json_body(SubaccountInSerializer),
+        auth=ACCOUNT_CREDENTIALS,
+        responses={201: SubaccountMadeSerializer, **property_errors(409)},
+        examples=[
+            example(
+                "sub-account",
+                {
+                    "name": "acme-eu",
+                    "friendlyName": "Acme EU",
+                    "user": {"email": "eu@acme.example", "role": "admin"},
+                },
+            )
+        ],
     ),
 }

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from devices import access
 from devices.models import Control, DeviceLogEntry, DeviceProfile, Plug, ProfileProperty, Property
 from plugboard.errors import ApiError
-from plugboard.models import Account, ApiKey
+from plugboard.models import Account, ApiKey, User
 from plugboard.principals import Principal
 
 # Longer than any plug id or name (64) and any property name (a channel: 200 bytes).
@@ -114,3 +114,40 @@ def profiles_of(*, principal: Principal, kind: str = DeviceProfile.Kind.DEVICE) 
 def profile_properties_of(*, profile: DeviceProfile) -> QuerySet[ProfileProperty]:
     """The properties a profile declares itself (not its base profiles')."""
     return ProfileProperty.objects.filter(profile=profile).order_by("name")
+
+
+# --- users and sub-accounts ----------------------------------------------------------------------
+
+# Deeper nesting than this is not looked through (a sub-account chain is a handful deep).
+MAX_ACCOUNT_DEPTH = 16
+
+
+def account_is_descendant(*, account_id: str, ancestor_id: str) -> bool:
+    """Whether `account_id` is a sub-account of `ancestor_id` (or of one of its sub-accounts):
+    one indexed look-up per level, walking up from `account_id`."""
+    current: str | None = account_id
+    for _ in range(MAX_ACCOUNT_DEPTH):
+        current = Account.objects.filter(pk=current).values_list("parent_id", flat=True).first()
+        if current is None:
+            return False
+        if current == ancestor_id:
+            return True
+    return False
+
+
+def subaccounts_of(*, principal: Principal) -> QuerySet[Account]:
+    """The direct sub-accounts of the account the caller acts in, oldest first."""
+    return Account.objects.filter(parent_id=principal.account_id).order_by("date_created", "id")
+
+
+def users_of(*, principal: Principal) -> QuerySet[User]:
+    """The account's users, by email."""
+    return User.objects.filter(account_id=principal.account_id).order_by("email", "id")
+
+
+def user_resolve(*, principal: Principal, user_id: str) -> User:
+    """A user of the caller's account by id; another account's is a 404 like a missing one."""
+    user = users_of(principal=principal).select_related("key").filter(pk=user_id[:MAX_REF]).first()
+    if user is None:
+        raise ApiError(404, f"no user {user_id[:MAX_REF]}")
+    return user

@@ -272,18 +272,28 @@ def property_changes(
     return _property_settings(body, merge=merge)
 
 
-ACCOUNT_FIELDS = frozenset({"defaultRetention"})
+ACCOUNT_FIELDS = frozenset({"defaultRetention", "friendlyName", "description", "tags", "status"})
 # The account object's other fields: sent back unchanged from a GET, they are ignored.
-ACCOUNT_READ_ONLY = frozenset({"name", "friendlyName", "email", "status"})
+ACCOUNT_READ_ONLY = frozenset({"name", "email", "plan", "locked", "ownerId"})
+ACCOUNT_STATUS = {"active": True, "suspended": False}
 
 
-def account_settings(body: dict[str, Any], *, merge: bool) -> dict[str, Any]:
-    """A PUT (`merge=False`: a setting left out goes back to none) or PATCH of the account's
-    settings, in plug words; `defaultRetention` takes a property retention's forms."""
+def account_settings(body: dict[str, Any]) -> dict[str, Any]:
+    """A PUT or PATCH of an account, in plug words: both change only what the body names (the
+    Connio SDK's update PUTs just the fields it changes); `null` clears `defaultRetention`,
+    which takes a property retention's forms. `status` is `active` or `suspended`."""
     refuse_unknown(body, ACCOUNT_FIELDS | ACCOUNT_READ_ONLY)
-    if "defaultRetention" not in body and merge:
-        return {}
-    return {"default_retention": retention_seconds(body.get("defaultRetention"), "defaultRetention")}
+    changes: dict[str, Any] = {}
+    if "defaultRetention" in body:
+        changes["default_retention"] = retention_seconds(body["defaultRetention"], "defaultRetention")
+    for field, word in (("friendly_name", "friendlyName"), ("description", "description"), ("tags", "tags")):
+        if word in body:
+            changes[field] = body[word]
+    if "status" in body:
+        if body["status"] not in ACCOUNT_STATUS:
+            raise ApiError(400, "status must be active or suspended")
+        changes["is_active"] = ACCOUNT_STATUS[body["status"]]
+    return changes
 
 
 def apiclient_context(principal: Principal, value: Any) -> tuple[str, list[str], Plug | None]:
@@ -309,3 +319,69 @@ def apiclient_context(principal: Principal, value: Any) -> tuple[str, list[str],
             raise ApiError(400, "an app context lists exactly one app (a controller plug)")
         return ApiKey.ContextType.APP, [], plugs[0]
     return ApiKey.ContextType.DEVICES, [p.id for p in plugs], None
+
+
+# --- users and sub-accounts ----------------------------------------------------------------------
+
+USER_FIELDS = frozenset({"email", "role", "name"})
+USER_STATUS = {"active": True, "disabled": False}
+# The user object's fields Plugboard keeps no value for: sent back from a GET, they are ignored.
+USER_ECHOED = frozenset({"description", "tags", "locale", "timezone", "prefs", "avatarUrl"})
+
+
+def user_fields(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    """A user's create or change body, as `devices.services.accounts` takes it: on create
+    `email` and `role` are required; a change names what it changes (and `status`)."""
+    if "password" in body:
+        raise ApiError(400, "users have no password here: they sign in with their user key")
+    known = USER_FIELDS if creating else USER_FIELDS | {"status"}
+    refuse_unknown(body, known | USER_ECHOED)
+    if creating:
+        missing = [f for f in ("email", "role") if body.get(f) is None]
+        if missing:
+            raise ApiError(400, f"{' and '.join(missing)} required: {{email, role, name?}}")
+    fields = {f: body[f] for f in USER_FIELDS if f in body}
+    if "status" in body:
+        if body["status"] not in USER_STATUS:
+            raise ApiError(400, "status must be active or disabled")
+        fields["is_active"] = USER_STATUS[body["status"]]
+    return fields
+
+
+SUBACCOUNT_FIELDS = frozenset(
+    {"name", "friendlyName", "user", "tags", "description", "plan", "owner", "defaultRetention"}
+)
+
+
+def subaccount_fields(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+    """`POST /v3/accounts` (Connio's account create): `name`, the administrator `user {email,
+    role?, name?}` (required: its email is the sub-account's), `friendlyName`, `tags`,
+    `description`, `defaultRetention`; `owner` may only name the account the caller acts in,
+    and `plan` must be null (no plans here)."""
+    refuse_unknown(body, SUBACCOUNT_FIELDS)
+    admin = body.get("user")
+    if not isinstance(admin, dict) or not admin.get("email"):
+        raise ApiError(
+            400,
+            "a sub-account needs its administrator: user {email, role?, name?} (the email is the account's)",
+        )
+    unknown = sorted(set(admin) - {"email", "role", "name"})
+    if unknown:
+        raise ApiError(400, f"unknown field(s) in user: {', '.join(unknown)}")
+    if admin.get("role") not in (None, "admin"):
+        raise ApiError(400, "a sub-account's first user is its administrator: user.role must be admin")
+    owner = body.get("owner")
+    if owner is not None and owner not in ("_this_", principal.account_id):
+        raise ApiError(404, f"no account {owner}")
+    if body.get("plan") is not None:
+        raise ApiError(400, "plans are not kept here: plan must be null or left out")
+    tags = body.get("tags")
+    return {
+        "name": body.get("name"),
+        "friendly_name": body.get("friendlyName") or "",
+        "description": body.get("description") or "",
+        "tags": tags,
+        "admin_email": admin["email"],
+        "admin_name": admin.get("name") or "",
+        "default_retention": retention_seconds(body.get("defaultRetention"), "defaultRetention"),
+    }

@@ -14,7 +14,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from plugboard.models import Account, ApiKey
+from plugboard.models import Account, ApiKey, User
 from plugboard.services import key_regenerate
 
 
@@ -86,8 +86,33 @@ class ApiKeyAdmin(admin.ModelAdmin):
     raw_id_fields = ["account", "plug"]
     # Never the secret: neither its digest nor its encrypted form is shown or editable.
     exclude = ["secret_digest", "secret_encrypted"]
-    readonly_fields = ["id", "kind", "account", "plug", "context_type", "date_created", "date_modified"]
+    readonly_fields = [
+        "id",
+        "kind",
+        "account",
+        "plug",
+        "user",
+        "context_type",
+        "date_created",
+        "date_modified",
+    ]
     actions = [regenerate_secrets]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(User)
+class UserAdmin(admin.ModelAdmin):
+    """Users are made with their key by `POST /v3/users` (and a sub-account's administrator with
+    its sub-account); here they are inspected, renamed, given another role or disabled."""
+
+    list_display = ["email", "id", "account", "role", "is_active", "date_created"]
+    list_filter = ["role", "is_active", "date_created"]
+    search_fields = ["email", "name", "=id", "account__email", "=account__id"]
+    list_select_related = ["account"]
+    readonly_fields = ["id", "account", "date_created", "date_modified"]
+    fields = ["id", "account", "email", "name", "role", "is_active", "date_created", "date_modified"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -2,7 +2,9 @@
 
 Verification itself is `devices.identity.verify` (MQTT CONNECT uses it too); failed attempts
 (per credential and address, and per address) and an API key's requests are counted by
-`plugboard.ratelimits` and answered with 429 past their limits.
+`plugboard.ratelimits` and answered with 429 past their limits. Under `/v3/accounts/{acc}/…` the
+verified caller may act in one of its sub-accounts (`devices.identity.principal_in_account`);
+the view then sees that principal.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from devices.identity import Credentials, verify
+from devices.identity import Credentials, principal_in_account, verify
 from plugboard.principals import Principal
 from plugboard.ratelimits import check_failure_budget, check_request_rate, client_address, record_failure
 
@@ -60,7 +62,9 @@ class PlugCredentialsAuthentication(BaseAuthentication):
             record_failure(client, creds.ident)
             raise AuthFailed()
         check_request_rate(principal)
-        return principal, creds
+        match = getattr(request, "resolver_match", None)
+        acc = match.kwargs.get("acc") if match is not None else None
+        return principal_in_account(principal, acc), creds
 
     def authenticate_header(self, request: Request) -> str:
         return 'Basic realm="plugboard"'

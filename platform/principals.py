@@ -50,6 +50,9 @@ class Principal:
     context_ids: tuple[str, ...] = ()
     scope: tuple[str, ...] = ()
     rate_limit: int = 0  # the verified key's requests per minute (0: unlimited)
+    # The account the credentials belong to when they act in one of its sub-accounts
+    # (`/v3/accounts/{sub}/…`, then `account_id` is the sub-account's); None otherwise.
+    home_account_id: str | None = None
     is_authenticated: bool = field(default=True, repr=False)
 
     @property

@@ -22,8 +22,9 @@ MAX_PAGE_NO = MAX_INT
 class PropertyDialectView(PlatformView):
     """Base of `/v3/…` views; the same view serves `/v3/accounts/{acc}/…`.
 
-    `{acc}` must be the caller's own account id or `_this_`; anything else is a 404, so another
-    account's id reveals nothing.
+    `{acc}` must be the id of the account the caller acts in, or `_this_`; anything else is a
+    404, so another account's id reveals nothing. A parent acting in its sub-account already
+    acts there when the view runs (authentication resolves `{acc}`: `plugboard.authentication`).
     """
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from devices.access import may_change_account, may_modify_device
+from devices.access import may_change_account, may_delete_account, may_modify_device
 from devices.models import INHERITED_SETTINGS, Control, DeviceProfile, Plug, ProfileProperty, Property
 from devices.services.fields import (
     LOCATION,
@@ -324,12 +324,22 @@ def property_update(
 
 
 @transaction.atomic
-def account_update(*, principal: Principal, default_retention: Any = KEEP) -> Account:
-    """Change the caller's account settings; `KEEP` leaves a field as it is.
+def account_update(
+    *,
+    principal: Principal,
+    default_retention: Any = KEEP,
+    friendly_name: Any = KEEP,
+    description: Any = KEEP,
+    tags: Any = KEEP,
+    is_active: Any = KEEP,
+) -> Account:
+    """Change the account the caller acts in; `KEEP` leaves a field as it is.
 
     `default_retention` (seconds, or None for none) is the TTL of points that carry no
     `expire_at`/`ttl` and whose property has no retention (SPEC §4 rule 3); it applies to the
-    points written after the change. Only the account itself (master password, user key) may.
+    points written after the change. Only the account itself (master password, user key) may,
+    or its parent acting in it; `is_active` (v3 `status`) only the parent: an account that
+    suspended itself could not sign in to undo it.
     """
     if not may_change_account(principal):
         raise PlugError("only the account (master password or user key) may change its settings", status=403)
@@ -339,5 +349,15 @@ def account_update(*, principal: Principal, default_retention: Any = KEEP) -> Ac
         if default_retention is not None and not (whole and 0 < default_retention <= MAX_RETENTION_SECONDS):
             raise PlugError(f"defaultRetention must be 1..{MAX_RETENTION_SECONDS} seconds")
         account.default_retention = default_retention
+    if friendly_name is not KEEP:
+        account.friendly_name = text_field(friendly_name, "friendlyName", 120)
+    if description is not KEEP:
+        account.description = text_field(description, "description")
+    if tags is not KEEP:
+        account.tags = tags_field(tags)
+    if is_active is not KEEP and is_active != account.is_active:
+        if not may_delete_account(principal):
+            raise PlugError("an account's status is changed by its parent account", status=403)
+        account.is_active = bool(is_active)
     account.save()
     return account

@@ -20,6 +20,11 @@ ACCOUNT_KEYS = {
     "friendlyName",
     "email",
     "status",
+    "plan",
+    "locked",
+    "ownerId",
+    "tags",
+    "description",
     "defaultRetention",
     "dateCreated",
     "dateModified",
@@ -37,6 +42,7 @@ def test_get_the_account(api: APIClient, tenant: Tenant) -> None:
         body = response.json()
         assert set(body) == ACCOUNT_KEYS and body["id"] == tenant.account.id
         assert body["defaultRetention"] is None and body["status"] == "active"
+        assert (body["plan"], body["locked"], body["ownerId"]) == (None, False, None)
 
 
 @pytest.mark.parametrize(
@@ -59,8 +65,16 @@ def test_put_and_patch_set_the_default_retention(
     echoed = api.get("/v3/accounts/_this_", **headers).json()
     assert send(api, "put", "/v3/accounts/_this_", echoed, **headers).status_code == 200
     assert Account.objects.get(id=tenant.account.id).default_retention == seconds
-    # PUT without it, or null, removes it.
-    assert send(api, "put", "/v3/accounts/_this_", {}, **headers).json()["defaultRetention"] is None
+    # PUT changes only what it names too (the Connio SDK's update PUTs just what it changes);
+    # null removes it.
+    assert send(api, "put", "/v3/accounts/_this_", {"friendlyName": "Acme"}, **headers).status_code == 200
+    assert Account.objects.get(id=tenant.account.id).default_retention == seconds
+    assert (
+        send(api, "put", "/v3/accounts/_this_", {"defaultRetention": None}, **headers).json()[
+            "defaultRetention"
+        ]
+        is None
+    )
     assert Account.objects.get(id=tenant.account.id).default_retention is None
 
 

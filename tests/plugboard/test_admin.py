@@ -25,6 +25,7 @@ from devices.models import (
 )
 from devices.services.plugs import Enrolled, template_create
 from plugboard.models import Account, ApiKey
+from plugboard.models import User as AccountUser
 from plugboard.services import key_create
 from plugboard.timestamps import now_ms
 from tests.conftest import Tenant
@@ -65,6 +66,7 @@ CHANGELISTS: dict[type, list[str]] = {
     ],
     Command: ["q=setpoint", "state__exact=pending"],
     MqttSession: ["q=thermo"],
+    AccountUser: ["q=dev@", "q=owner@example.com", "role__exact=developer", "is_active__exact=1"],
 }
 
 
@@ -121,7 +123,9 @@ def world(tenant: Tenant, thing: Enrolled) -> dict[str, Any]:
     session = MqttSession.objects.create(
         account=tenant.account, client_id=thing.plug.id, plug=thing.plug, subscriptions={"a/#": 1}
     )
+    user = AccountUser.objects.create(account=tenant.account, email="dev@example.com", role="developer")
     return {
+        AccountUser: user,
         Account: tenant.account,
         ApiKey: thing.key,
         Plug: thing.plug,
