@@ -341,6 +341,25 @@ def may_manage_keys(principal: Principal) -> bool:
     return principal.is_account
 
 
+def provisioning_context(principal: Principal) -> tuple[str, str | None] | None:
+    """Where a provisioning key provisions (SPEC §7 "Zero-touch provisioning"), or None when
+    `principal` is none: an API client key with scope `device:provision` and a `deviceprofile`
+    or `template` context finds or creates devices there — (context type, its id); in an
+    account context it only finds the account's devices — ("account", None)."""
+    if not principal.is_apiclient or not principal.has_scope(Scope.PROVISION):
+        return None
+    if principal.context_type in (ContextType.PROFILE, ContextType.TEMPLATE) and principal.context_ids:
+        return principal.context_type, principal.context_ids[0]
+    if principal.context_type == ContextType.ACCOUNT:
+        return ContextType.ACCOUNT, None
+    return None
+
+
+def mqtt_may_provision(principal: Principal, reply_topic_client_id: str, own_client_id: str) -> bool:
+    """A provisioning key subscribes to the answers for its own client id only."""
+    return provisioning_context(principal) is not None and reply_topic_client_id == own_client_id
+
+
 # --- users and sub-accounts (SPEC §6 "Fleets") --------------------------------------------------
 
 # What a user key of each role may do. An `admin` user key is the account itself (as is a user

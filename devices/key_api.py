@@ -13,6 +13,7 @@ from devices import schema_docs as docs
 from devices.presenters import apiclient_json, key_json
 from devices.property_api import ManagementView
 from devices.selectors import apiclients_of, plug_device_key, plug_resolve
+from devices.services.fields import tags_field, text_field
 from devices.services.plugs import device_key_regenerate
 from devices.v3_bodies import APICLIENT_FIELDS, apiclient_context, body_object, refuse_unknown
 from plugboard.errors import ApiError
@@ -62,6 +63,9 @@ class ApiClientListView(ManagementView):
         name = body.get("name") or body.get("friendlyName") or ""
         if not isinstance(name, str) or len(name) > 120:
             raise ApiError(400, "name must be a string of at most 120 characters")
+        friendly_name = text_field(body.get("friendlyName"), "friendlyName", 120)
+        description = text_field(body.get("description"), "description")
+        tags = tags_field(body.get("tags"))
         # Without `scope`, the stated default (shown in the answer's `scope`); `[]` is refused.
         scope = body.get("scope", list(APICLIENT_DEFAULT_SCOPE))
         if isinstance(scope, str):
@@ -82,6 +86,9 @@ class ApiClientListView(ManagementView):
             app=app,
             name=name,
             rate_limit=rate_limit,
+            friendly_name=friendly_name,
+            description=description,
+            tags=tags,
         )
         # The secret is shown this once; it is stored only as a keyed digest.
         return Response(apiclient_json(key, secret=secret), status=201)

@@ -176,9 +176,9 @@ def apiclient_json(key: ApiKey, *, secret: str | None) -> dict[str, Any]:
     return {
         **key_json(key, secret=secret),
         "name": key.name,
-        "friendlyName": key.name,
-        "description": "",
-        "tags": [],
+        "friendlyName": key.friendly_name or key.name,
+        "description": key.description,
+        "tags": key.tags or [],
     }
 
 

@@ -161,7 +161,9 @@ class OwnerPropertiesView(PropertiesView):
 
     def _owner(self, request: Request) -> str:
         body = request.data if isinstance(request.data, dict) else {}
-        owner = request.query_params.get("owner") or body.get("ownerId")
+        owner = (
+            request.query_params.get("owner") or request.query_params.get("ownerId") or body.get("ownerId")
+        )
         if not isinstance(owner, str) or not owner:
             raise ApiError(400, "owner (query) or ownerId (body) names the device or device profile")
         return owner

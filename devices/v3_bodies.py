@@ -11,11 +11,12 @@ from typing import Any
 
 from rest_framework.request import Request
 
-from devices.models import Plug, ProfileProperty, Property
+from devices.models import Plug, ProductionTemplate, ProfileProperty, Property
 from devices.presenters import STATUS_TO_V3
 from devices.selectors import plug_resolve
 from devices.services.fields import MAX_RETENTION_SECONDS
 from devices.services.management import KEEP, DeviceFields
+from devices.services.profiles import profile_lookup
 from plugboard.errors import ApiError
 from plugboard.models import ApiKey
 from plugboard.parsers import MAX_INT, is_json_number
@@ -73,6 +74,9 @@ CONTEXT_TYPES = {
     "app": ApiKey.ContextType.APP,
     "device": ApiKey.ContextType.DEVICES,
     "devices": ApiKey.ContextType.DEVICES,
+    # Provisioning keys (scope device:provision): the one profile or template they provision into.
+    "deviceprofile": ApiKey.ContextType.PROFILE,
+    "template": ApiKey.ContextType.TEMPLATE,
 }
 
 LIFETIME_RE = re.compile(r"^\s*(\d+)\s*([smhdwMy]?)\s*$")
@@ -302,7 +306,7 @@ def apiclient_context(principal: Principal, value: Any) -> tuple[str, list[str],
         raise ApiError(400, "context must be an object {type: account|app|devices, ids: [...]}")
     kind, ids = value.get("type"), value.get("ids", [])
     if not isinstance(kind, str) or kind not in CONTEXT_TYPES:
-        raise ApiError(400, "context.type must be account, app or devices")
+        raise ApiError(400, "context.type must be account, app, devices, deviceprofile or template")
     if ids is None:
         ids = []
     if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
@@ -313,6 +317,19 @@ def apiclient_context(principal: Principal, value: Any) -> tuple[str, list[str],
         if others:
             raise ApiError(404, f"no account {others[0]}")
         return ApiKey.ContextType.ACCOUNT, [], None
+    if CONTEXT_TYPES[kind] == ApiKey.ContextType.PROFILE:
+        return (
+            ApiKey.ContextType.PROFILE,
+            [profile_lookup(account_id=account_id, ref=i).id for i in ids],
+            None,
+        )
+    if CONTEXT_TYPES[kind] == ApiKey.ContextType.TEMPLATE:
+        found = set(
+            ProductionTemplate.objects.filter(account_id=account_id, id__in=ids).values_list("id", flat=True)
+        )
+        if missing := [i for i in ids if i not in found]:
+            raise ApiError(404, f"no production template {missing[0]}")
+        return ApiKey.ContextType.TEMPLATE, list(ids), None
     plugs = [plug_resolve(principal=principal, ref=i) for i in ids]
     if CONTEXT_TYPES[kind] == ApiKey.ContextType.APP:
         if len(plugs) != 1 or plugs[0].kind != Plug.Kind.CONTROLLER:

@@ -110,11 +110,18 @@ def apiclient_create(
     app: models.Model | None = None,  # a controller devices.Plug
     name: str = "",
     rate_limit: int = 0,
+    friendly_name: str = "",
+    description: str = "",
+    tags: Sequence[str] = (),
 ) -> tuple[ApiKey, str]:
     """A new API client key and its secret, which is shown this once and then only hashed.
 
     `context_type` is `account` (every plug), `app` (the controller `app` and the things it
-    controls) or `devices` (the plugs `context_ids`); `scope` lists what it may do there.
+    controls) or `devices` (the plugs `context_ids`); `scope` lists what it may do there. A
+    **provisioning key** has the one scope `device:provision` and a `deviceprofile` or
+    `template` context naming the one profile or production template (`context_ids`, checked
+    by the caller) it provisions into; `device:provision` in an account context only finds
+    devices that exist (SPEC §7 "Zero-touch provisioning").
     """
     if not scope:
         raise KeyRefused("scope must list at least one scope")
@@ -131,11 +138,19 @@ def apiclient_create(
         app = None
     elif context_type == ApiKey.ContextType.ACCOUNT:
         app, context_ids = None, ()
+    elif context_type in (ApiKey.ContextType.PROFILE, ApiKey.ContextType.TEMPLATE):
+        if len(context_ids) != 1:
+            raise KeyRefused(f"a {context_type} context names exactly one {context_type}")
+        if set(scope) != {Scope.PROVISION}:
+            raise KeyRefused(
+                f"a {context_type} context is a provisioning key: scope is [{Scope.PROVISION.value!r}]"
+            )
+        app = None
     else:
-        raise KeyRefused("context.type must be account, app or devices")
+        raise KeyRefused("context.type must be account, app, devices, deviceprofile or template")
     if rate_limit < 0:
         raise KeyRefused("rateLimit must be ≥ 0")
-    return key_create(
+    key, secret = key_create(
         account=account,
         kind=ApiKey.Kind.APICLIENT,
         plug=app,
@@ -145,6 +160,10 @@ def apiclient_create(
         name=name,
         rate_limit=rate_limit,
     )
+    if friendly_name or description or tags:
+        key.friendly_name, key.description, key.tags = friendly_name, description, list(dict.fromkeys(tags))
+        key.save(update_fields=["friendly_name", "description", "tags"])
+    return key, secret
 
 
 def key_revoke(*, key: ApiKey) -> None:

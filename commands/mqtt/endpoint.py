@@ -47,6 +47,8 @@ from commands.mqtt.protocol.topics import (
     is_commands_filter,
     parse_publish_topic,
     parse_subscription,
+    provisioning_answer_topic,
+    provisioning_prefix,
     topic_matches,
 )
 from commands.mqtt.sweep import command_sweep
@@ -56,6 +58,7 @@ from devices import access
 from devices.access import Mode, Reach, reach
 from devices.identity import verify_mqtt
 from devices.selectors import plug_accounts
+from devices.services.provisioning import provision_answer
 from plugboard.live import (
     LISTENING_SECONDS,
     Kind,
@@ -244,6 +247,9 @@ class MqttEndpoint:
             raise ProtocolViolation(
                 f"request rate limit of this API key ({self.requests.limit}/min) exceeded"
             )
+        if (prefix := provisioning_prefix(event.topic)) is not None:
+            await self._provision(event, prefix)
+            return
         await self._learn_topic(event.topic)
         submission = self._submission(event.topic, event.payload)
         if submission is None:
@@ -258,6 +264,26 @@ class MqttEndpoint:
             return
         # Acknowledge only once the point is durably stored; futures resolve in order.
         future.add_done_callback(lambda f: self._stored(f, event))
+
+    async def _provision(self, event: PublishReceived, prefix: str) -> None:
+        """A zero-touch provisioning request (SPEC §7): answered on `{prefix}provisions/{client
+        id}` with the device's identity or an error; only a provisioning key may ask."""
+        assert self.principal is not None
+        if access.provisioning_context(self.principal) is None:
+            raise ProtocolViolation(f"not allowed to publish to {event.topic}: no provisioning key")
+        try:
+            body = json_loads(event.payload)
+        except ValueError:
+            body = None  # refused by the service like any other malformed request
+        answer = await database_sync_to_async(provision_answer)(principal=self.principal, body=body)
+        self.conn.ack(event)
+        topic = provisioning_answer_topic(self.client_id, prefix)
+        qos = self._granted(topic)
+        if qos is None:
+            log.info("provisioning answer not subscribed to", extra={"client": self.client_id})
+        else:
+            self._send(topic, answer, qos if self.conn.can_publish_qos1 else 0)
+        self._flush()
 
     async def _slow_down(self, count: int) -> None:
         """Past the account's points per second, wait for the next second before reading on
@@ -360,6 +386,11 @@ class MqttEndpoint:
         wanted = parse_subscription(topic_filter)
         if wanted is None:
             return None
+        if wanted.family is Family.PROVISIONS:
+            # Answers are sent on this connection: no group to join ("").
+            if not access.mqtt_may_provision(self.principal, wanted.client_id, self.client_id):
+                return None
+            return ""
         if wanted.family is Family.COMMANDS:
             if wanted.plug_id is None or not access.mqtt_may_subscribe_commands(
                 self.principal, wanted.plug_id

@@ -90,6 +90,7 @@ DEVICE_PREFIXES = (DEVICE_PREFIX, "connio/")
 _OUT = "data/out/devices/"  # after a prefix: device → platform, properties and Data Feeds
 _IN = "data/in/devices/"  # after a prefix: platform → device, commands
 _CHANNEL = "/data/"  # `{plug}/data/{channel}`: the channel dialect, both ways
+_PROVISIONS = "provisions"  # after a prefix: zero-touch provisioning requests, and `/{client id}` answers
 
 
 def _after(topic: str, family: str) -> tuple[str, str] | None:
@@ -105,6 +106,7 @@ class Family(Enum):
     FEED = "feed"  # {prefix}data/out/devices/{id}/json
     COMMANDS = "commands"  # {prefix}data/in/devices/{id}/properties/{name}
     CHANNEL = "channel"  # {plug}/data/{channel}
+    PROVISIONS = "provisions"  # {prefix}provisions/{client id}: provisioning answers
 
 
 @dataclass(frozen=True)
@@ -121,9 +123,10 @@ class DeviceTopic:
 class DeviceFilter:
     """What a SUBSCRIBE asks for: a plug's commands, or live records of channels under a mask."""
 
-    family: Family  # COMMANDS or CHANNEL
+    family: Family  # COMMANDS, CHANNEL or PROVISIONS
     plug_id: str | None  # None: `+`, every plug the subscriber may read (CHANNEL only)
     mask: str = ""  # the channel mask (CHANNEL only)
+    client_id: str = ""  # whose provisioning answers (PROVISIONS only)
 
 
 def parse_publish_topic(topic: str) -> DeviceTopic | None:
@@ -142,6 +145,19 @@ def parse_publish_topic(topic: str) -> DeviceTopic | None:
     return None
 
 
+def provisioning_prefix(topic: str) -> str | None:
+    """The prefix of a provisioning request topic (`connio/provisions`), or None."""
+    for prefix in DEVICE_PREFIXES:
+        if topic == prefix + _PROVISIONS:
+            return prefix
+    return None
+
+
+def provisioning_answer_topic(client_id: str, prefix: str) -> str:
+    """Where the answer to a client's provisioning request goes."""
+    return f"{prefix}{_PROVISIONS}/{client_id}"
+
+
 def is_commands_filter(topic_filter: str) -> bool:
     """Whether a filter is spelled in the commands family, under either prefix (valid or not)."""
     return _after(topic_filter, _IN) is not None
@@ -151,8 +167,14 @@ def parse_subscription(topic_filter: str) -> DeviceFilter | None:
     """The device family a topic filter asks for, or None when it is none of them.
 
     Commands: `csipio/data/in/devices/{id}/properties/…` or `…/{id}/#` (or `connio/…`);
-    records: `{plug or +}/data/{mask}` with a valid channel mask.
+    records: `{plug or +}/data/{mask}` with a valid channel mask; provisioning answers:
+    `connio/provisions/{client id}` (no wildcard).
     """
+    if (answers := _after(topic_filter, _PROVISIONS + "/")) is not None:
+        client_id = answers[1]
+        if not client_id or "+" in client_id or "#" in client_id or "/" in client_id:
+            return None
+        return DeviceFilter(Family.PROVISIONS, None, client_id=client_id)
     if (commands := _after(topic_filter, _IN)) is not None:
         rest = commands[1].split("/")
         if len(rest) < 2 or rest[1] not in ("properties", "#"):
