@@ -201,6 +201,12 @@ class Property(models.Model):
     publish = models.CharField(max_length=10, choices=Publish.choices, default=Publish.ALWAYS)
     retention = models.PositiveIntegerField(null=True, blank=True, help_text="default TTL, seconds")
     description = models.TextField(blank=True)
+    # Connio's descriptive fields: shown and kept, never applied to a point.
+    friendly_name = models.CharField(max_length=120, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    measurement = models.JSONField(
+        null=True, blank=True, help_text='Connio\'s {"type", "unit": {"label", "symbol"}}'
+    )
     last_value = models.JSONField(null=True, blank=True)
     last_at = models.BigIntegerField(null=True, blank=True, help_text="ms since the epoch")
     # Set while the row is a copy of its device profile's (or a base profile's) declaration;
@@ -222,7 +228,18 @@ class Property(models.Model):
 
 # A property's settings: what `property_update` may change, and what a profile property hands
 # down to its devices' inherited rows.
-INHERITED_SETTINGS = ("type", "min", "max", "access", "publish", "retention", "description")
+INHERITED_SETTINGS = (
+    "type",
+    "min",
+    "max",
+    "access",
+    "publish",
+    "retention",
+    "description",
+    "friendly_name",
+    "tags",
+    "measurement",
+)
 
 
 class ProfileProperty(models.Model):
@@ -244,6 +261,9 @@ class ProfileProperty(models.Model):
     )
     retention = models.PositiveIntegerField(null=True, blank=True, help_text="default TTL, seconds")
     description = models.TextField(blank=True)
+    friendly_name = models.CharField(max_length=120, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    measurement = models.JSONField(null=True, blank=True)
     date_created = models.DateTimeField(auto_now_add=True)
     date_modified = models.DateTimeField(auto_now=True)
 

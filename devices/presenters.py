@@ -112,7 +112,7 @@ def property_json(prop: Property, *, plug: Plug) -> dict[str, Any]:
         "accountId": plug.account_id,
         "ownerId": plug.id,
         "name": prop.name,
-        "friendlyName": prop.name,
+        "friendlyName": prop.friendly_name or prop.name,
         # Connio qualifies a property by its profile; a plug is its own profile here.
         "qualifiedName": f"{plug.name}${prop.name}",
         "type": prop.type,
@@ -120,7 +120,8 @@ def property_json(prop: Property, *, plug: Plug) -> dict[str, Any]:
         "publish": prop.publish,
         "retention": retention_json(prop.retention),
         "description": prop.description,
-        "tags": [],
+        "tags": prop.tags or [],
+        "measurement": prop.measurement,
         # A copy of its device profile's declaration (devices.services.profiles).
         "inherited": prop.inherited_from_id is not None,
         "locked": False,

@@ -345,6 +345,24 @@ _BOUNDS = inline_serializer(
 )
 
 
+_MEASUREMENT = inline_serializer(
+    "Measurement",
+    {
+        "type": serializers.CharField(required=False, allow_null=True, help_text="such as temperature"),
+        "unit": inline_serializer(
+            "MeasurementUnit",
+            {
+                "label": serializers.CharField(required=False, allow_null=True),
+                "symbol": serializers.CharField(required=False, allow_null=True),
+            },
+            required=False,
+            allow_null=True,
+        ),
+    },
+    help_text="descriptive: no point is checked against it",
+)
+
+
 class PropertySerializer(serializers.Serializer):
     id = serializers.CharField()
     accountId = serializers.CharField()
@@ -358,6 +376,7 @@ class PropertySerializer(serializers.Serializer):
     retention = _RETENTION.__class__(allow_null=True)
     description = serializers.CharField(allow_blank=True)
     tags = serializers.ListField(child=AnyJson())
+    measurement = _MEASUREMENT.__class__(allow_null=True)
     inherited = serializers.BooleanField()
     locked = serializers.BooleanField()
     dateCreated = serializers.CharField(allow_null=True)
@@ -399,7 +418,19 @@ class PropertyInSerializer(serializers.Serializer):
     max = serializers.FloatField(required=False, allow_null=True)
     retention = RetentionIn(required=False, help_text="how long points are kept")
     description = serializers.CharField(required=False, allow_null=True)
-    ownerId = serializers.CharField(required=False, help_text="the device (for POST /v3/properties)")
+    friendlyName = serializers.CharField(required=False, allow_null=True, max_length=120)
+    tags = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
+    measurement = _MEASUREMENT.__class__(required=False, allow_null=True)
+    dataType = serializers.ChoiceField(
+        PROPERTY_TYPE_WORDS, required=False, help_text="Connio's word for type"
+    )
+    accessType = serializers.ChoiceField(
+        Property.Access.values, required=False, help_text="Connio's word for access"
+    )
+    publishType = serializers.ChoiceField(
+        Property.Publish.values, required=False, help_text="Connio's word for publish"
+    )
+    ownerId = serializers.CharField(required=False, help_text="the device or profile (POST /v3/properties)")
 
     class Meta:
         ref_name = "PropertyIn"

@@ -61,12 +61,25 @@ PROPERTY_TYPES = {
     "location": Property.Type.OBJECT,
 }
 PROPERTY_FIELDS = frozenset(
-    {"name", "type", "access", "publish", "boundaries", "min", "max", "retention", "description"}
+    {
+        "name",
+        "type",
+        "access",
+        "publish",
+        "boundaries",
+        "min",
+        "max",
+        "retention",
+        "description",
+        "friendlyName",
+        "tags",
+        "measurement",
+    }
 )
-# Connio property fields accepted for compatibility but not kept (no column for them yet).
-PROPERTY_IGNORED = frozenset(
-    {"ownerId", "friendlyName", "qualifiedName", "tags", "measurement", "locked", "inherited"}
-)
+# Connio's other spellings of three of them (its SDKs' `data_type`, `access_type`, `publish_type`).
+PROPERTY_ALIASES = {"dataType": "type", "accessType": "access", "publishType": "publish"}
+# Fields of a property object a client may send back (from a GET, or the owner in a create): ignored.
+PROPERTY_IGNORED = frozenset({"ownerId", "qualifiedName", "locked", "inherited", *PROPERTY_ALIASES})
 
 APICLIENT_FIELDS = frozenset({"name", "friendlyName", "description", "tags", "context", "scope", "rateLimit"})
 CONTEXT_TYPES = {
@@ -230,6 +243,7 @@ def _property_settings(body: dict[str, Any], *, merge: bool) -> dict[str, Any]:
     """The settings a property body names, in plug words; what it leaves out is the default,
     or `KEEP` with `merge` (PATCH). `null` is the default either way."""
     settings: dict[str, Any] = {}
+    body = {**{PROPERTY_ALIASES[k]: v for k, v in body.items() if k in PROPERTY_ALIASES}, **body}
     for field, default in PROPERTY_WORD_DEFAULTS.items():
         if field not in body:
             if not merge:
@@ -252,6 +266,12 @@ def _property_settings(body: dict[str, Any], *, merge: bool) -> dict[str, Any]:
     if "description" in body or not merge:
         description = body.get("description")
         settings["description"] = description if description is not None else ""
+    if "friendlyName" in body or not merge:
+        settings["friendly_name"] = body.get("friendlyName") or ""
+    if "tags" in body or not merge:
+        settings["tags"] = body["tags"] if body.get("tags") is not None else []
+    if "measurement" in body or not merge:
+        settings["measurement"] = body.get("measurement")
     return settings
 
 

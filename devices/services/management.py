@@ -189,9 +189,14 @@ def property_settings(
     max: float | None,
     retention: int | None,
     description: Any,
+    friendly_name: Any = "",
+    tags: Any = (),
+    measurement: Any = None,
 ) -> dict[str, Any]:
     """A property's settings checked as one whole (SPEC §4 rule 4): the fields to set, on a
-    device's `Property` or a profile's `ProfileProperty` alike."""
+    device's `Property` or a profile's `ProfileProperty` alike. `friendly_name`, `tags` and
+    `measurement` (Connio's `{type, unit: {label, symbol}}`) describe it; no point is checked
+    against them."""
     for field, value, allowed in (
         ("type", type, Property.Type.values),
         ("access", access, Property.Access.values),
@@ -217,7 +222,30 @@ def property_settings(
         "max": max,
         "retention": retention,
         "description": text_field(description, "description"),
+        "friendly_name": text_field(friendly_name, "friendlyName", 120),
+        "tags": tags_field(list(tags) if isinstance(tags, tuple) else tags),
+        "measurement": measurement_field(measurement),
     }
+
+
+MAX_MEASUREMENT_TEXT = 120
+
+
+def measurement_field(value: Any) -> dict[str, Any] | None:
+    """Connio's measurement: `{type?, unit?: {label?, symbol?}}` of short strings, or none."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"type", "unit"}:
+        raise PlugError('measurement must be an object {"type"?, "unit"?: {"label"?, "symbol"?}}')
+    unit = value.get("unit")
+    if unit is not None and (not isinstance(unit, dict) or set(unit) - {"label", "symbol"}):
+        raise PlugError('measurement.unit must be an object {"label"?, "symbol"?}')
+    texts = [value.get("type"), *((unit or {}).get(k) for k in ("label", "symbol"))]
+    if not all(t is None or (isinstance(t, str) and len(t) <= MAX_MEASUREMENT_TEXT) for t in texts):
+        raise PlugError(
+            f"measurement's type, unit.label and unit.symbol are strings of at most {MAX_MEASUREMENT_TEXT}"
+        )
+    return value
 
 
 def property_definition_checked(name: str, **settings: Any) -> dict[str, Any]:
@@ -241,8 +269,10 @@ def property_define(
     max: float | None = None,
     retention: int | None = None,
     description: str = "",
+    **described: Any,
 ) -> Any:
-    """A property of `plug` defined ahead of its first data point (SPEC §4 rule 4).
+    """A property of `plug` defined ahead of its first data point (SPEC §4 rule 4); `described`:
+    `friendly_name`, `tags`, `measurement` (see `property_settings`).
 
     Its name is the channel its points are written to; names are unique per plug, ignoring case.
     """
@@ -255,6 +285,7 @@ def property_define(
         max=max,
         retention=retention,
         description=description,
+        **described,
     )
     existing = Property.objects.select_for_update().filter(plug=plug, name__iexact=name).first()
     if existing is not None and existing.inherited_from_id is not None:
@@ -293,6 +324,9 @@ def property_update(
     max: Any = KEEP,
     retention: Any = KEEP,
     description: Any = KEEP,
+    friendly_name: Any = KEEP,
+    tags: Any = KEEP,
+    measurement: Any = KEEP,
 ) -> Property:
     """Change a property's settings; `KEEP` (the default) leaves a field as it is.
 
@@ -316,6 +350,9 @@ def property_update(
         "max": max,
         "retention": retention,
         "description": description,
+        "friendly_name": friendly_name,
+        "tags": tags,
+        "measurement": measurement,
     }
     property_settings_change(locked, given)
     locked.inherited_from = None  # changed on the device: its own now, whatever its profile says

@@ -286,6 +286,7 @@ def profile_property_define(
     max: float | None = None,
     retention: int | None = None,
     description: str = "",
+    **described: Any,
 ) -> ProfileProperty:
     """A property declared on `profile`, with `property_define`'s rules; every device of the
     profile (and of profiles derived from it) gets it, unless it has its own of that name."""
@@ -301,6 +302,7 @@ def profile_property_define(
         max=max,
         retention=retention,
         description=description,
+        **described,
     )
     clash = f"{kind_word(profile.kind)} {profile.name} already has a property {name!r}"
     if ProfileProperty.objects.filter(profile=profile, name__iexact=name).exists():

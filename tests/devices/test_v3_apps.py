@@ -150,3 +150,51 @@ def test_app_scopes_and_other_accounts(api: APIClient, tenant: Tenant, other_ten
     assert_v3_error(api.get(f"/v3/appprofiles/{app['profileId']}", **other), 404)
     assert_v3_error(send(api, "post", "/v3/apps", {"name": "z", "profile": app["profileId"]}, **other), 404)
     assert_v3_error(api.get(f"/v3/properties?owner={app['profileId']}", **other), 404)
+
+
+def test_connio_property_fields_are_kept_and_inherited(api: APIClient, tenant: Tenant) -> None:
+    """friendlyName, tags and measurement are kept; dataType/accessType/publishType are read."""
+    profile = send(api, "post", "/v3/deviceprofiles", {"name": "thermo"}, **tenant.master_headers()).json()
+    body = {
+        "name": "temperature",
+        "ownerId": profile["id"],
+        "dataType": "number",
+        "accessType": "public",
+        "publishType": "changed",
+        "friendlyName": "Room temperature",
+        "tags": ["climate"],
+        "measurement": {"type": "temperature", "unit": {"label": "celsius", "symbol": "°C"}},
+    }
+    declared = send(api, "post", "/v3/properties", body, **tenant.master_headers()).json()
+    assert (declared["type"], declared["access"], declared["publish"]) == ("number", "public", "changed")
+    assert declared["friendlyName"] == "Room temperature" and declared["tags"] == ["climate"]
+    assert declared["measurement"]["unit"]["symbol"] == "°C"
+    device = make_device(api, tenant, "room", profile="thermo")
+    inherited = api.get(
+        f"/v3/devices/{device['id']}/properties/temperature", **tenant.master_headers()
+    ).json()
+    assert inherited["inherited"] and inherited["friendlyName"] == "Room temperature"
+    assert inherited["measurement"] == declared["measurement"]
+
+    # A change on the profile reaches the device's inherited row; a bad measurement is a 400.
+    changed = send(
+        api,
+        "put",
+        f"/v3/properties/{declared['id']}",
+        {"tags": ["climate", "hvac"]},
+        **tenant.master_headers(),
+    )
+    assert changed.json()["tags"] == ["climate", "hvac"]
+    again = api.get(f"/v3/devices/{device['id']}/properties/temperature", **tenant.master_headers()).json()
+    assert again["tags"] == ["climate", "hvac"]
+    bad = send(
+        api,
+        "put",
+        f"/v3/properties/{declared['id']}",
+        {"measurement": {"unit": 5}},
+        **tenant.master_headers(),
+    )
+    assert_v3_error(bad, 400)
+    assert_v3_error(
+        send(api, "put", f"/v3/properties/{declared['id']}", {"tags": "x"}, **tenant.master_headers()), 400
+    )
