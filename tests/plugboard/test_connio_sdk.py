@@ -61,8 +61,19 @@ def test_fleet_over_rest(sdk: Client, tenant: Tenant) -> None:
             condition=PropertyInstance.Condition(when="always"),
         ),
     )
-    properties.create(name="setpoint", data_type="number", access_type="public", publish_type="always")
-    assert {p.name for p in properties.list()} == {"temperature", "setpoint"}
+    properties.create(
+        name="setpoint",
+        data_type="number",
+        access_type="public",
+        publish_type="always",
+        friendly_name="Set point",
+        measurement=PropertyInstance.Measurement(
+            "temperature", PropertyInstance.MeasurementUnit("celsius", "°C"), None
+        ),
+    )
+    listed = {p.name: p for p in properties.list()}
+    assert set(listed) == {"temperature", "setpoint"}
+    assert listed["setpoint"].friendly_name == "Set point"
 
     made = [api.devices.create(name=f"t{i}", profile="Thermostat") for i in range(3)]
     assert all(d.profile_id == profile.id for d in made)
