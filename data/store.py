@@ -7,14 +7,15 @@ everything here takes rows, not requests, and knows nothing of who writes.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import psycopg
 from django.db import connection, transaction
 
 from data.models import DataPoint, JournalEntry
-from devices.models import Property
+from devices.models import Plug, Property
+from plugboard.models import Account
 
 _COLUMNS = '(id, account_id, channel, "of", at, data, expire_at)'
 _CONFLICT = (
@@ -139,3 +140,45 @@ def properties_set_latest(rows: Sequence[tuple[Any, str, int]]) -> None:
             f"WHERE {table}.id = v.id AND ({table}.last_at IS NULL OR {table}.last_at <= v.at)",
             [x for row in rows for x in row],
         )
+
+
+# What the write service reads of a property (`properties_named`'s columns, in this order).
+PROPERTY_COLUMNS = ("id", "plug_id", "name", "type", "min", "max", "access", "publish", "retention")
+PROPERTY_COLUMNS += ("last_value", "last_at")
+
+
+def properties_named(
+    plug_ids: Collection[str], names: Collection[str], folded: Collection[str]
+) -> list[tuple[Any, ...]]:
+    """`PROPERTY_COLUMNS` of the properties of `plug_ids` named one of `names` or, lower-cased,
+    one of `folded` (`last_value` as the database gives it: JSON text). One plain statement: the
+    ORM's query for the same took ~2 ms per batch of a hundred plugs in Python alone, a
+    group commit's largest fixed cost."""
+    if not plug_ids or not (names or folded):
+        return []
+    marks = ",".join(["%s"] * len(plug_ids))
+    wanted = [f"name IN ({','.join(['%s'] * len(names))})"] if names else []
+    if folded:
+        wanted.append(f"LOWER(name) IN ({','.join(['%s'] * len(folded))})")
+    columns = ", ".join(PROPERTY_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM {Property._meta.db_table} WHERE plug_id IN ({marks}) "
+            f"AND ({' OR '.join(wanted)})",
+            [*plug_ids, *names, *folded],
+        )
+        return cursor.fetchall()
+
+
+def plugs_named(plug_ids: Collection[str]) -> list[tuple[str, str, str, str, int | None]]:
+    """(id, account, status, kind, the account's default retention) of the plugs `plug_ids`."""
+    if not plug_ids:
+        return []
+    plugs, accounts = Plug._meta.db_table, Account._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT p.id, p.account_id, p.status, p.kind, a.default_retention FROM {plugs} p "
+            f"JOIN {accounts} a ON a.id = p.account_id WHERE p.id IN ({','.join(['%s'] * len(plug_ids))})",
+            list(plug_ids),
+        )
+        return cursor.fetchall()

@@ -53,7 +53,7 @@ from commands.mqtt.protocol.topics import (
 )
 from commands.mqtt.sweep import command_sweep
 from data.feeds import BadFeed, feed_points
-from data.services import MISSING, PointIn, PointResult, Submission, device_log
+from data.services import MISSING, PointIn, Submission, device_log
 from devices import access
 from devices.access import Mode, Reach, reach
 from devices.identity import verify_mqtt
@@ -135,7 +135,10 @@ class MqttEndpoint:
             events = []
         for event in events:
             try:
-                await self._handle(event)
+                # Most events are a device's publishes with nothing to wait for: handled here,
+                # without a coroutine each.
+                if type(event) is not PublishReceived or not self._publish_now(event):
+                    await self._handle(event)
             except ProtocolViolation as violation:  # a rule of ours: topic, rate
                 self.conn.abort(violation.reason)
                 await self._log_violation(violation.reason)
@@ -240,6 +243,26 @@ class MqttEndpoint:
         self.tokens -= 1
         return True
 
+    def _publish_now(self, event: PublishReceived) -> bool:
+        """Handle a publish that needs no wait (a plug publishing as itself, with no key
+        rateLimit or account points limit to count); False: `_publish` must."""
+        principal = self.principal
+        if (
+            principal is None
+            or not principal.is_plug
+            or self.requests is not None
+            or (self.points is not None and self.points.limit > 0)
+        ):
+            return False
+        if not self._within_rate():
+            raise ProtocolViolation(f"publish rate over {int(self.rate)} messages/s")
+        submission = self._submission(event.topic, event.payload)
+        if submission is None:
+            self.tokens += 1  # `_publish` takes it again and gives the reason
+            return False
+        self._submit(submission, event)
+        return True
+
     async def _publish(self, event: PublishReceived) -> None:
         if not self._within_rate():
             raise ProtocolViolation(f"publish rate over {int(self.rate)} messages/s")
@@ -256,14 +279,13 @@ class MqttEndpoint:
             raise ProtocolViolation(f"not allowed to publish to {event.topic}")
         if self.points is not None and self.points.limit > 0:
             await self._slow_down(len(submission.points))
+        self._submit(submission, event)
+
+    def _submit(self, submission: Submission, event: PublishReceived) -> None:
         if self.commit is None:
             self.commit = group_commit()
-        future = self.commit.submit(submission, self.source)
-        if event.qos == 0:
-            future.add_done_callback(_swallow)
-            return
-        # Acknowledge only once the point is durably stored; futures resolve in order.
-        future.add_done_callback(lambda f: self._stored(f, event))
+        # Acknowledge only once the point is durably stored (`stored`, in submission order).
+        self.commit.submit_for(submission, self.source, self if event.qos else None, event)
 
     async def _provision(self, event: PublishReceived, prefix: str) -> None:
         """A zero-touch provisioning request (SPEC §7): answered on `{prefix}provisions/{client
@@ -301,8 +323,9 @@ class MqttEndpoint:
         self._flush()  # the acks owed so far leave before the wait
         await asyncio.sleep(wait)
 
-    def _stored(self, future: asyncio.Future[list[PointResult]], event: PublishReceived) -> None:
-        if future.cancelled() or future.exception() is not None:
+    def stored(self, event: PublishReceived, ok: bool) -> None:
+        """The group commit stored (or failed to store) the point of `event`."""
+        if not ok:
             self.conn.abort("point not stored")  # no ack: the client sends it again
         else:
             self.conn.ack(event)
@@ -592,8 +615,3 @@ class MqttEndpoint:
             await database_sync_to_async(device_log)(
                 plug_id=self.plug_id, source=self.source, code="ProtocolError", message=reason
             )
-
-
-def _swallow(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()

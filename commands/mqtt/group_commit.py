@@ -13,6 +13,7 @@ import asyncio
 import logging
 import weakref
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
 
 from django.db import close_old_connections
 
@@ -24,9 +25,20 @@ log = logging.getLogger(__name__)
 MAX_BATCH_SUBMISSIONS = 5_000
 
 
+class Publisher(Protocol):
+    """Who hears that a publish was stored: an MQTT endpoint, which then acknowledges it."""
+
+    def stored(self, event: Any, ok: bool) -> None: ...
+
+
+# A queued submission: (points, source, who is told, what they are told about). The one told is
+# a publisher (the hot path: no future, no callback object per message), a future, or nobody.
+_Entry = tuple[Submission, str, "Publisher | asyncio.Future[list[PointResult]] | None", Any]
+
+
 class GroupCommit:
     def __init__(self) -> None:
-        self._queue: list[tuple[Submission, str, asyncio.Future[list[PointResult]]]] = []
+        self._queue: list[_Entry] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         # One thread, one database connection, kept open between batches.
@@ -39,13 +51,23 @@ class GroupCommit:
 
     def submit(self, submission: Submission, source: str) -> asyncio.Future[list[PointResult]]:
         """Queue one caller's points; the future resolves once they are committed."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[PointResult]] = loop.create_future()
-        self._queue.append((submission, source, future))
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._run())
-        self._wakeup.set()
+        future: asyncio.Future[list[PointResult]] = asyncio.get_running_loop().create_future()
+        self._enqueue((submission, source, future, None))
         return future
+
+    def submit_for(
+        self, submission: Submission, source: str, publisher: Publisher | None, event: Any
+    ) -> None:
+        """Queue one publish's points; once the batch is written, `publisher.stored(event, ok)`
+        is called (in submission order), unless `publisher` is None (QoS 0: nobody waits)."""
+        self._enqueue((submission, source, publisher, event))
+
+    def _enqueue(self, entry: _Entry) -> None:
+        self._queue.append(entry)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        if not self._wakeup.is_set():
+            self._wakeup.set()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -59,19 +81,30 @@ class GroupCommit:
                     results = await loop.run_in_executor(self._executor, _write, batch)
                 except Exception as exc:  # the whole batch failed: every caller learns it
                     log.exception("group commit failed")
-                    for _, _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
+                    for _, _, told, event in batch:
+                        if isinstance(told, asyncio.Future):
+                            if not told.done():
+                                told.set_exception(exc)
+                        elif told is not None:
+                            told.stored(event, False)
                     continue
-                for (_, _, future), result in zip(batch, results, strict=True):
-                    if not future.done():
-                        future.set_result(result)
+                for (_, _, told, event), result in zip(batch, results, strict=True):
+                    if told is None:
+                        continue
+                    if isinstance(told, asyncio.Future):
+                        if not told.done():
+                            told.set_result(result)
+                    else:
+                        try:
+                            told.stored(event, True)
+                        except Exception:  # one connection's trouble is not the batch's
+                            log.exception("acknowledging a stored publish failed")
 
 
-def _write(batch: list[tuple[Submission, str, asyncio.Future[list[PointResult]]]]) -> list[list[PointResult]]:
+def _write(batch: list[_Entry]) -> list[list[PointResult]]:
     close_old_connections()
     by_source: dict[str, list[int]] = {}
-    for i, (_, source, _) in enumerate(batch):
+    for i, (_, source, _, _) in enumerate(batch):
         by_source.setdefault(source, []).append(i)
     results: list[list[PointResult]] = [[] for _ in batch]
     for source, indexes in by_source.items():

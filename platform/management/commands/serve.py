@@ -24,7 +24,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import uvloop
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -164,10 +163,6 @@ class Command(BaseCommand):
         expiry: bool,
         announce: bool,
     ) -> None:
-        # libuv's event loop (uvloop) under Daphne's Twisted reactor and the TCP MQTT listener:
-        # the loop's own work per packet (readiness, callbacks, transport writes) in C. Set before
-        # Daphne is imported, which makes its loop with `asyncio.new_event_loop()`.
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
         from daphne.server import Server  # imported here: it installs Twisted's asyncio reactor
 
         from plugboard.asgi import application  # after the reactor: Channels imports Twisted
