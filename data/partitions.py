@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 JOURNAL = "data_journalentry"
 JOURNAL_DEFAULT = f"{JOURNAL}_default"
 DAY_MS = 86_400_000
-DAYS_AHEAD = 7  # a week of days exists ahead: a purge schedule stopped for days changes nothing
+# Days made ahead (a write past them still lands, in the default). Few: every partition adds
+# to the planning of a journal read, which is not pruned by time.
+DAYS_AHEAD = 3
 LOCK_TIMEOUT = "2s"
 _ADVISORY_KEY = 0x6A6F75726E616C  # "journal": serializes the partition changes of two purges
 _BOUNDS = re.compile(r"FROM \('?(-?\d+)'?\) TO \('?(-?\d+)'?\)")
