@@ -35,6 +35,7 @@ import testbed  # noqa: E402
 TARGET_POINTS_PER_S = 50_000
 TARGET_X_COPY = 0.4
 TARGET_PROPERTY_VS_CHANNEL = 0.8
+TARGET_X_FLOOR = 0.8  # of the two-row floor: what PostgreSQL alone needs for what is stored
 
 
 def parse_args() -> Any:
@@ -163,83 +164,7 @@ def copy_baseline(platform: testbed.Platform, count: int, channels: int, base_at
         baseline.copy_points(conn, rows)
         conn.commit()
         seconds = time.perf_counter() - start
-    remove_baseline_rows(platform, account_id, count, "COPY", ("data_datapoint",))
-    return seconds
-
-
-def remove_baseline_rows(
-    platform: testbed.Platform, account_id: str, expected: int, label: str, tables: tuple[str, ...]
-) -> None:
-    """Check that a baseline stored `expected` points of `account_id`, then delete its rows from
-    `tables` again (not timed)."""
-    with platform.connect() as conn:
-        stored = conn.execute(
-            "SELECT count(*) FROM data_datapoint WHERE account_id = %s", [account_id]
-        ).fetchone()
-        for table in tables:
-            conn.execute(f"DELETE FROM {table} WHERE account_id = %s", [account_id])
-        conn.commit()
-    if stored is None or stored[0] != expected:
-        raise testbed.BenchError(f"{label} stored {stored} points, expected {expected}")
-    with platform.connect(autocommit=True) as conn:
-        for table in tables:
-            conn.execute(f"VACUUM {table}")
-
-
-FLOOR_STREAMS = 2  # one per core
-
-
-def floor_baseline(platform: testbed.Platform, count: int, channels: int, base_at: int, batch: int) -> float:
-    """The design's floor: what every accepted point costs PostgreSQL at the least, with no HTTP
-    and no Python service. Per transaction of `batch` points, the data rows and their journal
-    rows are COPYed in (SPEC §4 rule 2: two rows per point), from FLOOR_STREAMS connections at
-    once (timed); then both are deleted again (not timed). Returns seconds."""
-    account_id = "com-" + "f0" * 12
-    of = "dev-" + "f0" * 12
-    journal = (
-        "COPY data_journalentry (account_id, received_at, event, source, credential, point_id, "
-        'channel, "of", at, data, expire_at) FROM STDIN'
-    )
-    errors: list[BaseException] = []
-
-    def stream(first: int) -> None:
-        try:
-            with platform.connect() as conn:
-                for start in range(first * batch, count, FLOOR_STREAMS * batch):
-                    rows = [
-                        (
-                            f"{0xF0 << 88 | i:024x}",
-                            account_id,
-                            f"bench/c{i % channels}",
-                            of,
-                            base_at + i,
-                            str(i),
-                            None,
-                        )
-                        for i in range(start, min(start + batch, count))
-                    ]
-                    baseline.copy_points(conn, rows)
-                    with conn.cursor() as cur, cur.copy(journal) as copy:
-                        for oid, account, channel, plug, at, data, expire in rows:
-                            copy.write_row(
-                                (account, base_at, "data", "http", plug, oid, channel, plug, at, data, expire)
-                            )
-                    conn.commit()
-        except BaseException as exc:  # reported by the caller
-            errors.append(exc)
-
-    threads = [threading.Thread(target=stream, args=(n,)) for n in range(FLOOR_STREAMS)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - start
-    if errors:
-        raise testbed.BenchError(f"floor baseline failed: {errors[0]}")
-    remove_baseline_rows(
-        platform, account_id, count, "floor baseline", ("data_datapoint", "data_journalentry")
-    )
+    baseline.remove_rows(platform, account_id, count, "COPY", ("data_datapoint",))
     return seconds
 
 
@@ -290,7 +215,7 @@ def main() -> int:
             copy_seconds = copy_baseline(platform, points, args.channels, base_at)
         copy_rate = points / copy_seconds
         with meters.CpuMeter(platform) as floor_meter:
-            floor_seconds = floor_baseline(platform, points, args.channels, base_at, args.batch)
+            floor_seconds = baseline.two_row_floor(platform, points, args.channels, base_at, args.batch)
 
         results = []
         for name, method, path_of, bodies, check in (
@@ -322,6 +247,7 @@ def main() -> int:
             results.append((name, points, seconds, run, stored, meter))
 
     print()
+    floor_rate = points / floor_seconds
     rows = [
         [
             "COPY data_datapoint (psycopg 3)",
@@ -329,21 +255,30 @@ def main() -> int:
             f"{copy_seconds:.2f}",
             report.fmt_int(copy_rate),
             "1.00×",
+            f"{copy_rate / floor_rate:.2f}×",
         ],
         [
-            f"floor: COPY point + journal rows, {FLOOR_STREAMS} connections",
+            f"floor: COPY point + journal rows, {baseline.FLOOR_STREAMS} connections",
             report.fmt_int(points),
             f"{floor_seconds:.2f}",
             report.fmt_int(points / floor_seconds),
             f"{points / floor_seconds / copy_rate:.2f}×",
+            "1.00×",
         ],
     ]
     for name, n, seconds, _run, _stored, _meter in results:
         rate = n / seconds
         rows.append(
-            [name, report.fmt_int(n), f"{seconds:.2f}", report.fmt_int(rate), f"{rate / copy_rate:.2f}×"]
+            [
+                name,
+                report.fmt_int(n),
+                f"{seconds:.2f}",
+                report.fmt_int(rate),
+                f"{rate / copy_rate:.2f}×",
+                f"{rate / floor_rate:.2f}×",
+            ]
         )
-    print(report.table(["path", "points", "seconds", "points/s", "× COPY"], rows))
+    print(report.table(["path", "points", "seconds", "points/s", "× COPY", "× floor"], rows))
     print()
     detail = []
     for name, _n, _seconds, run, stored, _meter in results:
@@ -390,6 +325,14 @@ def main() -> int:
             f"{ch_rate / copy_rate:.2f}× COPY ({copy_rate:,.0f} points/s)",
         )
     )
+    for name, rate in (("channel", ch_rate), ("property", prop_rate)):
+        print(
+            report.verdict(
+                f"{name} dialect ≥ {TARGET_X_FLOOR}× the two-row floor",
+                rate >= TARGET_X_FLOOR * floor_rate,
+                f"{rate / floor_rate:.2f}× ({floor_rate:,.0f} points/s)",
+            )
+        )
     print(
         report.verdict(
             "property dialect within 20% of channel dialect",

@@ -35,6 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import baseline  # noqa: E402
 import cli  # noqa: E402
 import meters  # noqa: E402
 import mqtt_load  # noqa: E402
@@ -43,7 +44,11 @@ import report  # noqa: E402
 import testbed  # noqa: E402
 
 TARGET_MSG_S = 15_000
-TARGET_X_MOSQUITTO = 0.5
+TARGET_X_MOSQUITTO = 0.4
+TARGET_X_DURABLE_LIMIT = 0.7
+TARGET_SERVER_CPU_X_MOSQUITTO = 3.0  # server CPU per acked message ≤ this × Mosquitto's per relayed one
+TARGET_WS_X_TCP = 0.8
+FLOOR_BATCH = 1_000  # rows per transaction of the two-row floor, as in http_write.py
 RUNS = ("mosquitto", "tcp", "tcp-channel", "ws")
 
 
@@ -231,6 +236,59 @@ def cpu_budget(outcome: Outcome, mosquitto: Outcome) -> str:
     )
 
 
+def durable_table(outcomes: list[Outcome], mosquitto: Outcome, floor: Floor) -> str:
+    """Each run beside Mosquitto and beside the durable limit (`durable_limit`), same run."""
+    broker = mosquitto.cpu_per_message.get("mosquitto", 0.0)
+    rows = [
+        [
+            "Mosquitto (relays from memory)",
+            f"{broker:.1f}",
+            "",
+            "1.0×",
+            report.fmt_int(mosquitto.rate),
+            "1.00×",
+            "",
+        ],
+        [
+            f"durable limit: Mosquitto + PostgreSQL's two rows ({floor.postgres_us:.1f} µs, COPY)",
+            f"{broker:.1f}",
+            f"{floor.postgres_us:.1f}",
+            "",
+            "",
+            "",
+            "1.00×",
+        ],
+    ]
+    for o in outcomes:
+        if not o.name.startswith("Plugboard") or not o.cpu_per_message:
+            continue
+        _, limit = durable_limit(o, mosquitto, floor)
+        server = o.cpu_per_message["server"]
+        rows.append(
+            [
+                o.name,
+                f"{server:.1f}",
+                f"{o.cpu_per_message.get('postgres', 0.0):.1f}",
+                f"{server / broker:.1f}×" if broker else "n/a",
+                report.fmt_int(o.rate),
+                f"{o.rate / mosquitto.rate:.2f}×" if mosquitto.rate else "n/a",
+                f"{o.rate / limit:.2f}× ({report.fmt_int(limit)}/s)" if limit else "n/a",
+            ]
+        )
+    return report.table(
+        [
+            "",
+            "server µs/msg",
+            "PostgreSQL µs/msg",
+            "server × Mosquitto CPU",
+            "msg/s",
+            "× Mosquitto",
+            "× durable limit",
+        ],
+        rows,
+    )
+
+
 class _process_meter:  # noqa: N801 - used like a function
     """CPU of one process (Mosquitto) and of this one over a block."""
 
@@ -297,8 +355,45 @@ def count_stored(
     return int(journal[0]) if journal else 0, int(points[0]) if points else 0
 
 
-def run_plugboard(args: Any, per_connection: int, runs: list[str]) -> list[Outcome]:
+@dataclass
+class Floor:
+    """The two rows every acked message is (a data point and its journal entry), COPYed in by
+    PostgreSQL alone: no MQTT, no Python service."""
+
+    messages: int
+    seconds: float
+    postgres_us: float  # PostgreSQL backend CPU per message
+    cpu: str
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds if self.seconds else 0.0
+
+
+def measure_floor(platform: testbed.Platform, messages: int) -> Floor:
+    base_at = time.time_ns() // 1_000_000  # journal rows of today, where the server writes its own
+    with meters.CpuMeter(platform) as meter:
+        seconds = baseline.two_row_floor(
+            platform, messages, 100, base_at, FLOOR_BATCH, source="mqtt-tcp", remove=False
+        )
+    baseline.remove_rows(platform, baseline.FLOOR_ACCOUNT, messages, "two-row floor", baseline.FLOOR_TABLES)
+    return Floor(messages, seconds, 1e6 * meter.postgres / messages, meter.summary())
+
+
+def durable_limit(outcome: Outcome, mosquitto: Outcome, floor: Floor) -> tuple[float, float]:
+    """(µs of CPU per message, messages/s) of this machine's durable limit beside this run: a
+    broker that costs what Mosquitto costs per message, plus what PostgreSQL alone spends on the
+    message's two rows, plus this run's own load generator; all of the machine's cores at that
+    cost, and never more than Mosquitto relayed (its own load generator's limit)."""
+    broker_us = mosquitto.cpu_per_message.get("mosquitto", 0.0) + floor.postgres_us
+    total_us = broker_us + outcome.cpu_per_message.get("load generator", 0.0)
+    cores = os.cpu_count() or 1
+    return broker_us, min(mosquitto.rate, cores * 1e6 / total_us) if total_us else 0.0
+
+
+def run_plugboard(args: Any, per_connection: int, runs: list[str]) -> tuple[list[Outcome], Floor | None]:
     outcomes = []
+    floor = None
     with testbed.Platform(**cli.platform_options(args)) as platform:
         account = platform.account()
         t0 = time.perf_counter()
@@ -363,7 +458,9 @@ def run_plugboard(args: Any, per_connection: int, runs: list[str]) -> list[Outco
                     f"(data points: {points:,} — server-time messages within one ms replace each other)"
                 )
             outcomes.append(outcome)
-    return outcomes
+        floor = measure_floor(platform, args.messages)
+        print(f"two-row floor: {floor.messages:,} messages in {floor.seconds:.2f} s; {floor.cpu}")
+    return outcomes, floor
 
 
 # --- main ------------------------------------------------------------------------------------------------
@@ -383,8 +480,10 @@ def main() -> int:
     if "mosquitto" in args.runs:
         outcomes.append(run_mosquitto(args, per_connection))
     plugboard_runs = [r for r in args.runs if r != "mosquitto"]
+    floor = None
     if plugboard_runs:
-        outcomes += run_plugboard(args, per_connection, plugboard_runs)
+        plugboard, floor = run_plugboard(args, per_connection, plugboard_runs)
+        outcomes += plugboard
 
     mosquitto = next((o for o in outcomes if o.name.startswith("Mosquitto")), None)
     print()
@@ -416,22 +515,51 @@ def main() -> int:
             print(f"{'verified' if o.verified else 'VERIFY FAILED'} {o.name}: {o.verify_detail}")
             ok = ok and (o.verified or o.name.startswith("Mosquitto"))
     print()
-    for o in outcomes:
-        if o.name.startswith("Plugboard"):
+    plugboard = [o for o in outcomes if o.name.startswith("Plugboard")]
+    for o in plugboard:
+        print(
+            report.verdict(
+                f"{o.name} ≥ {TARGET_MSG_S:,} msg/s", o.rate >= TARGET_MSG_S, f"{o.rate:,.0f} msg/s"
+            )
+        )
+        if mosquitto and mosquitto.rate:
+            x = o.rate / mosquitto.rate
             print(
                 report.verdict(
-                    f"{o.name} ≥ {TARGET_MSG_S:,} msg/s", o.rate >= TARGET_MSG_S, f"{o.rate:,.0f} msg/s"
+                    f"{o.name} ≥ {TARGET_X_MOSQUITTO}× Mosquitto",
+                    x >= TARGET_X_MOSQUITTO,
+                    f"{x:.2f}× ({mosquitto.rate:,.0f} msg/s)",
                 )
             )
-            if mosquitto and mosquitto.rate:
-                x = o.rate / mosquitto.rate
-                print(
-                    report.verdict(
-                        f"{o.name} ≥ {TARGET_X_MOSQUITTO}× Mosquitto",
-                        x >= TARGET_X_MOSQUITTO,
-                        f"{x:.2f}× ({mosquitto.rate:,.0f} msg/s)",
-                    )
+        if mosquitto and mosquitto.cpu_per_message and floor is not None and o.cpu_per_message:
+            _, limit = durable_limit(o, mosquitto, floor)
+            print(
+                report.verdict(
+                    f"{o.name} ≥ {TARGET_X_DURABLE_LIMIT}× the durable limit",
+                    o.rate >= TARGET_X_DURABLE_LIMIT * limit,
+                    f"{o.rate / limit:.2f}× ({limit:,.0f} msg/s)",
                 )
+            )
+        if mosquitto and mosquitto.cpu_per_message.get("mosquitto") and o.cpu_per_message:
+            server, broker = o.cpu_per_message["server"], mosquitto.cpu_per_message["mosquitto"]
+            print(
+                report.verdict(
+                    f"{o.name}: server CPU per acked message"
+                    f" ≤ {TARGET_SERVER_CPU_X_MOSQUITTO:.0f}× Mosquitto's",
+                    server <= TARGET_SERVER_CPU_X_MOSQUITTO * broker,
+                    f"{server:.1f} µs = {server / broker:.1f}× ({broker:.1f} µs)",
+                )
+            )
+    tcp = next((o for o in plugboard if o.name == "Plugboard TCP (property topic)"), None)
+    ws = next((o for o in plugboard if o.name.startswith("Plugboard WebSocket")), None)
+    if tcp and ws and tcp.rate:
+        print(
+            report.verdict(
+                f"WebSocket within {100 - 100 * TARGET_WS_X_TCP:.0f}% of TCP (property topic)",
+                ws.rate >= TARGET_WS_X_TCP * tcp.rate,
+                f"{ws.rate / tcp.rate:.2f}× TCP",
+            )
+        )
     if mosquitto and mosquitto.cpu_per_message:
         print()
         print("CPU per acked message, in microseconds (all of it: server, PostgreSQL, load generator):")
@@ -440,6 +568,9 @@ def main() -> int:
         for o in outcomes:
             if o.name.startswith("Plugboard") and o.cpu_per_message:
                 print(cpu_budget(o, mosquitto))
+        if floor is not None:
+            print()
+            print(durable_table(outcomes, mosquitto, floor))
     return 0 if ok else 1
 
 
