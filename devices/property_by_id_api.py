@@ -4,8 +4,10 @@ whether a device or a device profile owns it, under `/v3/` and `/v3/accounts/{ac
 A device's property follows `/v3/devices/{ref}/properties/{prp}`'s rules and rights; a profile's,
 the device profile rights (`devices.access.may_read_profiles` / `may_modify_profiles`), and a
 change reaches every device that inherits it (`devices.services.profiles`). PUT and PATCH both
-change only what the body names: the SDKs send the fields they change. Another account's
-property is a 404.
+change only what the body names: the SDKs send the fields they change. DELETE removes a
+profile's declaration (its devices keep their copies, with their data, as their own) or a
+device's own property (its points stay; an inherited row is the profile's: 409). Another
+account's property is a 404.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from devices.profile_presenters import profile_property_json
 from devices.property_api import ManagementView
 from devices.selectors import MAX_REF
 from devices.services.management import property_update
-from devices.services.profiles import profile_property_update
+from devices.services.profiles import profile_property_delete, profile_property_update, property_delete
 from devices.v3_bodies import body_object, property_changes
 from plugboard.errors import ApiError
 from plugboard.principals import Principal
@@ -67,3 +69,10 @@ class PropertyByIdView(ManagementView):
 
     def patch(self, request: Request, prp: str, **_: Any) -> Response:
         return self.put(request, prp)
+
+    def delete(self, request: Request, prp: str, **_: Any) -> Response:
+        prop = _property_by_id(self.principal, prp)
+        if isinstance(prop, ProfileProperty):
+            return Response({"nrOfItems": profile_property_delete(principal=self.principal, declared=prop)})
+        self.device(prop.plug.id)  # 403 before anything for a device the caller may not see
+        return Response({"nrOfItems": property_delete(principal=self.principal, prop=prop)})

@@ -647,6 +647,11 @@ property_by_id = {
         responses={200: PropertySerializer, **property_errors(409)},
         examples=[example("retention", {"retention": "30d"})],
     ),
+    "delete": extend_schema(
+        summary="Remove a property: a profile's declaration, or a device's own (its points stay)",
+        parameters=[PROPERTY_ID],
+        responses={200: REMOVED, **property_errors(409)},
+    ),
 }
 device_log = {
     "get": extend_schema(

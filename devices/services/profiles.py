@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet, RestrictedError
 from django.db.models.functions import Lower
 
-from devices.access import may_modify_profiles
+from devices.access import may_modify_device, may_modify_profiles
 from devices.models import INHERITED_SETTINGS, DeviceProfile, Plug, ProfileProperty, Property
 from devices.services.fields import PlugError, tags_field, text_field, url_field, validate_name
 from devices.services.management import KEEP, property_definition_checked, property_settings_change
@@ -334,6 +334,55 @@ def profile_property_update(
     locked.save()
     _propagate(profile, only=[locked.name.lower()])
     return locked
+
+
+@transaction.atomic
+def profile_property_delete(*, principal: Principal, declared: ProfileProperty) -> int:
+    """Remove a profile's declaration. Its devices keep their rows of it, with their data, as
+    their own, unless a base profile declares the name too: then they inherit that one."""
+    profile = declared.profile
+    _refuse_unless_modifier(principal, profile.kind)
+    if profile.account_id != principal.account_id:
+        raise PlugError(f"no property {declared.id}", status=404)
+    name = declared.name.lower()
+    copies = list(Property.objects.filter(inherited_from=declared).values_list("pk", flat=True))
+    declared.delete()  # the copies' `inherited_from` is set to null: the devices' own now…
+    for each in _with_descendants(profile):  # …unless a base profile declares the name too
+        source = effective_properties(each).get(name)
+        if source is not None:
+            Property.objects.filter(pk__in=copies, plug__profile=each).update(
+                inherited_from=source, **_copy(source)
+            )
+    return 1
+
+
+def property_delete(*, principal: Principal, prop: Property) -> int:
+    """Remove a device's own property definition (its points stay in the channel and a later
+    write of the device makes the property again); if the device's profile declares that name,
+    the device inherits the declaration again. A row its profile gives it is the profile's to
+    remove: 409."""
+    plug = prop.plug
+    if plug.account_id != principal.account_id:
+        raise PlugError(f"no property {prop.id}", status=404)
+    if not may_modify_device(principal, plug):
+        raise PlugError(f"these credentials may not change the properties of {plug.name}", status=403)
+    with transaction.atomic():
+        locked = Property.objects.select_for_update().filter(pk=prop.pk).first()
+        if locked is None:
+            raise PlugError(f"no property {prop.id}", status=404)
+        if locked.inherited_from_id is not None:
+            raise PlugError(
+                f"{locked.name} comes from the profile of {plug.name}: remove it from the profile, "
+                "or change it on the device to make it the device's own",
+                status=409,
+            )
+        locked.delete()
+        if plug.profile_id is not None:
+            profile = DeviceProfile.objects.get(pk=plug.profile_id)
+            effective = effective_properties(profile)
+            if (source := effective.get(locked.name.lower())) is not None:
+                Property.objects.create(plug=plug, name=source.name, inherited_from=source, **_copy(source))
+    return 1
 
 
 # --- devices made from a profile ---------------------------------------------------------------

@@ -198,3 +198,54 @@ def test_connio_property_fields_are_kept_and_inherited(api: APIClient, tenant: T
     assert_v3_error(
         send(api, "put", f"/v3/properties/{declared['id']}", {"tags": "x"}, **tenant.master_headers()), 400
     )
+
+
+def test_property_delete_by_id(api: APIClient, tenant: Tenant, other_tenant: Tenant) -> None:
+    """DELETE /v3/properties/{id}: a profile's declaration (its devices keep their rows as their
+    own), a device's own property (an inherited row is the profile's: 409; with the profile
+    declaring the name, the device inherits it again)."""
+    base = send(api, "post", "/v3/deviceprofiles", {"name": "base"}, **tenant.master_headers()).json()
+    thermo = send(
+        api,
+        "post",
+        "/v3/deviceprofiles",
+        {"name": "thermo", "baseProfile": "base"},
+        **tenant.master_headers(),
+    ).json()
+    in_base = declare(api, tenant, base["id"], "temperature", type="number")
+    near = declare(api, tenant, thermo["id"], "temperature", type="number", boundaries={"min": 0, "max": 50})
+    kept = declare(api, tenant, thermo["id"], "humidity", type="number")
+    device = make_device(api, tenant, "room", profile="thermo")
+
+    def row(name: str) -> dict[str, Any]:
+        return api.get(f"/v3/devices/{device['id']}/properties/{name}", **tenant.master_headers()).json()
+
+    inherited = row("temperature")
+    assert inherited["boundaries"] == {"min": 0.0, "max": 50.0}
+    assert_v3_error(api.delete(f"/v3/properties/{inherited['id']}", **tenant.master_headers()), 409)
+    assert_v3_error(api.delete(f"/v3/properties/{near['id']}", **other_tenant.master_headers()), 404)
+
+    # The nearer declaration goes: the base profile's takes over.
+    assert api.delete(f"/v3/properties/{near['id']}", **tenant.master_headers()).json() == {"nrOfItems": 1}
+    assert row("temperature")["inherited"] and "boundaries" not in row("temperature")
+    # The only declaration goes: the device keeps its row as its own.
+    assert api.delete(f"/v3/properties/{kept['id']}", **tenant.master_headers()).json() == {"nrOfItems": 1}
+    assert row("humidity")["inherited"] is False
+    # A device's own property goes; one the profile declares comes back inherited.
+    own = row("humidity")
+    assert api.delete(f"/v3/properties/{own['id']}", **tenant.master_headers()).json() == {"nrOfItems": 1}
+    assert_v3_error(
+        api.get(f"/v3/devices/{device['id']}/properties/humidity", **tenant.master_headers()), 404
+    )
+    override = send(
+        api,
+        "put",
+        f"/v3/devices/{device['id']}/properties/temperature",
+        {"description": "mine"},
+        **tenant.master_headers(),
+    ).json()
+    assert override["inherited"] is False
+    api.delete(f"/v3/properties/{override['id']}", **tenant.master_headers())
+    back = row("temperature")
+    assert back["inherited"] and back["description"] == "" and back["id"] != override["id"]
+    assert in_base["id"] != back["id"]
