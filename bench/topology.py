@@ -29,9 +29,10 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,9 @@ CONFIG = testbed.ROOT / "deploy" / "haproxy.cfg"
 NODES = ("node1", "node2")
 BACKENDS = ("http", "mqtt_ws", "mqtt")  # every backend of deploy/haproxy.cfg lists every node
 CHANNELS = 10
+
+PUBLISH_BYTES = 256  # about a command push of the channel layer (one small JSON message)
+PUBLISH_COUNT = 400_000
 
 TARGET_BALANCER_X_DIRECT = 0.9  # HAProxy in the path costs at most a tenth of the throughput
 TARGET_TWO_X_ONE = 1.2  # a second process behind the balancer adds at least a fifth
@@ -232,6 +236,51 @@ def second_node(platform: testbed.Platform) -> tuple[subprocess.Popen[bytes], in
     return proc, http_port, mqtt_port
 
 
+@contextmanager
+def private_redis(workdir: Path) -> Iterator[tuple[str, int, subprocess.Popen[bytes]]]:
+    """A redis-server of this run's own (no persistence), so its CPU is the bench's alone:
+    (URL, port, process)."""
+    port = testbed.free_port()
+    proc = subprocess.Popen(  # noqa: S603
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        if not wait_until(lambda: testbed.port_open(port)):
+            raise testbed.BenchError("the private redis-server did not start")
+        yield f"redis://127.0.0.1:{port}/0", port, proc
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def publish_baseline(port: int, pid: int, payload_bytes: int, count: int) -> tuple[float, float]:
+    """Redis alone: `count` PUBLISHes of `payload_bytes` to a channel one subscriber listens on
+    (redis-benchmark, 8 connections, pipelines of 16): (publishes/s, Redis CPU µs per publish)."""
+    subscriber = subprocess.Popen(  # noqa: S603
+        ["redis-cli", "-p", str(port), "subscribe", "pb-bench"], stdout=subprocess.DEVNULL
+    )
+    try:
+        time.sleep(0.3)
+        before = meters.cpu_seconds(pid)
+        done = subprocess.run(  # noqa: S603
+            ["redis-benchmark", "-p", str(port), "-c", "8", "-P", "16", "-n", str(count), "-q"]
+            + ["PUBLISH", "pb-bench", "x" * payload_bytes],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        cpu = meters.cpu_seconds(pid) - before
+    finally:
+        subscriber.kill()
+        subscriber.wait(timeout=10)
+    line = done.stdout.strip().splitlines()[-1]  # "PUBLISH pb-bench x…: 123456.78 requests per second, …"
+    rate = float(line.split(": ", 1)[1].split()[0].replace(",", ""))
+    return rate, cpu / count * 1e6
+
+
 PHASES = ("direct", "balancer, 1 process", "balancer, 2 processes")
 
 
@@ -242,6 +291,7 @@ class Phase:
     server_us: list[float] = field(default_factory=list)  # both nodes, CPU µs per point
     haproxy_us: list[float] = field(default_factory=list)
     postgres_us: list[float] = field(default_factory=list)
+    redis_us: list[float] = field(default_factory=list)
     summaries: list[str] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=lambda: dict.fromkeys(NODES, 0))
 
@@ -256,7 +306,80 @@ def parse_args() -> Any:
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients (keep-alive)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the three phases (order alternates)")
     parser.add_argument("--haproxy", default=shutil.which("haproxy") or "haproxy", help="the haproxy binary")
+    parser.add_argument(
+        "--shared-redis",
+        action="store_true",
+        help="use --redis instead of a private redis-server (whose CPU is then the bench's alone)",
+    )
     return parser.parse_args()
+
+
+def run_phases(
+    args: Any,
+    platform: testbed.Platform,
+    redis_pid: int | None,
+    points: int,
+    phases: dict[str, Phase],
+    problems: list[str],
+) -> None:
+    """Node 2 and the balancer beside the platform's node 1; every phase of every round."""
+    node2, node2_http, node2_mqtt = second_node(platform)
+    try:
+        with balancer_of(
+            [(platform.http_port, platform.mqtt_port), (node2_http, node2_mqtt)],
+            platform.var_dir,
+            executable=args.haproxy,
+        ) as balancer:
+            print(
+                f"node 1 pid {platform.pid} :{platform.http_port}, node 2 pid {node2.pid} :{node2_http}, "
+                f"haproxy pid {balancer.pid} :{balancer.http_port}; database {platform.db_name}"
+            )
+            account = platform.account()
+            plugs = platform.plugs_bulk(account["email"], "topo-", 1 + len(PHASES) * args.rounds)
+            warm, plugs = plugs[0], plugs[1:]
+            base_at = (time.time_ns() // 1_000_000) - 10 * 86_400_000
+            for port in (platform.http_port, node2_http):  # imports, connections, caches
+                _s, errors = ingest(port, warm, 8 * args.batch, batch=args.batch, clients=4, base_at=base_at)
+                base_at += 8 * args.batch
+                problems += errors
+            for r in range(args.rounds):
+                for name in PHASES if r % 2 == 0 else tuple(reversed(PHASES)):
+                    plug = plugs.pop()
+                    if name == "balancer, 1 process":
+                        balancer.set_state("node2", "maint")
+                    else:
+                        balancer.set_state("node2", "ready")
+                        if not wait_until(balancer.all_up):
+                            raise testbed.BenchError("node 2 did not come back up in haproxy")
+                    port = platform.http_port if name == "direct" else balancer.http_port
+                    before = balancer.served("http")
+                    extra = {"node 2": node2.pid, "haproxy": balancer.pid}
+                    if redis_pid is not None:
+                        extra["redis"] = redis_pid
+                    with meters.CpuMeter(platform, extra=extra) as meter:
+                        seconds, errors = ingest(
+                            port, plug, points, batch=args.batch, clients=args.clients, base_at=base_at
+                        )
+                    platform.check_alive()
+                    if node2.poll() is not None:
+                        raise testbed.BenchError("node 2 died during the run")
+                    problems += errors
+                    stored = http_write.rows_of(platform, plug["id"])
+                    if stored != points:
+                        problems.append(f"{name}: {stored:,} rows stored of {points:,}")
+                    after = balancer.served("http")
+                    phase = phases[name]
+                    for node in NODES:
+                        phase.requests[node] += after[node] - before[node]
+                    phase.rates.append(points / seconds)
+                    phase.server_us.append((meter.server + meter.extras["node 2"]) / points * 1e6)
+                    phase.haproxy_us.append(meter.extras["haproxy"] / points * 1e6)
+                    phase.postgres_us.append(meter.postgres / points * 1e6)
+                    phase.redis_us.append(meter.extras.get("redis", float("nan")) / points * 1e6)
+                    phase.summaries.append(f"{name:24} round {r + 1}: {meter.summary()}")
+    finally:
+        node2.terminate()
+        node2.wait(timeout=20)
 
 
 def main() -> int:
@@ -278,63 +401,18 @@ def main() -> int:
     )
     phases = {name: Phase(name) for name in PHASES}
     problems: list[str] = []
-    with testbed.Platform(**cli.platform_options(args)) as platform:
-        node2, node2_http, node2_mqtt = second_node(platform)
-        try:
-            with balancer_of(
-                [(platform.http_port, platform.mqtt_port), (node2_http, node2_mqtt)],
-                platform.var_dir,
-                executable=args.haproxy,
-            ) as balancer:
-                print(
-                    f"node 1 pid {platform.pid} :{platform.http_port}, node 2 pid {node2.pid} :{node2_http}, "
-                    f"haproxy pid {balancer.pid} :{balancer.http_port}; database {platform.db_name}"
-                )
-                account = platform.account()
-                plugs = platform.plugs_bulk(account["email"], "topo-", 1 + len(PHASES) * args.rounds)
-                warm, plugs = plugs[0], plugs[1:]
-                base_at = (time.time_ns() // 1_000_000) - 10 * 86_400_000
-                for port in (platform.http_port, node2_http):  # imports, connections, caches
-                    _s, errors = ingest(
-                        port, warm, 8 * args.batch, batch=args.batch, clients=4, base_at=base_at
-                    )
-                    base_at += 8 * args.batch
-                    problems += errors
-                for r in range(args.rounds):
-                    for name in PHASES if r % 2 == 0 else tuple(reversed(PHASES)):
-                        plug = plugs.pop()
-                        if name == "balancer, 1 process":
-                            balancer.set_state("node2", "maint")
-                        else:
-                            balancer.set_state("node2", "ready")
-                            if not wait_until(balancer.all_up):
-                                raise testbed.BenchError("node 2 did not come back up in haproxy")
-                        port = platform.http_port if name == "direct" else balancer.http_port
-                        before = balancer.served("http")
-                        extra = {"node 2": node2.pid, "haproxy": balancer.pid}
-                        with meters.CpuMeter(platform, extra=extra) as meter:
-                            seconds, errors = ingest(
-                                port, plug, points, batch=args.batch, clients=args.clients, base_at=base_at
-                            )
-                        platform.check_alive()
-                        if node2.poll() is not None:
-                            raise testbed.BenchError("node 2 died during the run")
-                        problems += errors
-                        stored = http_write.rows_of(platform, plug["id"])
-                        if stored != points:
-                            problems.append(f"{name}: {stored:,} rows stored of {points:,}")
-                        after = balancer.served("http")
-                        phase = phases[name]
-                        for node in NODES:
-                            phase.requests[node] += after[node] - before[node]
-                        phase.rates.append(points / seconds)
-                        phase.server_us.append((meter.server + meter.extras["node 2"]) / points * 1e6)
-                        phase.haproxy_us.append(meter.extras["haproxy"] / points * 1e6)
-                        phase.postgres_us.append(meter.postgres / points * 1e6)
-                        phase.summaries.append(f"{name:24} round {r + 1}: {meter.summary()}")
-        finally:
-            node2.terminate()
-            node2.wait(timeout=20)
+    baseline: tuple[float, float] | None = None
+    with ExitStack() as stack:
+        options = cli.platform_options(args)
+        redis_pid: int | None = None
+        if not args.shared_redis and shutil.which("redis-server"):
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pb_bench_redis_")))
+            url, redis_port, redis_proc = stack.enter_context(private_redis(workdir))
+            options["redis"], redis_pid = url, redis_proc.pid
+        platform = stack.enter_context(testbed.Platform(**options))
+        run_phases(args, platform, redis_pid, points, phases, problems)
+        if redis_pid is not None:
+            baseline = publish_baseline(redis_port, redis_pid, PUBLISH_BYTES, PUBLISH_COUNT)
 
     one = phases["balancer, 1 process"].median(phases["balancer, 1 process"].rates)
     direct = phases["direct"].median(phases["direct"].rates)
@@ -353,6 +431,7 @@ def main() -> int:
                 f"{phase.median(phase.server_us):.1f}",
                 f"{phase.median(phase.haproxy_us):.2f}",
                 f"{phase.median(phase.postgres_us):.1f}",
+                f"{phase.median(phase.redis_us):.2f}",
                 via,
             ]
         )
@@ -364,9 +443,31 @@ def main() -> int:
         "server µs/point",
         "haproxy µs/point",
         "PostgreSQL µs/point",
+        "Redis µs/point",
         "requests node 1 / node 2",
     ]
     print(report.table(headers, rows, title="HTTP batch ingest (channel dialect) through HAProxy"))
+    print()
+    # What one core of each party carries at this run's CPU per point (2 processes through the
+    # balancer): where the ceiling is once server processes are added.
+    two_phase = phases["balancer, 2 processes"]
+    parties = [
+        ("a server process (Daphne + the write service)", two_phase.median(two_phase.server_us)),
+        ("HAProxy", two_phase.median(two_phase.haproxy_us)),
+        ("PostgreSQL (backends: point + journal rows)", two_phase.median(two_phase.postgres_us)),
+        ("Redis (channel layer: live records, cache)", two_phase.median(two_phase.redis_us)),
+    ]
+    ceiling = [[name, f"{us:.2f}", report.fmt_int(1e6 / us) if us > 0 else "n/a"] for name, us in parties]
+    print(
+        report.table(["party", "CPU µs/point", "points/s per core"], ceiling, title="One core of each party")
+    )
+    if baseline is not None:
+        rate, us = baseline
+        print(
+            f"Redis alone, same run: PUBLISH of {PUBLISH_BYTES} B to one subscriber (redis-benchmark, "
+            f"8 connections, pipelined): {rate:,.0f}/s, {us:.2f} µs of Redis CPU each "
+            f"= {1e6 / us:,.0f} per Redis core (a command's push between processes is one)"
+        )
     print()
     for phase in phases.values():
         for line in phase.summaries:
