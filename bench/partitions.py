@@ -18,7 +18,8 @@ Two databases in the same run, each with its own `serve`:
    1,000 points, `--rounds` rounds of `--seconds` into each database, the order alternating;
    median points/s of each, and the ratio.
 3. Journal read: `GET /v3/data/devices/{reader}/events?pageSize=25` (count plus newest page
-   across every partition), `--reads` requests one after another; p50 and p99.
+   across every partition), `--reads` requests one after another; p50 and p99, before the
+   purge (60 old days of partitions) and after it (the steady state).
 4. Retention: `data.expiry.expiry_purge` (what Celery beat runs; 30 days) in a Django process
    against each database: on `plain` the batched DELETE, on `partitioned` DROP of the 30 old
    days; seconds inside the call.
@@ -225,6 +226,14 @@ def main() -> int:
             print(f"{name}: purging …", flush=True)
             purged[name] = purge(platform)
             platform.check_alive()
+        # after the purge: the steady state, the retention window's days and the days ahead
+        reads_after = {
+            name: read_latencies(platform, plugs[name]["reader"], args.reads)
+            for name, platform in sides.items()
+        }
+        partitions = partitioned.django_script(
+            "from data.partitions import journal_partitions\nprint(json.dumps(len(journal_partitions())))"
+        )
 
         failed = False
         left: dict[str, list[int]] = {}
@@ -250,7 +259,7 @@ def main() -> int:
         if kept["plain"] != kept["partitioned"] or kept["plain"] != args.recent + 29 * 48:
             print(f"VERIFY FAILED: entries within retention left {kept}, seeded {args.recent + 29 * 48:,}")
             failed = True
-        if reads["plain"][1] != reads["partitioned"][1]:
+        if reads["plain"][1] != reads["partitioned"][1] or reads_after["plain"][1] != reads["plain"][1]:
             print(f"VERIFY FAILED: the events pages differ: {reads['plain'][1]} vs {reads['partitioned'][1]}")
             failed = True
 
@@ -279,13 +288,18 @@ def main() -> int:
     print()
     print(
         report.table(
-            ["journal", "p50 ms", "p99 ms"],
+            ["journal", "when", "p50 ms", "p99 ms"],
             [
                 [
                     name,
-                    f"{statistics.median(reads[name][0]) * 1000:.1f}",
-                    f"{sorted(reads[name][0])[int(0.99 * (len(reads[name][0]) - 1))] * 1000:.1f}",
+                    when,
+                    f"{statistics.median(taken[name][0]) * 1000:.1f}",
+                    f"{sorted(taken[name][0])[int(0.99 * (len(taken[name][0]) - 1))] * 1000:.1f}",
                 ]
+                for when, taken in (
+                    ("before the purge", reads),
+                    (f"after ({partitions} partitions)", reads_after),
+                )
                 for name in sides
             ],
             f"GET …/events?pageSize=25 of a plug with {29 * 48:,} entries over 29 days, "
