@@ -33,13 +33,17 @@ class EstimatedCountPaginator(Paginator):
             model = rows.model
             connection = connections[rows.db]
             if connection.vendor == "postgresql":
+                # A partitioned table (the journal) has no estimate of its own: its partitions' sum.
                 with connection.cursor() as cursor:
                     cursor.execute(
-                        "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table]
+                        "SELECT sum(reltuples) FILTER (WHERE reltuples > 0) FROM pg_class "
+                        "WHERE relkind = 'r' AND oid IN (SELECT %s::regclass UNION ALL "
+                        "SELECT inhrelid FROM pg_inherits WHERE inhparent = %s::regclass)",
+                        [model._meta.db_table] * 2,
                     )
                     row = cursor.fetchone()
-                # -1 (never analysed) or a small table: count for real.
-                if row and row[0] > 100_000:
+                # never analysed or a small table: count for real.
+                if row and row[0] and row[0] > 100_000:
                     return int(row[0])
         return super().count
 
