@@ -4,14 +4,16 @@
 Two `manage.py serve` processes (the nodes; one process each) on one database and one Redis,
 behind HAProxy running the repository's deploy/haproxy.cfg unchanged (its addresses come from
 the environment: free loopback ports here). Phases, each `--points` points of the channel
-dialect (`PUT /iot/data`, arrays of `--batch` records, `--clients` keep-alive connections: the
-load generator of `http_write.py`), repeated `--rounds` times in alternating order:
+dialect (`PUT /iot/data`, arrays of `--batch` records, the load generator of `http_write.py`)
+from `--clients` keep-alive connections, each writing a plug of its own (a fleet: one plug's
+concurrent requests serialize on its properties' rows), repeated `--rounds` times in
+alternating order:
 
   direct          straight into node 1, no balancer (the baseline of the balancer's cost)
   balancer, 1     through HAProxy with node 2 in maintenance: every request to node 1
   balancer, 2     through HAProxy onto both nodes (round robin per request)
 
-Verified: every request answers 200 with one id per record, and each phase's plug has as many
+Verified: every request answers 200 with one id per record, and each phase's plugs have as many
 rows as points were sent. Printed: points/s, CPU per point of each party, and how the requests
 spread over the nodes (HAProxy's own counters).
 
@@ -30,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -203,14 +206,34 @@ def balancer_of(nodes: Sequence[tuple[int, int]], workdir: Path, **kw: Any) -> I
 
 
 def ingest(
-    port: int, plug: dict[str, Any], points: int, *, batch: int, clients: int, base_at: int
+    port: int, plugs: Sequence[dict[str, Any]], points: int, *, batch: int, clients: int, base_at: int
 ) -> tuple[float, list[str]]:
-    """`points` points of the channel dialect into `plug` through `port`; (seconds, problems)."""
-    bodies = http_write.channel_bodies(points, batch, CHANNELS, base_at)
-    headers = {"X-Plug-Id": plug["id"], "X-Plug-Auth": plug["auth"]}
-    run = http_write.Run("PUT", "/iot/data", headers, http_write.check_channel(batch))
-    seconds = http_write.drive(port, run, bodies, clients)
-    return seconds, run.errors
+    """`points` points of the channel dialect through `port`, shared out over `plugs`, each
+    with `clients // len(plugs)` connections (at least one) of its own; (seconds, problems).
+
+    Several plugs, as a fleet writes: one plug's concurrent requests serialize on the rows of
+    its properties' latest values, whichever process serves them."""
+    share = points // len(plugs)
+    runs, threads = [], []
+    started = threading.Barrier(len(plugs) + 1)
+    for plug in plugs:
+        bodies = http_write.channel_bodies(share, batch, CHANNELS, base_at)
+        headers = {"X-Plug-Id": plug["id"], "X-Plug-Auth": plug["auth"]}
+        run = http_write.Run("PUT", "/iot/data", headers, http_write.check_channel(batch))
+        runs.append(run)
+
+        def drive(run: http_write.Run = run, bodies: list[bytes] = bodies) -> None:
+            started.wait()
+            http_write.drive(port, run, bodies, max(1, clients // len(plugs)))
+
+        threads.append(threading.Thread(target=drive, daemon=True))
+    for thread in threads:
+        thread.start()
+    started.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start, [problem for run in runs for problem in run.errors]
 
 
 # --- the bench -----------------------------------------------------------------------------------------
@@ -335,16 +358,22 @@ def run_phases(
                 f"haproxy pid {balancer.pid} :{balancer.http_port}; database {platform.db_name}"
             )
             account = platform.account()
-            plugs = platform.plugs_bulk(account["email"], "topo-", 1 + len(PHASES) * args.rounds)
-            warm, plugs = plugs[0], plugs[1:]
+            fleet = platform.plugs_bulk(
+                account["email"], "topo-", (1 + len(PHASES) * args.rounds) * args.clients
+            )
+            groups = [fleet[i : i + args.clients] for i in range(0, len(fleet), args.clients)]
+            warm, groups = groups[0], groups[1:]
             base_at = (time.time_ns() // 1_000_000) - 10 * 86_400_000
             for port in (platform.http_port, node2_http):  # imports, connections, caches
-                _s, errors = ingest(port, warm, 8 * args.batch, batch=args.batch, clients=4, base_at=base_at)
-                base_at += 8 * args.batch
+                warm_points = len(warm) * args.batch
+                _s, errors = ingest(
+                    port, warm, warm_points, batch=args.batch, clients=len(warm), base_at=base_at
+                )
+                base_at += warm_points
                 problems += errors
             for r in range(args.rounds):
                 for name in PHASES if r % 2 == 0 else tuple(reversed(PHASES)):
-                    plug = plugs.pop()
+                    plugs = groups.pop()
                     if name == "balancer, 1 process":
                         balancer.set_state("node2", "maint")
                     else:
@@ -358,13 +387,13 @@ def run_phases(
                         extra["redis"] = redis_pid
                     with meters.CpuMeter(platform, extra=extra) as meter:
                         seconds, errors = ingest(
-                            port, plug, points, batch=args.batch, clients=args.clients, base_at=base_at
+                            port, plugs, points, batch=args.batch, clients=args.clients, base_at=base_at
                         )
                     platform.check_alive()
                     if node2.poll() is not None:
                         raise testbed.BenchError("node 2 died during the run")
                     problems += errors
-                    stored = http_write.rows_of(platform, plug["id"])
+                    stored = sum(http_write.rows_of(platform, plug["id"]) for plug in plugs)
                     if stored != points:
                         problems.append(f"{name}: {stored:,} rows stored of {points:,}")
                     after = balancer.served("http")
@@ -390,9 +419,9 @@ def main() -> int:
     if args.workers != 1:
         print("each node is one `serve` process here: --workers must be 1")
         return 2
-    points = (args.points // args.batch) * args.batch
+    points = (args.points // (args.batch * args.clients)) * args.batch * args.clients
     if points <= 0:
-        print("--points must be at least --batch")
+        print("--points must be at least --batch × --clients")
         return 2
     print(report.machine_note())
     print(

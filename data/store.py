@@ -125,7 +125,7 @@ def journal_append(rows: list[tuple[Any, ...]], values: Sequence[Any]) -> None:
 def properties_set_latest(rows: Sequence[tuple[Any, str, int]]) -> None:
     """Set (property id, value as JSON text, at) as properties' latest values, unless a stored
     one is newer."""
-    # One statement; the time comparison is repeated in SQL so a concurrent writer's newer
+    # One UPDATE; the time comparison is repeated in SQL so a concurrent writer's newer
     # value is never overwritten by an older one.
     table = Property._meta.db_table
     if connection.vendor == "postgresql":
@@ -135,6 +135,14 @@ def properties_set_latest(rows: Sequence[tuple[Any, str, int]]) -> None:
         values = ",".join(["(%s, %s, %s)"] * len(rows))
         source = f"(SELECT column1 AS id, column2 AS val, column3 AS at FROM (VALUES {values})) AS v"
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(rows) > 1:
+            # Writers of the same properties at once (a device's requests spread over two
+            # server processes by a balancer) lock them in one order, by id, first: the UPDATE
+            # locks its rows in whatever order its join reads them, and two such orders deadlocked.
+            cursor.execute(
+                f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
+                [sorted({row[0] for row in rows})],
+            )
         cursor.execute(
             f"UPDATE {table} SET last_value = v.val, last_at = v.at FROM {source} "
             f"WHERE {table}.id = v.id AND ({table}.last_at IS NULL OR {table}.last_at <= v.at)",

@@ -235,7 +235,7 @@ def test_http_batch_ingest_through_the_balancer_lands_on_both_processes(
     plug = {"id": thing.plug.id, "auth": thing.auth}
     base_at = int(time.time() * 1000) - 86_400_000
     _seconds, problems = bench_topology.ingest(
-        cluster.front.http_port, plug, 20_000, batch=1_000, clients=4, base_at=base_at
+        cluster.front.http_port, [plug], 20_000, batch=1_000, clients=4, base_at=base_at
     )
     assert problems == []
     assert DataPoint.objects.filter(of=thing.plug.id).count() == 20_000
