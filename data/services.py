@@ -37,7 +37,14 @@ from devices.access import Reach, own_publisher_id
 from devices.models import DeviceLogEntry, Plug, Property
 from plugboard.channels import BadChannel, validate_channel
 from plugboard.identifiers import is_oid, new_oids
-from plugboard.live import Kind, broadcast_points, console_group, group_send, someone_listens
+from plugboard.live import (
+    Kind,
+    broadcast_points,
+    console_group,
+    group_send,
+    listening_remembered,
+    someone_listens,
+)
 from plugboard.models import Account
 from plugboard.parsers import is_json_number
 from plugboard.principals import Principal
@@ -155,6 +162,13 @@ def points_write(
 
 def points_write_many(*, submissions: Sequence[Submission], source: str) -> list[list[PointResult]]:
     """Store several callers' points in one transaction (MQTT's group commit)."""
+    # The after-commit hooks (commands' consoles, the records' broadcast) run before this
+    # returns, unless an outer transaction holds them: they ask the cache once per account.
+    with listening_remembered():
+        return _write_many(submissions, source)
+
+
+def _write_many(submissions: Sequence[Submission], source: str) -> list[list[PointResult]]:
     # Each slot is replaced by the point's own result (results are never mutated).
     results = [[_NO_RESULT] * len(s.points) for s in submissions]
     now = now_ms()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,29 @@ def _degrading(call: Callable[[], T], fallback: T) -> T:
         return fallback
 
 
+class _OneClientPerPool(RedisCacheClient):
+    """Django's client makes a `redis.Redis` (with its option dicts) for every call; one per
+    connection pool serves them all (the client is thread-safe: each command takes a pooled
+    connection)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, Any] = {}
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        index = self._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            client = self._clients[index] = self._client(connection_pool=self._get_connection_pool(write))
+        return client
+
+
 class DegradingRedisCache(RedisCache):
     """Django's Redis cache, answering as an empty cache while Redis is unreachable."""
+
+    def __init__(self, server: Any, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = _OneClientPerPool
 
     def add(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
         return _degrading(lambda: super(DegradingRedisCache, self).add(key, value, timeout, version), True)

@@ -12,7 +12,9 @@ import asyncio
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from enum import StrEnum
 from typing import Any
 
@@ -125,9 +127,30 @@ async def mark_listening(account_id: str) -> None:
     await cache.aset(listening_key(account_id), 1, LISTENING_SECONDS)
 
 
+# Within one write, whether an account has a live reader is asked of the cache once: a command
+# write asked twice (its consoles, then its records' broadcast), a round trip to Redis each.
+_listening: ContextVar[dict[str, bool] | None] = ContextVar("listening", default=None)
+
+
+@contextmanager
+def listening_remembered() -> Iterator[None]:
+    """Remember `someone_listens` answers (and `broadcast_points`' look-ups) within the block."""
+    token = _listening.set({})
+    try:
+        yield
+    finally:
+        _listening.reset(token)
+
+
 def someone_listens(account_id: str) -> bool:
     """Whether a live reader (a console page, an MQTT subscriber) marked the account lately."""
-    return cache.get(listening_key(account_id)) is not None
+    memo = _listening.get()
+    if memo is not None and account_id in memo:
+        return memo[account_id]
+    answer = cache.get(listening_key(account_id)) is not None
+    if memo is not None:
+        memo[account_id] = answer
+    return answer
 
 
 def broadcast_points(accounts: Iterable[str], records: Callable[[str], list[dict[str, Any]]]) -> None:
@@ -141,9 +164,15 @@ def broadcast_points(accounts: Iterable[str], records: Callable[[str], list[dict
         # Readers re-mark every LISTENING_SECONDS / 2: until they have after an outage (which
         # took their marks with it), assume someone may be listening.
         anyone = unavailable_within(LISTENING_SECONDS)
-        listening = {} if anyone else cache.get_many([listening_key(a) for a in accounts])
+        memo = _listening.get()
+        known = memo if memo is not None else {}
+        unknown = [a for a in accounts if a not in known]
+        found = cache.get_many([listening_key(a) for a in unknown]) if unknown and not anyone else {}
+        listens = {**known, **{a: listening_key(a) in found for a in unknown}}
+        if memo is not None:
+            memo.update(listens)
         for account_id in accounts:
-            if not anyone and listening_key(account_id) not in listening:
+            if not anyone and not listens[account_id]:
                 continue
             group = account_group(account_id)
             group_send(Kind.DATA_POINTS, group, records=records(account_id))
