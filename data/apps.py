@@ -13,6 +13,8 @@ class DataConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from data import signals  # noqa: F401  (registers the receivers)
+
         post_migrate.connect(_journal_partitions_ahead, sender=self)
 
 

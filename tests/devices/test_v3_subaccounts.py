@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from data.models import DataPoint, JournalEntry
 from devices.models import DeviceProfile, Plug
 from plugboard.models import Account, ApiKey, User
 from plugboard.services import apiclient_create
@@ -224,7 +225,16 @@ def test_the_parent_deletes_it_with_everything(api: APIClient, tenant: Tenant, s
         == 201
     )
     grandchild = make_sub(api, parent, "eu-north", "north@acme.example", prefix)
-    tenant.plug("own-thing")
+    own = tenant.plug("own-thing")
+    # Data of the sub-account (a point and its journal entry) and of the parent.
+    key = api.get(f"{prefix}/devices/boiler/apikey", **parent).json()
+    wrote = send(
+        api, "post", "/v3/data/devices/_this_", {"temperature": 61}, **basic(key["id"], key["secret"])
+    )
+    assert wrote.json() == {"accepted": 1, "rejected": 0}
+    send(api, "post", "/v3/data/devices/_this_", {"temperature": 20}, **basic(own.key.id, own.auth))
+    assert DataPoint.objects.filter(account_id=sub["id"]).count() == 1
+    assert JournalEntry.objects.filter(account_id=sub["id"]).exists()
 
     # Not by itself, and the parent does not delete itself either.
     assert_v3_error(api.delete("/v3/accounts/_this_", **key_headers(sub)), 403)
@@ -240,6 +250,10 @@ def test_the_parent_deletes_it_with_everything(api: APIClient, tenant: Tenant, s
     assert api.get("/v3/devices", **key_headers(sub)).status_code == 401
     assert_v3_error(api.delete(f"{prefix}?hard=true", **parent), 404)
     assert Plug.objects.filter(account=tenant.account).count() == 1
+    # Its data went with it (plain account ids, no cascade: `data.signals`); the parent's stayed.
+    assert not DataPoint.objects.exclude(account_id=tenant.account.id).exists()
+    assert not JournalEntry.objects.exclude(account_id=tenant.account.id).exists()
+    assert DataPoint.objects.filter(account_id=tenant.account.id).count() == 1
 
 
 def test_siblings_see_nothing_of_each_other(
