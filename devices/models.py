@@ -153,7 +153,8 @@ class DeviceProfile(models.Model):
     vendor_name = models.CharField(max_length=120, blank=True)
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.DEVICE)
     version = models.CharField(max_length=40, blank=True)
-    image_url = models.URLField(max_length=500, blank=True)
+    # An http(s) URL (`devices.services.fields.url_field` checks it on every path).
+    image_url = models.CharField(max_length=500, blank=True)
     base_profile = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.RESTRICT, related_name="derived"
     )

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='deviceprofile',
             name='image_url',
-            field=models.URLField(blank=True, max_length=500),
+            field=models.CharField(blank=True, max_length=500),
         ),
         migrations.AddField(
             model_name='deviceprofile',
