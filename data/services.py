@@ -407,7 +407,7 @@ _LAST_VALUE = Property._meta.get_field("last_value")
 
 def _last_value(stored: Any) -> Any:
     """A property's latest value as the ORM reads it from the database's JSON."""
-    return _LAST_VALUE.from_db_value(stored, None, connection)
+    return _LAST_VALUE.from_db_value(stored, None, connection)  # type: ignore[arg-type]  # no expression
 
 
 def _apply_properties(
@@ -442,15 +442,17 @@ def _apply_properties(
             accepted.append(p)
             continue
         sub = subs[p.sub]
-        key = (id(sub.principal), sub.property_write, p.of, p.channel)
-        decision = decided.get(key)
+        decision_key = (id(sub.principal), sub.property_write, p.of, p.channel)
+        decision = decided.get(decision_key)
         if decision is None:
-            decision = decided[key] = _property_decision(sub, p.of, p.channel, props, folded, created)
-        prop, own_write, refusal, p.channel = decision
+            decision = _property_decision(sub, p.of, p.channel, props, folded, created)
+            decided[decision_key] = decision
+        found, own_write, refusal, p.channel = decision
         if refusal is not None:
             _reject(results, p, *refusal)
             continue
-        assert prop is not None
+        assert found is not None  # made by `_property_decision` when it refuses nothing
+        prop = found
         if reason := _value_fits(prop, p.data):
             _reject(results, p, 400, "BadValue", reason)
             continue

@@ -151,8 +151,8 @@ def properties_set_latest(rows: Sequence[tuple[Any, str, int]]) -> None:
 
 
 # What the write service reads of a property (`properties_named`'s columns, in this order).
-PROPERTY_COLUMNS = ("id", "plug_id", "name", "type", "min", "max", "access", "publish", "retention")
-PROPERTY_COLUMNS += ("last_value", "last_at")
+PROPERTY_COLUMNS: tuple[str, ...] = ("id", "plug_id", "name", "type", "min", "max", "access", "publish")
+PROPERTY_COLUMNS += ("retention", "last_value", "last_at")
 
 
 def properties_named(

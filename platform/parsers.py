@@ -98,6 +98,8 @@ def json_loads(raw: str | bytes) -> Any:
     """Strict JSON: NaN, Infinity and numbers beyond the float range, which Python would accept,
     are refused; so are strings holding U+0000 or a lone surrogate, and nesting deeper than
     `MAX_DEPTH`. Every refusal is a `ValueError`."""
+    if type(raw) is bytes and raw.isdigit() and len(raw) < 19 and (raw[0] != 48 or len(raw) == 1):
+        return int(raw)  # a whole number without a sign, most devices' payload (no leading 0)
     if isinstance(raw, bytes) and raw[:1] not in _NOT_UTF8_START and not _has_long_integer(raw):
         # UTF-8 bytes (what devices send): orjson decodes them, refusing what strict decoding
         # refuses (invalid UTF-8 and encoded surrogates, NaN, Infinity, numbers out of range,

@@ -41,6 +41,7 @@ from commands.mqtt.protocol.connection import (
 from commands.mqtt.protocol.packets import CONNACK_SERVER_UNAVAILABLE, SUBACK_FAILURE
 from commands.mqtt.protocol.topics import (
     DEVICE_PREFIXES,
+    DeviceTopic,
     Family,
     channel_topic,
     command_topic,
@@ -76,6 +77,7 @@ from plugboard.timestamps import now_ms
 log = logging.getLogger(__name__)
 
 DELIVERED_KEPT = 1_024  # command ids a connection remembers having sent
+OWN_TOPICS_KEPT = 64  # parsed topics a device's connection remembers
 
 
 class Link(Protocol):
@@ -123,6 +125,9 @@ class MqttEndpoint:
         self.requests: Meter | None = None  # an API key's rateLimit, when it has one
         self.points: Meter | None = None  # the account's points per second
         self.flush_due = False
+        # Topics this plug may publish to, as parsed: a device publishes on a few topics, and
+        # what its own credentials may do does not change while it is connected.
+        self.own_topics: dict[str, DeviceTopic] = {}
 
     # --- bytes in ----------------------------------------------------------------------------
 
@@ -343,9 +348,15 @@ class MqttEndpoint:
     def _submission(self, topic: str, payload: bytes) -> Submission | None:
         """The write a topic and payload mean, or None when the topic is not the client's."""
         assert self.principal is not None
-        route = parse_publish_topic(topic)
-        if route is None or not self._may_publish_for(route.plug_id):
-            return None
+        route = self.own_topics.get(topic)
+        if route is None:
+            route = parse_publish_topic(topic)
+            if route is None or not self._may_publish_for(route.plug_id):
+                return None
+            if self.principal.is_plug:
+                if len(self.own_topics) >= OWN_TOPICS_KEPT:
+                    self.own_topics.clear()
+                self.own_topics[topic] = route
         try:
             value = json_loads(payload) if payload else None
         except ValueError:
