@@ -79,7 +79,14 @@ class MqttWebSocketConsumer(AsyncWebsocketConsumer):
             from_layer = asyncio.get_running_loop().create_task(self._layer_messages())
         try:
             while True:
-                await self.dispatch(await receive())
+                message = await receive()
+                # A binary frame of a connected client (nearly every message) goes straight to
+                # the endpoint, without Channels' handler lookup and two coroutines per frame.
+                data = message.get("bytes")
+                if data is not None and self.endpoint is not None and message["type"] == "websocket.receive":
+                    await self.endpoint.received(data)
+                else:
+                    await self.dispatch(message)
         except StopConsumer:
             pass
         finally:
