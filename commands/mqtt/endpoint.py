@@ -128,6 +128,9 @@ class MqttEndpoint:
         # Topics this plug may publish to, as parsed: a device publishes on a few topics, and
         # what its own credentials may do does not change while it is connected.
         self.own_topics: dict[str, DeviceTopic] = {}
+        # Command state changes waiting to be written (`_mark_commands`), and who writes them.
+        self.marks: list[tuple[str, list[str]]] = []
+        self.marking: asyncio.Task[None] | None = None
 
     # --- bytes in ----------------------------------------------------------------------------
 
@@ -551,11 +554,29 @@ class MqttEndpoint:
         return await self._deliver_commands([{**c, "plug": plug_id} for c in commands])
 
     async def _mark_commands(self, ids: list[str], state: str) -> None:
+        """Queue a state change of commands; it is written in the background, in order.
+
+        Delivery never waits for the database: the TCP hub and a WebSocket's layer loop hand
+        out one group message after another, and a push that waited for its `sent` update
+        (a thread hop and a round trip) let the next ones queue up behind it under load, past
+        the channel layer's capacity. Consecutive changes to one state are written together."""
+        self.marks.append((state, ids))
+        if self.marking is None or self.marking.done():
+            self.marking = asyncio.get_running_loop().create_task(self._write_marks())
+
+    async def _write_marks(self) -> None:
         # The commands are of this connection's account (its plug, or a gateway's plugs).
         account_id = self.principal.account_id if self.principal else None
-        await database_sync_to_async(command_services.commands_mark)(
-            ids=ids, state=state, account_id=account_id
-        )
+        while self.marks:
+            state, ids = self.marks.pop(0)
+            while self.marks and self.marks[0][0] == state:
+                ids = ids + self.marks.pop(0)[1]
+            try:
+                await database_sync_to_async(command_services.commands_mark)(
+                    ids=ids, state=state, account_id=account_id
+                )
+            except Exception:  # the commands stay as they were: the sweep or a resend moves them on
+                log.exception("command state not written", extra={"client": self.client_id})
 
     async def _deliver_stored_commands(self, *, retained: bool = True) -> None:
         if not self.plug_id:
