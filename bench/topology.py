@@ -52,6 +52,7 @@ CONFIG = testbed.ROOT / "deploy" / "haproxy.cfg"
 NODES = ("node1", "node2")
 BACKENDS = ("http", "mqtt_ws", "mqtt")  # every backend of deploy/haproxy.cfg lists every node
 CHANNELS = 10
+PUBLIC_HOST = "plugboard.test"  # the Host of HAProxy's health checks (one of the nodes' ALLOWED_HOSTS)
 
 PUBLISH_BYTES = 256  # about a command push of the channel layer (one small JSON message)
 PUBLISH_COUNT = 400_000
@@ -94,6 +95,7 @@ class Balancer:
             "PLUGBOARD_MQTTS_BIND": f"127.0.0.1:{self.mqtts_port}",
             "PLUGBOARD_HAPROXY_SOCKET": str(self.socket_path),
             "PLUGBOARD_HAPROXY_LOG": "stdout",
+            "PLUGBOARD_PUBLIC_HOST": PUBLIC_HOST,
         }
         env.pop("PLUGBOARD_TLS_PEM", None)
         if self.tls_pem is not None:
