@@ -14,6 +14,10 @@
   a twentieth of the limit (`Meter`): no Redis round trip per message, so the account may
   overshoot by up to a chunk per connection.
 
+Addresses: behind a load balancer listed in PLUGBOARD_TRUSTED_PROXIES, the client's address is the one
+the balancer reports (X-Forwarded-For over HTTP and WebSocket; the PROXY protocol over MQTT
+TCP, read by its transport), so the per-address budgets count each client, not the balancer.
+
 Counts live in the cache (Redis in production, so every process sees them; local memory on the
 embedded default). The cache degrades rather than fails (`plugboard.cache`): while Redis is
 down nothing is counted and nothing is refused.
@@ -21,7 +25,9 @@ down nothing is counted and nothing is refused.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import ipaddress
 import math
 import time
 from collections.abc import Callable
@@ -175,6 +181,45 @@ def request_meter(principal: Principal) -> Meter:
     return Meter(principal.rate_limit, RATE_WINDOW, lambda w: _key_counter(principal, w))
 
 
+@functools.cache
+def _trusted_networks(
+    configured: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(p, strict=False) for p in configured)
+
+
+def is_trusted_proxy(address: str) -> bool:
+    """Whether `address` is one of `PLUGBOARD_TRUSTED_PROXIES` (a load balancer's)."""
+    configured = tuple(settings.PLUGBOARD_TRUSTED_PROXIES)
+    if not configured:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in _trusted_networks(configured))
+
+
+def address_behind(peer: str, forwarded_for: str | None) -> str:
+    """The client's address: `peer`, unless `peer` is a trusted proxy that forwarded the request;
+    then the nearest address in `X-Forwarded-For` (read from the right) that is not itself a
+    trusted proxy — what a client writes further left is its own claim, never taken."""
+    if not forwarded_for or not is_trusted_proxy(peer):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # a malformed header: the proxy's own address counts
+        if not is_trusted_proxy(hop):
+            return hop
+    return hops[0] if hops else peer
+
+
 def client_address(request: Any) -> str:
-    """The address failures of an HTTP request count against."""
-    return request.META.get("REMOTE_ADDR") or "unknown"
+    """The address failures of an HTTP request count against (behind a trusted load balancer,
+    the client's, from `X-Forwarded-For`)."""
+    return address_behind(
+        request.META.get("REMOTE_ADDR") or "unknown", request.META.get("HTTP_X_FORWARDED_FOR")
+    )

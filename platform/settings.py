@@ -229,6 +229,11 @@ SPECTACULAR_SETTINGS = {
 # --- platform limits -------------------------------------------------------------------------
 # Request bodies above this are refused with 413 in the dialect's error shape.
 DATA_UPLOAD_MAX_MEMORY_SIZE = _env_int("PLUGBOARD_MAX_BODY", 4 * 1024 * 1024)
+# Load balancers whose word on the client's address is taken (comma-separated addresses or
+# networks): X-Forwarded-For over HTTP and WebSocket, the PROXY protocol (v1) over MQTT TCP.
+PLUGBOARD_TRUSTED_PROXIES = [
+    p.strip() for p in os.environ.get("PLUGBOARD_TRUSTED_PROXIES", "").split(",") if p.strip()
+]
 PLUGBOARD = {
     "MAX_BATCH": _env_int("PLUGBOARD_MAX_BATCH", 10_000),  # records in one publish / feed
     "MAX_VALUE_BYTES": _env_int("PLUGBOARD_MAX_VALUE_BYTES", 64 * 1024),  # one point's JSON value

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from devices.identity import CONNACK_NOT_AUTHORIZED, verify_mqtt
+from devices.identity import CONNACK_BAD_CREDENTIALS, CONNACK_NOT_AUTHORIZED, verify_mqtt
 from plugboard.services import key_create
 from tests.conftest import Tenant, basic
 
@@ -136,3 +136,88 @@ def test_daphne_sends_the_429_reason_phrase(start_server: Callable[..., Any]) ->
     status_line, _, rest = answer.partition(b"\r\n")
     assert status_line == b"HTTP/1.1 429 Too Many Requests"
     assert b"\r\nretry-after: 60\r\n" in rest.lower()
+
+
+# --- behind a load balancer (PLUGBOARD_TRUSTED_PROXIES) ------------------------------------------
+
+
+def test_forwarded_addresses_count_only_from_a_trusted_proxy(settings: Any) -> None:
+    from plugboard.ratelimits import address_behind
+
+    settings.PLUGBOARD_TRUSTED_PROXIES = ["10.0.0.0/24", "::1"]
+    assert address_behind("10.0.0.5", "203.0.113.9") == "203.0.113.9"
+    # A client's own claim (further left) is never taken; the balancer's appended hop is.
+    assert address_behind("10.0.0.5", "198.51.100.1, 203.0.113.9") == "203.0.113.9"
+    assert address_behind("10.0.0.5", "203.0.113.9, 10.0.0.7") == "203.0.113.9"
+    assert address_behind("::1", "2001:db8::7") == "2001:db8::7"
+    # Not from a trusted proxy, or a malformed header: the peer's own address.
+    assert address_behind("192.0.2.1", "203.0.113.9") == "192.0.2.1"
+    assert address_behind("10.0.0.5", "not-an-address") == "10.0.0.5"
+    assert address_behind("10.0.0.5", None) == "10.0.0.5"
+
+
+def test_failures_behind_a_trusted_balancer_count_per_client(
+    api: APIClient, tenant: Tenant, thing: Any, settings: Any
+) -> None:
+    settings.PLUGBOARD = {**settings.PLUGBOARD, "ADDRESS_FAILURES_PER_MINUTE": 5}
+    settings.PLUGBOARD_TRUSTED_PROXIES = ["127.0.0.1"]
+    behind = {"REMOTE_ADDR": "127.0.0.1"}
+    failing = [
+        api.get("/iot/data", HTTP_X_FORWARDED_FOR="203.0.113.9", **behind, **basic(f"dev-{n:024x}", WRONG))
+        for n in range(5)
+    ]
+    assert [r.status_code for r in failing] == [401] * 5
+    blocked = api.get(
+        f"/iot/device/{thing.plug.id}", HTTP_X_FORWARDED_FOR="203.0.113.9", **behind, **_right(thing)
+    )
+    neighbour = api.get(
+        f"/iot/device/{thing.plug.id}", HTTP_X_FORWARDED_FOR="203.0.113.10", **behind, **_right(thing)
+    )
+    assert (blocked.status_code, neighbour.status_code) == (429, 200)
+
+
+def _connack(sock: socket.socket) -> int:
+    answer = b""
+    while len(answer) < 4:
+        chunk = sock.recv(4 - len(answer))
+        if not chunk:
+            break
+        answer += chunk
+    assert answer[:2] == b"\x20\x02", answer
+    return answer[3]
+
+
+def _connect(port: int, proxy_from: str | None, client_id: str, password: bytes) -> int:
+    from commands.mqtt.protocol.packets import encode_connect
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        if proxy_from:
+            sock.sendall(f"PROXY TCP4 {proxy_from} 127.0.0.1 40000 1883\r\n".encode())
+        sock.sendall(
+            encode_connect(client_id, clean_session=True, keepalive=30, username=client_id, password=password)
+        )
+        return _connack(sock)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_mqtt_tcp_behind_a_trusted_balancer_reads_the_proxy_line(
+    start_server: Callable[..., Any], tenant: Tenant, thing: Any
+) -> None:
+    server = start_server(PLUGBOARD_TRUSTED_PROXIES="127.0.0.1", PLUGBOARD_ADDRESS_FAILURES_PER_MINUTE="3")
+    port = server.mqtt_port
+    # Three clients' failures from one address behind the balancer use up that address's budget…
+    bad = [_connect(port, "203.0.113.9", f"dev-{n:024x}", WRONG.encode()) for n in range(3)]
+    assert bad == [CONNACK_BAD_CREDENTIALS] * 3
+    assert _connect(port, "203.0.113.9", thing.plug.id, thing.auth.encode()) == CONNACK_NOT_AUTHORIZED
+    # …not the others': another client behind the same balancer, and one without a PROXY line.
+    assert _connect(port, "203.0.113.10", thing.plug.id, thing.auth.encode()) == 0
+    assert _connect(port, None, thing.plug.id, thing.auth.encode()) == 0
+
+
+def test_a_proxy_line_from_an_untrusted_peer_is_a_malformed_packet(
+    start_server: Callable[..., Any], thing: Any
+) -> None:
+    server = start_server()
+    with socket.create_connection(("127.0.0.1", server.mqtt_port), timeout=10) as sock:
+        sock.sendall(b"PROXY TCP4 203.0.113.9 127.0.0.1 40000 1883\r\n")
+        assert sock.recv(16) == b""  # closed: nobody may claim another address

@@ -115,7 +115,9 @@ def cluster(
             # ALLOWED_HOSTS as in production: the balancer's health checks must name an allowed host.
             hosts = f"127.0.0.1,{bench_topology.PUBLIC_HOST}"
             var, log = directory / f"{name}-var", directory / f"{name}.log"
-            nodes[name] = serve(django_db_blocker, var, log, ALLOWED_HOSTS=hosts)
+            nodes[name] = serve(
+                django_db_blocker, var, log, ALLOWED_HOSTS=hosts, PLUGBOARD_TRUSTED_PROXIES="127.0.0.1"
+            )
         pem, ca = _certificate(directory)
         ports = [(node.http_port, node.mqtt_port) for node in nodes.values()]
         with bench_topology.balancer_of(ports, directory, tls_pem=pem) as balancer:

@@ -16,6 +16,7 @@ from channels.layers import get_channel_layer
 
 from commands.mqtt.endpoint import MqttEndpoint
 from commands.mqtt.transports.keepalive import keepalive_watchdog
+from plugboard.ratelimits import address_behind
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,9 @@ class MqttWebSocketConsumer(AsyncWebsocketConsumer):
             return
         await self.accept(subprotocol="mqtt")
         client = self.scope.get("client") or ["unknown"]
-        self.endpoint = MqttEndpoint(WebSocketLink(self), "mqtt-ws", peer=str(client[0]))
+        forwarded = dict(self.scope.get("headers") or []).get(b"x-forwarded-for")
+        peer = address_behind(str(client[0]), forwarded.decode("latin-1") if forwarded else None)
+        self.endpoint = MqttEndpoint(WebSocketLink(self), "mqtt-ws", peer=peer)
         self.watchdog = asyncio.get_running_loop().create_task(keepalive_watchdog(self.endpoint, self.close))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
