@@ -78,6 +78,7 @@ log = logging.getLogger(__name__)
 
 DELIVERED_KEPT = 1_024  # command ids a connection remembers having sent
 OWN_TOPICS_KEPT = 64  # parsed topics a device's connection remembers
+MARK_ORDER: dict[str, int] = {Command.State.SENT: 0, Command.State.ACKED: 1}  # write order
 
 
 class Link(Protocol):
@@ -559,7 +560,7 @@ class MqttEndpoint:
         Delivery never waits for the database: the TCP hub and a WebSocket's layer loop hand
         out one group message after another, and a push that waited for its `sent` update
         (a thread hop and a round trip) let the next ones queue up behind it under load, past
-        the channel layer's capacity. Consecutive changes to one state are written together."""
+        the channel layer's capacity. What has queued meanwhile is written in one go."""
         self.marks.append((state, ids))
         if self.marking is None or self.marking.done():
             self.marking = asyncio.get_running_loop().create_task(self._write_marks())
@@ -568,13 +569,14 @@ class MqttEndpoint:
         # The commands are of this connection's account (its plug, or a gateway's plugs).
         account_id = self.principal.account_id if self.principal else None
         while self.marks:
-            state, ids = self.marks.pop(0)
-            while self.marks and self.marks[0][0] == state:
-                ids = ids + self.marks.pop(0)[1]
+            queued, self.marks = self.marks, []
+            by_state: dict[str, list[str]] = {}
+            for state, ids in queued:
+                by_state.setdefault(state, []).extend(ids)
+            # A command is sent before it is acked: all `sent` first, then all `acked`.
+            changes = sorted(by_state.items(), key=lambda change: MARK_ORDER.get(change[0], 0))
             try:
-                await database_sync_to_async(command_services.commands_mark)(
-                    ids=ids, state=state, account_id=account_id
-                )
+                await database_sync_to_async(_commands_mark_all)(changes, account_id)
             except Exception:  # the commands stay as they were: the sweep or a resend moves them on
                 log.exception("command state not written", extra={"client": self.client_id})
 
@@ -647,3 +649,9 @@ class MqttEndpoint:
             await database_sync_to_async(device_log)(
                 plug_id=self.plug_id, source=self.source, code="ProtocolError", message=reason
             )
+
+
+def _commands_mark_all(changes: list[tuple[str, list[str]]], account_id: str | None) -> None:
+    """Queued command state changes, in order, through one thread hop."""
+    for state, ids in changes:
+        command_services.commands_mark(ids=ids, state=state, account_id=account_id)
