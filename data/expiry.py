@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable
 
 from asgiref.sync import sync_to_async
@@ -32,8 +33,13 @@ DAY_MS = 86_400_000
 def delete_in_batches(table: str, where: str, params: list[int], batch: int) -> int:
     """Delete rows matching `where` in batches of `batch`; returns how many went."""
     lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    # The purge yields to the writers: after each full batch it rests for PURGE_PAUSE_RATIO ×
+    # the batch's own time, so it takes at most that share more wall time and leaves the
+    # database that share of its CPU for ingest meanwhile (bench/purge.py).
+    pause_ratio = settings.PLUGBOARD["PURGE_PAUSE_PERCENT"] / 100
     removed = 0
     while True:
+        started = time.monotonic()
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {where} LIMIT %s{lock})",
@@ -43,6 +49,8 @@ def delete_in_batches(table: str, where: str, params: list[int], batch: int) -> 
         removed += count
         if count < batch:
             return removed
+        if pause_ratio > 0:
+            time.sleep((time.monotonic() - started) * pause_ratio)
 
 
 # (now, journal cutoff, batch) → counts: what other apps purge in the same run.
