@@ -48,6 +48,12 @@ def plug_group(plug_id: str) -> str:
     return f"plug.{plug_id}"
 
 
+def key_group(key_id: str) -> str:
+    """The group of the live connections of a user or API client key: its revocation arrives
+    here (a device key's connections are its plug's, `plug_group`)."""
+    return f"key.{key_id}"
+
+
 def account_group(account_id: str) -> str:
     """The group of every live reader of an account's data."""
     return f"data.{account_id}"

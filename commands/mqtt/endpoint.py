@@ -66,6 +66,7 @@ from plugboard.live import (
     account_group,
     client_group,
     group_send_async,
+    key_group,
     mark_listening,
     plug_group,
 )
@@ -221,6 +222,11 @@ class MqttEndpoint:
             # Commands, and the revocation of these credentials, arrive on the plug's group.
             await self.link.join(plug_group(self.plug_id))
             self.groups.add(plug_group(self.plug_id))
+        elif self.principal.key_id:
+            # A user or API client key: its revocation (the key removed or regenerated, its user
+            # disabled, its account suspended) arrives on the key's group.
+            await self.link.join(key_group(self.principal.key_id))
+            self.groups.add(key_group(self.principal.key_id))
         if self.plug_id:
             await database_sync_to_async(command_services.plug_connection_changed)(
                 plug_id=self.plug_id,
