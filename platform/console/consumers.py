@@ -10,7 +10,9 @@ never touches the ORM itself: the session and plug checks run through `database_
 Messages to the browser are JSON: `{"kind": "points", "records": [...]}`, `{"kind":
 "connection", "plug", "connected", "transport", "last_seen"}`, `{"kind": "commands",
 "commands": [{id, plug, property, value, state}]}`, `{"kind": "log", "entries": [{id, plug,
-at, source, property, code, message}]}` (device log lines).
+at, source, property, code, message}]}` (device log lines). A plug's page gets, as soon as
+its socket opens, the current state of the commands it shows: a change between the page's
+render and the socket's opening (a device acks in milliseconds) would otherwise be missed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,18 @@ from plugboard.live import LISTENING_SECONDS, account_group, console_group, mark
 from plugboard.principals import Principal
 
 REFUSED = 4403
+
+
+def _commands_now(principal: Principal, plug_id: str) -> list[dict[str, Any]]:
+    """The state of the commands a plug's page shows (its latest), as the live messages carry it."""
+    plug = selectors.plug_of_account(principal=principal, plug_id=plug_id)
+    if plug is None:
+        return []
+    keys = ("id", "plug_id", "property", "value", "state")
+    return [
+        {"plug" if k == "plug_id" else k: getattr(c, k) for k in keys}
+        for c in selectors.plug_commands(plug=plug)
+    ]
 
 
 def _watchable(session: Any, plug_id: str | None) -> Principal | None:
@@ -55,6 +69,10 @@ class ConsoleLiveConsumer(AsyncJsonWebsocketConsumer):
         await mark_listening(principal.account_id)
         self.listening = asyncio.get_running_loop().create_task(self._keep_listening(principal.account_id))
         await self.accept()
+        if self.plug_id is not None:  # after joining the groups: nothing falls between the two
+            now = await database_sync_to_async(_commands_now)(principal, self.plug_id)
+            if now:
+                await self.send_json({"kind": "commands", "commands": now})
 
     async def _keep_listening(self, account_id: str) -> None:
         """Writers build live records only for accounts marked lately: keep marking while open."""

@@ -10,6 +10,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from commands.models import Command
 from commands.services import commands_mark, plug_connection_changed
 from data.services import PointIn, points_write
 from devices.models import Property
@@ -145,3 +146,38 @@ async def test_device_log_lines_arrive_live(tenant: Tenant, other_tenant: Tenant
     assert await other_page.receive_nothing(timeout=0.3)
     await page.disconnect()
     await other_page.disconnect()
+
+
+async def test_a_plug_page_hears_the_commands_state_as_its_socket_opens(tenant: Tenant) -> None:
+    """A device acks in milliseconds, often before the page that sent the command has opened its
+    socket: the page gets the state of its commands when it does, not only later changes."""
+    enrolled = await sync_to_async(tenant.plug)("thermostat")
+    plug = enrolled.plug
+    own = Principal(account_id=tenant.account.id, kind="plug", credential=plug.id, plug_id=plug.id)
+    account = Principal(account_id=tenant.account.id, kind="account", credential=tenant.email)
+    write: Any = sync_to_async(points_write)
+    await write(principal=own, points=[PointIn(channel="setpoint", data=20, of=plug.id)], source="http")
+    await sync_to_async(Property.objects.filter(plug=plug, name="setpoint").update)(access="public")
+    await write(
+        principal=account,
+        points=[PointIn(channel="setpoint", data=22, of=plug.id)],
+        source="console",
+        property_write=True,
+    )
+    command = await sync_to_async(Command.objects.get)(plug=plug)
+    await sync_to_async(commands_mark)(ids=[command.id], state="acked")  # before the page listens
+
+    cookie = await sync_to_async(_session_cookie)(tenant)
+    page, connected = await _socket(f"/console/live/{plug.id}", cookie)
+    assert connected
+    message = await page.receive_json_from(timeout=5)
+    assert message == {
+        "kind": "commands",
+        "commands": [
+            {"id": command.id, "plug": plug.id, "property": "setpoint", "value": 22, "state": "acked"}
+        ],
+    }
+    listing, connected = await _socket("/console/live/", cookie)  # an account-wide page: no snapshot
+    assert connected and await listing.receive_nothing(timeout=0.3)
+    await page.disconnect()
+    await listing.disconnect()
