@@ -18,8 +18,6 @@ has every profile property.
 
 from __future__ import annotations
 
-import base64
-import http.client
 import json
 import sys
 import threading
@@ -36,6 +34,7 @@ import cli  # noqa: E402
 import meters  # noqa: E402
 import report  # noqa: E402
 import testbed  # noqa: E402
+from profile_write import call  # noqa: E402
 
 
 def parse_args() -> Any:
@@ -44,19 +43,6 @@ def parse_args() -> Any:
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients of each way")
     parser.add_argument("--properties", type=int, default=5, help="properties of the profile")
     return parser.parse_args()
-
-
-def call(port: int, method: str, path: str, auth: tuple[str, str], body: Any = None) -> Any:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-    headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
-    conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-    response = conn.getresponse()
-    payload = response.read()
-    conn.close()
-    if response.status >= 300:
-        raise testbed.BenchError(f"{method} {path}: HTTP {response.status} {payload[:300]!r}")
-    return json.loads(payload)
 
 
 class Provisioner:

@@ -56,7 +56,6 @@ def plug_enroll_production(
         raise PlugError(BAD_ENROLLMENT, status=401)
     with transaction.atomic():
         entry = TemplateHwid.objects.select_for_update().select_related("template").get(pk=entry.pk)
-        template = entry.template
         if entry.plug_id is not None:
             plug = Plug.objects.get(pk=entry.plug_id)
             if plug.is_disabled:
@@ -65,20 +64,28 @@ def plug_enroll_production(
                 plug_props_update(principal=None, plug=plug, changes=props)
             key, auth = device_key_regenerate(plug=plug)
             return Enrolled(plug=plug, auth=auth, key=key, created=False)
-        enrolled = plug_create(
-            account=template.account_id,
-            kind=Plug.Kind.THING,
-            origin=Plug.Origin.PRODUCTION,
-            hwid=hwid,
-            props=props_merge(template.props or {}, props or {}),
-            perm=template.perm or default_perm(),
-            template=template,
-        )
-        # The template keeps the control password hashed: copy the hash, never re-hash it.
-        enrolled.plug.control_password = entry.control_password
-        enrolled.plug.save(update_fields=["control_password"])
-        entry.plug = enrolled.plug
-        entry.save(update_fields=["plug"])
+        return template_entry_enroll(entry=entry, props=props)
+
+
+def template_entry_enroll(*, entry: TemplateHwid, props: dict[str, Any] | None = None) -> Enrolled:
+    """The production thing of a template's hwid entry, not yet enrolled, made now (the caller
+    holds the entry's row): the template's perm and props (overlaid with `props`) and the
+    entry's control password. Channel-dialect enrollment and zero-touch provisioning use it."""
+    template = entry.template
+    enrolled = plug_create(
+        account=template.account_id,
+        kind=Plug.Kind.THING,
+        origin=Plug.Origin.PRODUCTION,
+        hwid=entry.hwid,
+        props=props_merge(template.props or {}, props or {}),
+        perm=template.perm or default_perm(),
+        template=template,
+    )
+    # The template keeps the control password hashed: copy the hash, never re-hash it.
+    enrolled.plug.control_password = entry.control_password
+    enrolled.plug.save(update_fields=["control_password"])
+    entry.plug = enrolled.plug
+    entry.save(update_fields=["plug"])
     return enrolled
 
 

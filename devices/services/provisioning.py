@@ -25,9 +25,10 @@ from typing import Any
 from django.db import transaction
 
 from devices import access
-from devices.models import DeviceProfile, Plug, Property, TemplateHwid, default_perm
+from devices.models import DeviceProfile, Plug, Property, TemplateHwid
 from devices.selectors import plug_device_key
-from devices.services.fields import V3_KEY, PlugError, props_merge
+from devices.services.enrollment import template_entry_enroll
+from devices.services.fields import V3_KEY, PlugError
 from devices.services.plugs import Enrolled, default_name, device_key_regenerate, plug_create
 from devices.services.profiles import plug_profile_set
 from plugboard.errors import ApiError
@@ -138,21 +139,7 @@ def _from_template(account_id: str, template_id: str, request: Request) -> Enrol
         plug.props = _with_custom_id(plug.props or {}, request)
         plug.save(update_fields=["props", "date_modified"])
         return plug
-    template = entry.template
-    enrolled = plug_create(
-        account=account_id,
-        kind=Plug.Kind.THING,
-        origin=Plug.Origin.PRODUCTION,
-        hwid=request.id,
-        props=_with_custom_id(props_merge(template.props or {}, {}), request),
-        perm=template.perm or default_perm(),
-        template=template,
-    )
-    enrolled.plug.control_password = entry.control_password
-    enrolled.plug.save(update_fields=["control_password"])
-    entry.plug = enrolled.plug
-    entry.save(update_fields=["plug"])
-    return enrolled
+    return template_entry_enroll(entry=entry, props=_with_custom_id({}, request))
 
 
 def _config_value(plug: Plug, name: str | None) -> Any:

@@ -14,8 +14,6 @@ except under CI=true, where they fail."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import os
 import shutil
@@ -30,10 +28,6 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.db import connection
 from paho.mqtt.enums import CallbackAPIVersion
@@ -44,7 +38,7 @@ from devices.services.plugs import Enrolled
 from plugboard.services import key_create
 from tests.commands.mqtt.clients import Device, connect_device
 from tests.conftest import Tenant, basic
-from tests.support import ServerProcess, serve, wait_for
+from tests.support import ServerProcess, self_signed, serve, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import topology as bench_topology  # noqa: E402
@@ -68,27 +62,7 @@ class Cluster:
 
 def _certificate(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1: (HAProxy's PEM of certificate and key, the CA)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "plugboard balancer test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    cert_pem, key_pem = self_signed("plugboard balancer test")
     pem, ca = directory / "balancer.pem", directory / "ca.pem"
     pem.write_bytes(cert_pem + key_pem)
     ca.write_bytes(cert_pem)
