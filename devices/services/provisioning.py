@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import TextField
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Cast
 
 from devices import access
 from devices.models import DeviceProfile, Plug, Property, TemplateHwid
@@ -37,7 +40,8 @@ from plugboard.principals import Principal
 from plugboard.services import key_secret
 
 # A custom id's type: a short word (`mac`, `sn`, `imei`, `serial_no`); its value, what a hwid may be.
-ID_TYPE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")
+# No `__`, no leading or trailing `_`: a plain word, as the SDKs' id types are.
+ID_TYPE_RE = re.compile(r"^(?=.{1,40}$)[A-Za-z][A-Za-z0-9-]*(?:_[A-Za-z0-9-]+)*$")
 MAX_ID = 128
 CONFIG = "configProperty"
 
@@ -90,15 +94,24 @@ def request_read(body: Any) -> Request:
         raise ProvisioningRefused('a provisioning request names exactly one custom id, such as {"mac": "…"}')
     ((id_type, value),) = ids.items()
     if not ID_TYPE_RE.match(id_type):
-        raise ProvisioningRefused("the id type is a word of letters, digits, '_' or '-' (at most 40)")
+        raise ProvisioningRefused(
+            "the id type is a word of letters, digits, '-' and single '_' (at most 40): mac, serial_no"
+        )
     if not isinstance(value, str) or not 0 < len(value) <= MAX_ID or "\x00" in value:
         raise ProvisioningRefused(f"{id_type} must be a string of 1..{MAX_ID} characters")
     return Request(id_type=id_type, id=value, config_property=config)
 
 
 def _find(account_id: str, request: Request) -> Plug | None:
-    lookup = {f"props__{V3_KEY}__customIds__{request.id_type}": request.id}
-    return Plug.objects.filter(account_id=account_id, **lookup).order_by("date_created").first()
+    # Key transforms spelled out, not a `props__…` look-up string: an id type named like a
+    # look-up (`contains`, `isnull`) stays a key.
+    # Cast: compared as text on every engine (SQLite would read the value as JSON).
+    custom_id = Cast(
+        KeyTextTransform(request.id_type, KeyTransform("customIds", KeyTransform(V3_KEY, "props"))),
+        TextField(),
+    )
+    found = Plug.objects.filter(account_id=account_id).annotate(custom_id=custom_id)
+    return found.filter(custom_id=request.id).order_by("date_created").first()
 
 
 def _with_custom_id(props: dict[str, Any], request: Request) -> dict[str, Any]:

@@ -90,6 +90,7 @@ def test_profile_key_creates_once_and_answers_the_config(server: Any, tenant: An
         ({"mac": 12}, 400),
         ({"mac": ""}, 400),
         ({"bad type!": "x"}, 400),
+        ({"a__b": "x"}, 400),
         ({"mac": "x" * 129}, 400),
         ({"mac": "a", "configProperty": 5}, 400),
     ],
@@ -102,6 +103,15 @@ def test_malformed_requests_get_an_error_and_create_nothing(
     answer = _ask(server, key, secret, body)
     assert answer["error"]["code"] == status and answer["error"]["message"]
     assert not Plug.objects.filter(account=tenant.account).exists()
+
+
+def test_an_id_type_named_like_a_lookup_is_still_a_custom_id(server: Any, tenant: Any) -> None:
+    profile = _profile(tenant)
+    key, secret = _key(tenant, ApiKey.ContextType.PROFILE, [profile.id])
+    first = _ask(server, key, secret, {"contains": "x-1"})
+    assert _ask(server, key, secret, {"contains": "x-1"})["deviceId"] == first["deviceId"]
+    assert _ask(server, key, secret, {"isnull": "x-1"})["deviceId"] != first["deviceId"]
+    assert Plug.objects.filter(account=tenant.account).count() == 2
 
 
 def test_account_context_finds_only(server: Any, tenant: Any) -> None:
