@@ -14,7 +14,10 @@ Runs, each at `--rate` commands per second for `--seconds`:
 Latency is from the moment the writer starts the request (Mosquitto: the publish call) to the
 moment the device's client hands the message over, on one clock (one process). The writer
 runs requests on a fixed schedule from `--writers` threads with keep-alive connections; a
-request that returns late delays only its own thread. Every command must arrive and end
+request that returns late delays the next of its thread. So the table prints the rate the
+writers actually started (`started /s`) and p99 from each command's due time as well, which
+counts that wait; the targets are judged on those two (a server that cannot keep up must not
+look fast because it was offered less). Every command must arrive and end
 `acked`: the run verifies it (exit 1 otherwise). Server CPU per command is printed beside.
 """
 
@@ -46,6 +49,7 @@ from report import table, verdict  # noqa: E402
 RUNS = ("mosquitto", "tcp", "ws", "tcp-2proc")
 TARGET_P99_MS = 20.0
 TARGET_OVER_MOSQUITTO_MS = 5.0
+TARGET_RATE_SHARE = 0.95  # of the offered rate, or the latencies describe a lower one
 
 
 @dataclass
@@ -57,6 +61,20 @@ class Outcome:
     server_cpu_s: float = 0.0
     acked: int | None = None
     answer_ms: list[float] = field(default_factory=list)  # the HTTP answer's latency (Plugboard)
+    due_ms: list[float] = field(default_factory=list)  # arrival - due time: the wait to be sent too
+    achieved_rate: float = 0.0  # commands started per second
+
+    def observe(self, started: dict[int, float], due: dict[int, float], arrived: dict[int, float]) -> None:
+        self.latencies_ms = latencies(started, arrived)
+        self.due_ms = latencies(due, arrived)
+        first, last = min(started.values()), max(started.values())
+        self.achieved_rate = (len(started) - 1) / (last - first) if last > first else float("nan")
+
+    def due_pct(self, p: float) -> float:
+        if not self.due_ms:
+            return float("nan")
+        ordered = sorted(self.due_ms)
+        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
     def pct(self, p: float) -> float:
         if not self.latencies_ms:
@@ -105,19 +123,23 @@ class Receiver:
         self.client.loop_stop()
 
 
-def schedule(rate: float, seconds: float, writers: int, send: Any) -> dict[int, float]:
+def schedule(
+    rate: float, seconds: float, writers: int, send: Any
+) -> tuple[dict[int, float], dict[int, float]]:
     """Call `send(thread, seq)` at `rate` per second for `seconds` from `writers` threads; the
-    time each call started, by sequence number."""
+    time each call started and the time it was due, by sequence number. A writer whose last
+    call has not answered starts the next one late: the due times keep that wait in the
+    figures (no coordinated omission), the start times leave it out."""
     total = int(rate * seconds)
     started: dict[int, float] = {}
     t0 = time.perf_counter() + 0.2
+    due = {seq: t0 + seq / rate for seq in range(total)}
     errors: list[BaseException] = []
 
     def work(index: int) -> None:
         try:
             for seq in range(index, total, writers):
-                due = t0 + seq / rate
-                delay = due - time.perf_counter()
+                delay = due[seq] - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
                 started[seq] = time.perf_counter()
@@ -132,7 +154,7 @@ def schedule(rate: float, seconds: float, writers: int, send: Any) -> dict[int, 
         thread.join()
     if errors:
         raise testbed.BenchError(f"a writer failed: {errors[0]!r}")
-    return started
+    return started, due
 
 
 def wait_for_arrivals(receiver: Receiver, count: int, timeout: float = 15.0) -> None:
@@ -179,11 +201,11 @@ def run_mosquitto(args: Any) -> Outcome:
         def send(index: int, seq: int) -> None:
             publishers[index].publish("bench/commands/setpoint", str(seq), qos=1)
 
-        started = schedule(args.rate, args.seconds, args.writers, send)
+        started, due = schedule(args.rate, args.seconds, args.writers, send)
         wait_for_arrivals(receiver, len(started))
         outcome.server_cpu_s = cpu_seconds(proc.pid) - before
         outcome.sent, outcome.received = len(started), len(receiver.arrived)
-        outcome.latencies_ms = latencies(started, receiver.arrived)
+        outcome.observe(started, due, receiver.arrived)
         for pub in publishers:
             pub.disconnect()
             pub.loop_stop()
@@ -298,13 +320,13 @@ def run_plugboard(args: Any, platform: testbed.Platform, kind: str) -> Outcome:
         before = sum(cpu_seconds(pid) for pid in server_pids)
         out = Path(tempfile.gettempdir()) / f"pb_bench_command_{kind}_{platform.pid}.txt"
         with profiler.Profiler(platform.pid, args.profile, out):
-            started = schedule(args.rate, args.seconds, args.writers, send)
+            started, due = schedule(args.rate, args.seconds, args.writers, send)
         wait_for_arrivals(receiver, len(started))
         outcome.server_cpu_s = sum(cpu_seconds(pid) for pid in server_pids) - before
         if refused:
             raise testbed.BenchError(f"{len(refused)} writes were refused, the first: {refused[0]}")
         outcome.sent, outcome.received = len(started), len(receiver.arrived)
-        outcome.latencies_ms = latencies(started, receiver.arrived)
+        outcome.observe(started, due, receiver.arrived)
         outcome.answer_ms = latencies(started, answered)
         time.sleep(1.0)  # the last PUBACKs reach the database
         receiver.stop()
@@ -345,12 +367,14 @@ def main() -> int:
         rows.append(
             [
                 o.name,
+                f"{o.achieved_rate:.0f}",
                 o.sent,
                 o.received,
                 "" if o.acked is None else o.acked,
                 f"{o.pct(50):.1f}",
                 f"{o.pct(99):.1f}",
                 f"{max(o.latencies_ms, default=float('nan')):.1f}",
+                f"{o.due_pct(99):.1f}",
                 f"{sorted(o.answer_ms)[len(o.answer_ms) // 2]:.1f}" if o.answer_ms else "",
                 cpu,
             ]
@@ -359,12 +383,14 @@ def main() -> int:
         table(
             [
                 "run",
+                "started /s",
                 "sent",
                 "received",
                 "acked",
                 "p50 ms",
                 "p99 ms",
                 "max ms",
+                "p99 from due ms",
                 "HTTP answer p50 ms",
                 "server CPU µs/command",
             ],
@@ -379,15 +405,23 @@ def main() -> int:
             failed = True
     mosquitto = next((o for o in outcomes if o.name.startswith("Mosquitto")), None)
     for o in outcomes:
-        if o is mosquitto:
-            continue
+        kept_up = o.achieved_rate >= TARGET_RATE_SHARE * args.rate
         print(
             verdict(
-                f"{o.name}: p99 ≤ {TARGET_P99_MS:.0f} ms", o.pct(99) <= TARGET_P99_MS, f"{o.pct(99):.1f} ms"
+                f"{o.name}: started ≥ {TARGET_RATE_SHARE:.0%} of {args.rate:.0f} commands/s",
+                kept_up,
+                f"{o.achieved_rate:.0f}/s",
             )
         )
+        if o is mosquitto:
+            continue
+        # Judged from the due times: a command that waited for its writer waited for the server.
+        p99 = o.due_pct(99)
+        print(
+            verdict(f"{o.name}: p99 ≤ {TARGET_P99_MS:.0f} ms from due", p99 <= TARGET_P99_MS, f"{p99:.1f} ms")
+        )
         if mosquitto and "same process" in o.name:
-            gap = o.pct(99) - mosquitto.pct(99)
+            gap = o.due_pct(99) - mosquitto.due_pct(99)
             print(
                 verdict(
                     f"{o.name}: p99 within {TARGET_OVER_MOSQUITTO_MS:.0f} ms of Mosquitto's",

@@ -10,6 +10,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from commands.models import Command, MqttSession
@@ -104,7 +106,10 @@ def commands_mark(*, ids: Sequence[str], state: str, account_id: str | None = No
     if state == Command.State.SENT:
         changed = rows.filter(state=Command.State.PENDING).update(state=state, sent_at=now)
     elif state == Command.State.ACKED:
-        changed = rows.exclude(state=Command.State.ACKED).update(state=state, acked_at=now)
+        # An ack can be the first mark written (the `sent` one merged into it): stamp both.
+        changed = rows.exclude(state=Command.State.ACKED).update(
+            state=state, acked_at=now, sent_at=Coalesce("sent_at", Value(now))
+        )
     else:
         changed = rows.update(state=state)
     if changed and (account_id is None or someone_listens(account_id)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from django.db.models import QuerySet
@@ -20,6 +21,17 @@ def plugs_of_account(*, principal: Principal) -> QuerySet[Plug]:
     return Plug.objects.filter(account_id=principal.account_id)
 
 
+@functools.cache
+def _plug_by_id_sql() -> str:
+    return f"SELECT * FROM {Plug._meta.db_table} WHERE account_id = %s AND id = %s"
+
+
+def _plug_by_id(account_id: str, plug_id: str) -> Plug | None:
+    """One of the account's plugs by id. Every data request resolves its plug: the hand-written
+    query costs half the CPU of the ORM's compiled one (bench/command_latency.py)."""
+    return next(iter(Plug.objects.raw(_plug_by_id_sql(), [account_id, plug_id])), None)
+
+
 def plug_resolve(*, principal: Principal, ref: str) -> Plug:
     """A plug by id, name (case-insensitive) or `_this_` (the caller's own plug).
 
@@ -32,9 +44,9 @@ def plug_resolve(*, principal: Principal, ref: str) -> Plug:
     if ref == "_this_":
         if not principal.plug_id:
             raise ApiError(404, "_this_ names the device of a device key; these credentials have none")
-        plug = plugs.filter(id=principal.plug_id).first()
+        plug = _plug_by_id(principal.account_id, principal.plug_id)
     elif ref.startswith("dev-"):
-        plug = plugs.filter(id=ref).first()
+        plug = _plug_by_id(principal.account_id, ref)
     else:
         plug = plugs.filter(name__iexact=ref).first()
     if plug is None:

@@ -80,6 +80,7 @@ log = logging.getLogger(__name__)
 DELIVERED_KEPT = 1_024  # command ids a connection remembers having sent
 OWN_TOPICS_KEPT = 64  # parsed topics a device's connection remembers
 MARK_ORDER: dict[str, int] = {Command.State.SENT: 0, Command.State.ACKED: 1}  # write order
+MARK_GATHER_SECONDS = 0.005
 
 
 class Link(Protocol):
@@ -572,6 +573,9 @@ class MqttEndpoint:
             self.marking = asyncio.get_running_loop().create_task(self._write_marks())
 
     async def _write_marks(self) -> None:
+        # A moment for the PUBACK of what was just sent: a device on a fast link acks within it,
+        # and the two marks become one write.
+        await asyncio.sleep(MARK_GATHER_SECONDS)
         # The commands are of this connection's account (its plug, or a gateway's plugs).
         account_id = self.principal.account_id if self.principal else None
         while self.marks:
@@ -579,8 +583,16 @@ class MqttEndpoint:
             by_state: dict[str, list[str]] = {}
             for state, ids in queued:
                 by_state.setdefault(state, []).extend(ids)
+            # A command acked in the same batch is written once, as acked (which also stamps
+            # `sent_at`): one UPDATE per delivered command instead of two.
+            acked = set(by_state.get(Command.State.ACKED, ()))
+            if acked and Command.State.SENT in by_state:
+                by_state[Command.State.SENT] = [i for i in by_state[Command.State.SENT] if i not in acked]
             # A command is sent before it is acked: all `sent` first, then all `acked`.
-            changes = sorted(by_state.items(), key=lambda change: MARK_ORDER.get(change[0], 0))
+            changes = sorted(
+                ((state, ids) for state, ids in by_state.items() if ids),
+                key=lambda change: MARK_ORDER.get(change[0], 0),
+            )
             try:
                 await database_sync_to_async(_commands_mark_all)(changes, account_id)
             except Exception:  # the commands stay as they were: the sweep or a resend moves them on
