@@ -10,6 +10,7 @@ verified caller may then do is `devices.access`'s question.
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -99,24 +100,16 @@ def _key_rows_sql() -> str:
     )
 
 
-_JSON_FIELDS = ("context_ids", "scope")
-
-
 def _key_row(where: str, params: list[str]) -> _KeyRow | None:
     with connection.cursor() as cursor:
         cursor.execute(_key_rows_sql() + where, params)
         row = cursor.fetchone()
     if row is None:
         return None
-    (id_, account_id, kind, plug_id, context_type, context_ids, scope, rate_limit, digest, a_active) = row[
-        :10
-    ]
-    u_active, u_role, p_account, p_status = row[10:]
-    # The JSON columns come back as text on SQLite and as JSON text from psycopg: the fields decode.
-    context_ids, scope = (
-        ApiKey._meta.get_field(name).from_db_value(value, None, connection)  # type: ignore[attr-defined]
-        for name, value in zip(_JSON_FIELDS, (context_ids, scope), strict=True)
-    )
+    id_, account_id, kind, plug_id, context_type, context_ids, scope, rate_limit, digest = row[:9]
+    a_active, u_active, u_role, p_account, p_status = row[9:]
+    # The JSON columns come back as text (SQLite; psycopg as Django configures it), or decoded.
+    context_ids, scope = (json.loads(v) if isinstance(v, str | bytes) else v for v in (context_ids, scope))
     return _KeyRow(
         id=id_,
         account_id=account_id,
