@@ -20,7 +20,7 @@ from rest_framework import exceptions
 
 from devices import access
 from devices.models import Plug
-from devices.selectors import account_is_descendant, plug_accounts
+from devices.selectors import account_is_descendant, plug_accounts, plug_by_id
 from plugboard.credentials import digests_equal, secret_digest
 from plugboard.identifiers import is_plug_id
 from plugboard.models import Account, ApiKey, User
@@ -216,10 +216,8 @@ def verify(creds: Credentials) -> Principal | None:
     if key.plug_id == creds.ident:
         return _plug_principal(key.plug, key.plug.id, rate_limit=key.rate_limit)
     if creds.ident in key.context_ids:  # a gateway key acting for one of its devices
-        row = Plug.objects.filter(id=creds.ident, account_id=key.account_id).values_list("status").first()
-        return (
-            _plug_principal(_PlugRow(creds.ident, key.account_id, row[0]), creds.ident, key) if row else None
-        )
+        plug = plug_by_id(account_id=key.account_id, plug_id=creds.ident)
+        return _plug_principal(plug, plug.id, key) if plug else None
     return None
 
 
