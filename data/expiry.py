@@ -32,7 +32,19 @@ DAY_MS = 86_400_000
 
 def delete_in_batches(table: str, where: str, params: list[int], batch: int) -> int:
     """Delete rows matching `where` in batches of `batch`; returns how many went."""
-    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    if connection.vendor == "postgresql":
+        # By tuple id: the outer DELETE is a TID scan, not a primary-key probe per row (3-4x
+        # less time per row here). `where` is checked again on the row the TID names, so a TID
+        # that meanwhile names another row (or, on a partitioned parent, one of each partition)
+        # removes only rows that match it anyway.
+        sql = (
+            f"DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} WHERE {where}"
+            f" LIMIT %s FOR UPDATE SKIP LOCKED)) AND {where}"
+        )
+        args = [*params, batch, *params]
+    else:
+        sql = f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {where} LIMIT %s)"
+        args = [*params, batch]
     # The purge yields to the writers: after each full batch it rests for PURGE_PAUSE_RATIO ×
     # the batch's own time, so it takes at most that share more wall time and leaves the
     # database that share of its CPU for ingest meanwhile (bench/purge.py).
@@ -41,10 +53,7 @@ def delete_in_batches(table: str, where: str, params: list[int], batch: int) -> 
     while True:
         started = time.monotonic()
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {where} LIMIT %s{lock})",
-                [*params, batch],
-            )
+            cursor.execute(sql, args)
             count = cursor.rowcount
         removed += count
         if count < batch:

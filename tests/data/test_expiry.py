@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
+import pytest
+from django.db import connection
+
 from commands.models import Command
 from data.expiry import expiry_purge
 from data.models import DataPoint, JournalEntry
@@ -80,3 +85,38 @@ def test_old_journal_and_expired_commands(thing, settings) -> None:
     assert counts["commands_expired"] == 2
     assert counts["commands"] == 1
     assert list(Command.objects.values_list("state", flat=True)) == ["expired"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_purges_at_once_share_the_rows_and_keep_the_rest(thing) -> None:
+    """Two workers purge together (beat fired twice): each batch takes only rows no other batch
+    holds, so the counts add up to what expired and no unexpired row goes."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has one writer")
+    now = now_ms()
+    points = [PointIn(channel="t", data=i, at=now - 10_000 + i, expire_at=now - 1) for i in range(600)]
+    points += [PointIn(channel="k", data=i, at=now + i, ttl=3600) for i in range(50)]
+    assert all(r.ok for r in points_write(principal=_principal(thing), points=points, source="http"))
+
+    counts: list[int] = []
+    errors: list[BaseException] = []
+
+    def purge() -> None:
+        try:
+            counts.append(expiry_purge(now=now, batch=7)["points"])
+        except BaseException as error:  # noqa: BLE001 (re-raised in the test's thread)
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=purge) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert not errors
+    assert sum(counts) == 600
+    assert sorted(DataPoint.objects.values_list("channel", flat=True).distinct()) == ["k"]
+    assert DataPoint.objects.count() == 50
