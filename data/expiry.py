@@ -45,9 +45,9 @@ def delete_in_batches(table: str, where: str, params: list[int], batch: int) -> 
     else:
         sql = f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {where} LIMIT %s)"
         args = [*params, batch]
-    # The purge yields to the writers: after each full batch it rests for PURGE_PAUSE_RATIO ×
-    # the batch's own time, so it takes at most that share more wall time and leaves the
-    # database that share of its CPU for ingest meanwhile (bench/purge.py).
+    # The purge yields to the writers: after each full batch it rests PURGE_PAUSE_PERCENT % of
+    # the batch's own time, so it takes that share more wall time and leaves the database that
+    # much of its CPU for ingest meanwhile (bench/purge.py).
     pause_ratio = settings.PLUGBOARD["PURGE_PAUSE_PERCENT"] / 100
     removed = 0
     while True:

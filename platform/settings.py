@@ -248,7 +248,7 @@ PLUGBOARD = {
     "COMMAND_SWEEP_SECONDS": _env_int("PLUGBOARD_COMMAND_SWEEP_SECONDS", 10),
     "PURGE_BATCH": _env_int("PLUGBOARD_PURGE_BATCH", 5_000),
     # After each full purge batch, rest this share (%) of the batch's time: ingest keeps the CPU.
-    "PURGE_PAUSE_PERCENT": _env_int("PLUGBOARD_PURGE_PAUSE_PERCENT", 50),
+    "PURGE_PAUSE_PERCENT": _env_int("PLUGBOARD_PURGE_PAUSE_PERCENT", 150),
     "MQTT_MAX_PACKET": _env_int("MQTT_MAX_PACKET", DEFAULT_MAX_PACKET),
     "MQTT_MAX_INFLIGHT": _env_int("MQTT_MAX_INFLIGHT", DEFAULT_MAX_INFLIGHT),
     "MQTT_PUBLISH_RATE": _env_int("MQTT_PUBLISH_RATE", 5_000),  # messages/s per connection
