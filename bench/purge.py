@@ -94,6 +94,12 @@ class Ingest:
             t.join()
         return self.accepted - before, time.perf_counter() - start
 
+    def run_for(self, seconds: float) -> tuple[int, float]:
+        """(points accepted, seconds) of ingest alone for `seconds`."""
+        stop = threading.Event()
+        threading.Timer(seconds, stop.set).start()
+        return self.run_until(stop)
+
 
 def seed(platform: testbed.Platform, account_id: str, plug_id: str, expired: int, kept: int) -> None:
     now = int(time.time() * 1000)
@@ -148,13 +154,9 @@ def main() -> int:
         ingest = Ingest(platform.http_port, plug["id"], plug["auth"], args.clients, 1_800_000_000_000)
 
         # warm-up, then ingest alone
-        warm = threading.Event()
-        threading.Timer(2.0, warm.set).start()
-        ingest.run_until(warm)
-        alone = threading.Event()
-        threading.Timer(args.seconds, alone.set).start()
+        ingest.run_for(2.0)
         with meters.CpuMeter(platform) as meter_alone:
-            points_alone, seconds_alone = ingest.run_until(alone)
+            points_alone, seconds_alone = ingest.run_for(args.seconds)
 
         # ingest while the purge runs in another process (what a Celery worker does)
         during = threading.Event()
@@ -179,10 +181,8 @@ def main() -> int:
         platform.check_alive()
         if "error" in outcome:
             raise testbed.BenchError(f"the purge failed: {outcome['error']}")
-        after = threading.Event()
-        threading.Timer(args.seconds, after.set).start()
         with meters.CpuMeter(platform) as meter_after:
-            points_after, seconds_after = ingest.run_until(after)
+            points_after, seconds_after = ingest.run_for(args.seconds)
 
         left = count(platform, "of = %s AND channel LIKE 'old/%%'", [plug["id"]])
         kept = count(platform, "of = %s AND channel LIKE 'kept/%%'", [plug["id"]])
