@@ -166,7 +166,7 @@ class MqttEndpoint:
             self.link.close()
 
     async def _handle(self, event: Event) -> None:
-        if isinstance(event, PublishReceived):
+        if type(event) is PublishReceived:
             await self._publish(event)
         elif isinstance(event, PubackReceived):
             command_id = self.inflight_commands.pop(event.packet_id, None)

@@ -101,16 +101,9 @@ class ConnectRequested:
     will: Will | None
 
 
-@dataclass(frozen=True, slots=True)
-class PublishReceived:
-    """A client published; call `ack(event)` once the message is durably handled."""
-
-    topic: str
-    payload: bytes
-    qos: int
-    retain: bool
-    dup: bool
-    packet_id: int | None
+# A client published; call `ack(event)` once the message is durably handled. The event is the
+# decoded packet itself (topic, payload, qos, retain, dup, packet_id): no second object per message.
+PublishReceived = Publish
 
 
 @dataclass(frozen=True, slots=True)
@@ -502,11 +495,7 @@ class MqttConnection:
                     self._answers.append(encode_pubrec(publish.packet_id))
                 return
             self._inbound_qos2[publish.packet_id] = False
-        events.append(
-            PublishReceived(
-                publish.topic, publish.payload, publish.qos, publish.retain, publish.dup, publish.packet_id
-            )
-        )
+        events.append(publish)
 
     def _on_pubrel(self, pubrel: Pubrel) -> None:
         pubrec_sent = self._inbound_qos2.pop(pubrel.packet_id, None)

@@ -7,6 +7,7 @@ incomplete packet never occupies more than `max_packet + 5` bytes of memory.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -103,6 +104,13 @@ def client_streams(draw: st.DrawFn) -> bytes:
     return b"".join(stream)
 
 
+def _renumbered(packet: Any, packet_id: int) -> Any:
+    # A PUBLISH is a NamedTuple (`packets.Publish`), the other packets frozen dataclasses.
+    if isinstance(packet, packets.Publish):
+        return packet._replace(packet_id=packet_id)
+    return replace(packet, packet_id=packet_id)
+
+
 @st.composite
 def orderly_client_streams(draw: st.DrawFn) -> bytes:
     """A session whose meaning cannot depend on timing: every packet id is used once (so no
@@ -113,7 +121,7 @@ def orderly_client_streams(draw: st.DrawFn) -> bytes:
         if not isinstance(packet, packets.Pubrel)
     ]
     traffic = [
-        replace(packet, packet_id=1000 + index) if getattr(packet, "packet_id", None) else packet
+        _renumbered(packet, 1000 + index) if getattr(packet, "packet_id", None) else packet
         for index, packet in enumerate(traffic)
     ]
     return encode(draw(connects())) + b"".join(encode(packet) for packet in traffic)
