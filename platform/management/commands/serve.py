@@ -165,7 +165,10 @@ class Command(BaseCommand):
     ) -> None:
         from daphne.server import Server  # imported here: it installs Twisted's asyncio reactor
 
+        from plugboard import websocket_masking
         from plugboard.asgi import application  # after the reactor: Channels imports Twisted
+
+        websocket_masking.install()  # small frames unmasked in one C step, not a masker each
 
         def on_ready() -> None:
             asyncio.get_event_loop().create_task(self._start_side_services(sockets, tls, expiry))

@@ -50,3 +50,20 @@ def test_silent_websocket_connection_is_closed_after_its_keepalive(server: Any, 
     client.loop_stop()  # no more PINGREQ: the connection falls silent
     assert wait_for(lambda: not Plug.objects.get(id=thing.plug.id).connected, timeout=15)
     client.socket().close()
+
+
+def test_frames_small_and_large_arrive_intact(server: Any, thing: Any) -> None:
+    # Client frames below 1 KB are unmasked by `plugboard.websocket_masking`, larger ones by
+    # autobahn's own masker: values on both sides of that line, and on it, come back whole.
+    device = connect_device(server, thing, transport="websockets")
+    sizes = [1, 1_000, 1_024, 3_000]
+    try:
+        for size in sizes:
+            value = "".join(chr(0x41 + (i * 7 + size) % 26) for i in range(size))
+            info = device.client.publish(
+                f"csipio/data/out/devices/{thing.plug.id}/properties/text{size}", f'"{value}"', qos=1
+            )
+            info.wait_for_publish(timeout=10)
+            assert DataPoint.objects.get(of=thing.plug.id, channel=f"text{size}").data == value
+    finally:
+        device.stop()

@@ -1,0 +1,71 @@
+"""Unmasking of small WebSocket frames for Daphne's WebSocket server (autobahn), in C.
+
+Every frame a client sends is masked (RFC 6455 §5.3), and the server XORs its payload with the
+frame's 4-byte key. Autobahn builds a native (CFFI) masker per frame; for the small frames of
+MQTT over WebSocket (a PUBLISH or a PUBACK, tens of bytes, one frame each) building it costs
+more than the work: ~2.5 µs per frame, against ~0.5 µs for one XOR of the payload and the
+repeated key as two Python integers (C inside). From about 2 KB autobahn's SIMD masker is the
+faster one, so larger frames keep it.
+
+`install()` puts `create_xor_masker` in autobahn's WebSocket protocol module, the one name
+through which it makes every masker; `serve` calls it before Daphne starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+SMALL_FRAME = 1_024  # bytes: below this, the integer XOR; from it, autobahn's own masker
+
+
+class SmallFrameMasker:
+    """Autobahn's masker interface (`process`, `pointer`, `reset`): a frame's payload may come
+    in several pieces, and `pointer` counts the bytes unmasked so far, so each piece starts at
+    the right byte of the key."""
+
+    __slots__ = ("_key", "_ptr")
+
+    def __init__(self, mask: bytes) -> None:
+        self._key = bytes(mask)
+        self._ptr = 0
+
+    def pointer(self) -> int:
+        return self._ptr
+
+    def reset(self) -> None:
+        self._ptr = 0
+
+    def process(self, data: bytes) -> bytes:
+        length = len(data)
+        if not length:
+            return b""
+        shift = self._ptr & 3
+        key = self._key[shift:] + self._key[:shift] if shift else self._key
+        self._ptr += length
+        stream = (key * ((length >> 2) + 1))[:length]
+        unmasked = int.from_bytes(data, "little") ^ int.from_bytes(stream, "little")
+        return unmasked.to_bytes(length, "little")
+
+
+def masker_factory(native: Callable[..., Any]) -> Callable[..., Any]:
+    """`create_xor_masker(mask, length=None)` that makes a `SmallFrameMasker` for a frame known
+    to be small, and asks `native` for any other."""
+
+    def create_xor_masker(mask: bytes, length: int | None = None) -> Any:
+        if length is not None and length < SMALL_FRAME:
+            return SmallFrameMasker(mask)
+        return native(mask, length)
+
+    return create_xor_masker
+
+
+def install() -> None:
+    from autobahn.websocket import protocol
+
+    native = protocol.create_xor_masker
+    if getattr(native, "plugboard_small_frames", False):
+        return  # installed already (a test that starts the server code twice)
+    factory = masker_factory(native)
+    factory.plugboard_small_frames = True  # type: ignore[attr-defined]
+    protocol.create_xor_masker = factory
