@@ -4,8 +4,8 @@ Every frame a client sends is masked (RFC 6455 §5.3), and the server XORs its p
 frame's 4-byte key. Autobahn builds a native (CFFI) masker per frame; for the small frames of
 MQTT over WebSocket (a PUBLISH or a PUBACK, tens of bytes, one frame each) building it costs
 more than the work: ~2.5 µs per frame, against ~0.5 µs for one XOR of the payload and the
-repeated key as two Python integers (C inside). From about 2 KB autobahn's SIMD masker is the
-faster one, so larger frames keep it.
+repeated key as two Python integers (C inside). From 1–2 KB autobahn's SIMD masker is the
+faster one, so frames from 512 bytes keep it (a margin: most MQTT packets are far smaller).
 
 `install()` puts `create_xor_masker` in autobahn's WebSocket protocol module, the one name
 through which it makes every masker; `serve` calls it before Daphne starts.
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-SMALL_FRAME = 1_024  # bytes: below this, the integer XOR; from it, autobahn's own masker
+SMALL_FRAME = 512  # bytes: below this, the integer XOR; from it, autobahn's own masker
 
 
 class SmallFrameMasker:
