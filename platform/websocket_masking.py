@@ -61,6 +61,7 @@ def masker_factory(native: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def install() -> None:
+    # Imported when `serve` installs it, after Daphne has installed Twisted's reactor.
     from autobahn.websocket import protocol
 
     native = protocol.create_xor_masker

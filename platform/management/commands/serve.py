@@ -27,6 +27,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from plugboard import websocket_masking
+
 LISTENERS = ("http", "mqtt", "tls")
 # A young collection after 50,000 allocations (Python's default: 700): one every few 1,000-record
 # requests instead of several per request; a full one only after 100 of the middle generation's.
@@ -165,7 +167,6 @@ class Command(BaseCommand):
     ) -> None:
         from daphne.server import Server  # imported here: it installs Twisted's asyncio reactor
 
-        from plugboard import websocket_masking
         from plugboard.asgi import application  # after the reactor: Channels imports Twisted
 
         websocket_masking.install()  # small frames unmasked in one C step, not a masker each
