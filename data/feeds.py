@@ -68,7 +68,9 @@ def feed_points(*, body: Any, device_id: str, prop: str | None, now: int) -> lis
         if not isinstance(dp, dict):
             points.append(PointIn(channel=feed_prop, data=MISSING, of=device_id))
             continue
-        channel = dp.get("prop") if dp.get("prop") is not None else feed_prop
+        channel = dp.get("prop")
+        if channel is None:
+            channel = feed_prop
         at = dp.get("t")
         if at is None:
             tt = dp.get("tt")

@@ -560,13 +560,15 @@ def _store(points: list[_Point], subs: Sequence[Submission], now: int) -> list[_
 
 def _journal(points: list[_Point], subs: Sequence[Submission], source: str, now: int) -> None:
     """Append every accepted write to the journal."""
+    data = JournalEntry.Event.DATA.value  # an enum member's value is a property call: once
+    principals = [s.principal for s in subs]
     rows = [
         (
-            subs[p.sub].principal.account_id,
+            principals[p.sub].account_id,
             now,
-            JournalEntry.Event.DATA.value,
+            data,
             source,
-            subs[p.sub].principal.credential,
+            principals[p.sub].credential,
             p.oid,
             p.channel,
             p.of,
