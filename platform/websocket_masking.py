@@ -3,9 +3,10 @@
 Every frame a client sends is masked (RFC 6455 §5.3), and the server XORs its payload with the
 frame's 4-byte key. Autobahn builds a native (CFFI) masker per frame; for the small frames of
 MQTT over WebSocket (a PUBLISH or a PUBACK, tens of bytes, one frame each) building it costs
-more than the work: ~2.5 µs per frame, against ~0.5 µs for one XOR of the payload and the
-repeated key as two Python integers (C inside). From 1–2 KB autobahn's SIMD masker is the
-faster one, so frames from 512 bytes keep it (a margin: most MQTT packets are far smaller).
+more than the work: 2.5–4 µs per frame, against 0.7–0.8 µs for one XOR of the payload and the
+repeated key as two Python integers (C inside; `bench/ws_masking.py`). From 1–2 KB autobahn's
+SIMD masker is the faster one, so frames from 512 bytes keep it (a margin: most MQTT packets
+are far smaller).
 
 `install()` puts `create_xor_masker` in autobahn's WebSocket protocol module, the one name
 through which it makes every masker; `serve` calls it before Daphne starts.
