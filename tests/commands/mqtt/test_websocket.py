@@ -8,6 +8,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from commands.mqtt.protocol import packets
 from data.models import DataPoint, JournalEntry
 from devices.models import Plug
 from tests.commands.mqtt.clients import Device, connect_device
@@ -53,17 +54,25 @@ def test_silent_websocket_connection_is_closed_after_its_keepalive(server: Any, 
 
 
 def test_frames_small_and_large_arrive_intact(server: Any, thing: Any) -> None:
-    # Client frames below 512 bytes are unmasked by `plugboard.websocket_masking`, larger ones
-    # by autobahn's own masker: values on both sides of that line, and on it, come back whole.
+    # paho sends each packet in one frame. Frames below 512 bytes are unmasked by
+    # `plugboard.websocket_masking`, the others by autobahn's own masker: frames of 511 and 512
+    # bytes, and far from the line on both sides, all arrive whole.
     device = connect_device(server, thing, transport="websockets")
-    sizes = [1, 400, 512, 3_000]
+
+    def topic(size: int) -> str:
+        return f"csipio/data/out/devices/{thing.plug.id}/properties/text{size}"
+
+    def value(size: int) -> str:
+        return "".join(chr(0x41 + (i * 7 + size) % 26) for i in range(size))
+
+    def frame_bytes(size: int) -> int:
+        return len(packets.encode(packets.Publish(topic(size), f'"{value(size)}"'.encode(), 1, packet_id=1)))
+
+    on_the_line = [next(s for s in range(1, 600) if frame_bytes(s) == n) for n in (511, 512)]
     try:
-        for size in sizes:
-            value = "".join(chr(0x41 + (i * 7 + size) % 26) for i in range(size))
-            info = device.client.publish(
-                f"csipio/data/out/devices/{thing.plug.id}/properties/text{size}", f'"{value}"', qos=1
-            )
+        for size in [1, *on_the_line, 3_000]:
+            info = device.client.publish(topic(size), f'"{value(size)}"', qos=1)
             info.wait_for_publish(timeout=10)
-            assert DataPoint.objects.get(of=thing.plug.id, channel=f"text{size}").data == value
+            assert DataPoint.objects.get(of=thing.plug.id, channel=f"text{size}").data == value(size)
     finally:
         device.stop()
