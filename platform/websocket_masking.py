@@ -14,8 +14,11 @@ through which it makes every masker; `serve` calls it before Daphne starts.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 SMALL_FRAME = 512  # bytes: below this, the integer XOR; from it, autobahn's own masker
 
@@ -65,7 +68,10 @@ def install() -> None:
     # Imported when `serve` installs it, after Daphne has installed Twisted's reactor.
     from autobahn.websocket import protocol
 
-    native = protocol.create_xor_masker
+    native = getattr(protocol, "create_xor_masker", None)
+    if native is None:  # another autobahn than the pinned one: its own maskers stay
+        log.warning("autobahn has no create_xor_masker: WebSocket frames keep its own maskers")
+        return
     if getattr(native, "plugboard_small_frames", False):
         return  # installed already (a test that starts the server code twice)
     factory = masker_factory(native)

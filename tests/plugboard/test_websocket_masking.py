@@ -3,6 +3,7 @@ RFC 6455 rule and as autobahn's own masker, however a frame's payload arrives in
 
 from __future__ import annotations
 
+import pytest
 from autobahn.websocket import protocol
 from autobahn.websocket.xormasker import create_xor_masker as autobahn_masker
 from hypothesis import given, settings
@@ -67,3 +68,9 @@ def test_install_replaces_the_name_autobahn_makes_maskers_through_once() -> None
         assert protocol.create_xor_masker is installed  # not wrapped twice
     finally:
         protocol.create_xor_masker = before
+
+
+def test_an_autobahn_without_the_name_keeps_its_own_maskers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(protocol, "create_xor_masker")
+    websocket_masking.install()  # no error: `serve` still starts
+    assert not hasattr(protocol, "create_xor_masker")
