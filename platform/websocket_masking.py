@@ -73,7 +73,7 @@ def install() -> None:
         log.warning("autobahn has no create_xor_masker: WebSocket frames keep its own maskers")
         return
     if getattr(native, "plugboard_small_frames", False):
-        return  # installed already (a test that starts the server code twice)
+        return  # installed already in this process: not wrapped twice
     factory = masker_factory(native)
     factory.plugboard_small_frames = True  # type: ignore[attr-defined]
     protocol.create_xor_masker = factory

@@ -58,16 +58,15 @@ def test_small_frames_get_ours_and_the_rest_autobahns() -> None:
     assert made == [(b"abcd", SMALL_FRAME), (b"abcd", None)]
 
 
-def test_install_replaces_the_name_autobahn_makes_maskers_through_once() -> None:
-    before = protocol.create_xor_masker
-    try:
-        websocket_masking.install()
-        installed = protocol.create_xor_masker
-        assert isinstance(installed(b"abcd", 10), SmallFrameMasker)
-        websocket_masking.install()
-        assert protocol.create_xor_masker is installed  # not wrapped twice
-    finally:
-        protocol.create_xor_masker = before
+def test_install_replaces_the_name_autobahn_makes_maskers_through_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(protocol, "create_xor_masker", protocol.create_xor_masker)  # restored after
+    websocket_masking.install()
+    installed = protocol.create_xor_masker
+    assert isinstance(installed(b"abcd", 10), SmallFrameMasker)
+    websocket_masking.install()
+    assert protocol.create_xor_masker is installed  # not wrapped twice
 
 
 def test_an_autobahn_without_the_name_keeps_its_own_maskers(monkeypatch: pytest.MonkeyPatch) -> None:
