@@ -35,7 +35,7 @@ lint: install
 # mypy maps files to modules by path, and platform/ is imported as plugboard: give it that name.
 typecheck: install
 	mkdir -p .typecheck && ln -sfn ../platform .typecheck/plugboard
-	MYPYPATH=.typecheck $(VENV)/bin/mypy -p plugboard -p devices -p data -p commands
+	MYPYPATH=.typecheck $(VENV)/bin/mypy -p plugboard -p devices -p data -p commands -p outbound -p alerts
 
 ## test: lint, types, migrations, then the suite on PostgreSQL + Redis and on embedded SQLite
 test: lint typecheck
@@ -48,7 +48,7 @@ test-postgres: install
 # The embedded default where behaviour differs: storage, expiry, the in-memory layer.
 test-sqlite: install
 	DATABASE_URL= REDIS_URL= $(PY) -m pytest -m "not postgres" $(PYTEST_ARGS) \
-		tests/plugboard tests/data tests/devices tests/commands
+		tests/plugboard tests/data tests/devices tests/commands tests/outbound tests/alerts
 
 ## fuzz: schemathesis over every operation of the served schema, FUZZ_EXAMPLES examples per
 ## operation and credential kind (the suite runs 5), on PostgreSQL; prints the figures

@@ -112,12 +112,50 @@ CommandSink = Callable[[Sequence[CommandOrder]], object]
 _command_sinks: list[CommandSink] = []
 
 
+@dataclass(frozen=True, slots=True)
+class StoredPoint:
+    """A point the write service stored, as the apps above it see it (`of` is the plug, or the
+    account's `com-` id; `command`: the point is a command to its device)."""
+
+    account_id: str
+    of: str
+    channel: str
+    at: int
+    data: Any
+    oid: str
+    command: bool
+    credential: str
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    """What one call of the write service stored and refused, handed to every write sink."""
+
+    source: str
+    stored: Sequence[StoredPoint]
+    rejected: int
+
+
+WriteSink = Callable[[WriteOutcome], object]
+_write_sinks: list[WriteSink] = []
+
+
 def command_sink_register(sink: CommandSink) -> None:
     """Have `sink` called, inside the write's transaction, with the command orders of every
     write. The commands app registers the one that persists and pushes them (its `ready()`):
     the data layer does not know who delivers commands."""
     if sink not in _command_sinks:
         _command_sinks.append(sink)
+
+
+def write_sink_register(sink: WriteSink) -> None:
+    """Have `sink` called, inside the write's transaction, with what every write stored (and how
+    many points it refused). The apps above `data` (outbound delivery, alerts, rollups, metrics)
+    plug in here from their `ready()`; what must leave with the write is written by the sink in
+    the same transaction, what must wait for the commit registers `transaction.on_commit`.
+    A sink must cost nothing (no query) for the points no feature of its own watches."""
+    if sink not in _write_sinks:
+        _write_sinks.append(sink)
 
 
 class Rejected(Exception):
@@ -210,8 +248,29 @@ def _write_many(submissions: Sequence[Submission], source: str) -> list[list[Poi
             ]
             for sink in _command_sinks:
                 sink(orders)
-        if len(stored) < sum(len(s.points) for s in submissions):  # some point was rejected
+        submitted = sum(len(s.points) for s in submissions)
+        if len(stored) < submitted:  # some point was rejected
             _log_rejections(submissions, plugs, results, source)
+        if _write_sinks:
+            outcome = WriteOutcome(
+                source=source,
+                stored=[
+                    StoredPoint(
+                        account_id=submissions[p.sub].principal.account_id,
+                        of=p.of,
+                        channel=p.channel,
+                        at=p.at,
+                        data=p.data,
+                        oid=p.oid,
+                        command=p.command,
+                        credential=submissions[p.sub].principal.credential,
+                    )
+                    for p in stored
+                ],
+                rejected=submitted - len(stored),
+            )
+            for write_sink in _write_sinks:
+                write_sink(outcome)
         if stored:
 
             def records(account_id: str) -> list[dict[str, Any]]:

@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "devices.apps.DevicesConfig",
     "data.apps.DataConfig",
     "commands.apps.CommandsConfig",
+    "outbound.apps.OutboundConfig",
+    "alerts.apps.AlertsConfig",
 ]
 
 MIDDLEWARE = [
