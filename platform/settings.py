@@ -178,6 +178,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "data.tasks.purge_expired",
         "schedule": float(os.environ.get("PURGE_EVERY", 60)),
     },
+    # Outbox batches waiting for a retry (fresh ones are kicked after their commit).
+    "outbound-sweep": {
+        "task": "outbound.tasks.deliver",
+        "schedule": float(os.environ.get("PLUGBOARD_OUTBOUND_SWEEP_SECONDS", 5)),
+    },
 }
 
 # --- static files ---------------------------------------------------------------------------
@@ -270,6 +275,26 @@ ACCOUNT_POINTS_PER_SECOND_OVERRIDES: dict[str, int] = {
         if pair.strip()
     )
 }
+
+# --- outbound delivery (SPEC §13): the outbox, data connectors ------------------------------------
+# Networks outbound targets may resolve into although not global (loopback, private, link-local…):
+# none by default, so an account cannot make the platform reach its own network.
+PLUGBOARD_OUTBOUND_ALLOW_NETWORKS = [
+    n.strip() for n in os.environ.get("PLUGBOARD_OUTBOUND_ALLOW_NETWORKS", "").split(",") if n.strip()
+]
+# Every outbound call (connect, send, each read) is bounded by this many seconds.
+PLUGBOARD_OUTBOUND_TIMEOUT = float(os.environ.get("PLUGBOARD_OUTBOUND_TIMEOUT", 10))
+# Delays between a failing batch's attempts, in turn; the last one repeats.
+PLUGBOARD_OUTBOUND_RETRY_SECONDS = [
+    float(s) for s in os.environ.get("PLUGBOARD_OUTBOUND_RETRY_SECONDS", "1,5,15,30,60,120,300").split(",")
+]
+# A message still failing this long after it was queued becomes a dead letter (replayable).
+PLUGBOARD_OUTBOUND_RETENTION_SECONDS = float(
+    os.environ.get("PLUGBOARD_OUTBOUND_RETENTION_SECONDS", 24 * 3600)
+)
+# How often batches waiting for a retry are looked for (beat, or the embedded runner).
+PLUGBOARD_OUTBOUND_SWEEP_SECONDS = float(os.environ.get("PLUGBOARD_OUTBOUND_SWEEP_SECONDS", 5))
+
 MQTT_TCP_PORT = _env_int("MQTT_TCP_PORT", 1883)
 MQTT_TLS_PORT = _env_int("MQTT_TLS_PORT", 8883)
 MQTT_TLS_CERT = os.environ.get("MQTT_TLS_CERT", "")

@@ -214,3 +214,8 @@ class Command(BaseCommand):
 
             asyncio.get_event_loop().create_task(expiry_schedule())
             self.stdout.write("expiry schedule running in-process")
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            # The embedded default delivers the outbox in this process too (production: workers).
+            from outbound.outbox import outbox_runner_start
+
+            outbox_runner_start()
