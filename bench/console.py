@@ -194,7 +194,7 @@ def live_path(plug: Any, writes: int) -> tuple[float, float]:
     for round_ in range(2):  # alternate, twice each, to spread the machine's noise
         services.broadcast_points = shipped  # type: ignore[assignment]
         results.setdefault("with", []).append(run(f"live/with{round_}"))
-        services.broadcast_points = lambda accounts, records: None  # type: ignore[assignment]
+        services.broadcast_points = lambda accounts, records, source="": None  # type: ignore[assignment]
         results.setdefault("without", []).append(run(f"live/without{round_}"))
     services.broadcast_points = shipped  # type: ignore[assignment]
     return min(results["with"]), min(results["without"])

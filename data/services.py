@@ -281,7 +281,7 @@ def _write_many(submissions: Sequence[Submission], source: str) -> list[list[Poi
                 ]
 
             accounts = [s.principal.account_id for s in submissions]
-            transaction.on_commit(lambda: broadcast_points(accounts, records))
+            transaction.on_commit(lambda: broadcast_points(accounts, records, source))
     return results
 
 

@@ -34,7 +34,7 @@ class Kind(StrEnum):
     """A group message's `type`: Channels dispatches on it."""
 
     COMMANDS_PUSH = "commands.push"  # {plug, commands: [{id, property, value, at}]}
-    DATA_POINTS = "data.points"  # {records: [{id, channel, data, at, of}]}
+    DATA_POINTS = "data.points"  # {records: [{id, channel, data, at, of}], source: the journal's}
     MQTT_REVOKE = "mqtt.revoke"  # {plug}: the plug's credentials stopped being valid
     MQTT_TAKEOVER = "mqtt.takeover"  # {token}: a newer connection took the client id
     # Console pages only (their own group, `console_group`):
@@ -159,9 +159,11 @@ def someone_listens(account_id: str) -> bool:
     return answer
 
 
-def broadcast_points(accounts: Iterable[str], records: Callable[[str], list[dict[str, Any]]]) -> None:
-    """One group message per account that has a live reader, with `records(account)`: the
-    records are only built for accounts someone listens to.
+def broadcast_points(
+    accounts: Iterable[str], records: Callable[[str], list[dict[str, Any]]], source: str = ""
+) -> None:
+    """One group message per account that has a live reader, with `records(account)` and the
+    write's journal `source`: the records are only built for accounts someone listens to.
 
     It runs after the write committed: nothing here may fail the request (SPEC §11), so an
     error is logged and the broadcast dropped (the data is stored; readers can read it)."""
@@ -181,6 +183,6 @@ def broadcast_points(accounts: Iterable[str], records: Callable[[str], list[dict
             if not anyone and not listens[account_id]:
                 continue
             group = account_group(account_id)
-            group_send(Kind.DATA_POINTS, group, records=records(account_id))
+            group_send(Kind.DATA_POINTS, group, records=records(account_id), source=source)
     except Exception:
         log.exception("live broadcast failed")

@@ -6,6 +6,7 @@ from django.views.decorators.cache import cache_page
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from devices.account_api import AccountView
+from plugboard.console.views import landing
 from plugboard.health import healthz
 
 # Every /v3/ path exists both as /v3/… and as /v3/accounts/{acc}/… (SPEC §6).
@@ -16,6 +17,7 @@ property_dialect = [
 ]
 
 urlpatterns = [
+    path("", landing, name="landing"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("console/", include("plugboard.console.urls")),

@@ -13,6 +13,13 @@ Messages to the browser are JSON: `{"kind": "points", "records": [...]}`, `{"kin
 at, source, property, code, message}]}` (device log lines). A plug's page gets, as soon as
 its socket opens, the current state of the commands it shows: a change between the page's
 render and the socket's opening (a device acks in milliseconds) would otherwise be missed.
+
+The home page's socket (/console/live/home) gets `{"kind": "home", ...FleetSummary}` when it
+opens and every HOME_SECONDS after, read by `selectors.fleet_summary` (a fixed handful of
+queries, so a thousand open home pages cost a thousand such reads per period, whatever the
+fleet), and sooner (at most once a second) after a connection or command change: those are
+the numbers an operator watches move. Points written also arrive as `points` messages, as on
+any account-wide page.
 """
 
 from __future__ import annotations
@@ -28,8 +35,11 @@ from plugboard.console import selectors
 from plugboard.console.session import session_principal
 from plugboard.live import LISTENING_SECONDS, account_group, console_group, mark_listening
 from plugboard.principals import Principal
+from plugboard.timestamps import now_ms
 
 REFUSED = 4403
+HOME_SECONDS = 5.0
+HOME_SOONEST = 1.0  # a burst of connection changes refreshes the home page once a second at most
 
 
 def _commands_now(principal: Principal, plug_id: str) -> list[dict[str, Any]]:
@@ -44,6 +54,10 @@ def _commands_now(principal: Principal, plug_id: str) -> list[dict[str, Any]]:
     ]
 
 
+def _home_now(principal: Principal) -> dict[str, Any]:
+    return {"kind": "home", **selectors.fleet_summary(principal=principal, now=now_ms()).as_message()}
+
+
 def _watchable(session: Any, plug_id: str | None) -> Principal | None:
     """The signed-in account, if it may watch the page (its own plug, when one is named)."""
     principal = session_principal(session)
@@ -56,9 +70,12 @@ class ConsoleLiveConsumer(AsyncJsonWebsocketConsumer):
     plug_id: str | None = None
     groups_joined: tuple[str, ...] = ()
     listening: asyncio.Task[None] | None = None
+    home: asyncio.Task[None] | None = None
+    home_due: asyncio.Event | None = None
 
     async def connect(self) -> None:
         self.plug_id = self.scope["url_route"]["kwargs"].get("plug_id")
+        is_home = self.scope["url_route"]["kwargs"].get("page") == "home"
         principal = await database_sync_to_async(_watchable)(self.scope.get("session") or {}, self.plug_id)
         if principal is None:
             await self.close(code=REFUSED)
@@ -73,6 +90,23 @@ class ConsoleLiveConsumer(AsyncJsonWebsocketConsumer):
             now = await database_sync_to_async(_commands_now)(principal, self.plug_id)
             if now:
                 await self.send_json({"kind": "commands", "commands": now})
+        if is_home:
+            self.home_due = asyncio.Event()
+            self.home = asyncio.get_running_loop().create_task(self._keep_home(principal))
+
+    async def _keep_home(self, principal: Principal) -> None:
+        """The home page's numbers now, then every HOME_SECONDS or sooner when something moved."""
+        assert self.home_due is not None
+        while True:
+            await self.send_json(await database_sync_to_async(_home_now)(principal))
+            self.home_due.clear()
+            await asyncio.sleep(HOME_SOONEST)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.home_due.wait(), HOME_SECONDS - HOME_SOONEST)
+
+    def _home_moved(self) -> None:
+        if self.home_due is not None:
+            self.home_due.set()
 
     async def _keep_listening(self, account_id: str) -> None:
         """Writers build live records only for accounts marked lately: keep marking while open."""
@@ -81,10 +115,11 @@ class ConsoleLiveConsumer(AsyncJsonWebsocketConsumer):
             await mark_listening(account_id)
 
     async def disconnect(self, code: int) -> None:
-        if self.listening is not None:
-            self.listening.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.listening
+        for task in (self.listening, self.home):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -98,9 +133,12 @@ class ConsoleLiveConsumer(AsyncJsonWebsocketConsumer):
         if self.plug_id is not None:
             records = [r for r in records if r.get("of") == self.plug_id]
         if records:
-            await self.send_json({"kind": "points", "records": records})
+            # The write's journal source rides beside the records (they are the channel
+            # dialect's record shape, which MQTT subscribers receive as they are).
+            await self.send_json({"kind": "points", "source": event.get("source"), "records": records})
 
     async def plug_connection(self, event: dict[str, Any]) -> None:
+        self._home_moved()
         if self.plug_id is None or event.get("plug") == self.plug_id:
             body = {k: event.get(k) for k in ("plug", "connected", "transport", "last_seen")}
             await self.send_json({"kind": "connection", **body})
@@ -112,6 +150,7 @@ class ConsoleLiveConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"kind": "log", "entries": [{k: e.get(k) for k in keys} for e in entries]})
 
     async def commands_state(self, event: dict[str, Any]) -> None:
+        self._home_moved()
         commands = [c for c in event.get("commands") or [] if self.plug_id in (None, c.get("plug"))]
         if commands:
             shown = [{k: c.get(k) for k in ("id", "plug", "property", "value", "state")} for c in commands]

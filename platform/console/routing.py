@@ -12,5 +12,6 @@ live = AllowedHostsOriginValidator(SessionMiddlewareStack(ConsoleLiveConsumer.as
 
 websocket_urlpatterns = [
     path("console/live/", live),
+    path("console/live/home", live, {"page": "home"}),
     path("console/live/<str:plug_id>", live),
 ]

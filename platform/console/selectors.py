@@ -9,9 +9,10 @@ PAGE + 1 rows: whether a next page exists is known without a COUNT over everythi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from commands.models import Command
 from commands.selectors import commands_of
@@ -102,6 +103,105 @@ def property_series_size(*, plug: Plug, channel: str, start: int, end: int, boun
     """How many points of the property lie in `start..end`, counting no further than `bound`."""
     points = property_points(plug=plug, channel=channel, start=start, end=end)
     return points.values("id")[:bound].count()
+
+
+# --- home: the fleet at a glance ------------------------------------------------------------------
+
+# A plug neither connected nor heard from for this long counts as inactive on the home page.
+INACTIVE_AFTER = timedelta(days=1)
+RATE_WINDOW_MS = 60_000  # points per minute: the journal's data entries of the last minute
+BUSIEST = 5
+REJECTIONS = 8
+
+
+@dataclass(frozen=True)
+class Busy:
+    plug_id: str
+    name: str
+    points: int  # in the last minute
+
+
+@dataclass(frozen=True)
+class Rejection:
+    id: int
+    plug_id: str
+    plug_name: str
+    at: datetime
+    source: str
+    property: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FleetSummary:
+    devices: int
+    connected: int
+    inactive: int  # neither connected nor seen within INACTIVE_AFTER (never seen included)
+    points_per_minute: int
+    commands_pending: int  # pending or sent, not yet acknowledged
+    busiest: list[Busy]
+    rejections: list[Rejection]
+
+    def as_message(self) -> dict[str, Any]:
+        """The summary as the home page's live message carries it (times in ms since the epoch)."""
+        return {
+            "devices": self.devices,
+            "connected": self.connected,
+            "inactive": self.inactive,
+            "points_per_minute": self.points_per_minute,
+            "commands_pending": self.commands_pending,
+            "busiest": [{"plug": b.plug_id, "name": b.name, "points": b.points} for b in self.busiest],
+            "rejections": [
+                {
+                    "id": r.id,
+                    "plug": r.plug_id,
+                    "name": r.plug_name,
+                    "at": int(r.at.timestamp() * 1000),
+                    "source": r.source,
+                    "property": r.property,
+                    "code": r.code,
+                    "message": r.message,
+                }
+                for r in self.rejections
+            ],
+        }
+
+
+def fleet_summary(*, principal: Principal, now: int) -> FleetSummary:
+    """The home page's numbers for the account at `now` (ms): six queries whatever the fleet's
+    size, each number from one (the plug counts share one conditional aggregate)."""
+    plugs = plugs_of_account(principal=principal)
+    since = datetime.fromtimestamp(now / 1000, tz=UTC) - INACTIVE_AFTER
+    counts = plugs.aggregate(
+        n_devices=Count("id"),  # the aggregates' names may not be the model's field names
+        n_connected=Count("id", filter=Q(connected=True)),
+        n_inactive=Count(
+            "id", filter=Q(connected=False) & (Q(last_seen__isnull=True) | Q(last_seen__lt=since))
+        ),
+    )
+    # The journal's BRIN index on `received_at` narrows the last minute to a few pages.
+    recent = JournalEntry.objects.filter(
+        account_id=principal.account_id, event=JournalEntry.Event.DATA, received_at__gte=now - RATE_WINDOW_MS
+    )
+    rate = recent.count()
+    top = list(recent.values("of").annotate(n=Count("id")).order_by("-n", "of")[:BUSIEST])
+    names = dict(plugs.filter(id__in=[t["of"] for t in top]).values_list("id", "name")) if top else {}
+    pending = Command.objects.filter(
+        account_id=principal.account_id, state__in=(Command.State.PENDING, Command.State.SENT)
+    ).count()
+    log = DeviceLogEntry.objects.filter(plug__account_id=principal.account_id).order_by("-id")
+    rows = log.values_list("id", "plug_id", "plug__name", "at", "source", "property", "code", "message")
+    return FleetSummary(
+        devices=counts["n_devices"],
+        connected=counts["n_connected"],
+        inactive=counts["n_inactive"],
+        points_per_minute=rate,
+        commands_pending=pending,
+        # A record published as the account's own id has no plug: its name is that id.
+        busiest=[Busy(t["of"], names.get(t["of"], t["of"]), t["n"]) for t in top],
+        rejections=[Rejection(*row) for row in rows[:REJECTIONS]],
+    )
 
 
 # --- accounts (staff only) ------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from plugboard.console.session import (
     console_page,
     open_account,
     safe_next,
+    session_principal,
     sign_in,
     sign_out,
     staff_page,
@@ -70,7 +71,7 @@ def _principal(request: HttpRequest) -> Principal:
 
 @require_http_methods(["GET", "POST"])
 def sign_in_page(request: HttpRequest) -> HttpResponse:
-    target = safe_next(request, request.POST.get("next") or request.GET.get("next"), reverse("console:plugs"))
+    target = safe_next(request, request.POST.get("next") or request.GET.get("next"), reverse("console:home"))
     form = SignInForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -115,7 +116,7 @@ def staff_sign_in_page(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def accounts_page(request: HttpRequest) -> HttpResponse:
     """Staff only: pick the account to open (every console page then shows that account)."""
-    target = safe_next(request, request.POST.get("next") or request.GET.get("next"), reverse("console:plugs"))
+    target = safe_next(request, request.POST.get("next") or request.GET.get("next"), reverse("console:home"))
     if request.method == "POST":
         if open_account(request, request.POST.get("account", "")):
             return redirect(target)
@@ -138,8 +139,19 @@ def sign_out_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+def landing(request: HttpRequest) -> HttpResponse:
+    """`/`: what this server is and where its doors are (console, API docs, admin, health)."""
+    signed_in = session_principal(request.session) is not None
+    return render(request, "console/landing.html", {"signed_in": signed_in})
+
+
+@console_page
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("console:plugs")
+    """The fleet at a glance; the numbers then move over the page's socket (`console/live/home`)."""
+    summary = selectors.fleet_summary(principal=_principal(request), now=now_ms())
+    context = {"summary": summary, "section": "home", "live_path": "/console/live/home"}
+    return render(request, "console/home.html", context)
 
 
 # --- plugs ---------------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ def _demo(*args: str) -> tuple[dict, dict[str, str], str]:
     document, rest = text.split("\n}\n", 1)
     credentials = json.loads(document + "\n}")
     exports = dict(re.findall(r"^export (\w+)=(\S+)$", rest, re.MULTILINE))
-    examples = rest.split("filled in (server at", 1)[1].split("\n", 1)[1]
+    examples, console = rest.split("filled in (server at", 1)[1].split("\n", 1)[1].split("\n# The console: ")
+    assert console.startswith("http://") and credentials["account"]["email"] in console
     return credentials, exports, examples
 
 
@@ -59,6 +60,14 @@ def test_the_examples_follow_the_host_and_ports() -> None:
     assert "http://127.0.0.1:9000/v3/devices/" in examples and "8000" not in examples
     assert f"mosquitto_pub -p 11883 -i {exports['DEV']}" in examples and "1884" not in examples
     assert "hostname='127.0.0.1', port=11883" in examples
+
+
+def test_the_console_address_comes_last_with_the_credentials() -> None:
+    out = StringIO()
+    call_command("demo", "--port", "9000", stdout=out)
+    last = out.getvalue().rstrip("\n").rsplit("\n", 1)[1]
+    assert last.startswith("# The console: http://127.0.0.1:9000/console/ (sign in with demo@")
+    assert last.endswith("/ demo-password)")
 
 
 def test_run_twice_the_same_credentials() -> None:

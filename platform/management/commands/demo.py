@@ -1,7 +1,8 @@
 """`manage.py demo`: make sure a demo account and device exist and print how to use them.
 
 It prints the credentials as JSON, then as `export` lines to paste into a shell, then the
-README's examples (section "Examples") with the credentials, host and ports filled in.
+README's examples (section "Examples") with the credentials, host and ports filled in, and
+last the console's address with the credentials that sign in to it.
 `EXAMPLES` is that README block word for word (tests/plugboard/test_demo.py holds them equal).
 """
 
@@ -105,4 +106,9 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             filled_in(EXAMPLES, values, host=host, port=opts["port"], mqtt_port=opts["mqtt_port"])
+        )
+        # Last, so it is the line above the server's own output: where a person starts.
+        self.stdout.write(
+            f"\n# The console: http://{host}:{opts['port']}/console/ "
+            f"(sign in with {account.email} / {opts['password']})"
         )

@@ -14,6 +14,27 @@
   }
   function json(value) { return JSON.stringify(value); }
   function isoMs(ms) { return new Date(ms).toISOString(); }
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  /* The one way a time is shown: the reader's local time, YYYY-MM-DD HH:MM:SS, in a <time>
+     whose datetime attribute (and title) holds the ISO 8601 UTC instant. Rows rendered by the
+     server carry the same <time> and are rewritten by localTimes() on load. */
+  function localText(ms) {
+    var d = new Date(ms);
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
+      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+  }
+  function timeEl(ms) {
+    var t = el("time", localText(ms)), iso = isoMs(ms);
+    t.setAttribute("datetime", iso); t.title = iso;
+    return t;
+  }
+  function timeCell(ms, cls) { var td = el("td", undefined, cls); td.append(timeEl(ms)); return td; }
+  function localTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (t) {
+      var ms = Date.parse(t.getAttribute("datetime"));
+      if (!isNaN(ms)) t.textContent = localText(ms);
+    });
+  }
   function flash(row) { row.classList.remove("fresh"); void row.offsetWidth; row.classList.add("fresh"); }
   function setLive(text) { if (state) state.textContent = "live: " + text; }
   function number(v) {
@@ -22,7 +43,28 @@
   }
 
   /* --- chart (plug page) ------------------------------------------------------------------ */
+  /* The x axis is the chosen window, not the span of the data: a last-hour chart of one point
+     spans an hour (and slides with the clock), a From-To range spans that range. */
   function chartWidth(box) { return Math.max(240, box.clientWidth - 4); }
+  function windowRange() {
+    if (series.relative) { var until = Date.now() / 1000; return [until - series.window / 1000, until]; }
+    return [series.start / 1000, series.end / 1000];
+  }
+  function tickText(span) {
+    return function (u, splits) {
+      return splits.map(function (v) {
+        var t = localText(v * 1000);  /* YYYY-MM-DD HH:MM:SS, local, like every time shown */
+        if (span <= 600) return t.slice(11);
+        if (span <= 2 * 86400) return t.slice(11, 16);
+        return t.slice(5, 16);
+      });
+    };
+  }
+  function showRange(box) {
+    var x = chart.scales.x;
+    box.setAttribute("data-x-min", Math.round(x.min * 1000));
+    box.setAttribute("data-x-max", Math.round(x.max * 1000));
+  }
   function initChart() {
     var box = document.getElementById("chart"), data = document.getElementById("series");
     if (!box || !data || !window.uPlot) return;
@@ -31,11 +73,14 @@
     series.points.forEach(function (p) { xs.push(p[0] / 1000); ys.push(p[1]); });
     chart = new window.uPlot({
       width: chartWidth(box), height: 260,
-      scales: { x: { time: true } },
-      series: [{}, { label: series.property, stroke: "#0b5cad", width: 2, fill: "rgba(11,92,173,.08)",
-                     points: { show: xs.length < 80 } }],
-      axes: [{}, { size: 60 }]
+      scales: { x: { time: true, range: function () { return windowRange(); } } },
+      series: [{ value: function (u, v) { return v == null ? "--" : localText(v * 1000); } },
+               { label: series.property, stroke: "#0b5cad", width: 2, fill: "rgba(11,92,173,.08)",
+                 points: { show: xs.length < 80 }, spanGaps: true }],
+      axes: [{ values: tickText(series.window / 1000), space: 70 }, { size: 60 }],
+      hooks: { setScale: [function (u, key) { if (key === "x") showRange(box); }] }
     }, [xs, ys], box);
+    showRange(box);
     box.setAttribute("data-points", xs.length);
     window.addEventListener("resize", function () { chart.setSize({ width: chartWidth(box), height: 260 }); });
   }
@@ -46,7 +91,7 @@
     var i = xs.length;
     while (i > 0 && xs[i - 1] > t) i--;
     if (i > 0 && xs[i - 1] === t) ys[i - 1] = y; else { xs.splice(i, 0, t); ys.splice(i, 0, y); }
-    var since = (series.relative ? Date.now() - series.window : series.start) / 1000;
+    var since = windowRange()[0];
     while (xs.length && xs[0] < since) { xs.shift(); ys.shift(); }
     chart.setData([xs, ys]);
     /* What the chart holds, for a reader (and a test) that cannot look at the canvas. */
@@ -77,18 +122,18 @@
     var shown = row.querySelector("[data-at]");
     if (shown.getAttribute("data-ms") && +shown.getAttribute("data-ms") > record.at) return;
     row.querySelector("[data-value]").textContent = json(record.data);
-    shown.textContent = isoMs(record.at);
+    shown.textContent = ""; shown.append(timeEl(record.at));
     shown.setAttribute("data-ms", record.at);
     flash(row);
   }
-  function journal(record) { journalEvent("data", "live", record.channel, json(record.data)); }
+  function journal(record, source) { journalEvent("data", source || "", record.channel, json(record.data)); }
   function journalEvent(event, source, channel, data) {
     var table = document.getElementById("journal");
     if (!table || location.search.indexOf("jbefore=") >= 0) return;
     var tbody = table.tBodies[0], empty = tbody.querySelector("tr.empty");
     if (empty) empty.remove();
     var row = el("tr");
-    row.append(el("td", isoMs(Date.now())), el("td", event), el("td", source, "opt"), el("td", channel), el("td", data));
+    row.append(timeCell(Date.now()), el("td", event), el("td", source, "opt"), el("td", channel), el("td", data));
     tbody.prepend(row);
     while (tbody.rows.length > 20) tbody.deleteRow(-1);
     flash(row);
@@ -101,7 +146,7 @@
     msg.entries.forEach(function (e) {
       if (tbody.querySelector('tr[data-log="' + CSS.escape(String(e.id)) + '"]')) return;
       var row = el("tr"); row.setAttribute("data-log", e.id);
-      row.append(el("td", isoMs(e.at)), el("td", e.source, "opt"), el("td", e.property), el("td", e.code), el("td", e.message));
+      row.append(timeCell(e.at), el("td", e.source, "opt"), el("td", e.property), el("td", e.code), el("td", e.message));
       tbody.prepend(row);
       flash(row);
     });
@@ -117,7 +162,7 @@
       cell.append(el("span", msg.connected ? "connected" : "offline", "badge " + (msg.connected ? "on" : "off")));
       if (msg.transport) { cell.append(" "); var t = el("small", msg.transport); t.setAttribute("data-transport", ""); cell.append(t); }
       var seen = holder.querySelector("[data-last-seen]");
-      if (seen && msg.last_seen) seen.textContent = isoMs(msg.last_seen);
+      if (seen && msg.last_seen) { seen.textContent = ""; seen.append(timeEl(msg.last_seen)); }
       flash(holder.tagName === "TR" ? holder : cell);
     });
   }
@@ -133,7 +178,7 @@
         row = el("tr"); row.setAttribute("data-command", c.id);
         var cell = el("td"), badge = el("span", "", "badge"); badge.setAttribute("data-state", "");
         cell.append(badge);
-        row.append(el("td", c.property), el("td", json(c.value)), cell, el("td", isoMs(Date.now()), "opt"));
+        row.append(el("td", c.property), el("td", json(c.value)), cell, timeCell(Date.now(), "opt"));
         tbody.prepend(row);
       }
       var order = ["pending", "sent", "acked", "expired"];
@@ -144,9 +189,43 @@
       flash(row);
     });
   }
+  /* --- home page ------------------------------------------------------------------------- */
+  function link(plug, name) {
+    var a = el("a", name); a.href = "/console/plugs/" + encodeURIComponent(plug) + "/"; return a;
+  }
+  function refill(id, rows, empty, cells) {
+    var table = document.getElementById(id);
+    if (!table) return;
+    var tbody = table.tBodies[0];
+    tbody.textContent = "";
+    if (!rows.length) {
+      var row = el("tr", undefined, "empty"), td = el("td", empty);
+      td.colSpan = table.tHead.rows[0].cells.length; row.append(td); tbody.append(row);
+    }
+    rows.forEach(function (r) { var row = el("tr"); cells(r).forEach(function (c) { row.append(c); }); tbody.append(row); });
+  }
+  function home(msg) {
+    document.querySelectorAll("[data-stat]").forEach(function (node) {
+      var name = node.getAttribute("data-stat");
+      if (msg[name] !== undefined && node.textContent !== String(msg[name])) {
+        node.textContent = msg[name];
+        flash(node.closest("li"));
+      }
+    });
+    refill("busiest", msg.busiest, "No point in the last minute.", function (b) {
+      var name = el("td"); name.append(link(b.plug, b.name)); return [name, el("td", String(b.points))];
+    });
+    refill("rejections", msg.rejections, "No rejection logged.", function (r) {
+      var name = el("td"), why = el("td"); name.append(link(r.plug, r.name));
+      why.append(el("code", r.code), " " + r.message);
+      return [timeCell(r.at), name, el("td", r.property), why];
+    });
+  }
+
   function onMessage(event) {
     var msg = JSON.parse(event.data);
-    if (msg.kind === "points") msg.records.forEach(function (r) { latest(r); chartAdd(r); journal(r); });
+    if (msg.kind === "points") msg.records.forEach(function (r) { latest(r); chartAdd(r); journal(r, msg.source); });
+    else if (msg.kind === "home") home(msg);
     else if (msg.kind === "connection") connection(msg);
     else if (msg.kind === "commands") commands(msg);
     else if (msg.kind === "log") deviceLog(msg);
@@ -165,5 +244,5 @@
     };
   }
 
-  document.addEventListener("DOMContentLoaded", function () { initChart(); connect(); });
+  document.addEventListener("DOMContentLoaded", function () { localTimes(document); initChart(); connect(); });
 })();

@@ -3,16 +3,19 @@
 connect, its values arrive on the chart and in the latest values without a reload, a command's
 state moves to `acked` when the device acknowledges, a type-breaking value lands in the device
 log in debug status, and a regenerated key refuses the old secret. A screenshot of every page,
-at desktop and phone widths, goes to var/test-artifacts/console/."""
+at desktop and phone widths, goes to var/test-artifacts/console/, and the plug page's top to
+docs/console.png (the README's picture)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ from tests.support import ROOT, ServerProcess, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "var" / "test-artifacts" / "console"
+README_SHOT = ROOT / "docs" / "console.png"
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -92,6 +96,26 @@ def _http_status(server: ServerProcess, path: str, headers: dict[str, str]) -> i
         return exc.code
 
 
+TIME_SHOWN = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def _kolkata(iso: str) -> str:
+    """An ISO UTC instant as the console shows it to a reader in Kolkata."""
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00")) + timedelta(hours=5, minutes=30)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _axis_span(page: Any) -> int:
+    """The chart's x axis, ms (console.js writes the scale's ends on the chart's box)."""
+    box = page.locator("#chart")
+    return int(box.get_attribute("data-x-max") or 0) - int(box.get_attribute("data-x-min") or 0)
+
+
+def _cells(row: Any) -> list[str]:
+    return [c.strip() for c in row.locator("td").all_inner_texts()]
+
+
 def _shoot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -103,29 +127,49 @@ def test_console_in_a_real_browser(console_server: ServerProcess, browser: Any, 
     enrolled = tenant.plug("thermostat", hwid="SN-1")
     plug = enrolled.plug
     server = console_server
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    # A zone far from UTC: the times a person reads are local, their datetime attributes UTC.
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, timezone_id="Asia/Kolkata")
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     device: Device | None = None
     try:
-        page.goto(server.base + "/console/")
+        page.goto(server.base + "/")  # the landing page leads to the console
+        _shoot(page, "landing")
+        page.get_by_role("link", name="Sign in to the console").click()
         _shoot(page, "sign-in")
         page.get_by_label("Email").fill(tenant.email)
         page.get_by_label("Master password").fill(tenant.password)
         page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url("**/console/plugs/")
-        row = page.locator(f'tr[data-plug="{plug.id}"]')
-        expect(row.locator("[data-connection]")).to_have_text("offline")
+        page.wait_for_url("**/console/")
+        stat = page.locator("[data-stat]")
+        expect(page.locator('[data-stat="devices"]')).to_have_text("1")
+        expect(page.locator('[data-stat="connected"]')).to_have_text("0")
         expect(page.locator("body")).to_have_attribute("data-live-state", "open")
 
-        device = Device(server, enrolled)
-        expect(row.locator("[data-connection]")).to_contain_text("connected", timeout=10_000)
+        device = Device(server, enrolled)  # the home page's numbers move without a reload
+        expect(page.locator('[data-stat="connected"]')).to_have_text("1", timeout=10_000)
+        device.publish("temperature", 19.0)
+        expect(page.locator('[data-stat="points_per_minute"]')).to_have_text("1", timeout=10_000)
+        expect(page.locator("#busiest tbody tr").first).to_contain_text("thermostat")
+        assert stat.count() == 5
+        _shoot(page, "home")
+
+        page.get_by_role("link", name="Plugs").click()
+        page.wait_for_url("**/console/plugs/")
+        row = page.locator(f'tr[data-plug="{plug.id}"]')
+        expect(row.locator("[data-connection]")).to_contain_text("connected")
         expect(row.locator("[data-connection]")).to_contain_text("mqtt-tcp")
         _shoot(page, "plugs")
 
         device.publish("temperature", 20.0)
         device.publish("setpoint", 18)
         assert wait_for(lambda: Property.objects.filter(plug=plug).count() == 2)
+        # Local time where a person reads it (Kolkata: UTC+05:30), the UTC instant beside it.
+        seen = row.locator("[data-last-seen] time")
+        expect(seen).to_have_text(TIME_SHOWN)
+        instant = seen.get_attribute("datetime") or ""
+        assert ISO_UTC.fullmatch(instant), instant
+        assert seen.inner_text() == _kolkata(instant)
         Property.objects.filter(plug=plug, name="setpoint").update(access=Property.Access.PUBLIC)
         page.get_by_role("link", name="thermostat").click()
         page.wait_for_url(f"**/console/plugs/{plug.id}/")
@@ -133,13 +177,29 @@ def test_console_in_a_real_browser(console_server: ServerProcess, browser: Any, 
         page.get_by_role("button", name="Show").click()
         page.wait_for_url("**chart=temperature**")
         expect(page.locator("body")).to_have_attribute("data-live-state", "open")
-        expect(page.locator("#chart")).to_have_attribute("data-points", "1")
+        expect(page.locator("#chart")).to_have_attribute("data-points", "2")
+        # The axis is the chosen window (an hour), not the few seconds the points span.
+        assert abs(_axis_span(page) - 3_600_000) < 2_000, _axis_span(page)
 
         device.publish("temperature", 23.5)  # appears without a reload
         latest = page.locator('#latest tr[data-property="temperature"] [data-value]')
         expect(latest).to_have_text("23.5")
-        expect(page.locator("#chart")).to_have_attribute("data-points", "2")
-        expect(page.locator("#chart")).to_have_attribute("data-last-value", "23.5")
+        device.publish("temperature", 26.0)
+        expect(latest).to_have_text("26")
+        live_row = _cells(page.locator("#journal tbody tr").first)
+        assert live_row[1:] == ["data", "mqtt-tcp", "temperature", "26"], live_row
+        page.reload()
+        expect(page.locator("body")).to_have_attribute("data-live-state", "open")
+        reloaded = _cells(page.locator("#journal tbody tr").first)
+        assert reloaded[1:] == live_row[1:], (live_row, reloaded)  # the same row, live or not
+        for when in page.locator("main time").all():
+            assert TIME_SHOWN.fullmatch(when.inner_text()), when.inner_text()
+            assert when.inner_text() == _kolkata(when.get_attribute("datetime") or "")
+        expect(page.locator("#chart")).to_have_attribute("data-points", "4")
+        # The README's picture of the console: this page's top, regenerated by every run.
+        page.screenshot(
+            path=str(README_SHOT), full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": 1180}
+        )
 
         page.locator("#id_property").select_option(label="setpoint")
         page.get_by_label("Value (JSON)").fill("{not json")
@@ -168,6 +228,14 @@ def test_console_in_a_real_browser(console_server: ServerProcess, browser: Any, 
         page.get_by_role("button", name="Show").click()
         page.wait_for_url("**start=2020-01-01T00%3A00**")
         expect(page.locator("#chart-note")).to_contain_text("0 points")
+        assert page.locator("#chart").get_attribute("data-x-min") == "1577836800000"
+        assert _axis_span(page) == 86_400_000
+        page.get_by_label("From (UTC)").fill("")
+        page.get_by_label("To (UTC)").fill("")
+        page.get_by_label("Window").select_option("day")
+        page.get_by_role("button", name="Show").click()
+        page.wait_for_url("**window=day**")
+        assert abs(_axis_span(page) - 86_400_000) < 2_000, _axis_span(page)
 
         old = {"X-Plug-Id": plug.id, "X-Plug-Auth": enrolled.auth}
         assert _http_status(server, "/iot/data/temperature", old) == 200
