@@ -167,8 +167,10 @@ class Command(BaseCommand):
     ) -> None:
         from daphne.server import Server  # imported here: it installs Twisted's asyncio reactor
 
+        from plugboard import bounded_bodies  # after the reactor: it imports Daphne
         from plugboard.asgi import application  # after the reactor: Channels imports Twisted
 
+        bounded_bodies.install()  # the body limit applied before a body is read
         websocket_masking.install()  # small frames unmasked in one C step, not a masker each
 
         def on_ready() -> None:

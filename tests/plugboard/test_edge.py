@@ -1,0 +1,172 @@
+"""The edge holds (issue 24 item 4), over real sockets against a real `manage.py serve`.
+
+Bodies: the limit applied before a body is read (by `Content-Length`, and to a chunked body as
+it arrives), chunked bodies within it parsed, on both dialects.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from data.models import DataPoint
+from tests.conftest import Tenant
+from tests.support import ServerProcess, serve, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LIMIT = 64 * 1024  # the servers' PLUGBOARD_MAX_BODY here
+
+
+@pytest.fixture(scope="module")
+def server(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """One server for the module (each test's rows are its own: new plugs, new channels)."""
+    folder = tmp_path_factory.mktemp("edge")
+    process = serve(
+        django_db_blocker, folder / "var", folder / "server.log", REDIS_URL="", PLUGBOARD_MAX_BODY=str(LIMIT)
+    )
+    process.http("GET", "/warm-up", timeout=60)  # the first request loads the URL conf and the views
+    yield process
+    process.stop()
+
+
+def _head(method: str, path: str, headers: dict[str, str]) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _read_answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP answer (status, lower-cased headers, body by its Content-Length)."""
+    raw = b""
+    while b"\r\n\r\n" not in raw:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed before an answer: {raw!r}"
+        raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+    while len(body) < int(headers.get("content-length", "0")):
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed inside the answer's body"
+        body += chunk
+    return int(status_line.split()[1]), headers, body
+
+
+def _closed(sock: socket.socket) -> bool:
+    """Whether the server ended the connection (end of stream or reset), reading what is left."""
+    try:
+        while sock.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    return True
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.parametrize(
+    ("path", "shape"),
+    [("/iot/data/big", {"err", "msg"}), ("/v3/data/devices/_this_", {"code", "cause", "message"})],
+)
+@pytest.mark.parametrize("expect_continue", [False, True])
+def test_a_content_length_over_the_limit_is_refused_before_the_body_is_sent(
+    server: ServerProcess, path: str, shape: set[str], expect_continue: bool
+) -> None:
+    headers = {"Content-Type": "application/json", "Content-Length": str(200 * 1024 * 1024)}
+    if expect_continue:
+        headers["Expect"] = "100-continue"
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=10) as sock:
+        sock.sendall(_head("PUT", path, headers))  # and not one byte of the 200 MB body
+        status, answer_headers, body = _read_answer(sock)
+        assert _closed(sock)
+
+    assert status == 413  # not "100 Continue": nothing invites the body
+    assert answer_headers["content-type"] == "application/json"
+    assert answer_headers["connection"] == "close"
+    error = json.loads(body)
+    error = error[0] if isinstance(error, list) else error
+    assert set(error) == shape
+    assert 413 in error.values()
+
+
+def test_a_chunked_body_is_stopped_at_the_limit_with_memory_bounded(server: ServerProcess) -> None:
+    before = _rss_kb(server.process.pid)
+    piece = b"x" * 65536
+    frame = b"%x\r\n%s\r\n" % (len(piece), piece)
+    sent = 0
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=10) as sock:
+        headers = {"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+        sock.sendall(_head("PUT", "/iot/data/big", headers))
+        try:
+            while sent < 100 * 1024 * 1024:  # 100 MB offered; the server stops reading long before
+                sock.sendall(frame)
+                sent += len(frame)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            status, _, body = _read_answer(sock)
+        except ConnectionResetError:  # the answer was sent and read before the client's last write
+            pytest.fail("the 413 was lost to a reset")
+        assert _closed(sock)
+
+    assert status == 413, body
+    assert json.loads(body)["err"] == 413
+    assert sent < 1024**3  # the server cut the connection
+    assert _rss_kb(server.process.pid) - before < 32 * 1024  # kB: what was sent was not kept
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload"),
+    [
+        ("PUT", "/iot/data/chunked", b'{"data": 21.5}'),
+        ("POST", "/v3/data/devices/_this_", b'{"chunked": 21.5}'),
+    ],
+)
+def test_a_chunked_body_within_the_limit_is_parsed(
+    server: ServerProcess, tenant: Tenant, method: str, path: str, payload: bytes
+) -> None:
+    thing = tenant.plug("chunky")
+    headers = {
+        "Content-Type": "application/json",
+        "Transfer-Encoding": "chunked",
+        "X-Plug-Id": thing.plug.id,
+        "X-Plug-Auth": thing.auth,
+    }
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=10) as sock:
+        # Two chunks, the way a streaming client frames a body it has not measured.
+        half = len(payload) // 2
+        sock.sendall(_head(method, path, headers) + b"%x\r\n%s\r\n" % (half, payload[:half]))
+        time.sleep(0.05)  # not a timing assertion: the second chunk arrives in a later read
+        sock.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(payload) - half, payload[half:]))
+        status, _, body = _read_answer(sock)
+
+    assert status == 200, body
+    point = wait_for(lambda: DataPoint.objects.filter(of=thing.plug.id).first())
+    assert point is not None and point.data == 21.5
+
+
+def test_an_answer_within_the_limit_keeps_the_connection(server: ServerProcess, tenant: Tenant) -> None:
+    # The guard leaves ordinary requests alone: two requests over one connection.
+    thing = tenant.plug("steady")
+    headers = {"Content-Type": "application/json", "X-Plug-Id": thing.plug.id, "X-Plug-Auth": thing.auth}
+    payload = b'{"data": 1}'
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=10) as sock:
+        for _ in range(2):
+            sock.sendall(
+                _head("PUT", "/iot/data/kept", {**headers, "Content-Length": str(len(payload))}) + payload
+            )
+            status, _, body = _read_answer(sock)
+            assert status == 200, body
