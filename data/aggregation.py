@@ -16,7 +16,11 @@ Query object (the subset of Connio's, itself KairosDB's, that the dialect promis
 - `order` (asc by default) and `limit` (≤ 10,000, default 1,000) apply to the returned values.
 - `sampleSize` is the number of raw points in the range.
 
-On PostgreSQL the first aggregator runs in the database (GROUP BY bucket); elsewhere, and for
+The first aggregator reads the rollups (`data.rollups`) where their minute, hour or day
+buckets lie wholly inside the range and inside one bucket of the sampling, and the raw points
+for the rest (`_from_rollups`). Where no bucket helps (a short range, a sampling aligned with
+no level, minutes written since the last refresh everywhere) it reads raw points:
+on PostgreSQL the first aggregator runs in the database (GROUP BY bucket); elsewhere, and for
 the later aggregators of a chain (which only see the previous output), it runs in Python.
 `first` and `last` with a sampling over at most SEEK_BUCKETS buckets take one index seek per
 bucket (the key orders a property's points by time) instead of reading every point of the
@@ -32,9 +36,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DataError, connection, transaction
+from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
 from data.property_reads import property_points
+from data.rollups import Summary, cover, levels_for, marked_minutes, rollup_summaries
 from devices.models import Plug
 from plugboard.timestamps import MAX_MS, BadTimestamp, iso, parse_timestamp
 
@@ -280,9 +286,18 @@ def query_run(
     `sample_size=False` (the console's chart, which never shows it) spares the COUNT over the
     whole range: `sampleSize` is then None."""
     points = property_points(plug=plug, channel=channel, start=query.start, end=query.end, now=now)
-    size = points.count() if sample_size else None
     aggregators = list(query.aggregators)
     series: Series
+    rolled = _from_rollups(plug, channel, aggregators[0], query, now) if aggregators else None
+    if rolled is not None:
+        series, count = rolled
+        size = count if sample_size else None
+        for aggregator in aggregators[1:]:
+            series = aggregate(series, aggregator)
+        if query.order == "desc":
+            series.reverse()
+        return _answer(size, ref, series[: query.limit])
+    size = points.count() if sample_size else None
     if not aggregators:
         ordering = "-at" if query.order == "desc" else "at"
         series = list(points.order_by(ordering).values_list("at", "data")[: query.limit])
@@ -314,7 +329,90 @@ def query_run(
             if query.order == "desc":
                 series.reverse()
             series = series[: query.limit]
+    return _answer(size, ref, series)
+
+
+def _answer(size: int | None, ref: str, series: Series) -> dict[str, Any]:
     return {
         "sampleSize": size,
         "results": [{"ref": ref, "values": [{"t": iso(t), "v": v} for t, v in series]}],
     }
+
+
+# --- from rollups ------------------------------------------------------------------------------
+
+# Past this many raw spans (marked minutes not refreshed yet, scattered) the range is read raw.
+MAX_RAW_SPANS = 100
+
+
+def _summary_value(name: str, summary: Summary) -> Any:
+    """What aggregator `name` makes of a bucket's summary; None: the bucket is left out (a
+    numeric aggregator over no number)."""
+    if name == "count":
+        return summary.count
+    if name == "first":
+        return _plain(summary.first)
+    if name == "last":
+        return _plain(summary.last)
+    if not summary.numbers:
+        return None
+    if name == "avg":
+        try:
+            return _plain(summary.total / summary.numbers)
+        except OverflowError:
+            return None
+    return _plain({"sum": summary.total, "min": summary.low, "max": summary.high}[name])
+
+
+def _from_rollups(
+    plug: Plug, channel: str, head: Aggregator, query: PointQuery, now: int
+) -> tuple[Series, int] | None:
+    """The first aggregator's series (ascending) and the number of points in the range, from
+    the coarsest rollups whose buckets fall wholly inside the range and inside one bucket of
+    the sampling, with the raw points for the rest (the range's partial edges, minutes changed
+    since the last refresh); None when no rollup bucket helps (the caller reads raw).
+
+    Rollups keep expired points: where a point has expired but its minute is summarised, the
+    answer still counts it (that is what they are for), where raw answers would not."""
+    levels = levels_for(head.sampling_ms)
+    if not levels:
+        return None
+    lo = query.start or 0
+    hi = (now if query.end is None else query.end) + 1  # the end is inclusive
+    if hi - lo < levels[-1]:
+        return None
+    marked = marked_minutes(account_id=plug.account_id, channel=channel, of=plug.id, lo=lo, hi=hi)
+    spans = cover(lo, hi, levels, marked)
+    if not spans.rollups or len(spans.raw) > MAX_RAW_SPANS:
+        return None
+    step = head.sampling_ms
+    buckets: dict[int, Summary] = {}
+
+    def into(at: int) -> Summary:
+        key = at // step if step else 0
+        summary = buckets.get(key)
+        if summary is None:
+            summary = buckets[key] = Summary()
+        return summary
+
+    for bucket, summary in rollup_summaries(
+        account_id=plug.account_id, channel=channel, of=plug.id, spans=spans.rollups
+    ):
+        into(bucket).add(summary)
+    if spans.raw:
+        raw = Q()
+        for a, b in spans.raw:
+            raw |= Q(at__gte=a, at__lt=b)
+        for at, value in (
+            property_points(plug=plug, channel=channel, now=now).filter(raw).values_list("at", "data")
+        ):
+            into(at).add_point(at, value)
+    series: Series = []
+    for key in sorted(buckets):
+        summary = buckets[key]
+        value = _summary_value(head.name, summary)
+        if value is None and head.name in NUMERIC:
+            continue
+        assert summary.first_at is not None
+        series.append((key * step if step else summary.first_at, value))
+    return series, sum(s.count for s in buckets.values())

@@ -17,13 +17,14 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection, transaction
 
-from data.models import DataPoint, JournalEntry
+from data.models import DataPoint, JournalEntry, Rollup
 from data.partitions import (
     JOURNAL_DEFAULT,
     journal_is_partitioned,
     journal_partitions_create,
     journal_partitions_drop,
 )
+from data.rollups import rollups_purge_cutoffs, rollups_refresh
 from plugboard.timestamps import now_ms
 
 log = logging.getLogger(__name__)
@@ -75,14 +76,21 @@ def purge_step_register(step: PurgeStep) -> None:
 
 
 def expiry_purge(*, now: int | None = None, batch: int | None = None) -> dict[str, int]:
-    """Remove expired points and journal entries past retention, then run the registered steps
-    (expired commands); report how many rows each removed."""
+    """Remove expired points, journal entries and rollups past their retention, then run the
+    registered steps (expired commands); report how many rows each removed.
+
+    The rollups are refreshed first, so the points about to go are in them (data.rollups)."""
     now = now_ms() if now is None else now
     batch = batch or settings.PLUGBOARD["PURGE_BATCH"]
     journal_cutoff = now - settings.PLUGBOARD["JOURNAL_RETENTION_DAYS"] * DAY_MS
+    rollups_refresh()
     points = delete_in_batches(DataPoint._meta.db_table, "expire_at <= %s", [now], batch)
     journal = _journal_purge(now, journal_cutoff, batch)
-    counts = {"points": points, "journal": journal}
+    rollups = sum(
+        delete_in_batches(Rollup._meta.db_table, "level = %s AND bucket < %s", [level, cutoff], batch)
+        for level, cutoff in rollups_purge_cutoffs(now)
+    )
+    counts = {"points": points, "journal": journal, "rollups": rollups}
     for step in _purge_steps:
         counts.update(step(now, journal_cutoff, batch))
     # The counts are in the message too, so any formatter shows them (and as fields in JSON).

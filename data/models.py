@@ -89,3 +89,62 @@ class JournalEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} {self.channel} of {self.of}"
+
+
+class Rollup(models.Model):
+    """What one series (`account, channel, of`) held over one minute, hour or day (SPEC §14):
+    enough to answer count, sum, min, max, avg, first and last of any union of buckets exactly.
+
+    A bucket summarises every point stored in its span, expired or not: rollups outlive the raw
+    points (each level has its own retention, `data.rollups`)."""
+
+    class Level(models.IntegerChoices):
+        MINUTE = 60_000
+        HOUR = 3_600_000
+        DAY = 86_400_000
+
+    id = models.BigAutoField(primary_key=True)
+    account_id = models.CharField(max_length=28)
+    channel = models.CharField(max_length=200)
+    of = models.CharField(max_length=28)
+    level = models.IntegerField(choices=Level.choices, help_text="the bucket's width, ms")
+    bucket = models.BigIntegerField(help_text="the bucket's start, ms since the epoch (a multiple of level)")
+    count = models.BigIntegerField(help_text="points, of any value")
+    numbers = models.BigIntegerField(help_text="points whose value is a number (not a boolean)")
+    total = models.FloatField(null=True, help_text="sum of the numbers")
+    low = models.FloatField(null=True, help_text="least number")
+    high = models.FloatField(null=True, help_text="greatest number")
+    first_at = models.BigIntegerField()
+    first = models.JSONField(null=True)
+    last_at = models.BigIntegerField()
+    last = models.JSONField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint("account_id", "channel", "of", "level", "bucket", name="rollup_key"),
+        ]
+        # The key serves the reads (a series' buckets of one level in a range); this, each
+        # level's retention.
+        indexes = [models.Index(fields=["level", "bucket"], name="rollup_retention")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} of {self.of} {self.level}@{self.bucket}"
+
+
+class RollupMark(models.Model):
+    """A minute of a series that changed since its rollups were computed (a write, an
+    overwrite, a removal). Appended by the writes (never updated, so a write never waits on
+    another or on the refresh), consumed by `data.rollups.rollups_refresh`; until then the
+    reads take that minute from the raw points."""
+
+    id = models.BigAutoField(primary_key=True)
+    account_id = models.CharField(max_length=28)
+    channel = models.CharField(max_length=200)
+    of = models.CharField(max_length=28)
+    minute = models.BigIntegerField(help_text="the minute's start, ms")
+
+    class Meta:
+        indexes = [models.Index(fields=["account_id", "channel", "of", "minute"], name="rollupmark_series")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} of {self.of} @{self.minute}"

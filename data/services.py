@@ -23,6 +23,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, models, transaction
 from django.db.models import DEFERRED
 
 from data.models import DataPoint, JournalEntry
+from data.rollups import rollups_mark
 from data.selectors import PointFilter, points_matching
 from data.store import (
     PROPERTY_COLUMNS,
@@ -177,6 +178,7 @@ class _Point:
     data_json: str
     expire_at: int | None
     modify: str | None = None
+    moved_from: tuple[str, str, int] | None = None  # a modified record's (channel, of, at) before
     prop: Property | None = None
     command: bool = False
     oid: str = ""
@@ -230,6 +232,7 @@ def _write_many(submissions: Sequence[Submission], source: str) -> list[list[Poi
         stored = _store(accepted, submissions, now)
         for p in stored:
             results[p.sub][p.index] = PointResult(id=p.oid)
+        _mark_for_rollups(stored, submissions)
         _journal(stored, submissions, source, now)
         _update_latest(stored)
         commands = [p for p in stored if p.command]
@@ -404,6 +407,7 @@ def _authorize(
             p.of = record.of if subs[p.sub].points[p.index].of is None else p.of
             if subs[p.sub].points[p.index].at is None:
                 p.at = record.at
+            p.moved_from = (record.channel, record.of, record.at)
         # A batch mostly writes for one or a few plugs: each (caller, plug) is decided once.
         key = (id(principal), p.of)
         if key in verdicts:
@@ -617,6 +621,14 @@ def _store(points: list[_Point], subs: Sequence[Submission], now: int) -> list[_
     return points
 
 
+def _mark_for_rollups(points: list[_Point], subs: Sequence[Submission]) -> None:
+    """The minutes the batch wrote into (and those a moved record left) get their rollups
+    recomputed by the next refresh: one statement (data.rollups)."""
+    keys = [(subs[p.sub].principal.account_id, p.channel, p.of, p.at) for p in points]
+    keys += [(subs[p.sub].principal.account_id, *p.moved_from) for p in points if p.moved_from]
+    rollups_mark(keys)
+
+
 def _journal(points: list[_Point], subs: Sequence[Submission], source: str, now: int) -> None:
     """Append every accepted write to the journal."""
     data = JournalEntry.Event.DATA.value  # an enum member's value is a property call: once
@@ -745,6 +757,7 @@ def points_delete(*, principal: Principal, filters: PointFilter, source: str = "
             .values_list("id", "channel", "of", "at", "data", "expire_at")
         )
         removed = 0
+        rollups_mark((principal.account_id, channel, of, at) for _, channel, of, at, _, _ in rows)
         for start in range(0, len(rows), DELETE_CHUNK):
             chunk = [row[0] for row in rows[start : start + DELETE_CHUNK]]
             removed += DataPoint.objects.filter(id__in=chunk).delete()[0]

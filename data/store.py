@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from django.db import connection, transaction
 
-from data.models import DataPoint, JournalEntry
+from data.models import DataPoint, JournalEntry, RollupMark
 from devices.models import Plug, Property
 from plugboard.models import Account
 
@@ -190,3 +190,50 @@ def plugs_named(plug_ids: Collection[str]) -> list[tuple[str, str, str, str, int
             list(plug_ids),
         )
         return cursor.fetchall()
+
+
+# --- rollups' marks (data.rollups) ------------------------------------------------------------
+
+_MARK_COLUMNS = '(account_id, channel, "of", minute)'
+
+
+def rollup_marks_append(rows: Collection[tuple[str, str, str, int]]) -> None:
+    """Append (account, channel, of, minute) marks: COPY on PostgreSQL (the table has no unique
+    key: a write never waits on another's mark), one multi-row insert elsewhere."""
+    if not rows:
+        return
+    table = RollupMark._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with (
+                connection.wrap_database_errors,
+                cursor.cursor.copy(f"COPY {table} {_MARK_COLUMNS} FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+            return
+        cursor.execute(
+            f"INSERT INTO {table} {_MARK_COLUMNS} VALUES {','.join(['(%s,%s,%s,%s)'] * len(rows))}",
+            [v for row in rows for v in row],
+        )
+
+
+def rollup_marks_take(batch: int) -> list[tuple[str, str, str, int]]:
+    """Remove up to `batch` marks and return them (distinct). Inside the caller's transaction: a
+    refresh that fails puts them back. A mark committed after this statement began stays for the
+    next refresh, so a write is never missed."""
+    table = RollupMark._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} LIMIT %s "
+                f'FOR UPDATE SKIP LOCKED)) RETURNING account_id, channel, "of", minute',
+                [batch],
+            )
+        else:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} LIMIT %s) "
+                f'RETURNING account_id, channel, "of", minute',
+                [batch],
+            )
+        return list(set(cursor.fetchall()))

@@ -183,6 +183,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "outbound.tasks.deliver",
         "schedule": float(os.environ.get("PLUGBOARD_OUTBOUND_SWEEP_SECONDS", 5)),
     },
+    # Rollups within a minute of the writes: the refresh runs thrice a minute by default.
+    "refresh-rollups": {
+        "task": "data.tasks.refresh_rollups",
+        "schedule": float(os.environ.get("ROLLUP_EVERY", 20)),
+    },
 }
 
 # --- static files ---------------------------------------------------------------------------
@@ -256,6 +261,12 @@ PLUGBOARD = {
     "PURGE_BATCH": _env_int("PLUGBOARD_PURGE_BATCH", 5_000),
     # After each full purge batch, rest this share (%) of the batch's time: ingest keeps the CPU.
     "PURGE_PAUSE_PERCENT": _env_int("PLUGBOARD_PURGE_PAUSE_PERCENT", 150),
+    # Marks (changed minutes) one rollup refresh transaction takes (data.rollups).
+    "ROLLUP_BATCH": _env_int("PLUGBOARD_ROLLUP_BATCH", 2_000),
+    # Days each rollup level is kept (0: for ever); raw points keep their own expiry.
+    "ROLLUP_MINUTE_DAYS": _env_int("PLUGBOARD_ROLLUP_MINUTE_DAYS", 90),
+    "ROLLUP_HOUR_DAYS": _env_int("PLUGBOARD_ROLLUP_HOUR_DAYS", 0),
+    "ROLLUP_DAY_DAYS": _env_int("PLUGBOARD_ROLLUP_DAY_DAYS", 0),
     "MQTT_MAX_PACKET": _env_int("MQTT_MAX_PACKET", DEFAULT_MAX_PACKET),
     "MQTT_MAX_INFLIGHT": _env_int("MQTT_MAX_INFLIGHT", DEFAULT_MAX_INFLIGHT),
     "MQTT_PUBLISH_RATE": _env_int("MQTT_PUBLISH_RATE", 5_000),  # messages/s per connection

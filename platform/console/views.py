@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from data.aggregation import MAX_LIMIT, Aggregator, PointQuery, query_run
 from data.models import JournalEntry
+from data.rollups import MINUTE, rollup_sampling
 from data.selectors import PointFilter, channels_read, points_read
 from data.services import PointIn, points_write
 from devices import access
@@ -223,9 +224,10 @@ def _number(value: Any) -> float | None:
 
 def chart_series(*, plug: Plug, channel: str, start: int, end: int) -> dict[str, Any]:
     """The chart's points of one property in `start..end` (ms): raw when the window holds at
-    most CHART_POINTS; else CHART_POINTS buckets through the property dialect's aggregation —
-    averaged while the window holds at most AVERAGED_POINTS (averaging reads every point),
-    beyond that each bucket's first point (one index seek per bucket on PostgreSQL)."""
+    most CHART_POINTS; else up to CHART_POINTS buckets averaged through the property dialect's
+    aggregation. Past AVERAGED_POINTS, or buckets of a minute or more, the buckets are whole
+    minutes, hours or days, whose true averages the rollups hold (data.rollups): the chart
+    never reads more than the range's edges raw."""
     size = selectors.property_series_size(
         plug=plug, channel=channel, start=start, end=end, bound=AVERAGED_POINTS + 1
     )
@@ -233,7 +235,9 @@ def chart_series(*, plug: Plug, channel: str, start: int, end: int) -> dict[str,
     summary = None
     if size > CHART_POINTS:
         bucket = max(1, math.ceil((end - start) / CHART_POINTS))
-        summary = "avg" if size <= AVERAGED_POINTS else "first"
+        if size > AVERAGED_POINTS or bucket >= MINUTE:
+            bucket = rollup_sampling(bucket)
+        summary = "avg"
         query = PointQuery(start, end, (Aggregator(summary, bucket),), MAX_LIMIT, "asc")
     else:
         query = PointQuery(start, end, (), CHART_POINTS, "asc")

@@ -213,9 +213,11 @@ class Command(BaseCommand):
         if expiry and settings.CELERY_TASK_ALWAYS_EAGER:
             # Only the embedded default runs the purge in this process (production: Celery beat).
             from data.expiry import expiry_schedule
+            from data.rollups import rollups_schedule
 
             asyncio.get_event_loop().create_task(expiry_schedule())
-            self.stdout.write("expiry schedule running in-process")
+            asyncio.get_event_loop().create_task(rollups_schedule())
+            self.stdout.write("expiry and rollup schedules running in-process")
         if settings.CELERY_TASK_ALWAYS_EAGER:
             # The embedded default delivers the outbox in this process too (production: workers).
             from outbound.outbox import outbox_runner_start

@@ -262,30 +262,38 @@ def test_the_plug_page_charts_a_window_downsampled(
     assert 0 < len(data["points"]) <= 600
 
 
-def test_a_window_past_the_averaging_bound_draws_each_buckets_first_point(
+def test_a_window_past_the_averaging_bound_draws_true_averages_of_whole_minutes(
     tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Averaging reads every point of the window; past AVERAGED_POINTS the chart takes each
-    bucket's first point instead (index seeks on PostgreSQL): real values, never averages."""
+    """Past AVERAGED_POINTS the chart's buckets are whole minutes, which the rollups average
+    (a spike between samples still moves its bucket): each value is its minute's true mean."""
     import json
 
+    from data.rollups import rollups_refresh
     from plugboard.timestamps import now_ms
 
     monkeypatch.setattr("plugboard.console.views.AVERAGED_POINTS", 1000)
     plug = tenant.plug("thermostat").plug
     now = now_ms()
-    points = [
-        PointIn(channel="t", data=float(i % 17) + 0.5, at=now - i * 1000, of=plug.id) for i in range(1500)
-    ]
+    values = {now - i * 1000: float(i % 17) + 0.5 for i in range(1500)}
+    values[now - 700_500] = 10_000.0  # one spike
+    points = [PointIn(channel="t", data=v, at=t, of=plug.id) for t, v in values.items()]
     points_write(principal=device(tenant, plug), points=points, source="http")
+    rollups_refresh()
     html = signed_in(tenant).get(f"/console/plugs/{plug.id}/?chart=t&window=hour").content.decode()
     found = re.search(r'<script id="series" type="application/json">(.*?)</script>', html, re.S)
     assert found
     data = json.loads(found.group(1))
-    assert data["summary"] == "first" and data["bucket"] == 3_600_000 // 600
-    assert 0 < len(data["points"]) <= 600
-    assert {v for _, v in data["points"]} <= {float(i) + 0.5 for i in range(17)}
-    assert "the first of each 6000 ms bucket" in html
+    assert data["summary"] == "avg" and data["bucket"] == 60_000
+    minutes: dict[int, list[float]] = {}
+    for t, v in values.items():
+        if data["start"] <= t <= data["end"]:
+            minutes.setdefault(t // 60_000 * 60_000, []).append(v)
+    expected = [[m, sum(vs) / len(vs)] for m, vs in sorted(minutes.items())]
+    assert len(data["points"]) == len(expected)
+    for (t, v), (want_t, want_v) in zip(data["points"], expected, strict=True):
+        assert t == want_t and abs(v - want_v) < 1e-9
+    assert max(v for _, v in data["points"]) > 100  # the spike's minute
 
 
 def test_keys_create_once_and_revoke(tenant: Tenant, api: Any) -> None:
@@ -422,7 +430,8 @@ def test_the_chart_takes_a_custom_range(tenant: Tenant, django_assert_max_num_qu
     assert small["bucket"] is None and len(small["points"]) == 61
     assert small["points"][0][0] == base and small["fixed"] is True
     big = series("start=2026-03-01T00:00&end=2026-03-04T00:00")  # the range alone picks "range"
-    assert big["bucket"] == 3 * 86_400_000 // 600 and 0 < len(big["points"]) <= 600
+    # 3 days in 600 buckets is 7.2 min, rounded up to whole minutes, which the rollups answer.
+    assert big["bucket"] == 8 * 60_000 and 0 < len(big["points"]) <= 600
     assert big["start"] == base and big["end"] == base + 3 * 86_400_000
     later = series("start=2026-03-04T00:00&end=2026-03-04T00:01")
     assert [p[1] for p in later["points"]] == [100.0 + i for i in range(10)]

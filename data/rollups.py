@@ -1,0 +1,354 @@
+"""Rollups (SPEC §14): per-minute, per-hour and per-day summaries of every series, kept within a
+minute of the writes, each level with its own retention, so raw points may expire while their
+summaries stay.
+
+How they stay true:
+
+- **Marks.** Every write, overwrite (rule 1's same-millisecond replacement), move (a record
+  modified by id) and removal appends one `RollupMark` per (series, minute) it touched, in the
+  write's transaction, as one statement per batch (`rollups_mark`). Marks are only appended,
+  never updated, so writers never wait on each other or on the refresh.
+- **Refresh.** `rollups_refresh` (a Celery beat task every `ROLLUP_EVERY` seconds, in process on
+  the embedded default, and first thing in every purge) takes a batch of marks, recomputes
+  each marked minute from the raw points (expired ones included: a summary keeps what was
+  stored), then each hour holding one from its minutes and each day from its hours, all in one
+  transaction, so a refresh killed midway leaves the marks for the next. On PostgreSQL a
+  transaction-level advisory lock lets one refresh run at a time (a second one skips): two
+  recomputing the same minute from different snapshots could otherwise commit the older last.
+- **Reads.** A minute still marked is taken from the raw points by the aggregating query
+  (`data.aggregation`), and so is every hour and day holding one: an answer never waits for the
+  refresh and never reads a stale summary.
+
+The purge (`data.expiry`) refreshes before it removes expired points, so every point is rolled
+up while it is still there. What cannot be exact, by construction: a late write (or a removal)
+into a minute whose other points were already purged recomputes that minute from the points
+that remain, and likewise an hour whose minutes passed their retention (docs/retention.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+
+from data.models import DataPoint, Rollup, RollupMark
+from data.store import rollup_marks_append, rollup_marks_take
+
+log = logging.getLogger(__name__)
+
+MINUTE, HOUR, DAY = Rollup.Level.MINUTE.value, Rollup.Level.HOUR.value, Rollup.Level.DAY.value
+LEVELS = (DAY, HOUR, MINUTE)  # coarsest first
+FINER = {HOUR: MINUTE, DAY: HOUR}
+RANGES_PER_STATEMENT = 200  # OR-ed (series, range) conditions in one read
+_ADVISORY_KEY = 0x726F6C6C757073  # "rollups": one refresh at a time on PostgreSQL
+
+SeriesKey = tuple[str, str, str]  # (account, channel, of)
+_ROW_FIELDS = ("count", "numbers", "total", "low", "high", "first_at", "first", "last_at", "last")
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number, as the aggregators count one (a boolean is not)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass(slots=True)
+class Summary:
+    """Count, sum, min, max, first and last of some points: of raw points added one by one, or of
+    buckets merged (the order of either does not matter)."""
+
+    count: int = 0
+    numbers: int = 0
+    total: float = 0
+    low: float | None = None
+    high: float | None = None
+    first_at: int | None = None
+    first: Any = None
+    last_at: int | None = None
+    last: Any = None
+
+    def add_point(self, at: int, value: Any) -> None:
+        self.count += 1
+        if is_number(value):
+            self.numbers += 1
+            self.total += value
+            if self.low is None or value < self.low:
+                self.low = value
+            if self.high is None or value > self.high:
+                self.high = value
+        self._ends(at, value, at, value)
+
+    def add(self, other: Summary) -> None:
+        self.count += other.count
+        if other.numbers:
+            self.numbers += other.numbers
+            self.total += other.total
+            if self.low is None or (other.low is not None and other.low < self.low):
+                self.low = other.low
+            if self.high is None or (other.high is not None and other.high > self.high):
+                self.high = other.high
+        assert other.first_at is not None and other.last_at is not None
+        self._ends(other.first_at, other.first, other.last_at, other.last)
+
+    def _ends(self, first_at: int, first: Any, last_at: int, last: Any) -> None:
+        if self.first_at is None or first_at < self.first_at:
+            self.first_at, self.first = first_at, first
+        if self.last_at is None or last_at > self.last_at:
+            self.last_at, self.last = last_at, last
+
+    @classmethod
+    def of_row(cls, row: Sequence[Any]) -> Summary:
+        """From a rollup's `_ROW_FIELDS`."""
+        count, numbers, total, low, high, first_at, first, last_at, last = row
+        return cls(count, numbers, total or 0, low, high, first_at, first, last_at, last)
+
+
+# --- marks (the write side) ------------------------------------------------------------------
+
+
+def rollups_mark(keys: Iterable[tuple[str, str, str, int]]) -> None:
+    """Mark the minutes of (account, channel, of, at) as changed: one statement for the batch."""
+    rollup_marks_append({(a, c, o, at - at % MINUTE) for a, c, o, at in keys})
+
+
+# --- refresh -----------------------------------------------------------------------------------
+
+
+def _ranges(buckets: dict[SeriesKey, set[int]], width: int) -> list[tuple[SeriesKey, int, int]]:
+    """Each series' buckets as runs [start, end) of adjacent ones."""
+    runs = []
+    for series, starts in buckets.items():
+        ordered = sorted(starts)
+        lo = hi = ordered[0]
+        for b in ordered[1:]:
+            if b != hi + width:
+                runs.append((series, lo, hi + width))
+                lo = b
+            hi = b
+        runs.append((series, lo, hi + width))
+    return runs
+
+
+def _in_ranges(runs: Sequence[tuple[SeriesKey, int, int]], column: str, **extra: Any) -> Q:
+    condition = Q()
+    for (account, channel, of), lo, hi in runs:
+        condition |= Q(
+            account_id=account, channel=channel, of=of, **{f"{column}__gte": lo, f"{column}__lt": hi}, **extra
+        )
+    return condition
+
+
+def _chunks(runs: list[tuple[SeriesKey, int, int]]) -> Iterable[list[tuple[SeriesKey, int, int]]]:
+    for start in range(0, len(runs), RANGES_PER_STATEMENT):
+        yield runs[start : start + RANGES_PER_STATEMENT]
+
+
+def _save(level: int, wanted: dict[SeriesKey, set[int]], found: dict[tuple[SeriesKey, int], Summary]) -> None:
+    """Write the level's summaries found, remove its buckets wanted but found empty."""
+    rows = [
+        Rollup(
+            account_id=a,
+            channel=c,
+            of=o,
+            level=level,
+            bucket=bucket,
+            count=s.count,
+            numbers=s.numbers,
+            total=float(s.total) if s.numbers else None,
+            low=s.low,
+            high=s.high,
+            first_at=s.first_at or 0,  # a summary of any point has both ends
+            first=s.first,
+            last_at=s.last_at or 0,
+            last=s.last,
+        )
+        for ((a, c, o), bucket), s in found.items()
+    ]
+    if rows:
+        Rollup.objects.bulk_create(
+            rows,
+            batch_size=1_000,
+            update_conflicts=True,
+            unique_fields=["account_id", "channel", "of", "level", "bucket"],
+            update_fields=list(_ROW_FIELDS),
+        )
+    empty: dict[SeriesKey, list[int]] = {}
+    for series, buckets in wanted.items():
+        for bucket in buckets:
+            if (series, bucket) not in found:
+                empty.setdefault(series, []).append(bucket)
+    for (a, c, o), gone in empty.items():
+        Rollup.objects.filter(account_id=a, channel=c, of=o, level=level, bucket__in=gone).delete()
+
+
+def _minutes_recompute(minutes: dict[SeriesKey, set[int]]) -> None:
+    found: dict[tuple[SeriesKey, int], Summary] = {}
+    for runs in _chunks(_ranges(minutes, MINUTE)):
+        rows = DataPoint.objects.filter(_in_ranges(runs, "at")).values_list(
+            "account_id", "channel", "of", "at", "data"
+        )
+        # Streamed (a server-side cursor on PostgreSQL): a busy series' minutes may hold many points.
+        for a, c, o, at, data in rows.iterator(chunk_size=5_000):
+            key = ((a, c, o), at - at % MINUTE)
+            summary = found.get(key)
+            if summary is None:
+                summary = found[key] = Summary()
+            summary.add_point(at, data)
+    _save(MINUTE, minutes, found)
+
+
+def _level_recompute(level: int, buckets: dict[SeriesKey, set[int]]) -> None:
+    finer = FINER[level]
+    found: dict[tuple[SeriesKey, int], Summary] = {}
+    for runs in _chunks(_ranges(buckets, level)):
+        rows = Rollup.objects.filter(_in_ranges(runs, "bucket", level=finer)).values_list(
+            "account_id", "channel", "of", "bucket", *_ROW_FIELDS
+        )
+        for a, c, o, bucket, *fields in rows.iterator(chunk_size=5_000):
+            key = ((a, c, o), bucket - bucket % level)
+            summary = found.get(key)
+            if summary is None:
+                found[key] = Summary.of_row(fields)
+            else:
+                summary.add(Summary.of_row(fields))
+    _save(level, buckets, found)
+
+
+def _coarser(buckets: dict[SeriesKey, set[int]], level: int) -> dict[SeriesKey, set[int]]:
+    return {series: {b - b % level for b in starts} for series, starts in buckets.items()}
+
+
+def _refresh_lock() -> bool:
+    if connection.vendor != "postgresql":
+        return True  # SQLite: the write transaction itself is exclusive
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_ADVISORY_KEY])
+        return bool(cursor.fetchone()[0])
+
+
+def rollups_refresh(*, batch: int | None = None) -> int:
+    """Recompute the marked minutes, and the hours and days holding them; return how many
+    marks were consumed (0 also when another refresh holds the lock)."""
+    batch = batch or settings.PLUGBOARD["ROLLUP_BATCH"]
+    consumed = 0
+    while True:
+        with transaction.atomic():
+            if not _refresh_lock():
+                return consumed
+            marks = rollup_marks_take(batch)
+            minutes: dict[SeriesKey, set[int]] = {}
+            for a, c, o, minute in marks:
+                minutes.setdefault((a, c, o), set()).add(minute)
+            if minutes:
+                _minutes_recompute(minutes)
+                hours = _coarser(minutes, HOUR)
+                _level_recompute(HOUR, hours)
+                _level_recompute(DAY, _coarser(hours, DAY))
+        consumed += len(marks)
+        if len(marks) < batch:
+            return consumed
+
+
+async def rollups_schedule() -> None:
+    """The embedded default's in-process refresh (production runs Celery beat instead)."""
+    interval = float(os.environ.get("ROLLUP_EVERY", 20))
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await sync_to_async(rollups_refresh, thread_sensitive=False)()
+        except Exception:  # keep the schedule alive; the marks wait for the next round
+            log.exception("rollup refresh failed")
+
+
+# --- reads: which buckets answer a range --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cover:
+    """A time range [lo, hi) split into rollup buckets of some levels and raw spans."""
+
+    rollups: list[tuple[int, int, int]]  # (level, lo, hi): the level's buckets starting in [lo, hi)
+    raw: list[tuple[int, int]]  # [lo, hi) of raw points
+
+
+def levels_for(sampling_ms: int | None) -> tuple[int, ...]:
+    """The levels whose buckets fall wholly inside one bucket of the sampling (all without one)."""
+    return tuple(level for level in LEVELS if sampling_ms is None or sampling_ms % level == 0)
+
+
+def rollup_sampling(width: int) -> int:
+    """`width` (ms) rounded up to whole buckets of the largest level it reaches (a minute at
+    least): a sampling the rollups answer."""
+    level = next((level for level in LEVELS if level <= width), MINUTE)
+    return -(-width // level) * level
+
+
+def cover(lo: int, hi: int, levels: Sequence[int], marked: Sequence[int]) -> Cover:
+    """[lo, hi) as the coarsest buckets of `levels` that lie inside it and hold no marked minute
+    (sorted minute starts), finer levels for the rest, raw points for what no level covers."""
+    rollups: list[tuple[int, int, int]] = []
+    raw: list[tuple[int, int]] = []
+
+    def split(lo: int, hi: int, depth: int) -> None:
+        if lo >= hi:
+            return
+        if depth == len(levels):
+            if raw and raw[-1][1] == lo:
+                raw[-1] = (raw[-1][0], hi)
+            else:
+                raw.append((lo, hi))
+            return
+        level = levels[depth]
+        first, last = -(-lo // level) * level, hi // level * level
+        if first >= last:
+            split(lo, hi, depth + 1)
+            return
+        split(lo, first, depth + 1)
+        run = first
+        for bucket in sorted({m - m % level for m in marked if first <= m < last}):
+            if run < bucket:
+                rollups.append((level, run, bucket))
+            split(bucket, bucket + level, depth + 1)
+            run = bucket + level
+        if run < last:
+            rollups.append((level, run, last))
+        split(last, hi, depth + 1)
+
+    split(lo, hi, 0)
+    return Cover(rollups, raw)
+
+
+def marked_minutes(*, account_id: str, channel: str, of: str, lo: int, hi: int) -> list[int]:
+    """The series' minutes in [lo, hi) still marked (their rollups may be stale), in order."""
+    rows = RollupMark.objects.filter(
+        account_id=account_id, channel=channel, of=of, minute__gte=lo - lo % MINUTE, minute__lt=hi
+    )
+    return sorted(set(rows.values_list("minute", flat=True)))
+
+
+def rollup_summaries(
+    *, account_id: str, channel: str, of: str, spans: Sequence[tuple[int, int, int]]
+) -> Iterable[tuple[int, Summary]]:
+    """(bucket start, summary) of a series' rollups in the spans (level, lo, hi): one query."""
+    condition = Q()
+    for level, lo, hi in spans:
+        condition |= Q(level=level, bucket__gte=lo, bucket__lt=hi)
+    rows = Rollup.objects.filter(condition, account_id=account_id, channel=channel, of=of).values_list(
+        "bucket", *_ROW_FIELDS
+    )
+    for bucket, *fields in rows:
+        yield bucket, Summary.of_row(fields)
+
+
+def rollups_purge_cutoffs(now: int) -> list[tuple[int, int]]:
+    """(level, cutoff) for each level with a retention: its buckets starting before the cutoff go."""
+    names = {MINUTE: "ROLLUP_MINUTE_DAYS", HOUR: "ROLLUP_HOUR_DAYS", DAY: "ROLLUP_DAY_DAYS"}
+    days = {level: settings.PLUGBOARD[name] for level, name in names.items()}
+    return [(level, now - days[level] * DAY) for level in LEVELS if days[level] > 0]
