@@ -719,6 +719,17 @@ def device_log(*, plug_id: str, source: str, code: str, message: str, prop: str 
         _tell_consoles_of_log([(owner, entry)])
 
 
+def device_log_append(
+    *, account_id: str, plug_id: str, source: str, code: str, message: str, prop: str = ""
+) -> None:
+    """Write one line to a plug's device log whatever its status (what an operator must always
+    see there, such as an alert's incidents), inside the caller's transaction."""
+    entry = DeviceLogEntry.objects.create(
+        plug_id=plug_id, source=source, property=prop[:200], code=code[:40], message=message
+    )
+    _tell_consoles_of_log([(account_id, entry)])
+
+
 def _tell_consoles_of_log(entries: Sequence[tuple[str, DeviceLogEntry]]) -> None:
     """Open console pages of the accounts hear of new device log lines once they commit (only
     accounts someone listens to: nothing is built or sent otherwise)."""

@@ -27,7 +27,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
-from devices.models import Control, Plug, Property
+from devices.models import Control, DeviceProfile, Plug, Property
+from plugboard.errors import ApiError
 from plugboard.models import ApiKey
 from plugboard.principals import Principal, Scope
 
@@ -481,3 +482,58 @@ def mqtt_may_read_records(principal: Principal, of: str, plug_account: str | Non
     if principal.acts_as(of):  # its own records (the endpoint needs no look-up for them)
         return True
     return plug_account == principal.account_id and read_reach.allows(of)
+
+
+# --- alerts and incidents (SPEC §12) -------------------------------------------------------------
+
+
+def may_read_alerts(principal: Principal) -> bool:
+    """Alerts and incidents: the account, or an API client key that may look at devices
+    (`device:read`, `device:read-data`, `device:modify`); incidents only of the devices its
+    context reaches (`alert_owner_access`, `management_reach`)."""
+    return principal.is_account or (
+        principal.is_apiclient and any(principal.has_scope(s) for s in MANAGEMENT_READ_SCOPES)
+    )
+
+
+def may_manage_alerts(principal: Principal) -> bool:
+    """Creating, changing and deleting alerts, acknowledging and clearing incidents: the
+    account, or an account-wide API client key with `device:modify`."""
+    return principal.is_account or (
+        principal.is_apiclient
+        and principal.context_type == ContextType.ACCOUNT
+        and principal.has_scope(Scope.MODIFY)
+    )
+
+
+def alert_owner_access(principal: Principal, owner_id: str, *, change: bool) -> Plug | DeviceProfile:
+    """The plug or profile `owner_id` names, if `principal` may read (or, `change`, manage)
+    its alerts: fetch and authorize in one call. Another account's owner, or none, is a 404;
+    an owner the caller may not touch is a 403."""
+    owner: Plug | DeviceProfile | None
+    if not isinstance(owner_id, str) or len(owner_id) > 64:
+        raise ApiError(404, "no such owner")
+    if owner_id.startswith(("_dpf_", "_apf_")):
+        owner = DeviceProfile.objects.filter(account_id=principal.account_id, id=owner_id).first()
+    else:
+        owner = Plug.objects.filter(account_id=principal.account_id, id=owner_id).first()
+    if owner is None:
+        raise ApiError(404, f"no device, app or profile {owner_id}")
+    allowed = may_manage_alerts(principal) if change else may_read_alerts(principal)
+    if allowed and isinstance(owner, Plug) and not principal.is_account:
+        allowed = management_reach(principal, owner.kind).allows(owner.id)
+    if allowed and isinstance(owner, DeviceProfile) and not principal.is_account:
+        allowed = principal.context_type == ContextType.ACCOUNT
+    if not allowed:
+        raise ApiError(
+            403, f"these credentials may not {'change' if change else 'read'} the alerts of {owner_id}"
+        )
+    return owner
+
+
+def incident_devices_reach(principal: Principal) -> Reach:
+    """The devices whose incidents `principal` may list (and, with `may_manage_alerts`, ack
+    and clear)."""
+    if not may_read_alerts(principal):
+        return NOWHERE
+    return management_reach(principal)

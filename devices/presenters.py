@@ -25,7 +25,7 @@ STATUS_TO_V3: dict[str, str] = {
 DEVICE_DEFAULTS: dict[str, Any] = {
     "profileId": None,
     "customIds": {},
-    "period": 60,
+    "period": 0,  # Connio's default: not watched (SPEC §12)
     "annotateWithLoc": False,
     "annotateWithMeta": False,
     "locked": False,

@@ -163,9 +163,9 @@ def device_fields(body: dict[str, Any], *, creating: bool) -> DeviceFields:
     if "period" in body:
         period = body["period"]
         if period is not None and not (
-            is_json_number(period) and period == int(period) and 0 < period <= MAX_INT
+            is_json_number(period) and period == int(period) and 0 <= period <= MAX_INT
         ):
-            raise ApiError(400, "period must be a positive whole number of seconds")
+            raise ApiError(400, "period must be a whole number of seconds, 0 or more (0: not watched)")
         period = int(period) if period is not None else None
         extras["period"] = period
     for flag in ("annotateWithLoc", "annotateWithMeta", "locked"):

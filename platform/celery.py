@@ -23,7 +23,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plugboard.settings")
 
 app = Celery("plugboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["data", "commands", "outbound"])
+app.autodiscover_tasks(["data", "commands", "outbound", "alerts"])
 
 
 @setup_logging.connect

@@ -96,3 +96,11 @@ def new_user_id() -> str:
 
 def new_secret() -> str:
     return secrets.token_hex(16)
+
+
+def new_alert_id() -> str:
+    return "_alr_" + secrets.token_hex(12)
+
+
+def new_incident_id() -> str:
+    return "_inc_" + secrets.token_hex(12)

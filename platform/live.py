@@ -41,6 +41,7 @@ class Kind(StrEnum):
     PLUG_CONNECTION = "plug.connection"  # {plug, connected, transport, last_seen: ms}
     COMMANDS_STATE = "commands.state"  # {commands: [{id, plug, property, value, state}]}
     DEVICE_LOG = "device.log"  # {entries: [{id, plug, at: ms, source, property, code, message}]}
+    INCIDENT = "alerts.incident"  # {incident: {id, alertId, alertName, deviceId, severity, status, …}}
 
 
 def plug_group(plug_id: str) -> str:

@@ -188,6 +188,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "data.tasks.refresh_rollups",
         "schedule": float(os.environ.get("ROLLUP_EVERY", 20)),
     },
+    # Silent watched devices turn inactive within their period plus this interval (SPEC §12).
+    "scan-activity": {
+        "task": "alerts.tasks.scan_activity",
+        "schedule": float(os.environ.get("PLUGBOARD_ACTIVITY_SCAN_SECONDS", 1.0)),
+    },
 }
 
 # --- static files ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ property_dialect = [
     path("", include("data.urls_property")),
     path("", include("devices.urls_property")),
     path("", include("commands.urls_property")),
+    path("", include("alerts.urls_property")),
 ]
 
 urlpatterns = [

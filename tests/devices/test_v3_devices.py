@@ -125,7 +125,7 @@ def test_create_returns_the_device_with_v3_fields(api: APIClient, tenant: Tenant
 def test_create_with_only_a_name_gets_defaults(api: APIClient, tenant: Tenant) -> None:
     device = send(api, "post", "/v3/devices", {"name": "bare"}, **tenant.master_headers()).json()
     assert device["status"] == "enabled" and device["friendlyName"] == "bare"
-    assert device["location"] is None and device["customIds"] == {} and device["period"] == 60
+    assert device["location"] is None and device["customIds"] == {} and device["period"] == 0
     assert device["profileId"] is None and device["tags"] == [] and device["description"] == ""
 
 

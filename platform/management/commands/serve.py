@@ -218,6 +218,10 @@ class Command(BaseCommand):
             asyncio.get_event_loop().create_task(expiry_schedule())
             asyncio.get_event_loop().create_task(rollups_schedule())
             self.stdout.write("expiry and rollup schedules running in-process")
+            # The activity scan likewise (production: Celery beat, alerts.tasks).
+            from alerts.activity import activity_schedule
+
+            asyncio.get_event_loop().create_task(activity_schedule())
         if settings.CELERY_TASK_ALWAYS_EAGER:
             # The embedded default delivers the outbox in this process too (production: workers).
             from outbound.outbox import outbox_runner_start

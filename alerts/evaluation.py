@@ -1,0 +1,252 @@
+"""Evaluation (SPEC §12): after a write commits, each alert whose trigger it wrote is evaluated
+on each written point, and its incident on that device opens, escalates or clears.
+
+The write sink (`alerts.apps`) hands over only the points whose property some enabled alert of
+the account watches (`alerts.watch`: no query otherwise); everything here runs after the write
+committed, in its own transaction per incident change, and an error is logged, never raised:
+an alert never fails a write.
+
+- The highest matching severity wins. `warning`/`critical` open the (alert, device) incident or
+  escalate it, and run that condition's handlers; the same or a lower severity again does
+  nothing. `info` runs its handlers every time and opens nothing.
+- No `warning`/`critical` condition matching is "back to normal": the open incident clears and
+  the alert's `recover` handlers run.
+- At most one incident is open per (alert, device), whoever writes: the partial unique index
+  `incident_one_open` refuses a second opener, which then takes the first one's incident.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from alerts.definitions import metric_window
+from alerts.models import SEVERITY_RANK, Alert, Incident
+from alerts.notifications import notifications_run
+from alerts.services import incident_clear, incident_log
+from data.models import DataPoint
+from data.services import StoredPoint
+from devices.models import DeviceProfile, Plug
+from plugboard.parsers import is_json_number
+from plugboard.timestamps import now_ms
+
+log = logging.getLogger(__name__)
+MAX_DEPTH = 10  # a profile's chain of bases, as devices.services.profiles bounds it
+MAX_WINDOW_POINTS = 100_000
+
+
+def points_evaluate(points: Sequence[StoredPoint]) -> None:
+    """Evaluate the alerts the points trigger (after commit; errors logged, never raised)."""
+    try:
+        _evaluate(points)
+    except Exception:
+        log.exception("alert evaluation of %d points failed", len(points))
+
+
+def _owners(plugs: Mapping[str, tuple[str, str | None]]) -> dict[str, list[str]]:
+    """Each plug's alert owners: itself, its profile and that profile's bases."""
+    bases: dict[str, str | None] = {}
+    todo = {profile for _, profile in plugs.values() if profile}
+    for _ in range(MAX_DEPTH):
+        todo -= set(bases)
+        if not todo:
+            break
+        for pid, base in DeviceProfile.objects.filter(id__in=todo).values_list("id", "base_profile_id"):
+            bases[pid] = base
+            if base:
+                todo.add(base)
+    owners: dict[str, list[str]] = {}
+    for plug_id, (_, profile) in plugs.items():
+        chain = [plug_id]
+        while profile and profile not in chain and len(chain) <= MAX_DEPTH:
+            chain.append(profile)
+            profile = bases.get(profile)
+        owners[plug_id] = chain
+    return owners
+
+
+def _evaluate(points: Sequence[StoredPoint]) -> None:
+    plugs = {
+        plug_id: (account_id, profile)
+        for plug_id, account_id, profile in Plug.objects.filter(id__in={p.of for p in points}).values_list(
+            "id", "account_id", "profile_id"
+        )
+    }
+    if not plugs:
+        return
+    owners = _owners(plugs)
+    all_owners = {o for chain in owners.values() for o in chain}
+    alerts = list(
+        Alert.objects.filter(
+            status=Alert.Status.ENABLED, owner_id__in=all_owners, trigger__in={p.channel for p in points}
+        )
+    )
+    if not alerts:
+        return
+    now = now_ms()
+    for p in sorted(points, key=lambda p: p.at):
+        plug = plugs.get(p.of)
+        if plug is None or plug[0] != p.account_id:
+            continue
+        chain = owners[p.of]
+        for alert in alerts:
+            if alert.trigger != p.channel or alert.owner_id not in chain or alert.account_id != p.account_id:
+                continue
+            if alert.ttl is not None and p.at < now - alert.ttl * 1000:
+                continue
+            value = _metric(alert, p)
+            _decide(alert, p, value)
+
+
+def _metric(alert: Alert, p: StoredPoint) -> Any:
+    """The alert's metric at point `p`: its value, or an aggregate of the property's points in
+    the period before it."""
+    window = metric_window(alert.metric)
+    if window is None:
+        return p.data
+    fn, seconds = window
+    rows = (
+        DataPoint.objects.filter(
+            account_id=p.account_id, channel=p.channel, of=p.of, at__gt=p.at - seconds * 1000, at__lte=p.at
+        )
+        .filter(Q(expire_at__isnull=True) | Q(expire_at__gt=now_ms()))
+        .values_list("data", flat=True)[:MAX_WINDOW_POINTS]
+    )
+    values: list[Any] = list(rows)
+    if fn == "count":
+        return len(values)
+    numbers: list[float] = [v for v in values if is_json_number(v)]
+    if not numbers:
+        return None
+    if fn == "sum":
+        return sum(numbers)
+    if fn == "min":
+        return min(numbers)
+    if fn == "max":
+        return max(numbers)
+    return sum(numbers) / len(numbers)
+
+
+def _previous(p: StoredPoint) -> Any:
+    """The property's value just before `p` (for `changed`); None when `p` is its first."""
+    return (
+        DataPoint.objects.filter(account_id=p.account_id, channel=p.channel, of=p.of, at__lt=p.at)
+        .order_by("-at")
+        .values_list("data", flat=True)
+        .first()
+    )
+
+
+def matches(operation: str, operand: Any, value: Any, previous: Any = None) -> bool:
+    """Whether `value` meets the expression (`previous`: the value before, for `changed`)."""
+    if operation == "always":
+        return True
+    if operation == "changed":
+        return value != previous
+    if operation == "eq":
+        return bool(value == operand)
+    if operation == "neq":
+        return bool(value != operand)
+    if not is_json_number(value):
+        return False
+    if operation == "gt":
+        return bool(value > operand)
+    if operation == "gte":
+        return bool(value >= operand)
+    if operation == "lt":
+        return bool(value < operand)
+    if operation == "lte":
+        return bool(value <= operand)
+    low, high = operand
+    inside = bool(low <= value <= high)
+    return inside if operation == "between" else not inside
+
+
+def _decide(alert: Alert, p: StoredPoint, value: Any) -> None:
+    previous: Any = None
+    if any(c["expression"]["operation"] == "changed" for c in alert.conditions):
+        previous = _previous(p)
+    matched = [
+        c
+        for c in alert.conditions
+        if matches(c["expression"]["operation"], c["expression"].get("value"), value, previous)
+    ]
+    infos = [c for c in matched if c["severity"] == "info"]
+    worst = max(
+        (c for c in matched if c["severity"] != "info"),
+        key=lambda c: SEVERITY_RANK[c["severity"]],
+        default=None,
+    )
+    with transaction.atomic():
+        for c in infos:
+            notifications_run(
+                alert=alert,
+                plug_id=p.of,
+                account_id=p.account_id,
+                handlers=c.get("handlers", []),
+                severity="info",
+                value=value,
+                incident=None,
+            )
+        open_incident = _open(alert, p.of)
+        if worst is None:
+            if open_incident is not None:
+                incident_clear(principal=None, incident=open_incident, value=value)
+            return
+        _raise(alert, p, worst, value, open_incident)
+
+
+def _open(alert: Alert, plug_id: str) -> Incident | None:
+    return (
+        Incident.objects.filter(alert=alert, plug_id=plug_id).exclude(status=Incident.Status.CLEARED).first()
+    )
+
+
+def _raise(
+    alert: Alert, p: StoredPoint, condition: dict[str, Any], value: Any, incident: Incident | None
+) -> None:
+    severity = condition["severity"]
+    if incident is None:
+        try:
+            with transaction.atomic():  # a savepoint: the unique index may refuse the insert
+                incident = Incident.objects.create(
+                    account_id=p.account_id, alert=alert, plug_id=p.of, severity=severity, value=value
+                )
+        except IntegrityError:  # another writer opened it first: take theirs
+            incident = _open(alert, p.of)
+            if incident is None:
+                return
+        else:
+            incident_log(incident, alert, "IncidentOpened", f"{severity}: {alert.trigger} is {value!r}")
+            _run(alert, p, condition, value, incident)
+            return
+    if SEVERITY_RANK[severity] <= SEVERITY_RANK[incident.severity]:
+        return
+    # Escalation: only the writer whose update moved the severity notifies.
+    lower = [s for s, rank in SEVERITY_RANK.items() if 0 < rank < SEVERITY_RANK[severity]]
+    escalated = (
+        Incident.objects.filter(id=incident.id, severity__in=lower)
+        .exclude(status=Incident.Status.CLEARED)
+        .update(severity=severity, value=value, date_modified=timezone.now())
+    )
+    if escalated:
+        incident.refresh_from_db()
+        incident_log(incident, alert, "IncidentEscalated", f"{severity}: {alert.trigger} is {value!r}")
+        _run(alert, p, condition, value, incident)
+
+
+def _run(alert: Alert, p: StoredPoint, condition: dict[str, Any], value: Any, incident: Incident) -> None:
+    notifications_run(
+        alert=alert,
+        plug_id=p.of,
+        account_id=p.account_id,
+        handlers=condition.get("handlers", []),
+        severity=condition["severity"],
+        value=value,
+        incident=incident,
+    )

@@ -1,0 +1,124 @@
+"""An alert's notifications (SPEC §12 `notifications`, `handlers`, `recover`): what runs when an
+incident opens or escalates, when an `info` condition matches, and when an incident clears.
+
+Called inside the transaction that changed the incident, so what must go out is committed with
+the change: `log` is a device-log line, `command` a write into a public property of the device
+through the write service (it becomes a command), and the deliveries to the outside
+(`webhook`, `email`, `mqtt`) are rows of the durable outbox.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from string import Template
+from typing import TYPE_CHECKING, Any
+
+from data.services import PointIn, device_log_append, points_write
+from plugboard.principals import Principal
+
+if TYPE_CHECKING:  # only for the annotations: models import this module's callers
+    from alerts.models import Alert, Incident
+
+log = logging.getLogger(__name__)
+SOURCE = "alerts"
+
+
+@dataclass(frozen=True)
+class Occasion:
+    """What a template may say: `${value}`, `${device}`, `${property}`, `${severity}`, `${alert}`."""
+
+    alert: str
+    device: str
+    property: str
+    severity: str
+    value: Any
+
+    def render(self, template: str) -> str:
+        return Template(template).safe_substitute(
+            value=_text(self.value),
+            device=self.device,
+            property=self.property,
+            severity=self.severity,
+            alert=self.alert,
+        )
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def notifications_run(
+    *,
+    alert: Alert,
+    plug_id: str,
+    account_id: str,
+    handlers: list[dict[str, Any]],
+    severity: str,
+    value: Any,
+    incident: Incident | None,
+) -> None:
+    """Run `handlers` (`[{key, notification}]`) of `alert` for the device, inside the caller's
+    transaction."""
+    by_name = {n["name"]: n for n in alert.notifications}
+    occasion = Occasion(alert.name, plug_id, alert.trigger, severity, value)
+    for handler in handlers:
+        notification = by_name.get(handler.get("notification", ""))
+        if notification is None:
+            continue
+        message = occasion.render(
+            notification.get("message") or "${alert}: ${property} is ${value} (${severity})"
+        )
+        action = notification["action"]
+        if action == "log":
+            device_log_append(
+                account_id=account_id,
+                plug_id=plug_id,
+                source=SOURCE,
+                code=f"Alert{severity.capitalize()}",
+                message=message,
+                prop=alert.trigger,
+            )
+        elif action == "command":
+            _command(alert, account_id, plug_id, notification)
+        else:
+            _deliver(alert, account_id, plug_id, notification, occasion, message, incident)
+
+
+def _command(alert: Alert, account_id: str, plug_id: str, notification: dict[str, Any]) -> None:
+    """Write `parameter` into the device's property `method` as the account would: a public
+    property's write is a command to the device (SPEC §4 rule 5)."""
+    principal = Principal(account_id=account_id, kind="account", credential=alert.id)
+    point = PointIn(channel=notification["method"], data=notification.get("parameter"), of=plug_id)
+    (result,) = points_write(principal=principal, points=[point], source=SOURCE, property_write=True)
+    if not result.ok:
+        device_log_append(
+            account_id=account_id,
+            plug_id=plug_id,
+            source=SOURCE,
+            code="AlertCommandRefused",
+            message=f"{alert.name}: {notification['name']}: {result.message}",
+            prop=notification["method"],
+        )
+
+
+def _deliver(
+    alert: Alert,
+    account_id: str,
+    plug_id: str,
+    notification: dict[str, Any],
+    occasion: Occasion,
+    message: str,
+    incident: Incident | None,
+) -> None:
+    # The durable outbox (outbound) is not on this branch yet: said in the device log, so an
+    # operator sees what would have gone out.
+    device_log_append(
+        account_id=account_id,
+        plug_id=plug_id,
+        source=SOURCE,
+        code="AlertNotDelivered",
+        message=f"{alert.name}: {notification['name']} ({notification['action']}): {message}",
+        prop=alert.trigger,
+    )
