@@ -33,6 +33,8 @@ class Command(models.Model):
         indexes = [
             models.Index(fields=["plug", "state"], name="command_delivery"),
             models.Index(fields=["expire_at"], name="command_expiry"),
+            # /metrics counts commands by state (commands.selectors.commands_by_state).
+            models.Index(fields=["state"], name="command_state"),
         ]
 
     def __str__(self) -> str:

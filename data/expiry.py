@@ -25,6 +25,7 @@ from data.partitions import (
     journal_partitions_drop,
 )
 from data.rollups import rollups_purge_cutoffs, rollups_refresh
+from plugboard.metrics import PURGE_LAST_SUCCESS, PURGE_RUNS, PURGED_ROWS
 from plugboard.timestamps import now_ms
 
 log = logging.getLogger(__name__)
@@ -77,9 +78,23 @@ def purge_step_register(step: PurgeStep) -> None:
 
 def expiry_purge(*, now: int | None = None, batch: int | None = None) -> dict[str, int]:
     """Remove expired points, journal entries and rollups past their retention, then run the
-    registered steps (expired commands); report how many rows each removed.
+    registered steps (expired commands); report how many rows each removed, in the log and in
+    /metrics.
 
     The rollups are refreshed first, so the points about to go are in them (data.rollups)."""
+    try:
+        counts = _purge(now, batch)
+    except Exception:
+        PURGE_RUNS.labels("failed").inc()
+        raise
+    for what, count in counts.items():
+        PURGED_ROWS.labels(what).inc(count)
+    PURGE_RUNS.labels("ok").inc()
+    PURGE_LAST_SUCCESS.set(time.time())
+    return counts
+
+
+def _purge(now: int | None, batch: int | None) -> dict[str, int]:
     now = now_ms() if now is None else now
     batch = batch or settings.PLUGBOARD["PURGE_BATCH"]
     journal_cutoff = now - settings.PLUGBOARD["JOURNAL_RETENTION_DAYS"] * DAY_MS

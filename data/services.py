@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
@@ -135,6 +135,10 @@ class WriteOutcome:
     source: str
     stored: Sequence[StoredPoint]
     rejected: int
+    # The same counts by dialect ("channel", "property": whose rules the caller wrote under);
+    # an MQTT group commit mixes both.
+    accepted_by_dialect: Mapping[str, int] = field(default_factory=dict)
+    rejected_by_dialect: Mapping[str, int] = field(default_factory=dict)
 
 
 WriteSink = Callable[[WriteOutcome], object]
@@ -255,6 +259,7 @@ def _write_many(submissions: Sequence[Submission], source: str) -> list[list[Poi
         if len(stored) < submitted:  # some point was rejected
             _log_rejections(submissions, plugs, results, source)
         if _write_sinks:
+            accepted_by_dialect, rejected_by_dialect = _by_dialect(submissions, stored, results)
             outcome = WriteOutcome(
                 source=source,
                 stored=[
@@ -271,6 +276,8 @@ def _write_many(submissions: Sequence[Submission], source: str) -> list[list[Poi
                     for p in stored
                 ],
                 rejected=submitted - len(stored),
+                accepted_by_dialect=accepted_by_dialect,
+                rejected_by_dialect=rejected_by_dialect,
             )
             for write_sink in _write_sinks:
                 write_sink(outcome)
@@ -286,6 +293,29 @@ def _write_many(submissions: Sequence[Submission], source: str) -> list[list[Poi
             accounts = [s.principal.account_id for s in submissions]
             transaction.on_commit(lambda: broadcast_points(accounts, records, source))
     return results
+
+
+def _dialect(sub: Submission) -> str:
+    return "property" if sub.property_write else "channel"
+
+
+def _by_dialect(
+    submissions: Sequence[Submission], stored: Sequence[_Point], results: list[list[PointResult]]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """A write's accepted and rejected counts by dialect: by submission when they share one
+    (every call but some MQTT group commits), point by point otherwise."""
+    dialects = {_dialect(s) for s in submissions}
+    if len(dialects) == 1:
+        (only,) = dialects
+        submitted = sum(len(s.points) for s in submissions)
+        return {only: len(stored)}, {only: submitted - len(stored)}
+    accepted = dict.fromkeys(dialects, 0)
+    rejected = dict.fromkeys(dialects, 0)
+    for sub, sub_results in zip(submissions, results, strict=True):
+        ok = sum(1 for r in sub_results if r.ok)
+        accepted[_dialect(sub)] += ok
+        rejected[_dialect(sub)] += len(sub_results) - ok
+    return accepted, rejected
 
 
 # --- validation (no queries) ---------------------------------------------------------------------

@@ -21,6 +21,12 @@ class PlugboardConfig(AppConfig):
         from plugboard import celery, schema  # noqa: F401 - the Celery app; the OpenAPI auth scheme
 
         connection_created.connect(_sqlite_parameter_limit, dispatch_uid="plugboard-sqlite-limit")
+        # The points accepted and refused, by dialect and transport (plugboard.metrics); here,
+        # once the app registry is ready: data.services imports models.
+        from data.services import write_sink_register
+        from plugboard.metrics import points_counted
+
+        write_sink_register(points_counted)
 
 
 def _sqlite_parameter_limit(sender: Any, connection: Any, **kwargs: Any) -> None:

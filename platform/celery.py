@@ -3,7 +3,8 @@
 The worker and beat log through the project's own logging (settings.LOGGING: one JSON object
 per line, `plugboard.logs.JSONFormatter`) instead of Celery's plain format: a `setup_logging`
 receiver makes Celery leave the loggers to it; the `--loglevel` given on the command line
-still sets the level. Beat's schedule file lives under var/ (settings).
+still sets the level. Beat's schedule file lives under var/ (settings). With
+PROMETHEUS_MULTIPROC_DIR set, the worker's processes count into it (plugboard.metrics).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any
 
 from celery import Celery
 from celery.beat import PersistentScheduler
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_init, worker_process_shutdown
+
+from plugboard import metrics
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "plugboard.settings")
 
@@ -37,6 +40,18 @@ def json_logging(loglevel: int | str | None = None, **_: Any) -> None:
         root: dict[str, Any] = dict(config.get("root") or {})
         config["root"] = {**root, "level": level}
     logging.config.dictConfig(config)
+
+
+@worker_init.connect
+def metrics_directory_prepare(**_: Any) -> None:
+    """The worker counts (purge, outbound delivery) into PROMETHEUS_MULTIPROC_DIR, which the
+    `serve` processes of its machine read for /metrics (plugboard.metrics)."""
+    metrics.multiprocess_directory_prepare()
+
+
+@worker_process_shutdown.connect
+def metrics_process_ended(pid: int | None = None, **_: Any) -> None:
+    metrics.process_ended(pid or os.getpid())
 
 
 class Scheduler(PersistentScheduler):

@@ -1,5 +1,5 @@
-"""What runs around every request: the access log, and the guards that run before any view
-(body size and method override)."""
+"""What runs around every request: the access log (and the latency metric), and the guards that
+run before any view (body size and method override)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from plugboard.errors import json_error
+from plugboard.metrics import http_request_timed
 from plugboard.principals import Principal
 
 access_log = logging.getLogger("plugboard.access")
@@ -63,7 +64,8 @@ class AccessLogMiddleware:
     (without the query string, which may carry anything), `status`, `duration_ms` and
     `credential` — the id the journal records (account email, plug id or key id), never a
     password or secret; null when no credential was accepted. First in the chain, so refusals
-    of the guards and of authentication are logged too."""
+    of the guards and of authentication are logged too. It also feeds the latency histogram
+    of /metrics (`plugboard_http_request_duration_seconds`)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -71,8 +73,13 @@ class AccessLogMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = self.get_response(request)
+        elapsed = time.perf_counter() - started
+        match = request.resolver_match
+        http_request_timed(
+            match.route if match else None, request.method or "", response.status_code, elapsed
+        )
         if access_log.isEnabledFor(logging.INFO):
-            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            duration_ms = round(elapsed * 1000, 2)
             access_log.info(
                 "%s %s %s",
                 request.method,

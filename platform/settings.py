@@ -6,12 +6,14 @@ Celery tasks executed in-process. DATABASE_URL and REDIS_URL switch to PostgreSQ
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
 
 import dj_database_url
 from django.conf import global_settings
+from django.core.exceptions import ImproperlyConfigured
 
 # The MQTT protocol core imports no Django: its defaults are safe to read here, before setup.
 from commands.mqtt.protocol.connection import DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PACKET
@@ -251,6 +253,17 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = _env_int("PLUGBOARD_MAX_BODY", 4 * 1024 * 1024)
 PLUGBOARD_TRUSTED_PROXIES = [
     p.strip() for p in os.environ.get("PLUGBOARD_TRUSTED_PROXIES", "").split(",") if p.strip()
 ]
+# Who may read /metrics (SPEC §14; devices.access.metrics_readable): a scrape with this bearer
+# token, or from these networks (comma-separated addresses or CIDRs); neither set: nobody.
+PLUGBOARD_METRICS_TOKEN = os.environ.get("PLUGBOARD_METRICS_TOKEN", "")
+PLUGBOARD_METRICS_NETWORKS = [
+    n.strip() for n in os.environ.get("PLUGBOARD_METRICS_NETWORKS", "").split(",") if n.strip()
+]
+for _network in PLUGBOARD_METRICS_NETWORKS:  # a typo would open nothing, silently: say it now
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"PLUGBOARD_METRICS_NETWORKS: {_exc}") from None
 PLUGBOARD = {
     "MAX_BATCH": _env_int("PLUGBOARD_MAX_BATCH", 10_000),  # records in one publish / feed
     "MAX_VALUE_BYTES": _env_int("PLUGBOARD_MAX_VALUE_BYTES", 64 * 1024),  # one point's JSON value

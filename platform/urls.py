@@ -1,4 +1,4 @@
-"""URL map: the two dialects, admin, console, schema, health."""
+"""URL map: the two dialects, admin, console, schema, health, metrics."""
 
 from django.contrib import admin
 from django.urls import include, path, re_path
@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from devices.account_api import AccountView
 from plugboard.console.views import landing
+from plugboard.exposition import metrics
 from plugboard.health import healthz
 
 # Every /v3/ path exists both as /v3/… and as /v3/accounts/{acc}/… (SPEC §6).
@@ -20,6 +21,7 @@ property_dialect = [
 urlpatterns = [
     path("", landing, name="landing"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("console/", include("plugboard.console.urls")),
     # The schema is the same until the code changes: build it once an hour, not per request.

@@ -70,6 +70,7 @@ from plugboard.live import (
     mark_listening,
     plug_group,
 )
+from plugboard.metrics import MQTT_CONNECTIONS, MQTT_MESSAGES_RECEIVED, MQTT_MESSAGES_SENT, MQTT_TRANSPORTS
 from plugboard.parsers import json_loads
 from plugboard.principals import Principal
 from plugboard.ratelimits import Meter, points_meter, request_meter
@@ -81,6 +82,11 @@ DELIVERED_KEPT = 1_024  # command ids a connection remembers having sent
 OWN_TOPICS_KEPT = 64  # parsed topics a device's connection remembers
 MARK_ORDER: dict[str, int] = {Command.State.SENT: 0, Command.State.ACKED: 1}  # write order
 MARK_GATHER_SECONDS = 0.005
+
+# The metrics' children, bound once per transport: a message costs one increment, no label look-up.
+_CONNECTED = {t: MQTT_CONNECTIONS.labels(t) for t in MQTT_TRANSPORTS}
+_RECEIVED = {t: MQTT_MESSAGES_RECEIVED.labels(t) for t in MQTT_TRANSPORTS}
+_SENT = {t: MQTT_MESSAGES_SENT.labels(t) for t in MQTT_TRANSPORTS}
 
 
 class Link(Protocol):
@@ -99,6 +105,9 @@ class MqttEndpoint:
     def __init__(self, link: Link, source: str, peer: str = "unknown") -> None:
         self.link = link
         self.source = source
+        self.connected = _CONNECTED[source]
+        self.received_count = _RECEIVED[source]
+        self.sent_count = _SENT[source]
         self.peer = peer  # the client's address: failed CONNECTs count against it
         limits = settings.PLUGBOARD
         self.conn = MqttConnection(
@@ -144,11 +153,16 @@ class MqttEndpoint:
         except ProtocolViolation as violation:  # the core has already marked the close
             await self._log_violation(violation.reason)
             events = []
+        publishes = 0
         for event in events:
             try:
                 # Most events are a device's publishes with nothing to wait for: handled here,
                 # without a coroutine each.
-                if type(event) is not PublishReceived or not self._publish_now(event):
+                if type(event) is PublishReceived:
+                    publishes += 1
+                    if not self._publish_now(event):
+                        await self._handle(event)
+                else:
                     await self._handle(event)
             except ProtocolViolation as violation:  # a rule of ours: topic, rate
                 self.conn.abort(violation.reason)
@@ -156,6 +170,8 @@ class MqttEndpoint:
             # Not `should_close`: events before a DISCONNECT in the same chunk still count.
             if self.conn.aborted:
                 break
+        if publishes:  # one increment per chunk read, however many publishes it held
+            self.received_count.inc(publishes)
         self._flush()
 
     def _flush(self) -> None:
@@ -218,6 +234,7 @@ class MqttEndpoint:
             clean=event.clean_session,
         )
         self.conn.accept(session_present=kept is not None)
+        self.connected.inc()
         self._flush()
         if self.plug_id:
             # Commands, and the revocation of these credentials, arrive on the plug's group.
@@ -522,7 +539,10 @@ class MqttEndpoint:
         body = json.dumps(payload, separators=(",", ":")).encode()
         if qos == 1 and not self.conn.can_publish_qos1:
             return None
-        return self.conn.publish(topic, body, qos, retain=retain) or 0
+        packet_id = self.conn.publish(topic, body, qos, retain=retain)
+        if not self.conn.should_close:  # queued (a closing connection queues nothing)
+            self.sent_count.inc()
+        return packet_id or 0
 
     async def _deliver_commands(self, commands: list[dict[str, Any]], *, retained: bool = False) -> int:
         sent: list[str] = []
@@ -638,6 +658,8 @@ class MqttEndpoint:
         if self.ended:
             return
         self.ended = True
+        if self.conn.accepted:  # counted as connected when accepted
+            self.connected.dec()
         will: Will | None = self.conn.will
         if will is not None and self.principal is not None:
             await self._learn_topic(will.topic)

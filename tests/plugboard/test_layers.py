@@ -38,6 +38,7 @@ KERNEL = frozenset(
         "plugboard.identifiers",
         "plugboard.live",
         "plugboard.logs",
+        "plugboard.metrics",
         "plugboard.models",
         "plugboard.parsers",
         "plugboard.principals",

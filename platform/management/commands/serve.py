@@ -7,14 +7,17 @@ channel layer reaches every transport.
 `--workers N` binds N listening sockets per port (SO_REUSEPORT) and runs N such processes, one
 socket each, so the kernel spreads connections evenly across them: one process per core, the
 production shape on one machine. The processes then meet through Redis, so it needs REDIS_URL,
-and expiry is Celery beat's job.
+and expiry is Celery beat's job. They count their metrics in one directory (plugboard.metrics:
+PROMETHEUS_MULTIPROC_DIR, else var/metrics), so /metrics answers for all of them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import errno
 import gc
+import os
 import signal
 import socket
 import ssl
@@ -27,7 +30,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from plugboard import websocket_masking
+from plugboard import metrics, websocket_masking
 
 LISTENERS = ("http", "mqtt", "tls")
 # A young collection after 50,000 allocations (Python's default: 700): one every few 1,000-record
@@ -107,6 +110,14 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **opts: Any) -> None:
         host, workers = opts["host"], opts["workers"]
         tls = tls_context() if opts["mqtt_port"] or opts["worker_fds"] else None
+        if not opts["worker_fds"]:
+            if workers > 1 and metrics.multiprocess_directory() is None:
+                # One scrape reaches one worker (SO_REUSEPORT): they must count in one place.
+                os.environ[metrics.MULTIPROC_VARIABLE] = str(Path(settings.VAR_DIR) / "metrics")
+            metrics.multiprocess_directory_prepare()
+        # A process that had this pid before may have left live gauges (killed): not ours.
+        metrics.process_ended(os.getpid())
+        atexit.register(metrics.process_ended, os.getpid())
         if opts["worker_fds"]:
             fds = [int(fd) for fd in opts["worker_fds"].split(",")]
             sockets = {
@@ -152,7 +163,17 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        codes = [child.wait() for child in children]
+        # Whichever worker ends first: its live metrics (MQTT connections) go as it does, not
+        # once the workers before it in the list have ended too.
+        running = {child.pid: child for child in children}
+        codes = []
+        while running:
+            pid, status = os.wait()
+            child = running.pop(pid, None)
+            if child is not None:
+                child.returncode = os.waitstatus_to_exitcode(status)  # stop() signals it no more
+                codes.append(child.returncode)
+                metrics.process_ended(pid)
         if any(code not in (0, -signal.SIGTERM) for code in codes):
             raise CommandError(f"a worker exited with {codes}")
 
