@@ -7,3 +7,14 @@ class OutboundConfig(AppConfig):
     name = "outbound"
     verbose_name = "Outbound delivery"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Where outbound plugs into the layers below: the write service's sink (connectors queue
+        # the points they forward in the write's transaction) and the outbox's deliverers.
+        # Imported here, not at the top: these modules import models.
+        from data.services import write_sink_register
+        from outbound.connectors import connectors_sink
+        from outbound.delivery import deliverers_register
+
+        write_sink_register(connectors_sink)
+        deliverers_register()

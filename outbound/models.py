@@ -83,3 +83,34 @@ class OutboxTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.target}"
+
+
+class DataConnector(models.Model):
+    """A Connio data connector (SPEC §13): forwards the accepted points of the devices plugged into
+    its app to an HTTP receiver, an external MQTT broker or an AMQP exchange."""
+
+    class Type(models.TextChoices):
+        HTTP = "http"
+        MQTT = "mqtt"
+        AMQP = "amqp"
+
+    id = models.CharField(primary_key=True, max_length=40)
+    account = models.ForeignKey("plugboard.Account", on_delete=models.CASCADE, related_name="+")
+    app = models.ForeignKey("devices.Plug", on_delete=models.CASCADE, related_name="+")
+    type = models.CharField(max_length=8, choices=Type.choices)
+    disabled = models.BooleanField(default=False)
+    # What may be shown: url without its password, method, headers, topic, exchange, routing key,
+    # the property and channel-mask filters (outbound.connectors reads and writes it).
+    config = models.JSONField(default=dict)
+    # The credentials (URL password, basic-auth password, signature key) as one encrypted JSON
+    # object (plugboard.credentials); never returned.
+    secrets = models.TextField(blank=True, default="")
+    date_created = models.DateTimeField(auto_now_add=True)
+    date_modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "outbound_dataconnector"
+        ordering = ["date_created", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} connector {self.id}"

@@ -295,18 +295,21 @@ def _deliver_one(claim: _Claim) -> int:
 
 
 def outbox_deliver(*, seconds: float = 50.0) -> int:
-    """Deliver due batches, one claim after the other, until none is due or `seconds` passed;
-    the number of messages delivered. Safe to run in any number of workers at once."""
+    """Deliver due batches, one claim after the other, until none is due or `seconds` passed
+    (0: one claim); the number of messages delivered. Safe to run in any number of workers at
+    once."""
     kinds = list(_deliverers)
     if not kinds:
         return 0
     deadline = time.monotonic() + seconds
     delivered = 0
-    while time.monotonic() < deadline:
+    while True:  # at least one claim, whatever `seconds`
         claim = _claim(kinds)
         if claim is None:
             break
         delivered += _deliver_one(claim)
+        if time.monotonic() >= deadline:
+            break
     return delivered
 
 

@@ -44,6 +44,7 @@ _CAUSES = {
     415: "UnsupportedMediaType",
     429: "TooManyRequests",
     500: "InternalError",
+    502: "BadGateway",
     503: "ServiceUnavailable",
 }
 

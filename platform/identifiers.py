@@ -90,6 +90,10 @@ def is_profile_id(value: str) -> bool:
     return value.startswith(("_dpf_", "_apf_"))
 
 
+def new_connector_id() -> str:
+    return "_dcn_" + secrets.token_hex(12)
+
+
 def new_user_id() -> str:
     return "_usr_" + secrets.token_hex(12)
 

@@ -157,6 +157,7 @@ WHY = {
     409: "the name is taken",
     413: "the body (or the number of records in it) is over the limit",
     429: "too many failed authentications, or over the API key's rate limit",
+    502: "an outbound target (a data connector's receiver, broker or exchange) did not take the message",
     503: "the database or the channel layer is unavailable; retry",
 }
 COMMON = (400, 401, 403, 404, 413, 429, 503)

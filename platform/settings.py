@@ -239,6 +239,7 @@ SPECTACULAR_SETTINGS = {
         "PropertyTypeEnum": "devices.models.Property.Type",
         "PropertyTypeWordEnum": "devices.schema_docs.PROPERTY_TYPE_WORDS",
         "KeyContextTypeEnum": "devices.schema_docs.CONTEXT_WORDS",
+        "DataConnectorTypeEnum": "outbound.schema_docs.TYPES",
     },
     # Every operation is described by its app's schema_docs (tests/plugboard/test_schema_contract.py
     # checks it), so drf-spectacular has nothing to guess: what it would say is worth reading.

@@ -16,6 +16,7 @@ property_dialect = [
     path("", include("devices.urls_property")),
     path("", include("commands.urls_property")),
     path("", include("alerts.urls_property")),
+    path("", include("outbound.urls_property")),
 ]
 
 urlpatterns = [

@@ -33,6 +33,8 @@ from data.models import DataPoint
 from devices.models import Control, DeviceLogEntry, DeviceProfile, Plug, ProfileProperty, Property
 from devices.services.plugs import plug_create, template_create
 from devices.services.profiles import plug_profile_set
+from outbound.connectors import connector_create
+from outbound.models import DataConnector, OutboxMessage, OutboxStream, OutboxTarget
 from plugboard.models import Account, ApiKey, User
 from plugboard.services import account_create, apiclient_create, key_create
 from tests.conftest import PASSWORD, basic
@@ -118,6 +120,7 @@ class Alpha:
     profile_property_id: str = ""
     user_id: str = ""  # A's developer user
     subaccount_id: str = ""  # A's sub-account
+    connector_id: str = ""  # A's data connector (on A's app)
 
 
 @dataclass
@@ -191,6 +194,16 @@ def _alpha() -> Alpha:
         name=f"{MARK}-sub",
         password="!",  # unusable
     )
+    # A public address (nothing is sent: no delivery runs in this test), its password a secret.
+    connector = connector_create(
+        app=controller.plug,
+        body={
+            "type": "mqtt",
+            "url": "mqtt://alpha:alpha-broker-pw@93.184.215.14:1883",
+            "topic": f"{MARK}-topic",
+        },
+    )
+    secrets.append("alpha-broker-pw")
     return Alpha(
         account,
         thing,
@@ -204,6 +217,7 @@ def _alpha() -> Alpha:
         declared.id,
         user.id,
         sub.id,
+        connector.id,
     )
 
 
@@ -284,6 +298,14 @@ def _owned_by(model: type[models.Model], account_id: str) -> models.QuerySet[Any
     so a new table is not left out of the snapshot."""
     if model is Account:  # the account and its sub-accounts
         return model.objects.filter(models.Q(pk=account_id) | models.Q(parent_id=account_id))
+    if model is OutboxStream:  # an outbox stream belongs to its messages' account
+        return model.objects.filter(
+            id__in=OutboxMessage.objects.filter(account_id=account_id).values("stream_id")
+        ).order_by("id")
+    if model is OutboxTarget:  # the delivery counters of the account's connectors
+        return model.objects.filter(
+            target__in=DataConnector.objects.filter(account_id=account_id).values("id")
+        )
     names = {f.name for f in model._meta.get_fields()}
     if "account" in names or "account_id" in names:
         return model.objects.filter(account_id=account_id)
@@ -307,7 +329,7 @@ def _owned_by(model: type[models.Model], account_id: str) -> models.QuerySet[Any
 TENANT_MODELS = [
     m
     for m in apps.get_models()
-    if m._meta.app_label in ("plugboard", "devices", "data", "commands")
+    if m._meta.app_label in ("plugboard", "devices", "data", "commands", "outbound")
     and not m._meta.abstract
     and m._meta.managed
 ]
@@ -391,6 +413,7 @@ def _namings(route: Route, alpha: Alpha) -> Iterator[tuple[str, dict[str, str]]]
         "mask": {"A's channel": "alpha/room/temp", "mask alpha/#": "alpha/#", "mask +/room/+": "+/room/+"},
         "key": {"A's prop key": "label"},
         "user_id": {"A's user id": alpha.user_id},
+        "connector_id": {"A's data connector id": alpha.connector_id},
     }
     if "/deviceprofiles/" in route.template:
         forms["ref"] = profile_refs
