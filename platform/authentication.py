@@ -67,4 +67,8 @@ class PlugCredentialsAuthentication(BaseAuthentication):
         return principal_in_account(principal, acc), creds
 
     def authenticate_header(self, request: Request) -> str:
-        return 'Basic realm="plugboard"'
+        # A 401 names a scheme (without one DRF would answer 403), but not `Basic`: a browser
+        # answers a Basic challenge with a sign-in prompt and then sends what was typed with
+        # every request to this origin, those of other sites' pages included (a forged write).
+        # Clients send Basic credentials unasked, as they always have.
+        return 'Plug realm="plugboard"'

@@ -1,5 +1,5 @@
 """What runs around every request: the access log (and the latency metric), and the guards that
-run before any view (body size and method override)."""
+run before any view (body size, content type, method override)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,16 @@ from plugboard.principals import Principal
 access_log = logging.getLogger("plugboard.access")
 
 OVERRIDABLE = {"GET", "PUT", "PATCH", "DELETE", "POST", "HEAD", "OPTIONS"}
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+API_PREFIXES = ("/iot/", "/v3/")
 
 
 class ApiGuardMiddleware:
-    """413 for bodies over the limit (by Content-Length, before reading them), 404/400 for a path
-    or query string holding U+0000, and `X-HTTP-Method-Override` turning a POST into any other
-    method (SPEC §5). Sync, like the whole chain (`plugboard.handlers` runs it in one call)."""
+    """413 for bodies over the limit (by Content-Length; `serve` refuses them earlier, before
+    reading them: `plugboard.bounded_bodies`), 404/400 for a path or query string holding U+0000,
+    415 for a state-changing API request whose Content-Type is not JSON, and
+    `X-HTTP-Method-Override` turning a POST into any other method (SPEC §5). Sync, like the whole
+    chain (`plugboard.handlers` runs it in one call)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -45,12 +49,30 @@ def _refusal(request: HttpRequest) -> HttpResponse | None:
         return json_error(request, 404, "not found: no name holds U+0000 (%00)")
     if _query_holds_nul(request):
         return json_error(request, 400, "the query string must not hold U+0000 (%00)")
+    if request.method not in SAFE_METHODS and request.path.startswith(API_PREFIXES):
+        content_type = request.META.get("CONTENT_TYPE", "")
+        if content_type and not is_json_media_type(content_type):
+            return json_error(
+                request, 415, f"Content-Type {content_type[:80]} is not accepted: send application/json"
+            )
     override = request.META.get("HTTP_X_HTTP_METHOD_OVERRIDE", "").upper()
     if request.method == "POST" and override:
         if override not in OVERRIDABLE:
             return json_error(request, 400, f"unsupported method override {override}")
         request.method = override
     return None
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """`application/json`, `text/json` or any `…/…+json`, with any parameters.
+
+    The API reads every body as JSON, and what a web page on another site can send without the
+    browser asking this server first (a CORS "simple" request: `text/plain`,
+    `application/x-www-form-urlencoded`, `multipart/form-data`, the types of an HTML form) is
+    refused: no form anywhere can write through the API. A request without a Content-Type is
+    read as JSON, as careless device libraries send it (no browser form sends one)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ("application/json", "text/json") or (media.endswith("+json") and "/" in media)
 
 
 def _query_holds_nul(request: HttpRequest) -> bool:

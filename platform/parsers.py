@@ -1,4 +1,6 @@
-"""Request bodies: JSON whatever the Content-Type, since device libraries are careless with it."""
+"""Request bodies: JSON. What may be sent is checked before (`plugboard.middleware`: a write whose
+Content-Type is not JSON is a 415; one without a Content-Type is read as JSON, as device libraries
+are careless with it)."""
 
 from __future__ import annotations
 

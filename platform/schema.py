@@ -156,11 +156,12 @@ WHY = {
     404: "no such resource in the caller's account",
     409: "the name is taken",
     413: "the body (or the number of records in it) is over the limit",
+    415: "the body's Content-Type is not JSON (application/json, text/json or …+json); only writes",
     429: "too many failed authentications, or over the API key's rate limit",
     502: "an outbound target (a data connector's receiver, broker or exchange) did not take the message",
     503: "the database or the channel layer is unavailable; retry",
 }
-COMMON = (400, 401, 403, 404, 413, 429, 503)
+COMMON = (400, 401, 403, 404, 413, 415, 429, 503)
 
 
 def channel_errors(*extra: int) -> dict[int, OpenApiResponse]:
@@ -190,7 +191,7 @@ def property_errors(*extra: int) -> dict[int, OpenApiResponse]:
 
 
 def json_body(schema: Any) -> dict[str, Any]:
-    """A request body read as JSON (the parser takes any media type; clients send JSON)."""
+    """A request body read as JSON (without a Content-Type too; any other type is a 415)."""
     return {"application/json": schema}
 
 

@@ -421,8 +421,22 @@ def test_percent_encoded_slash_is_a_level_separator(api: APIClient, thing: Enrol
 
 
 def test_content_type_is_not_required(api: APIClient, thing: Enrolled) -> None:
-    response = api.put("/iot/data/x", '{"data": 1}', content_type="text/plain", **plug_headers(thing))
+    response = api.generic("PUT", "/iot/data/x", '{"data": 1}', content_type="", **plug_headers(thing))
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
+def test_a_form_or_text_content_type_is_a_415(api: APIClient, thing: Enrolled, content_type: str) -> None:
+    # What an HTML form on another site can send is never a write (issue 24: forged requests).
+    response = api.put("/iot/data/x", '{"data": 1}', content_type=content_type, **plug_headers(thing))
+    assert response.status_code == 415
+    assert response.json() == {
+        "err": 415,
+        "msg": f"Content-Type {content_type} is not accepted: send application/json",
+    }
+    assert not DataPoint.objects.exists()
 
 
 def test_method_override_post_as_put(api: APIClient, thing: Enrolled) -> None:

@@ -427,8 +427,31 @@ def test_bodies_that_are_not_feeds(api: APIClient, thing: Enrolled, path: str, r
 
 
 @pytest.mark.django_db
-def test_wrong_content_type_is_still_json(api: APIClient, thing: Enrolled) -> None:
-    r = api.post("/v3/data/devices/_this_", '{"a": 1}', content_type="text/plain", **plug_headers(thing))
+def test_a_body_without_content_type_is_json(api: APIClient, thing: Enrolled) -> None:
+    r = api.generic("POST", "/v3/data/devices/_this_", '{"a": 1}', content_type="", **plug_headers(thing))
+    assert r.json() == {"accepted": 1, "rejected": 0}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/csv"],
+)
+def test_a_body_of_another_type_is_a_415_in_the_dialects_shape(
+    api: APIClient, thing: Enrolled, content_type: str
+) -> None:
+    # What an HTML form on another site can send is never a write (issue 24: forged requests).
+    r = api.post("/v3/data/devices/_this_", '{"a": 1}', content_type=content_type, **plug_headers(thing))
+    assert r.status_code == 415
+    [error] = r.json()
+    assert error["code"] == 415 and error["cause"] == "UnsupportedMediaType"
+    assert not DataPoint.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/merge-patch+json"])
+def test_json_media_types_are_parsed(api: APIClient, thing: Enrolled, content_type: str) -> None:
+    r = api.post("/v3/data/devices/_this_", '{"a": 1}', content_type=content_type, **plug_headers(thing))
     assert r.json() == {"accepted": 1, "rejected": 0}
 
 

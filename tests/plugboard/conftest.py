@@ -1,9 +1,11 @@
 """Private services for fault tests: a `redis-server` of the test's own on a free port, and a
 `manage.py serve` process on the test database pointed at it. The machine's shared Redis and
-PostgreSQL are never stopped; everything started here is removed at teardown."""
+PostgreSQL are never stopped; everything started here is removed at teardown. And a headless
+Chromium for the browser tests (the console's, the edge's)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -17,6 +19,7 @@ import pytest
 from tests.support import ServerProcess, accepts, free_port, serve, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 @dataclass
@@ -92,3 +95,24 @@ def within_one_minute() -> None:
     left = 60 - time.time() % 60
     if left < 15:
         time.sleep(left + 0.05)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing (apt-get install -y chromium)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the browser test: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop running in this thread, which Django takes for
+    # async code: the test's own ORM calls (fixtures, checks) are sync code all the same.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+            yield chromium
+            chromium.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

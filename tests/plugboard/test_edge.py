@@ -1,11 +1,14 @@
 """The edge holds (issue 24 item 4), over real sockets against a real `manage.py serve`.
 
 Bodies: the limit applied before a body is read (by `Content-Length`, and to a chunked body as
-it arrives), chunked bodies within it parsed, on both dialects.
+it arrives), chunked bodies within it parsed, on both dialects. Browsers: no credential
+challenge a browser would answer, and a page of another site posting forms to the API (in
+Chromium, with the user's API credentials in the browser) writes nothing.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import time
@@ -170,3 +173,87 @@ def test_an_answer_within_the_limit_keeps_the_connection(server: ServerProcess, 
             )
             status, _, body = _read_answer(sock)
             assert status == 200, body
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/iot/data", {"err": 401, "msg": "authentication required"}),
+        ("/v3/devices", [{"code": 401, "cause": "Unauthorized", "message": "authentication required"}]),
+    ],
+)
+def test_a_401_challenges_no_browser_to_keep_credentials(server: ServerProcess, path: str, body: Any) -> None:
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=10) as sock:
+        sock.sendall(_head("GET", path, {"Connection": "close"}))
+        status, headers, raw = _read_answer(sock)
+
+    assert status == 401
+    # A scheme is named (HTTP requires one), but not Basic: a browser would prompt for it and then
+    # send it with every request to this origin, forged ones from other sites' pages included.
+    assert headers["www-authenticate"] == 'Plug realm="plugboard"'
+    assert json.loads(raw) == body
+
+
+FORGERY = """<!doctype html><html><body onload="document.forms[0].submit()">
+<form method="post" action="{action}" enctype="{enctype}">
+<input name='{{"setpoint": 99, "x": "' value='"}}'></form></body></html>"""
+
+
+@pytest.mark.parametrize("enctype", ["text/plain", "application/x-www-form-urlencoded"])
+def test_a_page_on_another_site_cannot_write_through_the_browser(
+    server: ServerProcess, browser: Any, tenant: Tenant, enctype: str
+) -> None:
+    from commands.models import Command
+    from devices.models import Property
+
+    thing = tenant.plug(f"valve-{enctype.split('/')[1][:5]}")
+    Property.objects.create(plug=thing.plug, name="setpoint", type="number", access="public")
+    action = f"{server.base}/v3/data/devices/{thing.plug.id}"
+    # The user has given the browser the account's API credentials (what a Basic prompt keeps).
+    context = browser.new_context(http_credentials={"username": tenant.email, "password": tenant.password})
+    page = context.new_page()
+    page.route(
+        "http://attacker.test/**",
+        lambda route: route.fulfill(
+            content_type="text/html", body=FORGERY.format(action=action, enctype=enctype)
+        ),
+    )
+    try:
+        with page.expect_response(lambda r: r.url == action) as answered:
+            page.goto("http://attacker.test/")
+        answer = answered.value
+        challenge = answer.headers.get("www-authenticate", "")
+    finally:
+        context.close()
+
+    assert answer.status == 415  # a form's type: refused before credentials are even read
+    assert not challenge.lower().startswith("basic")
+    assert not Command.objects.filter(plug=thing.plug).exists()
+    assert not DataPoint.objects.filter(of=thing.plug.id).exists()
+    # The same write, as a client sends it, is a command: the forged one was refused, not lost.
+    status, receipt = server.http(
+        "POST", f"/v3/data/devices/{thing.plug.id}", {"setpoint": 99}, headers=_basic(tenant)
+    )
+    assert (status, receipt) == (200, {"accepted": 1, "rejected": 0})
+    assert wait_for(lambda: Command.objects.filter(plug=thing.plug).exists())
+
+
+def test_a_browser_holding_api_credentials_is_never_asked_for_them(
+    server: ServerProcess, browser: Any, tenant: Tenant
+) -> None:
+    # With a Basic challenge Chromium answered with the credentials it held, and from then on
+    # any site's page could make it send them (here: a 200 with the account's devices).
+    context = browser.new_context(http_credentials={"username": tenant.email, "password": tenant.password})
+    try:
+        answer = context.new_page().goto(f"{server.base}/v3/devices")
+        status, body = answer.status, answer.json()
+    finally:
+        context.close()
+
+    assert status == 401
+    assert body == [{"code": 401, "cause": "Unauthorized", "message": "authentication required"}]
+
+
+def _basic(tenant: Tenant) -> dict[str, str]:
+    token = base64.b64encode(f"{tenant.email}:{tenant.password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}

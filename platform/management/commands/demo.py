@@ -23,13 +23,13 @@ README_MQTT_HOST = "hostname='127.0.0.1', port=1884"
 EXAMPLES = """\
 # channel dialect: publish, read with a wildcard, list channels
 curl -X PUT http://127.0.0.1:8000/iot/data/home/kitchen/temp \\
-     -H "X-Plug-Id: $DEV" -H "X-Plug-Auth: $AUTH" -d '{"data": 21.5}'
+     -H "X-Plug-Id: $DEV" -H "X-Plug-Auth: $AUTH" --json '{"data": 21.5}'
 curl "http://127.0.0.1:8000/iot/data/home/%2B/temp?limit=10" -H "X-Plug-Id: $DEV" -H "X-Plug-Auth: $AUTH"
 curl http://127.0.0.1:8000/iot/channel/home/%23 -u "$EMAIL:$PASSWORD"
 
 # property dialect: a feed, a receipt, the latest values
 curl -X POST http://127.0.0.1:8000/v3/data/devices/_this_/properties/temperature -u "$DEV:$AUTH" \\
-     -d '{"dps": [{"t": "2026-11-21T10:00:00Z", "v": 20.5}, {"v": 21}]}'
+     --json '{"dps": [{"t": "2026-11-21T10:00:00Z", "v": 20.5}, {"v": 21}]}'
 curl http://127.0.0.1:8000/v3/data/devices/$DEV -u "$EMAIL:$PASSWORD"
 
 # MQTT (mosquitto clients; client id = the plug id, name or hwid; username = the device key id
@@ -44,8 +44,8 @@ mosquitto_pub -p 1884 -i $DEV -u $DEV -P $AUTH -q 1 \\
 mosquitto_sub -p 1884 -i $DEV -u $DEV -P $AUTH -q 1 -c -t "csipio/data/in/devices/$DEV/properties/#" &
 # …which the account sends by writing one of its public properties.
 curl -X POST http://127.0.0.1:8000/v3/devices/$DEV/properties -u "$EMAIL:$PASSWORD" \\
-     -d '{"name": "setpoint", "type": "number", "access": "public"}'
-curl -X POST http://127.0.0.1:8000/v3/data/devices/$DEV -u "$EMAIL:$PASSWORD" -d '{"setpoint": 19}'
+     --json '{"name": "setpoint", "type": "number", "access": "public"}'
+curl -X POST http://127.0.0.1:8000/v3/data/devices/$DEV -u "$EMAIL:$PASSWORD" --json '{"setpoint": 19}'
 curl http://127.0.0.1:8000/v3/devices/$DEV/commands -u "$EMAIL:$PASSWORD"   # pending → sent → acked
 """
 

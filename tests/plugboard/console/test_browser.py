@@ -9,14 +9,11 @@ docs/console.png (the README's picture)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -28,32 +25,10 @@ from devices.services.plugs import Enrolled
 from tests.conftest import Tenant
 from tests.support import ROOT, ServerProcess, wait_for
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "var" / "test-artifacts" / "console"
 README_SHOT = ROOT / "docs" / "console.png"
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install -y chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the browser test: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop running in this thread, which Django takes for
-    # async code: the test's own ORM calls (fixtures, checks) are sync code all the same.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-            yield chromium
-            chromium.close()
-    finally:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 class Device:
