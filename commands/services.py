@@ -145,14 +145,17 @@ def _tell_consoles_of(ids: Sequence[str]) -> None:
 
 def commands_for_subscriber(*, plug_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """What a device gets when it subscribes to its commands: the undelivered ones, and for
-    each other property the latest command value as a retained message."""
+    each other property the latest command value as a retained message, until that command
+    expires (SPEC §7): an expired latest command leaves its property with no retained value, not
+    an older command's."""
     pending = commands_pending(plug_id=plug_id)
     waiting = {c["property"] for c in pending}
-    retained: dict[str, dict[str, Any]] = {}
-    latest = Command.objects.filter(plug_id=plug_id).exclude(property__in=waiting).order_by("-created_at")
-    for command in latest[:500]:
-        retained.setdefault(command.property, command_message(command))
-    return pending, list(retained.values())
+    latest: dict[str, Command] = {}
+    rows = Command.objects.filter(plug_id=plug_id).exclude(property__in=waiting).order_by("-created_at")
+    for command in rows[:500]:
+        latest.setdefault(command.property, command)
+    now = now_ms()
+    return pending, [command_message(c) for c in latest.values() if c.expire_at > now]
 
 
 # --- MQTT connection state and persistent sessions ---------------------------------------------

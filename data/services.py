@@ -25,6 +25,7 @@ from django.db.models import DEFERRED
 from data.models import DataPoint, JournalEntry
 from data.rollups import rollups_mark
 from data.selectors import PointFilter, points_matching
+from data.series_clock import SERVER_TIMES
 from data.store import (
     PROPERTY_COLUMNS,
     journal_append,
@@ -223,11 +224,18 @@ def _write_many(submissions: Sequence[Submission], source: str) -> list[list[Poi
         own = owns.get(id(sub.principal))
         if own is None:
             own = owns[id(sub.principal)] = own_publisher_id(sub.principal)
+        account_id = sub.principal.account_id
         for pi, point in enumerate(sub.points):
             try:
-                parsed.append(_parse(point, si, pi, own, now, sub.require_zone, max_bytes))
+                p = _parse(point, si, pi, own, now, sub.require_zone, max_bytes)
             except Rejected as exc:
                 results[si][pi] = PointResult(status=exc.status, code=exc.code, message=exc.message)
+                continue
+            if point.at is None and p.modify is None:
+                # SPEC §4 rule 1: a server-given time never collides within its series (a
+                # modified record keeps its own time unless the caller names another).
+                p.at = SERVER_TIMES.stamp((account_id, p.of, p.channel.lower()), now)
+            parsed.append(p)
     with transaction.atomic():
         plugs, retentions = _plugs_named(parsed)
         accepted = _authorize(parsed, submissions, plugs, results)
@@ -514,9 +522,11 @@ def _apply_properties(
     if not on_plugs:
         return points
     names = {p.channel for p in on_plugs}
-    # The property dialect names properties case-insensitively (MQTT topics carry them in
-    # lower case); the channel dialect's channels are exact.
-    folded_names = {p.channel.lower() for p in on_plugs if subs[p.sub].property_write}
+    # One rule for names in both dialects (docs/data-model.md): a plug's series are named
+    # case-insensitively — MQTT topics carry property names in lower case, `/v3` matches them in
+    # any case — so a write of either dialect goes to the plug's property of that name in any
+    # case, under the spelling its first write gave it.
+    folded_names = {p.channel.lower() for p in on_plugs}
     # Only what the write reads, in one plain statement (`properties_named`).
     props = {}
     for row in properties_named({p.of for p in on_plugs}, names, folded_names):
@@ -562,11 +572,11 @@ def _apply_properties(
         fresh = {
             (prop.plug_id, prop.name): prop
             for prop in Property.objects.filter(
-                plug_id__in={k[0] for k in created}, name__in={k[1] for k in created}
+                plug_id__in={k[0] for k in created}, name__in={prop.name for prop in created.values()}
             )
         }
         for p in accepted:  # every point of a new property, not only the one that made it
-            if (p.of, p.channel) in created:
+            if (p.of, p.channel.lower()) in created:
                 p.prop = fresh.get((p.of, p.channel), p.prop)
     return accepted
 
@@ -580,17 +590,18 @@ def _property_decision(
     created: dict[tuple[str, str], Property],
 ) -> tuple[Property | None, bool, access.Refusal | None, str]:
     """(property, the device's own write, refusal, the property's name) of a write into
-    `channel` of plug `of`; a property the device writes first is made here (in `created`)."""
+    `channel` of plug `of`, whichever case it is written in; a property the device writes first
+    is made here (in `created`, by its name in lower case)."""
     own_write = access.writes_as_device(sub.principal, of, property_write=sub.property_write)
-    prop = props.get((of, channel)) or created.get((of, channel))
-    if prop is None and sub.property_write:
-        prop = folded.get((of, channel.lower()))
-        if prop is not None:
-            channel = prop.name
+    # The exact name first: a plug that has twins differing only in case (made before names were
+    # one rule) keeps writing each of them.
+    prop = props.get((of, channel)) or folded.get((of, channel.lower())) or created.get((of, channel.lower()))
+    if prop is not None:
+        channel = prop.name
     if refusal := access.property_refusal(prop, as_device=own_write, of=of, name=channel):
         return prop, own_write, refusal, channel
     if prop is None:
-        prop = created[(of, channel)] = Property(plug_id=of, name=channel)
+        prop = created[(of, channel.lower())] = Property(plug_id=of, name=channel)
     return prop, own_write, None, channel
 
 

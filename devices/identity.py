@@ -195,7 +195,7 @@ def verify(creds: Credentials) -> Principal | None:
     if creds.form == "email":
         account = Account.objects.filter(email__iexact=creds.ident, is_active=True).first()
         if account and _master_ok(account, creds.secret, creds.ident.lower()):
-            return Principal(account_id=account.id, kind="account", credential=account.email)
+            return Principal(account_id=account.id, kind="account", credential=account.email or account.id)
         return None
     if creds.form == "key":
         key = _key_row("k.id = %s", [creds.ident])

@@ -739,7 +739,9 @@ class AccountSerializer(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
     friendlyName = serializers.CharField()
-    email = serializers.CharField()
+    email = serializers.CharField(
+        allow_null=True, help_text="null for a sub-account made without an administrator"
+    )
     status = serializers.ChoiceField(ACCOUNT_STATUSES)
     plan = _PLAN.__class__(allow_null=True)
     locked = serializers.BooleanField()
@@ -1019,8 +1021,10 @@ class UserChangeSerializer(UserInSerializer):
 
 
 class SubaccountMadeSerializer(AccountSerializer):
-    user = UserSerializer(help_text="the sub-account's administrator")
-    apiKey = _NEW_KEY.__class__(help_text="the administrator's key; its secret is shown this once")
+    user = UserSerializer(allow_null=True, help_text="the sub-account's administrator (null without one)")
+    apiKey = _NEW_KEY.__class__(
+        allow_null=True, help_text="the administrator's key; its secret is shown this once (null without one)"
+    )
 
     class Meta:
         ref_name = "SubaccountMade"
@@ -1036,7 +1040,9 @@ class SubaccountInSerializer(serializers.Serializer):
             "role": serializers.ChoiceField(["admin"], required=False, allow_null=True),
             "name": serializers.CharField(required=False, allow_null=True, allow_blank=True),
         },
-        help_text="the sub-account's administrator (required)",
+        required=False,
+        allow_null=True,
+        help_text="the sub-account's administrator (optional: without one the sub-account has no email)",
     )
     tags = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
     description = serializers.CharField(required=False, allow_blank=True, allow_null=True)

@@ -1,8 +1,9 @@
 """`/v3/accounts` (SPEC §6 "Fleets"): the sub-accounts of the account the caller acts in.
 
 GET lists its direct sub-accounts (the account, or an API client with `subaccount:read`); POST
-creates one with its administrator (`user {email, role?, name?}`: the email becomes the
-sub-account's), whose user key the answer shows this once (`apiKey`). Each sub-account is a
+creates one from a name, with its administrator if the body names one (`user {email, role?,
+name?}`: the email becomes the sub-account's), whose user key the answer shows this once
+(`apiKey`; `user` and `apiKey` are null without one). Each sub-account is a
 tenant of its own: its parent manages it through `/v3/accounts/{sub}` and `/v3/accounts/{sub}/…`
 (`devices.account_api`, `devices.identity.principal_in_account`), its siblings see nothing of it.
 """
@@ -44,9 +45,9 @@ class SubaccountListView(PropertyDialectView):
         return Response(
             {
                 **account_json(made.account),
-                "user": user_json(admin.user),
+                "user": user_json(admin.user) if admin else None,
                 # The administrator's key: its secret is shown this once.
-                "apiKey": {"id": admin.key.id, "secret": admin.secret},
+                "apiKey": {"id": admin.key.id, "secret": admin.secret} if admin else None,
             },
             status=201,
         )

@@ -7,7 +7,8 @@ touches the database except to resolve the plugs a body names.
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from rest_framework.request import Request
 
@@ -21,6 +22,8 @@ from plugboard.errors import ApiError
 from plugboard.models import ApiKey
 from plugboard.parsers import MAX_INT, is_json_number
 from plugboard.principals import Principal
+
+T = TypeVar("T")
 
 STATUS_FROM_V3 = {v3: plug for plug, v3 in STATUS_TO_V3.items()}
 STATUS_FROM_V3["disabed"] = Plug.Status.DISABLED  # the Connio Python SDK's constant says so
@@ -111,6 +114,14 @@ def body_object(request: Request) -> dict[str, Any]:
     if not isinstance(request.data, dict):
         raise ApiError(400, "the body must be a JSON object")
     return request.data
+
+
+def word_meaning(value: Any, words: Mapping[str, T], message: str) -> T:
+    """What the word `value` means in `words`; a 400 for anything else, of whatever JSON type
+    (a list or an object cannot even be looked up)."""
+    if not isinstance(value, str) or value not in words:
+        raise ApiError(400, message)
+    return words[value]
 
 
 def refuse_unknown(body: dict[str, Any], known: frozenset[str]) -> None:
@@ -314,9 +325,9 @@ def account_settings(body: dict[str, Any]) -> dict[str, Any]:
         if word in body:
             changes[field] = body[word]
     if "status" in body:
-        if body["status"] not in ACCOUNT_STATUS:
-            raise ApiError(400, "status must be active or suspended")
-        changes["is_active"] = ACCOUNT_STATUS[body["status"]]
+        changes["is_active"] = word_meaning(
+            body["status"], ACCOUNT_STATUS, "status must be active or suspended"
+        )
     return changes
 
 
@@ -379,9 +390,7 @@ def user_fields(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
             raise ApiError(400, f"{' and '.join(missing)} required: {{email, role, name?}}")
     fields = {f: body[f] for f in USER_FIELDS if f in body}
     if "status" in body:
-        if body["status"] not in USER_STATUS:
-            raise ApiError(400, "status must be active or disabled")
-        fields["is_active"] = USER_STATUS[body["status"]]
+        fields["is_active"] = word_meaning(body["status"], USER_STATUS, "status must be active or disabled")
     return fields
 
 
@@ -391,16 +400,18 @@ SUBACCOUNT_FIELDS = frozenset(
 
 
 def subaccount_fields(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
-    """`POST /v3/accounts` (Connio's account create): `name`, the administrator `user {email,
-    role?, name?}` (required: its email is the sub-account's), `friendlyName`, `tags`,
-    `description`, `defaultRetention`; `owner` may only name the account the caller acts in,
-    and `plan` must be null (no plans here)."""
+    """`POST /v3/accounts` (Connio's account create): `name`, the optional administrator `user
+    {email, role?, name?}` (its email becomes the sub-account's; without it the sub-account has
+    no email and no user, SPEC §6), `friendlyName`, `tags`, `description`, `defaultRetention`;
+    `owner` may only name the account the caller acts in, and `plan` must be null (no plans here)."""
     refuse_unknown(body, SUBACCOUNT_FIELDS)
     admin = body.get("user")
-    if not isinstance(admin, dict) or not admin.get("email"):
+    if admin is None:
+        admin = {}
+    elif not isinstance(admin, dict) or not admin.get("email"):
         raise ApiError(
             400,
-            "a sub-account needs its administrator: user {email, role?, name?} (the email is the account's)",
+            "a sub-account's administrator is user {email, role?, name?} (the email is the account's)",
         )
     unknown = sorted(set(admin) - {"email", "role", "name"})
     if unknown:
@@ -418,7 +429,7 @@ def subaccount_fields(principal: Principal, body: dict[str, Any]) -> dict[str, A
         "friendly_name": body.get("friendlyName") or "",
         "description": body.get("description") or "",
         "tags": tags,
-        "admin_email": admin["email"],
+        "admin_email": admin.get("email"),
         "admin_name": admin.get("name") or "",
         "default_retention": retention_seconds(body.get("defaultRetention"), "defaultRetention"),
     }

@@ -12,12 +12,15 @@ from plugboard.identifiers import new_account_id, new_key_id, new_user_id
 class Account(models.Model):
     """A tenant: an email and a master password. Its publisher id is `com-` + 24 hex.
 
+    A sub-account made from a name alone (SPEC §6: its administrator is optional) has no email:
+    it has no master password either, and is reached through its parent (or a user added later).
+
     A sub-account (`parent` set) is a full tenant of its own; its parent (and the parent's
     parent) may manage it through `/v3/accounts/{id}/…`, its siblings see nothing of it.
     """
 
     id = models.CharField(primary_key=True, max_length=28, default=new_account_id, editable=False)
-    email = models.EmailField(unique=True)
+    email = models.EmailField(unique=True, null=True, blank=True)
     password = models.CharField(max_length=200, help_text="master password, hashed")
     name = models.CharField(max_length=120, blank=True)
     is_active = models.BooleanField(default=True)
@@ -37,7 +40,7 @@ class Account(models.Model):
         ordering = ["email"]
 
     def __str__(self) -> str:
-        return self.email
+        return self.email or self.id
 
     def set_password(self, raw: str) -> None:
         self.password = make_password(raw)

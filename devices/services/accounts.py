@@ -41,7 +41,7 @@ class SubaccountMade:
     """A new sub-account, its administrator and the administrator's key and secret."""
 
     account: Account
-    admin: UserMade
+    admin: UserMade | None  # none when it was made from a name alone
 
 
 def _email(value: Any, field: str = "email") -> str:
@@ -161,16 +161,17 @@ def subaccount_create(
     tags: Sequence[str] | None = None,
     default_retention: int | None = None,
 ) -> SubaccountMade:
-    """A sub-account of the account the caller acts in, with its administrator: `admin_email`
-    becomes the sub-account's email (unique across accounts: 409) and an admin user whose key
-    is returned once. The sub-account has no usable master password: it signs in with that key
-    (or its parent acts in it)."""
+    """A sub-account of the account the caller acts in, with its administrator if `admin_email`
+    is given: it becomes the sub-account's email (unique across accounts: 409) and an admin user
+    whose key is returned once. Without one (SPEC §6: a name alone makes a sub-account) the
+    sub-account has no email and no user. Either way it has no usable master password: it signs
+    in with its users' keys, or its parent acts in it."""
     if not access.may_manage_subaccounts(principal):
         raise PlugError("only the account (master password or an admin's user key) creates sub-accounts", 403)
     if not isinstance(name, str) or not name.strip():
         raise PlugError("name is required")
-    email = _email(admin_email, "user.email")
-    if Account.objects.filter(email__iexact=email).exists():
+    email = None if admin_email is None else _email(admin_email, "user.email")
+    if email is not None and Account.objects.filter(email__iexact=email).exists():
         raise PlugError(f"an account with email {email} already exists", status=409)
     account = Account(
         email=email,
@@ -188,6 +189,8 @@ def subaccount_create(
             account.save()
     except IntegrityError:  # the same email at the same moment
         raise PlugError(f"an account with email {email} already exists", status=409)
+    if email is None:
+        return SubaccountMade(account, None)
     admin = _user_with_key(
         account=account, email=email, role=User.Role.ADMIN, name=text_field(admin_name, "user.name", 120)
     )

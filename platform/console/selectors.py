@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import Coalesce
 
 from commands.models import Command
 from commands.selectors import commands_of
@@ -208,14 +209,20 @@ def fleet_summary(*, principal: Principal, now: int) -> FleetSummary:
 
 
 def accounts_page(*, query: str = "", after: str | None = None) -> Page[Account]:
-    """Active accounts by email, PAGE at a time after the `email` cursor, for the staff's
-    account picker (the caller is a staff user: `devices.access.may_open_any_account`)."""
-    rows = Account.objects.filter(is_active=True)
+    """Active accounts by email (by id for a sub-account without one), PAGE at a time after the
+    `account_cursor` given, for the staff's account picker (the caller is a staff user:
+    `devices.access.may_open_any_account`)."""
+    rows = Account.objects.filter(is_active=True).annotate(cursor=Coalesce("email", "id"))
     if query:
         rows = rows.filter(Q(email__icontains=query) | Q(name__icontains=query) | Q(id__startswith=query))
     if after:
-        rows = rows.filter(email__gt=after)
-    return _page(rows.order_by("email").only("id", "email", "name"), PAGE)
+        rows = rows.filter(cursor__gt=after)
+    return _page(rows.order_by("cursor").only("id", "email", "name"), PAGE)
+
+
+def account_cursor(account: Account) -> str:
+    """Where `accounts_page` goes on after `account`."""
+    return account.email or account.id
 
 
 # --- keys ---------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def _proof(holder: Account | AbstractBaseUser) -> str:
 
 def account_principal(account: Account) -> Principal:
     """The account as the caller of every service a console page uses (full rights)."""
-    return Principal(account_id=account.id, kind="account", credential=account.email)
+    return Principal(account_id=account.id, kind="account", credential=account.email or account.id)
 
 
 def sign_in(request: HttpRequest, *, email: str, password: str) -> Principal:

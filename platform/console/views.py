@@ -128,7 +128,9 @@ def accounts_page(request: HttpRequest) -> HttpResponse:
     page = selectors.accounts_page(query=query, after=search.cleaned_data.get("after") or None)
     next_url = None
     if page.more:
-        next_url = "?" + urlencode({"q": query, "after": page.items[-1].email, "next": target})
+        next_url = "?" + urlencode(
+            {"q": query, "after": selectors.account_cursor(page.items[-1]), "next": target}
+        )
     context = {"search": search, "page": page, "next_url": next_url, "next": target, "section": "accounts"}
     return render(request, "console/accounts.html", context)
 

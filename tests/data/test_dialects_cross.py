@@ -108,3 +108,62 @@ def test_same_millisecond_across_dialects_is_one_point(api: APIClient, thing: En
     [record] = api.get("/iot/data/temperature", **plug_headers(thing)).json()
     assert (record["at"], record["data"]) == (T0, 2)
     assert JournalEntry.objects.filter(of=thing.plug.id, at=T0).count() == 2
+
+
+# --- one rule for names (issue 24): a plug's series are named case-insensitively in both dialects
+
+
+@pytest.mark.django_db
+def test_channel_writes_differing_in_case_are_one_series_readable_through_v3(
+    api: APIClient, thing: Enrolled
+) -> None:
+    for n, channel in enumerate(("Temp", "temp", "TEMP")):
+        r = api.put(f"/iot/data/{channel}", {"data": n, "at": T0 + n}, format="json", **plug_headers(thing))
+        assert r.status_code == 200, r.content
+    # One property, under the spelling of its first write; every value in its series.
+    assert list(Property.objects.filter(plug=thing.plug).values_list("name", flat=True)) == ["Temp"]
+    assert set(DataPoint.objects.filter(of=thing.plug.id).values_list("channel", flat=True)) == {"Temp"}
+    for name in ("temp", "Temp", "TEMP"):
+        r = api.get(f"/v3/data/devices/_this_/properties/{name}", {"order": "asc"}, **plug_headers(thing))
+        assert [p["v"] for p in r.json()["results"]] == [0, 1, 2], name
+    # The channel dialect reads it by the stored spelling, which its channel list shows.
+    assert api.get("/iot/channel/%23", **plug_headers(thing)).json() == ["Temp"]
+    assert [rec["data"] for rec in api.get("/iot/data/Temp", **plug_headers(thing)).json()] == [2, 1, 0]
+
+
+@pytest.mark.django_db
+def test_a_v3_property_is_written_by_the_channel_dialect_in_any_case(api: APIClient, thing: Enrolled) -> None:
+    feed = {"dps": [{"t": T0, "v": 1}]}
+    r = api.post("/v3/data/devices/_this_/properties/Humidity", feed, format="json", **plug_headers(thing))
+    assert r.json() == {"accepted": 1, "rejected": 0}
+    r = api.put("/iot/data/humidity", {"data": 2, "at": T0 + 1}, format="json", **plug_headers(thing))
+    assert r.status_code == 200, r.content
+    assert list(Property.objects.filter(plug=thing.plug).values_list("name", flat=True)) == ["Humidity"]
+    r = api.get("/v3/data/devices/_this_/properties/humidity", {"order": "asc"}, **plug_headers(thing))
+    assert [p["v"] for p in r.json()["results"]] == [1, 2]
+    assert [rec["data"] for rec in api.get("/iot/data/Humidity", **plug_headers(thing)).json()] == [2, 1]
+
+
+@pytest.mark.django_db
+def test_one_batch_naming_a_new_series_in_two_cases_makes_one_property(
+    api: APIClient, thing: Enrolled
+) -> None:
+    body = [{"channel": "Level", "data": 1, "at": T0}, {"channel": "level", "data": 2, "at": T0 + 1}]
+    r = api.put("/iot/data", body, format="json", **plug_headers(thing))
+    assert r.status_code == 200, r.content
+    assert list(Property.objects.filter(plug=thing.plug).values_list("name", flat=True)) == ["Level"]
+    assert list(DataPoint.objects.filter(of=thing.plug.id).order_by("at").values_list("channel", "data")) == [
+        ("Level", 1),
+        ("Level", 2),
+    ]
+
+
+@pytest.mark.django_db
+def test_the_accounts_own_channels_stay_exact(api: APIClient, tenant: Tenant) -> None:
+    # No plug, no property: CloudPlugs' channels of the account itself keep their case.
+    for channel in ("Site/Temp", "site/temp"):
+        r = api.put(
+            f"/iot/data/{channel}", {"data": channel, "at": T0}, format="json", **tenant.master_headers()
+        )
+        assert r.status_code == 200, r.content
+    assert sorted(DataPoint.objects.values_list("channel", flat=True)) == ["Site/Temp", "site/temp"]

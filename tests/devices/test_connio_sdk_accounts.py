@@ -54,6 +54,19 @@ def test_users(sdk: Client, tenant: Tenant, server: ServerProcess) -> None:
         as_dev.api.account.users.list()
 
 
+def test_a_sub_account_from_a_name_alone(sdk: Client, tenant: Tenant) -> None:
+    made = sdk.api.accounts.create("acme-asia")  # no userInfo: SPEC §6 makes the administrator optional
+    assert made["name"] == "acme-asia" and made["ownerId"] == tenant.account.id
+    assert made["user"] is None and made["apiKey"] is None
+    fetched = sdk.api.accounts.get(made["id"]).fetch()
+    assert (fetched.name, fetched.owner_account_id, fetched.status) == (
+        "acme-asia",
+        tenant.account.id,
+        "active",
+    )
+    assert not User.objects.filter(account_id=made["id"]).exists()
+
+
 def test_sub_accounts(sdk: Client, tenant: Tenant, server: ServerProcess) -> None:
     this = sdk.api.account.fetch()
     assert this.id == tenant.account.id and this.owner_account_id is None and this.plan is None

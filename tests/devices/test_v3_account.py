@@ -129,3 +129,14 @@ def test_keys_that_are_not_the_account_may_not_change_it(
         assert_v3_error(send(api, "patch", "/v3/accounts/_this_", {"defaultRetention": 60}, **headers), 403)
     assert Account.objects.get(id=tenant.account.id).default_retention is None
     assert_v3_error(api.get("/v3/accounts/_this_"), 401)
+
+
+@pytest.mark.parametrize("status", [{}, [], 1, None, True])
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_a_status_of_the_wrong_type_is_a_400(
+    api: APIClient, tenant: Tenant, method: str, status: Any
+) -> None:
+    # It was a 500: a list or an object cannot be looked up among the status words.
+    response = send(api, method, "/v3/accounts/_this_", {"status": status}, **tenant.master_headers())
+    assert_v3_error(response, 400)
+    assert Account.objects.get(id=tenant.account.id).is_active

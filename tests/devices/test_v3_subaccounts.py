@@ -67,6 +67,34 @@ def test_create_returns_the_account_its_administrator_and_key(
     assert api.get("/v3/devices", **basic("eu@acme.example", "")).status_code == 401
 
 
+def test_a_name_alone_makes_a_sub_account_its_parent_manages(api: APIClient, tenant: Tenant) -> None:
+    # SPEC §6: the administrator user is optional (the Connio SDK's `accounts.create(name=…)`).
+    for body in ({"name": "acme-asia"}, {"name": "acme-africa", "user": None}):
+        response = send(api, "post", "/v3/accounts", body, **tenant.master_headers())
+        assert response.status_code == 201, response.content
+        made = response.json()
+        assert set(made) == ACCOUNT_KEYS | {"user", "apiKey"}
+        assert (made["name"], made["email"], made["user"], made["apiKey"]) == (body["name"], None, None, None)
+        assert made["ownerId"] == tenant.account.id
+        assert not User.objects.filter(account_id=made["id"]).exists()
+        # Its parent provisions it: a device, then an administrator added later.
+        device = send(
+            api, "post", f"/v3/accounts/{made['id']}/devices", {"name": "pump"}, **tenant.master_headers()
+        )
+        assert device.status_code == 201, device.content
+        assert Plug.objects.get(id=device.json()["id"]).account_id == made["id"]
+        admin = send(
+            api,
+            "post",
+            f"/v3/accounts/{made['id']}/users",
+            {"email": f"{body['name']}@acme.example", "role": "admin"},
+            **tenant.master_headers(),
+        )
+        assert admin.status_code == 201, admin.content
+    listed = api.get("/v3/accounts", **tenant.master_headers()).json()["results"]
+    assert sorted(a["name"] for a in listed) == ["acme-africa", "acme-asia"]
+
+
 def test_create_with_tags_description_retention(api: APIClient, tenant: Tenant) -> None:
     made = make_sub(
         api,
@@ -89,7 +117,6 @@ def test_create_with_tags_description_retention(api: APIClient, tenant: Tenant) 
 @pytest.mark.parametrize(
     ("body", "status"),
     [
-        ({"name": "x"}, 400),
         ({"name": "x", "user": {}}, 400),
         ({"name": "x", "user": {"role": "admin"}}, 400),
         ({"name": "x", "user": "x@example.com"}, 400),
