@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
 from outbound.models import OutboxMessage, OutboxStream, OutboxTarget
+from plugboard.metrics import OUTBOUND_DEAD, OUTBOUND_DELIVERED, OUTBOUND_FAILURES
 from plugboard.timestamps import now_ms
 
 log = logging.getLogger(__name__)
@@ -282,15 +283,22 @@ def _deliver_one(claim: _Claim) -> int:
             OutboxMessage.objects.filter(id__in=ids).delete()
             _release(claim, due_at=now, attempts=0)
             _count(claim, delivered=len(ids))
-            return len(ids)
-        attempts = claim.attempts + 1
-        if claim.expires_at <= now:  # failed for longer than the retention: dead letters
-            OutboxMessage.objects.filter(id__in=ids).update(dead=True, attempts=attempts, error=error)
-            _release(claim, due_at=now, attempts=0)
-            _count(claim, failures=1, dead=len(ids), error=error)
         else:
-            _release(claim, due_at=now + retry_delay_ms(attempts), attempts=attempts)
-            _count(claim, failures=1, error=error)
+            attempts = claim.attempts + 1
+            if claim.expires_at <= now:  # failed for longer than the retention: dead letters
+                OutboxMessage.objects.filter(id__in=ids).update(dead=True, attempts=attempts, error=error)
+                _release(claim, due_at=now, attempts=0)
+                _count(claim, failures=1, dead=len(ids), error=error)
+            else:
+                _release(claim, due_at=now + retry_delay_ms(attempts), attempts=attempts)
+                _count(claim, failures=1, error=error)
+    # Counted once the outcome is committed (/metrics; the per-target counts are the rows above).
+    if not error:
+        OUTBOUND_DELIVERED.labels(claim.kind).inc(len(ids))
+        return len(ids)
+    OUTBOUND_FAILURES.labels(claim.kind).inc()
+    if claim.expires_at <= now:
+        OUTBOUND_DEAD.labels(claim.kind).inc(len(ids))
     return 0
 
 

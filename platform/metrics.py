@@ -98,6 +98,24 @@ PURGE_LAST_SUCCESS = Gauge(
     registry=REGISTRY,
     multiprocess_mode="max",
 )
+OUTBOUND_DELIVERED = Counter(
+    "plugboard_outbound_delivered",
+    "Outbox messages delivered, by kind (connector, mirror, notification).",
+    ["kind"],
+    registry=REGISTRY,
+)
+OUTBOUND_FAILURES = Counter(
+    "plugboard_outbound_delivery_failures",
+    "Failed delivery attempts of outbox batches (each retried later), by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
+OUTBOUND_DEAD = Counter(
+    "plugboard_outbound_dead_lettered",
+    "Outbox messages turned into dead letters (failing past their retention), by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
 # Buckets from 5 ms (a cached read) to 10 s (a 10,000-point batch on a loaded machine).
 HTTP_REQUEST_DURATION = Histogram(
     "plugboard_http_request_duration_seconds",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import transaction
 from django.test.utils import override_settings
 from django.urls import resolve
 from prometheus_client.parser import text_string_to_metric_families
@@ -20,6 +21,9 @@ from commands.models import Command
 from data.expiry import expiry_purge
 from devices.models import Property
 from devices.services.plugs import Enrolled
+from outbound import outbox
+from outbound.models import OutboxMessage, OutboxStream
+from outbound.outbox import deliverer_register, outbox_add, outbox_deliver, outbox_replay
 from plugboard.timestamps import now_ms
 from tests.commands.mqtt.clients import Device
 from tests.conftest import Tenant, plug_headers
@@ -28,6 +32,9 @@ from tests.support import ServerProcess, serve, wait_for
 TOKEN = "s3cret-scrape-token"
 BEARER = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+OUTBOUND_KIND = "metrics-test"
+# Deadlines for a machine under load: polled, so they cost nothing when things are quick.
+DEADLINE = 60
 
 
 def parse(text: str) -> Samples:
@@ -194,11 +201,66 @@ def test_purge_counts(api: APIClient, thing: Enrolled, committed: Any) -> None:
     assert value(after, "plugboard_purge_last_success_timestamp_seconds") >= now_ms() / 1000 - 60
 
 
+@pytest.fixture
+def receiver() -> Iterator[dict[str, bool]]:
+    """An outbox deliverer of its own kind, failing while `state["down"]`."""
+    state = {"down": True}
+
+    def deliver(target: str, messages: Any) -> None:
+        if state["down"]:
+            raise ConnectionError("receiver down")
+
+    saved = dict(outbox._deliverers)
+    outbox._deliverers.clear()  # only this test's kind is claimed
+    deliverer_register(OUTBOUND_KIND, deliver, batch=10)
+    yield state
+    outbox._deliverers.clear()
+    outbox._deliverers.update(saved)
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(PLUGBOARD_METRICS_TOKEN=TOKEN)
+def test_outbound_lag_failures_and_dead_letters(api: APIClient, receiver: dict[str, bool]) -> None:
+    def grew(samples: Samples, name: str) -> float:
+        return value(samples, name, kind=OUTBOUND_KIND) - value(start, name, kind=OUTBOUND_KIND)
+
+    start = scrape(api)
+    assert value(start, "plugboard_outbound_pending") == 0
+    assert value(start, "plugboard_outbound_oldest_pending_age_seconds") == 0
+    with transaction.atomic():
+        payloads = [{"n": n} for n in range(3)]
+        outbox_add(account_id="acc", kind=OUTBOUND_KIND, target="t1", key="k", payloads=payloads)
+    OutboxMessage.objects.update(created_at=now_ms() - 90_000)  # queued a minute and a half ago
+    outbox_deliver(seconds=5)  # the receiver is down: one failed attempt, retried later
+    failing = scrape(api)
+    assert grew(failing, "plugboard_outbound_delivery_failures_total") == 1
+    assert value(failing, "plugboard_outbound_pending") == 3
+    assert 90 <= value(failing, "plugboard_outbound_oldest_pending_age_seconds") < 90 + DEADLINE
+    # Failing past their retention, they become dead letters.
+    OutboxStream.objects.update(due_at=0)
+    OutboxMessage.objects.update(expires_at=0)
+    outbox_deliver(seconds=5)
+    dead = scrape(api)
+    assert grew(dead, "plugboard_outbound_delivery_failures_total") == 2
+    assert grew(dead, "plugboard_outbound_dead_lettered_total") == 3
+    assert (value(dead, "plugboard_outbound_pending"), value(dead, "plugboard_outbound_dead_letters")) == (
+        0,
+        3,
+    )
+    assert value(dead, "plugboard_outbound_oldest_pending_age_seconds") == 0
+    # Replayed once the receiver is back: delivered, nothing left.
+    receiver["down"] = False
+    assert outbox_replay(kind=OUTBOUND_KIND, target="t1") == 3
+    outbox_deliver(seconds=5)
+    done = scrape(api)
+    assert grew(done, "plugboard_outbound_delivered_total") == 3
+    assert (value(done, "plugboard_outbound_pending"), value(done, "plugboard_outbound_dead_letters")) == (
+        0,
+        0,
+    )
+
+
 # --- real servers, a real MQTT client ------------------------------------------------------------
-
-
-# Deadlines for a machine under load: polled, so they cost nothing when things are quick.
-DEADLINE = 60
 
 
 def connect(server: ServerProcess, client_id: str, username: str, password: str, **kw: Any) -> Device:
