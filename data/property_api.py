@@ -8,6 +8,7 @@ a 404 there.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_view
@@ -55,15 +56,28 @@ class DataView(PropertyDialectView):
         return self.request.data if length else None
 
     def receipt(self, points: list[PointIn]) -> Response:
-        """Store the points (one service call) and answer `{"accepted", "rejected"}`. The service
-        matches property names case-insensitively to the device's existing ones (a new property
-        keeps the name as written) and decides, counts and logs every rejection."""
+        """Store the points (one service call) and answer `{"accepted", "rejected"}`, with
+        `errors: [{index, prop, code, message}]` for the first `RECEIPT_ERRORS_MAX` refused
+        points when any was. The service matches property names case-insensitively to the
+        device's existing ones (a new property keeps the name as written) and decides, counts
+        and logs (in debug status) every rejection."""
         check_account_points(self.principal.account_id, len(points))  # 429 past the account's limit
         results = points_write(
             principal=self.principal, points=points, source="http", property_write=True, require_zone=True
         )
         accepted = sum(1 for r in results if r.ok)
-        return Response({"accepted": accepted, "rejected": len(results) - accepted})
+        receipt: dict[str, Any] = {"accepted": accepted, "rejected": len(results) - accepted}
+        if accepted < len(results):
+            refused = ((i, r) for i, r in enumerate(results) if not r.ok)
+            receipt["errors"] = [
+                {"index": i, "prop": _prop_name(points[i]), "code": r.code, "message": r.message}
+                for i, r in itertools.islice(refused, docs.RECEIPT_ERRORS_MAX)
+            ]
+        return Response(receipt)
+
+
+def _prop_name(point: PointIn) -> str:
+    return point.channel if isinstance(point.channel, str) else ""
 
 
 def _feed_error(exc: BadFeed) -> ApiError:

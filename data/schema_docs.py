@@ -169,8 +169,29 @@ _VALUES = {
     "additionalProperties": {},
     "description": "`{property: value}`: one point per property, at server time",
 }
+# A receipt names why points were refused, for the first this many (`rejected` counts them all).
+RECEIPT_ERRORS_MAX = 10
 RECEIPT = inline_serializer(
-    "Receipt", {"accepted": serializers.IntegerField(), "rejected": serializers.IntegerField()}
+    "Receipt",
+    {
+        "accepted": serializers.IntegerField(),
+        "rejected": serializers.IntegerField(),
+        "errors": inline_serializer(
+            "ReceiptError",
+            {
+                "index": serializers.IntegerField(help_text="the point's place in the request, from 0"),
+                "prop": serializers.CharField(help_text="the property it was written to"),
+                "code": serializers.CharField(help_text="e.g. `BadValue`, `BadTimestamp`, `NotPublic`"),
+                "message": serializers.CharField(),
+            },
+            many=True,
+            required=False,
+            help_text=(
+                f"only when `rejected` > 0: why, for the first {RECEIPT_ERRORS_MAX} refused points (an "
+                "extension: Connio's clients read `accepted` and `rejected` and ignore it)"
+            ),
+        ),
+    },
 )
 _TV = inline_serializer("TimedValue", {"t": serializers.CharField(help_text="ISO 8601"), "v": AnyJson()})
 _SERIES = inline_serializer("Series", {"results": _TV.__class__(many=True)})

@@ -64,6 +64,11 @@ class Tenant:
         return key.id, secret
 
 
+def receipt_counts(body: dict[str, Any]) -> dict[str, Any]:
+    """A v3 receipt's counts (beside them, `errors` says why; tests that check it read it)."""
+    return {k: body[k] for k in ("accepted", "rejected")}
+
+
 def plug_headers(enrolled: Enrolled) -> dict[str, str]:
     return {"HTTP_X_PLUG_ID": enrolled.plug.id, "HTTP_X_PLUG_AUTH": enrolled.auth}
 

@@ -9,7 +9,10 @@ signs every console session out.
 A Django staff user (`devices.access.may_open_any_account`) signs in with their own username
 and password instead and then opens any account (the account picker, or `?account=` on any
 page): the session keeps the user's id and a digest of *their* password hash, and the account
-chosen; the journal credits the writes to `staff:<username>`.
+chosen; the journal credits the writes to `staff:<username>`. A staff user already signed in to
+the admin (the same Django session) is not asked again: the first console page they open
+starts the console's staff session from the admin's (`admin_staff_adopt`) and shows the
+account picker. Signing out of the console ends the whole session, the admin's included.
 """
 
 from __future__ import annotations
@@ -92,6 +95,19 @@ def staff_sign_in(request: HttpRequest, *, username: str, password: str) -> str:
     return user.get_username()
 
 
+def admin_staff_adopt(request: HttpRequest) -> bool:
+    """Start the console's staff session for a staff user signed in to the admin in this
+    session (Django's `request.user`, its session hash checked by Django); True if it did."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not access.may_open_any_account(user):
+        return False
+    if request.session.get(SESSION_ACCOUNT) and request.session.get(SESSION_PROOF):
+        return False  # signed in to the console as an account: that sign-in stands
+    request.session[SESSION_STAFF] = str(user.pk)
+    request.session[SESSION_STAFF_PROOF] = _proof(user)
+    return True
+
+
 def open_account(request: HttpRequest, account_id: str) -> bool:
     """A staff session opens `account_id` (False: no such active account; nothing changes)."""
     if staff_user(request.session) is None:
@@ -161,6 +177,8 @@ def console_page(view: View) -> View:
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         principal, staff = console_session(request.session)
+        if principal is None and staff is None and admin_staff_adopt(request):
+            principal, staff = console_session(request.session)
         wanted = request.GET.get("account")
         if staff is not None and wanted and request.method == "GET":
             if not open_account(request, wanted):
@@ -194,6 +212,8 @@ def staff_page(view: View) -> View:
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user = staff_user(request.session)
+        if user is None and admin_staff_adopt(request):
+            user = staff_user(request.session)
         if user is None:
             target = f"{reverse('console:staff-sign-in')}?{urlencode({'next': request.get_full_path()})}"
             return redirect(target)

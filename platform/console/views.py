@@ -261,6 +261,15 @@ def _cursor(raw: str | None) -> int | None:
     return int(raw) if raw and raw.isdigit() and len(raw) < 19 else None
 
 
+def _commandable(properties: list[Property]) -> list[Property]:
+    """The properties the account may command: `devices.access.property_refusal` says which."""
+    return [
+        p
+        for p in properties
+        if access.property_refusal(p, as_device=False, of=p.plug_id, name=p.name) is None
+    ]
+
+
 def _plug_context(request: HttpRequest, plug: Plug, **extra: Any) -> dict[str, Any]:
     properties = selectors.plug_properties(plug=plug)
     chart = ChartForm(request.GET)
@@ -280,9 +289,7 @@ def _plug_context(request: HttpRequest, plug: Plug, **extra: Any) -> dict[str, A
         series["relative"] = window != "range"
     journal = selectors.plug_journal_page(plug=plug, before=_cursor(request.GET.get("jbefore")))
     log = selectors.plug_log_page(plug=plug, before=_cursor(request.GET.get("lbefore")))
-    commandable = [p.prop for p in properties if p.prop.access == p.prop.Access.PUBLIC] or [
-        p.prop for p in properties
-    ]
+    commandable = _commandable([p.prop for p in properties])
     may_modify = access.may_modify_device(_principal(request), plug)
     property_forms = [(p.prop, _property_form(p.prop)) for p in properties] if may_modify else []
     context = {
@@ -300,6 +307,7 @@ def _plug_context(request: HttpRequest, plug: Plug, **extra: Any) -> dict[str, A
         "log_next": log.items[-1].id if log.more else None,
         "commands": selectors.plug_commands(plug=plug),
         "command_form": CommandForm(properties=commandable),
+        "protected_count": len(properties) - len(commandable),
         "may_administer": access.may_administer_plug(_principal(request), plug),
         "live_path": f"/console/live/{plug.id}",
         "section": "plugs",
@@ -383,7 +391,7 @@ def plug_command(request: HttpRequest, plug_id: str) -> HttpResponse:
     """A command: a write into the device's property by the account, through the one write service
     (stored, journalled with source `console`, then created and pushed like any other)."""
     plug = _plug(request, plug_id)
-    properties = [p.prop for p in selectors.plug_properties(plug=plug)]
+    properties = _commandable([p.prop for p in selectors.plug_properties(plug=plug)])
     form = CommandForm(request.POST, properties=properties)
     if form.is_valid():
         prop = next(p for p in properties if p.id == form.cleaned_data["property"])

@@ -10,12 +10,13 @@ from rest_framework.test import APIClient
 
 from commands.models import Command
 from data.models import DataPoint, JournalEntry
+from data.schema_docs import RECEIPT_ERRORS_MAX
 from devices.models import Control, DeviceLogEntry, Plug, Property
 from devices.services.plugs import Enrolled
 from plugboard.models import ApiKey
 from plugboard.services import key_create
 from plugboard.timestamps import iso, now_ms
-from tests.conftest import Tenant, basic, plug_headers
+from tests.conftest import Tenant, basic, plug_headers, receipt_counts
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 
@@ -72,7 +73,7 @@ def test_a_feed_points_ttl_sets_its_expiry(api: APIClient, thing: Enrolled) -> N
         "dps": [{"t": T0, "v": 1, "ttl": 10}, {"t": T0 + 1, "v": 2}, {"t": T0 + 2, "v": 3, "ttl": -1}],
     }
     r = post(api, "/v3/data/devices/_this_/properties/temperature", feed, plug_headers(thing))
-    assert r.json() == {"accepted": 2, "rejected": 1}
+    assert receipt_counts(r.json()) == {"accepted": 2, "rejected": 1}
     expiry = dict(DataPoint.objects.filter(of=thing.plug.id).values_list("at", "expire_at"))
     assert set(expiry) == {T0, T0 + 1}
     assert before + 10_000 <= expiry[T0] <= now_ms() + 10_000
@@ -95,7 +96,7 @@ def test_a_feed_points_expire_at_sets_its_expiry(api: APIClient, thing: Enrolled
         ],
     }
     r = post(api, "/v3/data/devices/_this_/properties/temperature", feed, plug_headers(thing))
-    assert r.json() == {"accepted": 3, "rejected": 1}
+    assert receipt_counts(r.json()) == {"accepted": 3, "rejected": 1}
     expiry = dict(DataPoint.objects.filter(of=thing.plug.id).values_list("at", "expire_at"))
     assert expiry == {T0: later, T0 + 1: later + 1000, T0 + 2: later + 2000}
 
@@ -138,7 +139,7 @@ def test_feed_with_prop_per_point_or_per_feed(api: APIClient, thing: Enrolled) -
 def test_feed_without_any_prop_rejects_those_points(api: APIClient, thing: Enrolled) -> None:
     feed = {"dps": [{"t": T0, "v": 1}, {"t": T0, "v": 2, "prop": "a"}]}
     r = post(api, "/v3/data/devices/_this_/properties", feed, plug_headers(thing))
-    assert r.json() == {"accepted": 1, "rejected": 1}
+    assert receipt_counts(r.json()) == {"accepted": 1, "rejected": 1}
 
 
 @pytest.mark.django_db
@@ -246,7 +247,7 @@ def test_bad_points_are_counted_and_logged_in_debug(api: APIClient, thing: Enrol
     }
     r = post(api, "/v3/data/devices/_this_/properties/temperature", feed, plug_headers(thing))
     assert r.status_code == 200
-    assert r.json() == {"accepted": 1, "rejected": 5}
+    assert receipt_counts(r.json()) == {"accepted": 1, "rejected": 5}
     codes = sorted(DeviceLogEntry.objects.filter(plug=thing.plug).values_list("code", flat=True))
     assert codes == ["BadTimestamp", "BadTimestamp", "BadTimestamp", "MissingData", "MissingData"]
     assert DeviceLogEntry.objects.filter(plug=thing.plug, message__icontains="time zone").exists()
@@ -256,14 +257,41 @@ def test_bad_points_are_counted_and_logged_in_debug(api: APIClient, thing: Enrol
 def test_bad_feed_base_time_rejects_the_points_relying_on_it(api: APIClient, thing: Enrolled) -> None:
     feed = {"t": "2023-11-14T22:13:20", "dps": [{"v": 1}, {"v": 2, "tt": 5}, {"v": 3, "t": T0}]}
     r = post(api, "/v3/data/devices/_this_/properties/temperature", feed, plug_headers(thing))
-    assert r.json() == {"accepted": 1, "rejected": 2}
+    assert receipt_counts(r.json()) == {"accepted": 1, "rejected": 2}
 
 
 @pytest.mark.django_db
-def test_rejections_are_not_logged_outside_debug(api: APIClient, thing: Enrolled) -> None:
+def test_rejections_are_not_logged_outside_debug_but_the_receipt_says_why(
+    api: APIClient, thing: Enrolled
+) -> None:
     r = post(api, "/v3/data/devices/_this_/properties/t", {"dps": [{"t": T0}]}, plug_headers(thing))
-    assert r.json() == {"accepted": 0, "rejected": 1}
+    assert r.json() == {
+        "accepted": 0,
+        "rejected": 1,
+        "errors": [{"index": 0, "prop": "t", "code": "MissingData", "message": "data is required"}],
+    }
     assert not DeviceLogEntry.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_receipt_names_the_first_refused_points_and_counts_them_all(
+    api: APIClient, thing: Enrolled
+) -> None:
+    Property.objects.create(plug=thing.plug, name="level", type="number", min=0, max=10)
+    feed = {"prop": "level", "dps": [{"t": T0 + i, "v": 5 if i % 3 == 0 else 50} for i in range(30)]}
+    r = post(api, "/v3/data/devices/_this_/properties", feed, plug_headers(thing))
+    body = r.json()
+    assert (body["accepted"], body["rejected"]) == (10, 20)
+    assert len(body["errors"]) == RECEIPT_ERRORS_MAX  # capped; `rejected` counts them all
+    assert [e["index"] for e in body["errors"]] == [i for i in range(30) if i % 3][:RECEIPT_ERRORS_MAX]
+    assert {(e["prop"], e["code"]) for e in body["errors"]} == {("level", "BadValue")}
+    clean = post(
+        api,
+        "/v3/data/devices/_this_/properties/level",
+        {"dps": [{"t": T0 + 99, "v": 1}]},
+        plug_headers(thing),
+    )
+    assert clean.json() == {"accepted": 1, "rejected": 0}  # no `errors` when nothing was refused
 
 
 @pytest.mark.django_db
@@ -271,7 +299,7 @@ def test_type_and_boundaries_of_a_property(api: APIClient, thing: Enrolled) -> N
     Property.objects.create(plug=thing.plug, name="level", type="number", min=0, max=10)
     feed = {"dps": [{"t": T0, "v": 5}, {"t": T0 + 1, "v": 11}, {"t": T0 + 2, "v": "high"}]}
     r = post(api, "/v3/data/devices/_this_/properties/level", feed, plug_headers(thing))
-    assert r.json() == {"accepted": 1, "rejected": 2}
+    assert receipt_counts(r.json()) == {"accepted": 1, "rejected": 2}
 
 
 # --- who may write what ------------------------------------------------------------------------
@@ -342,7 +370,7 @@ def test_non_device_writers_only_existing_public_properties(
     key_id, secret = tenant.user_key()
     body = {"temperature": 1, "brandNew": 2, "setpoint": 3}
     r = post(api, "/v3/data/devices/thermostat", body, basic(key_id, secret))
-    assert r.json() == {"accepted": 1, "rejected": 2}
+    assert receipt_counts(r.json()) == {"accepted": 1, "rejected": 2}
     assert not DataPoint.objects.filter(channel__in=["temperature", "brandNew"]).exists()
     assert not Property.objects.filter(name="brandNew").exists()
     assert Command.objects.filter(property="setPoint").count() == 1
@@ -403,7 +431,7 @@ def test_app_api_client_key_writes_the_things_its_app_controls(
         {"dps": [{"t": T0, "v": "eco"}]},
         key_headers(key, secret),
     )
-    assert r.json() == {"accepted": 0, "rejected": 1}
+    assert receipt_counts(r.json()) == {"accepted": 0, "rejected": 1}
 
 
 # --- bad input -----------------------------------------------------------------------------------

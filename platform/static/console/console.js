@@ -244,5 +244,24 @@
     };
   }
 
-  document.addEventListener("DOMContentLoaded", function () { localTimes(document); initChart(); connect(); });
+  /* --- forms ---------------------------------------------------------------------------- */
+  /* A part of a form that applies to one choice of a select (data-for-kind on the keys form:
+     the API client's context and scopes) is shown, and submitted, only for that choice. */
+  function dependentParts() {
+    var kind = document.getElementById("id_kind");
+    var parts = document.querySelectorAll("[data-for-kind]");
+    if (!kind || !parts.length) return;
+    function apply() {
+      parts.forEach(function (part) {
+        var on = part.getAttribute("data-for-kind") === kind.value;
+        part.hidden = !on; part.disabled = !on;
+      });
+    }
+    kind.addEventListener("change", apply);
+    apply();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    localTimes(document); dependentParts(); initChart(); connect();
+  });
 })();

@@ -18,6 +18,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from django.contrib.auth.models import User
 from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.models import Plug, Property
@@ -81,6 +82,22 @@ def _kolkata(iso: str) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
+UNLABELLED = """() => {
+  const named = (el) => (el.labels && el.labels.length) || el.getAttribute("aria-label") ||
+    el.getAttribute("aria-labelledby") || el.getAttribute("title");
+  const fields = [...document.querySelectorAll("input:not([type=hidden]), select, textarea")];
+  const buttons = [...document.querySelectorAll("button, a[href]")];
+  return fields.filter((el) => !named(el)).map((el) => el.outerHTML)
+    .concat(buttons.filter((el) => !el.textContent.trim() && !named(el)).map((el) => el.outerHTML));
+}"""
+
+
+def _all_labelled(page: Any) -> None:
+    """Every field has a label (or an aria name), every button and link a name."""
+    missing = page.evaluate(UNLABELLED)
+    assert not missing, missing
+
+
 def _axis_span(page: Any) -> int:
     """The chart's x axis, ms (console.js writes the scale's ends on the chart's box)."""
     box = page.locator("#chart")
@@ -112,10 +129,19 @@ def test_console_in_a_real_browser(console_server: ServerProcess, browser: Any, 
         _shoot(page, "landing")
         page.get_by_role("link", name="Sign in to the console").click()
         _shoot(page, "sign-in")
-        page.get_by_label("Email").fill(tenant.email)
-        page.get_by_label("Master password").fill(tenant.password)
-        page.get_by_role("button", name="Sign in").click()
+        _all_labelled(page)
+        # Keyboard only: the skip link first, then the form's fields in order, Enter submits.
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+        page.keyboard.press("Enter")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "id_email"
+        page.keyboard.type(tenant.email)
+        page.keyboard.press("Tab")
+        page.keyboard.type(tenant.password)
+        page.keyboard.press("Enter")
         page.wait_for_url("**/console/")
+        _all_labelled(page)
         stat = page.locator("[data-stat]")
         expect(page.locator('[data-stat="devices"]')).to_have_text("1")
         expect(page.locator('[data-stat="connected"]')).to_have_text("0")
@@ -176,6 +202,9 @@ def test_console_in_a_real_browser(console_server: ServerProcess, browser: Any, 
             path=str(README_SHOT), full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": 1180}
         )
 
+        # Only the properties that take a command are offered (temperature is protected).
+        assert page.locator("#id_property option").all_inner_texts() == ["setpoint"]
+        _all_labelled(page)
         page.locator("#id_property").select_option(label="setpoint")
         page.get_by_label("Value (JSON)").fill("{not json")
         page.get_by_role("button", name="Send").click()
@@ -223,13 +252,30 @@ def test_console_in_a_real_browser(console_server: ServerProcess, browser: Any, 
 
         page.goto(server.base + "/console/channels/?mask=%23")
         expect(page.locator("#records")).to_contain_text("temperature")
+        mask = page.get_by_label("Channel mask (+ one level, # the rest)").bounding_box()
+        assert mask is not None and mask["height"] < 60, mask  # one line, not a 200 px box
+        _all_labelled(page)
         _shoot(page, "channels")
         page.goto(server.base + "/console/keys/")
+        # The API client's fields only for an API client key; chosen with the keyboard.
+        scopes = page.locator("#apiclient-fields")
+        expect(page.get_by_label("Kind")).to_have_value("user")
+        expect(scopes).to_be_hidden()
+        page.get_by_label("Kind").focus()
+        page.keyboard.press("ArrowDown")
+        expect(page.get_by_label("Kind")).to_have_value("apiclient")
+        expect(scopes).to_be_visible()
+        expect(page.get_by_label("device:read-data")).to_be_visible()
+        _all_labelled(page)
         _shoot(page, "keys")
+        page.get_by_label("Kind").select_option("user")
+        expect(scopes).to_be_hidden()
 
         phone = browser.new_page(viewport={"width": 375, "height": 800})
         phone.context.add_cookies(page.context.cookies())
         for name, path in [
+            ("landing", "/"),
+            ("home", "/console/"),
             ("plugs", "/console/plugs/"),
             ("plug", f"/console/plugs/{plug.id}/"),
             ("channels", "/console/channels/"),
@@ -239,6 +285,22 @@ def test_console_in_a_real_browser(console_server: ServerProcess, browser: Any, 
             width = phone.evaluate("document.documentElement.scrollWidth")
             assert width <= 375, f"{path} scrolls sideways at 375 px ({width} px)"
             _shoot(phone, f"{name}-375px")
+        phone.close()
+
+        # A staff user signed in to the admin opens the console without signing in again.
+        User.objects.create_user("operator", password="staff-pw-1", is_staff=True)
+        staff = browser.new_page(viewport={"width": 1280, "height": 900})
+        staff.goto(server.base + "/admin/login/?next=/admin/")
+        staff.get_by_label("Username").fill("operator")
+        staff.get_by_label("Password").fill("staff-pw-1")
+        staff.get_by_role("button", name="Log in").click()
+        staff.wait_for_url("**/admin/")
+        staff.goto(server.base + "/console/")
+        staff.wait_for_url("**/console/accounts/**")
+        staff.get_by_role("button", name=f"Open {tenant.email}").click()
+        staff.wait_for_url("**/console/")
+        expect(staff.locator('[data-stat="devices"]')).to_have_text("1")
+        staff.close()
         assert not errors, errors
     finally:
         print(f"\nconsole screenshots: {ARTIFACTS}")

@@ -201,16 +201,24 @@ def test_a_command_goes_through_the_write_service(tenant: Tenant) -> None:
     assert f'data-command="{command.id}"' in page and "pending" in page
 
 
-def test_a_command_to_a_property_only_its_device_writes_is_a_form_error(tenant: Tenant) -> None:
+def test_the_command_form_offers_only_the_properties_that_take_a_command(tenant: Tenant) -> None:
     plug = tenant.plug("thermostat").plug
-    points_write(
-        principal=device(tenant, plug), points=[PointIn(channel="temp", data=20, of=plug.id)], source="http"
-    )
-    prop = Property.objects.get(plug=plug, name="temp")  # protected
+    points = [PointIn(channel="temp", data=20, of=plug.id), PointIn(channel="setpoint", data=18, of=plug.id)]
+    points_write(principal=device(tenant, plug), points=points, source="http")
+    Property.objects.filter(plug=plug, name="setpoint").update(access=Property.Access.PUBLIC)
+    prop = Property.objects.get(plug=plug, name="temp")  # protected: only its device writes it
     client = signed_in(tenant)
+    page = client.get(f"/console/plugs/{plug.id}/").content.decode()
+    form = page.split(f'action="/console/plugs/{plug.id}/command/"', 1)[1].split("</form>", 1)[0]
+    assert ">setpoint</option>" in form and ">temp</option>" not in form
+    assert "1 protected or private one of this device is not offered" in page
+    # Posted anyway (an old page, a hand-made request): refused by the form, nothing written.
     response = client.post(f"/console/plugs/{plug.id}/command/", {"property": prop.id, "value": "1"})
-    assert response.status_code == 400 and "protected" in response.content.decode()
+    assert response.status_code == 400 and "Select a valid choice" in response.content.decode()
     assert not Command.objects.exists()
+    Property.objects.filter(plug=plug).update(access=Property.Access.PROTECTED)
+    page = client.get(f"/console/plugs/{plug.id}/").content.decode()
+    assert 'id="no-command"' in page and "protected until the account makes one public" in page
 
 
 def test_debug_disable_and_key_regeneration(tenant: Tenant, api: Any) -> None:
@@ -388,6 +396,29 @@ def test_non_staff_users_never_open_another_account(tenant: Tenant, other_tenant
     assert client.get("/console/accounts/")["Location"].startswith("/console/staff/sign-in/")
     assert client.post("/console/accounts/", {"account": other_tenant.account.id}).status_code == 302
     assert "their-plug" not in client.get("/console/plugs/").content.decode()
+
+
+def test_a_staff_user_signed_in_to_the_admin_is_not_asked_again(tenant: Tenant) -> None:
+    _staff()
+    client = Client()
+    response = client.post(
+        "/admin/login/", {"username": "operator", "password": "staff-pw-1", "next": "/admin/"}
+    )
+    assert response.status_code == 302 and client.get("/admin/").status_code == 200
+    # The console's pages lead to the account picker, not to a sign-in form.
+    response = client.get("/console/plugs/")
+    assert response.status_code == 302 and response["Location"].startswith("/console/accounts/?next=")
+    assert tenant.email in client.get("/console/accounts/").content.decode()
+    client.post("/console/accounts/", {"account": tenant.account.id})
+    assert client.get("/console/").status_code == 200
+    assert "staff operator" in client.get("/console/plugs/").content.decode()
+    # A user the admin signed in who is not staff (any more) gets nothing of the console.
+    other = Client()
+    other.post("/admin/login/", {"username": "operator", "password": "staff-pw-1", "next": "/admin/"})
+    from django.contrib.auth.models import User
+
+    User.objects.filter(username="operator").update(is_staff=False)
+    assert other.get("/console/plugs/")["Location"].startswith("/console/sign-in/")
 
 
 def test_a_staff_session_ends_when_the_user_stops_being_staff(tenant: Tenant) -> None:
