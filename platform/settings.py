@@ -353,5 +353,9 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "daphne": {"level": "WARNING"},
         "django.channels.server": {"level": "WARNING"},
+        # Outbound clients: a line per webhook request or AMQP connection step is noise; the
+        # outbox logs each failed delivery itself (logger outbound.outbox).
+        "httpx": {"level": "WARNING"},
+        "pika": {"level": "WARNING"},
     },
 }
