@@ -347,17 +347,45 @@ def may_manage_keys(principal: Principal) -> bool:
     return principal.is_account
 
 
-def provisioning_context(principal: Principal) -> tuple[str, str | None] | None:
-    """Where a provisioning key provisions (SPEC §7 "Zero-touch provisioning"), or None when
-    `principal` is none: an API client key with scope `device:provision` and a `deviceprofile`
-    or `template` context finds or creates devices there — (context type, its id); in an
-    account context it only finds the account's devices — ("account", None)."""
-    if not principal.is_apiclient or not principal.has_scope(Scope.PROVISION):
+@dataclass(frozen=True)
+class ProvisioningContext:
+    """Where a provisioning key finds devices by custom id (SPEC §7), and where it makes them.
+
+    `kind` is the key's context type; `target` the profile, template or app it names (None for
+    an account context); `subaccounts`: whether the account's sub-accounts are searched too."""
+
+    kind: str
+    target: str | None = None
+    subaccounts: bool = False
+
+    @property
+    def creates(self) -> bool:
+        """Only a profile or template context makes a device it does not find."""
+        return self.kind in (ContextType.PROFILE, ContextType.TEMPLATE)
+
+
+def provisioning_context(principal: Principal) -> ProvisioningContext | None:
+    """Where `principal` provisions (SPEC §7 "Zero-touch provisioning"), or None when it is no
+    provisioning key.
+
+    Connio's documented key — an API client key with `device:read` — finds, in an `app` context,
+    the devices plugged into that app; in an `account` context the account's devices and, with
+    `subaccount:read`, its sub-accounts' too. A key with scope `device:provision` in a
+    `deviceprofile` or `template` context finds or creates devices there; in an account
+    context it finds the account's devices."""
+    if not principal.is_apiclient:
         return None
-    if principal.context_type in (ContextType.PROFILE, ContextType.TEMPLATE) and principal.context_ids:
-        return principal.context_type, principal.context_ids[0]
-    if principal.context_type == ContextType.ACCOUNT:
-        return ContextType.ACCOUNT, None
+    kind = principal.context_type
+    if principal.has_scope(Scope.PROVISION):
+        if kind in (ContextType.PROFILE, ContextType.TEMPLATE) and principal.context_ids:
+            return ProvisioningContext(kind, principal.context_ids[0])
+        if kind == ContextType.ACCOUNT:
+            return ProvisioningContext(kind, subaccounts=principal.has_scope(Scope.SUBACCOUNT_READ))
+    if principal.has_scope(Scope.READ):
+        if kind == ContextType.APP and principal.plug_id:
+            return ProvisioningContext(kind, principal.plug_id)
+        if kind == ContextType.ACCOUNT:
+            return ProvisioningContext(kind, subaccounts=principal.has_scope(Scope.SUBACCOUNT_READ))
     return None
 
 

@@ -146,6 +146,23 @@ def account_is_descendant(*, account_id: str, ancestor_id: str) -> bool:
     return False
 
 
+def account_descendants(*, account_id: str) -> list[str]:
+    """The ids of the account's sub-accounts and theirs, level by level (oldest first within a
+    level): one query per level, at most MAX_ACCOUNT_DEPTH levels."""
+    found: list[str] = []
+    level = [account_id]
+    for _ in range(MAX_ACCOUNT_DEPTH):
+        level = list(
+            Account.objects.filter(parent_id__in=level)
+            .order_by("date_created", "id")
+            .values_list("id", flat=True)
+        )
+        if not level:
+            break
+        found.extend(level)
+    return found
+
+
 def subaccounts_of(*, principal: Principal) -> QuerySet[Account]:
     """The direct sub-accounts of the account the caller acts in, oldest first."""
     return Account.objects.filter(parent_id=principal.account_id).order_by("date_created", "id")

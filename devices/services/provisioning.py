@@ -7,11 +7,14 @@ rights are `devices.access`'s, and every plug is made by the services that make 
 A request is `{"<idType>": "<id>", "configProperty": "<name>"?}`:
 
 - the device is matched on that custom id (`customIds.<idType>` of a device of the account);
-  the same id twice returns the same device with the same key;
+  the same id twice returns the same device with the same key. Connio's documented key
+  (`device:read`) searches the devices plugged into its app (`app` context) or the account's
+  devices (`account` context; with `subaccount:read` its sub-accounts' too, the account's own
+  first);
 - not found: a key with a `deviceprofile` context creates a device of that profile (named after
   the profile and the id, the custom id recorded); a key with a `template` context enrolls the
   template's production hwid equal to the id (an id the template does not list is refused); a
-  key with an account context only finds;
+  key with an app or account context only finds;
 - the answer is the device id, its key id and secret, and the config property's current value
   (under the property's name as the request spells it; null if there is none yet).
 """
@@ -29,7 +32,7 @@ from django.db.models.functions import Cast
 
 from devices import access
 from devices.models import DeviceProfile, Plug, Property, TemplateHwid
-from devices.selectors import plug_device_key
+from devices.selectors import account_descendants, plug_device_key
 from devices.services.enrollment import template_entry_enroll
 from devices.services.fields import V3_KEY, PlugError
 from devices.services.plugs import Enrolled, default_name, device_key_regenerate, plug_create
@@ -102,7 +105,9 @@ def request_read(body: Any) -> Request:
     return Request(id_type=id_type, id=value, config_property=config)
 
 
-def _find(account_id: str, request: Request) -> Plug | None:
+def _find(account_ids: list[str], request: Request, app_id: str | None = None) -> Plug | None:
+    """The device of `account_ids` (the first account that has one, in order) whose custom id
+    is the request's; with `app_id`, only among the devices plugged into that app."""
     # Key transforms spelled out, not a `props__…` look-up string: an id type named like a
     # look-up (`contains`, `isnull`) stays a key.
     # Cast: compared as text on every engine (SQLite would read the value as JSON).
@@ -110,8 +115,16 @@ def _find(account_id: str, request: Request) -> Plug | None:
         KeyTextTransform(request.id_type, KeyTransform("customIds", KeyTransform(V3_KEY, "props"))),
         TextField(),
     )
-    found = Plug.objects.filter(account_id=account_id).annotate(custom_id=custom_id)
-    return found.filter(custom_id=request.id).order_by("date_created").first()
+    found = Plug.objects.filter(account_id__in=account_ids).annotate(custom_id=custom_id)
+    if app_id is not None:
+        found = found.filter(controlled_by__controller_id=app_id)
+    # One custom id names a device or two: every match is read, the caller's own account's wins.
+    matches = list(found.filter(custom_id=request.id).order_by("date_created"))
+    for account_id in account_ids:
+        for plug in matches:
+            if plug.account_id == account_id:
+                return plug
+    return None
 
 
 def _with_custom_id(props: dict[str, Any], request: Request) -> dict[str, Any]:
@@ -168,23 +181,26 @@ def provision(*, principal: Principal, request: Request) -> Provisioned:
     where = access.provisioning_context(principal)
     if where is None:
         raise ProvisioningRefused(
-            "these credentials are no provisioning key (scope device:provision)", status=403
+            "these credentials are no provisioning key (scope device:read in an app or account "
+            "context, or device:provision)",
+            status=403,
         )
-    kind, target = where
     account_id = principal.account_id
-    if kind == ApiKey.ContextType.PROFILE:
+    if where.kind == ApiKey.ContextType.PROFILE:
         # One provisioning at a time per profile: the same id sent twice at once makes one device.
-        DeviceProfile.objects.select_for_update().filter(id=target, account_id=account_id).first()
-    plug = _find(account_id, request)
+        DeviceProfile.objects.select_for_update().filter(id=where.target, account_id=account_id).first()
+    accounts = [account_id, *(account_descendants(account_id=account_id) if where.subaccounts else ())]
+    app_id = where.target if where.kind == ApiKey.ContextType.APP else None
+    plug = _find(accounts, request, app_id)
     created = False
     if plug is None:
-        if target is None:  # an account context finds only
+        if not where.creates or where.target is None:  # an app or account context finds only
             raise ProvisioningRefused(f"no device has {request.id_type} {request.id}", status=404)
         made: Enrolled | Plug
-        if kind == ApiKey.ContextType.PROFILE:
-            made = _from_profile(account_id, target, request)
+        if where.kind == ApiKey.ContextType.PROFILE:
+            made = _from_profile(account_id, where.target, request)
         else:
-            made = _from_template(account_id, target, request)
+            made = _from_template(account_id, where.target, request)
         if isinstance(made, Enrolled):
             created = True
             plug = made.plug
