@@ -517,6 +517,41 @@ def mqtt_may_read_records(principal: Principal, of: str, plug_account: str | Non
     return plug_account == principal.account_id and read_reach.allows(of)
 
 
+# --- MQTT device mirroring (SPEC §13) ------------------------------------------------------------
+
+
+def mqtt_may_mirror(principal: Principal) -> bool:
+    """Mirror topics are read by user keys (the account, or a user's role key with
+    `device:read-data`) and API client keys with `device:read-data` in an account or app
+    context; never by a device key."""
+    if principal.is_account:
+        return True
+    return (
+        principal.is_apiclient
+        and principal.has_scope(Scope.READ_DATA)
+        and principal.context_type in (ContextType.ACCOUNT, ContextType.APP)
+    )
+
+
+def mqtt_may_mirror_device(
+    principal: Principal, plug_id: str, plug_account: str | None, read_reach: Reach
+) -> bool:
+    """Whether a mirror of `plug_id` (`plug_account`: its account, None if no such plug) is the
+    client's: one of its account's plugs whose data it may read (an app key: the devices plugged
+    into its app)."""
+    return mqtt_may_mirror(principal) and plug_account == principal.account_id and read_reach.allows(plug_id)
+
+
+def mqtt_may_mirror_app(principal: Principal, app_id: str, app_account: str | None) -> bool:
+    """Whether the client reads mirrors through the app `app_id`: an app key through its own app
+    only; the account's other mirroring keys through any app of the account."""
+    if not mqtt_may_mirror(principal) or app_account != principal.account_id:
+        return False
+    if principal.is_apiclient and principal.context_type == ContextType.APP:
+        return app_id == principal.plug_id
+    return True
+
+
 # --- alerts and incidents (SPEC §12) -------------------------------------------------------------
 
 

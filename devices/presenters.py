@@ -201,7 +201,7 @@ def account_json(account: Account) -> dict[str, Any]:
     property's retention shape (or null: points without an expiry of their own are kept).
     `ownerId` is the parent of a sub-account (null for a top account); `plan` is null (no
     plans here) and `locked` false, as the Connio SDK indexes both."""
-    name = account.name or account.email
+    name = account.public_name or None  # null for a sub-account with neither name nor email
     return {
         "id": account.id,
         "name": name,

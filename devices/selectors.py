@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
@@ -105,6 +106,51 @@ def plug_accounts(*, plug_ids: Iterable[str]) -> dict[str, str]:
     if not ids:
         return {}
     return dict(Plug.objects.filter(id__in=ids).values_list("id", "account_id"))
+
+
+# --- MQTT device mirroring (SPEC §13) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MirroredPlug:
+    """What a plug's mirror topics are spelled with: its name, and the apps it is plugged into
+    (id, name)."""
+
+    id: str
+    name: str
+    apps: tuple[tuple[str, str], ...]
+
+
+def account_public_name(*, account_id: str) -> str:
+    """The account's name as `GET /v3/accounts/_this_` shows it ("" if there is no account)."""
+    account = Account.objects.filter(pk=account_id).only("name", "email").first()
+    return account.public_name if account else ""
+
+
+def mirrored_plugs(*, account_id: str, plug_ids: Iterable[str]) -> dict[str, MirroredPlug]:
+    """The account's plugs among `plug_ids`, with the apps each is plugged into: two queries."""
+    ids = list(set(plug_ids))
+    names = dict(Plug.objects.filter(account_id=account_id, id__in=ids).values_list("id", "name"))
+    apps: dict[str, list[tuple[str, str]]] = {}
+    plugged = Control.objects.filter(thing_id__in=list(names), controller__account_id=account_id)
+    for thing, app_id, app_name in plugged.values_list("thing_id", "controller_id", "controller__name"):
+        apps.setdefault(thing, []).append((app_id, app_name))
+    return {i: MirroredPlug(i, name, tuple(sorted(apps.get(i, ())))) for i, name in names.items()}
+
+
+def plug_named(*, account_id: str, ref: str, kind: str | None = None) -> Plug | None:
+    """One of the account's plugs by id or name (case-insensitive), of `kind` if given."""
+    if len(ref) > MAX_REF:
+        return None
+    plugs = Plug.objects.filter(account_id=account_id)
+    if kind:
+        plugs = plugs.filter(kind=kind)
+    return (plugs.filter(id=ref) if ref.startswith("dev-") else plugs.filter(name__iexact=ref)).first()
+
+
+def plugged_into(*, app_id: str, plug_id: str) -> bool:
+    """Whether the plug is plugged into (controlled by) the app."""
+    return Control.objects.filter(controller_id=app_id, thing_id=plug_id).exists()
 
 
 def things_controlled_by(*, plug: Plug) -> list[str]:

@@ -42,6 +42,12 @@ class Account(models.Model):
     def __str__(self) -> str:
         return self.email or self.id
 
+    @property
+    def public_name(self) -> str:
+        """The account's name as `GET /v3/accounts/_this_` shows it (its email until it has one;
+        "" for a sub-account with neither); its MQTT mirror topics start with it, in lower case."""
+        return self.name or self.email or ""
+
     def set_password(self, raw: str) -> None:
         self.password = make_password(raw)
 

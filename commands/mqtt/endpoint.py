@@ -26,6 +26,7 @@ from django.conf import settings
 from commands import services as command_services
 from commands.models import Command
 from commands.mqtt.group_commit import GroupCommit, group_commit
+from commands.mqtt.mirror import RAW, Mirror, connect_username
 from commands.mqtt.protocol.connection import (
     ConnectRequested,
     DisconnectRequested,
@@ -38,7 +39,11 @@ from commands.mqtt.protocol.connection import (
     UnsubscribeRequested,
     Will,
 )
-from commands.mqtt.protocol.packets import CONNACK_SERVER_UNAVAILABLE, SUBACK_FAILURE
+from commands.mqtt.protocol.packets import (
+    CONNACK_BAD_CREDENTIALS,
+    CONNACK_SERVER_UNAVAILABLE,
+    SUBACK_FAILURE,
+)
 from commands.mqtt.protocol.topics import (
     DEVICE_PREFIXES,
     DeviceTopic,
@@ -120,6 +125,8 @@ class MqttEndpoint:
         self.subscriptions: dict[str, int] = {}
         self.groups: set[str] = set()
         self.read_reach: Reach | None = None
+        self.mirror_form = RAW  # how mirror topics carry values (`?format=` in the username)
+        self.mirror: Mirror | None = None  # the mirror filters granted, once it asks for one
         # The account of each plug id a topic of this client named (None: no such plug): the
         # rights of a key that acts for an account depend on it, and plugs never change account.
         self.plug_accounts: dict[str, str | None] = {}
@@ -203,8 +210,13 @@ class MqttEndpoint:
     # --- CONNECT -----------------------------------------------------------------------------
 
     async def _connect(self, event: ConnectRequested) -> None:
+        options = connect_username(event.username)
+        if options is None:
+            self.conn.refuse(CONNACK_BAD_CREDENTIALS)
+            return
+        username, self.mirror_form = options
         verdict = await database_sync_to_async(verify_mqtt)(
-            event.client_id, event.username, event.password, peer=self.peer
+            event.client_id, username, event.password, peer=self.peer
         )
         if isinstance(verdict, int):
             self.conn.refuse(verdict)
@@ -256,6 +268,7 @@ class MqttEndpoint:
         if kept:
             await self._learn_filters(kept)
             self.read_reach = await database_sync_to_async(reach)(self.principal, Mode.READ)
+            await self._learn_mirrors(kept)
             for topic_filter, qos in kept.items():
                 if self._authorize_filter(topic_filter) is not None:
                     self.subscriptions[topic_filter] = qos
@@ -459,6 +472,11 @@ class MqttEndpoint:
             ):
                 return None
             return plug_group(wanted.plug_id)
+        if wanted.family is Family.MIRROR:
+            # Mirrors are the account's records seen through other topics: the same group.
+            if self.mirror is None or topic_filter not in self.mirror.granted:
+                return None
+            return account_group(self.principal.account_id)
         if wanted.plug_id is not None and not self._may_read(
             wanted.plug_id, self.plug_accounts.get(wanted.plug_id)
         ):
@@ -475,6 +493,7 @@ class MqttEndpoint:
         assert self.principal is not None
         self.read_reach = await database_sync_to_async(reach)(self.principal, Mode.READ)
         await self._learn_filters(f for f, _ in event.subscriptions)
+        await self._learn_mirrors(f for f, _ in event.subscriptions)
         codes = []
         for topic_filter, qos in event.subscriptions:
             if self._authorize_filter(topic_filter) is None:
@@ -491,6 +510,14 @@ class MqttEndpoint:
         if any(is_commands_filter(f) for f, _ in event.subscriptions):
             await self._deliver_stored_commands()
             self._watch_commands()
+
+    async def _learn_mirrors(self, topic_filters: Iterable[str]) -> None:
+        """Decide which mirror filters among `topic_filters` the client may subscribe to (none
+        asked: nothing to do)."""
+        assert self.principal is not None
+        if self.mirror is None:
+            self.mirror = Mirror(self.principal, self.mirror_form)
+        await self.mirror.learn(topic_filters, self.read_reach or access.NOWHERE)
 
     async def _join_groups(self) -> None:
         wanted = {g for f in self.subscriptions if (g := self._authorize_filter(f))}
@@ -643,6 +670,12 @@ class MqttEndpoint:
                 # stores none for another account's plugs).
                 if qos is not None and self._may_read(record["of"], self.principal.account_id):
                     self._send(topic, record, min(qos, 1) if self.conn.can_publish_qos1 else 0)
+            if self.mirror is not None and self.mirror.granted:
+                read_reach = self.read_reach or access.NOWHERE
+                for topic, payload, qos in await self.mirror.messages(
+                    message["records"], read_reach, self._granted
+                ):
+                    self._send(topic, payload, min(qos, 1) if self.conn.can_publish_qos1 else 0)
             self._flush()
         elif kind == Kind.MQTT_REVOKE:
             self.conn.abort("credentials revoked: plug disabled or removed, or key regenerated")

@@ -107,6 +107,7 @@ class Family(Enum):
     COMMANDS = "commands"  # {prefix}data/in/devices/{id}/properties/{name}
     CHANNEL = "channel"  # {plug}/data/{channel}
     PROVISIONS = "provisions"  # {prefix}provisions/{client id}: provisioning answers
+    MIRROR = "mirror"  # {account}/devices/{device}/properties/{name}, {account}/apps/{app}/devices/…
 
 
 @dataclass(frozen=True)
@@ -123,10 +124,22 @@ class DeviceTopic:
 class DeviceFilter:
     """What a SUBSCRIBE asks for: a plug's commands, or live records of channels under a mask."""
 
-    family: Family  # COMMANDS, CHANNEL or PROVISIONS
+    family: Family  # COMMANDS, CHANNEL, PROVISIONS or MIRROR
     plug_id: str | None  # None: `+`, every plug the subscriber may read (CHANNEL only)
     mask: str = ""  # the channel mask (CHANNEL only)
     client_id: str = ""  # whose provisioning answers (PROVISIONS only)
+    mirror: MirrorFilter | None = None  # what a mirror filter names (MIRROR only)
+
+
+@dataclass(frozen=True)
+class MirrorFilter:
+    """What a device mirror filter names (SPEC §13): the account-name level, and the app and
+    the device it narrows to (None: any, a `+` or a `#` there)."""
+
+    account: str
+    apps: bool  # the `{account}/apps/{app}/devices/…` family, else `{account}/devices/…`
+    app: str | None = None
+    device: str | None = None  # a device id or name, as written (lower case)
 
 
 def parse_publish_topic(topic: str) -> DeviceTopic | None:
@@ -168,7 +181,7 @@ def parse_subscription(topic_filter: str) -> DeviceFilter | None:
 
     Commands: `csipio/data/in/devices/{id}/properties/…` or `…/{id}/#` (or `connio/…`);
     records: `{plug or +}/data/{mask}` with a valid channel mask; provisioning answers:
-    `connio/provisions/{client id}` (no wildcard).
+    `connio/provisions/{client id}` (no wildcard); device mirrors: `parse_mirror_filter`.
     """
     if (answers := _after(topic_filter, _PROVISIONS + "/")) is not None:
         client_id = answers[1]
@@ -180,6 +193,8 @@ def parse_subscription(topic_filter: str) -> DeviceFilter | None:
         if len(rest) < 2 or rest[1] not in ("properties", "#"):
             return None
         return DeviceFilter(Family.COMMANDS, None if rest[0] == "+" else rest[0])
+    if (mirror := parse_mirror_filter(topic_filter)) is not None:
+        return DeviceFilter(Family.MIRROR, None, mirror=mirror)
     plug_part, sep, mask = topic_filter.partition(_CHANNEL)
     if not sep or not mask or "/" in plug_part or "#" in plug_part:
         return None
@@ -198,3 +213,58 @@ def command_topic(plug_id: str, prop: str, prefix: str = DEVICE_PREFIX) -> str:
 def channel_topic(plug_id: str, channel: str) -> str:
     """The topic a live record of a plug's channel is delivered on."""
     return f"{plug_id}{_CHANNEL}{channel}"
+
+
+# --- device mirroring (SPEC §13) -------------------------------------------------------------
+
+_DEVICE = "{device}"
+_APP = "{app}"
+# The levels after `{account}` of each mirror family, up to the property's name (which may be
+# a channel of several levels).
+_MIRROR_SHAPES = {
+    "devices": ("devices", _DEVICE, "properties"),
+    "apps": ("apps", _APP, "devices", _DEVICE, "properties"),
+}
+
+
+def parse_mirror_filter(topic_filter: str) -> MirrorFilter | None:
+    """The device mirror a valid topic filter asks for, or None when it is no mirror filter.
+
+    `{account}/devices/{device or +}/properties/{name, + or #}` and
+    `{account}/apps/{app or +}/devices/{device or +}/properties/{…}`, with a `#` allowed from
+    the app or device level on (`{account}/apps/{app}/devices/#`, as Connio documents it). The
+    account is named (no wildcard) and every level is lower case, as Connio's mirror topics are.
+    """
+    levels = topic_filter.split("/")
+    if len(levels) < 3 or levels[0] in ("", "+", "#") or topic_filter != topic_filter.lower():
+        return None
+    shape = _MIRROR_SHAPES.get(levels[1])
+    if shape is None:
+        return None
+    named: dict[str, str | None] = {_APP: None, _DEVICE: None}
+    for index, expected in enumerate(shape, start=1):
+        if index >= len(levels):
+            return None  # ends above the properties: no mirror topic has so few levels
+        level = levels[index]
+        if level == "#":
+            if index == 1:
+                return None  # `{account}/#`: both families at once, no
+            break
+        if expected in named:
+            named[expected] = None if level == "+" else level
+        elif level != expected:
+            return None
+    else:
+        if len(levels) == len(shape) + 1:
+            return None  # `…/properties` alone: no property
+    return MirrorFilter(levels[0], levels[1] == "apps", named[_APP], named[_DEVICE])
+
+
+def mirror_device_topic(account: str, device: str, prop: str) -> str:
+    """Where a device's property is mirrored (lower case, as Connio's)."""
+    return f"{account}/devices/{device}/properties/{prop}".lower()
+
+
+def mirror_app_topic(account: str, app: str, device: str, prop: str) -> str:
+    """Where a property of a device plugged into `app` is mirrored for that app."""
+    return f"{account}/apps/{app}/devices/{device}/properties/{prop}".lower()
