@@ -17,12 +17,14 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from data import schema_docs as docs
-from data.selectors import DEFAULT_LIMIT, PointFilter, channels_read, points_read
+from data.export import FormatNamesTheExport, export_format, export_response, record_chunks
+from data.selectors import DEFAULT_LIMIT, PointFilter, channels_read, points_matching, points_read
 from data.services import MISSING, PointIn, PointResult, points_delete, points_write
 from plugboard.channels import BadChannel, validate_mask
 from plugboard.errors import ApiError
@@ -159,6 +161,8 @@ def _outcome(result: PointResult) -> str | dict[str, Any]:
 class DataView(ChannelDialectView):
     """`PUT|GET|DELETE /iot/data[/{channel or mask}]`."""
 
+    content_negotiation_class = FormatNamesTheExport
+
     def put(self, request: Request, channel: str | None = None) -> Response:
         body = request.data
         if isinstance(body, dict):
@@ -195,8 +199,17 @@ class DataView(ChannelDialectView):
         causes = "; ".join(f"#{i}: {o['msg']}" for i, o in enumerate(outcomes) if isinstance(o, dict))
         raise ApiError(400, f"no record was stored: {causes}"[:MAX_MESSAGE])
 
-    def get(self, request: Request, channel: str | None = None) -> Response:
+    def get(self, request: Request, channel: str | None = None) -> Response | StreamingHttpResponse:
         filters = _filters(_mask(channel), _query_source(request))
+        raw_format = request.query_params.get("format")
+        if raw_format not in (None, "", "json"):
+            try:
+                fmt = export_format(raw_format, "csv")
+            except ValueError as exc:
+                raise ApiError(400, f"{exc}, or json (the default)")
+            # An export: every matching record (no offset or limit), streamed.
+            rows = points_matching(principal=self.principal, filters=filters)
+            return export_response(record_chunks(rows, fmt), fmt, filters.mask if channel else "data")
         points = points_read(
             principal=self.principal,
             filters=filters,

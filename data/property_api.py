@@ -11,12 +11,14 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from data import schema_docs as docs
 from data.aggregation import BadQuery, query_parse, query_run
+from data.export import FormatNamesTheExport, export_format, export_response, series_chunks
 from data.feeds import BadFeed, body_points, feed_points
 from data.models import JournalEntry
 from data.property_reads import device_reachable, plug_journal, plug_latest_values, property_points
@@ -160,6 +162,26 @@ class PropertyDataView(DataView):
         except BadFeed as exc:
             raise _feed_error(exc)
         return self.receipt(points)
+
+
+@extend_schema_view(**docs.property_export)
+class PropertyExportView(DataView):
+    """`GET data/devices/{ref}/properties/{prp}/export`: the series as CSV or NDJSON, streamed."""
+
+    content_negotiation_class = FormatNamesTheExport
+
+    def get(self, request: Request, ref: str, prp: str) -> StreamingHttpResponse:
+        plug = self.plug(ref, Mode.READ)
+        prop = property_resolve(plug=plug, ref=prp)
+        try:
+            fmt = export_format(request.query_params.get("format"), "csv")
+        except ValueError as exc:
+            raise ApiError(400, str(exc))
+        start, end = _bound(request, "start"), _bound(request, "end")
+        if start is not None and end is not None and start > end:
+            raise ApiError(400, "start is after end")
+        points = property_points(plug=plug, channel=prop.name, start=start, end=end)
+        return export_response(series_chunks(points, fmt), fmt, f"{plug.id}-{prop.name}")
 
 
 @extend_schema_view(**docs.property_query)

@@ -98,6 +98,10 @@ _MIXED = {
     "items": {"oneOf": [{"type": "string"}, {"$ref": "#/components/schemas/ChannelError"}]},
 }
 
+_EXPORT_FORMAT = query(
+    "format", str, "csv or ndjson: stream every matching record as a download", enum=["json", "csv", "ndjson"]
+)
+
 channel_data = {
     "put": extend_schema(
         summary="Publish one record or an array of records",
@@ -114,9 +118,19 @@ channel_data = {
         ],
     ),
     "get": extend_schema(
-        summary="Read the records of the channels matching a mask, newest first",
-        parameters=_FILTERS + _WINDOW,
-        responses={200: ChannelRecordSerializer(many=True), **channel_errors()},
+        summary="Read the records of the channels matching a mask, newest first; or export them all",
+        description=(
+            "With `format=csv` or `format=ndjson` every matching record (no `offset`/`limit`) is "
+            "streamed as a download, ordered by channel, publisher, then time. CSV columns: "
+            "id, channel, of, at, data (a string as itself, any other value as JSON), expire_at."
+        ),
+        parameters=[*_FILTERS, *_WINDOW, _EXPORT_FORMAT],
+        responses={
+            (200, "application/json"): ChannelRecordSerializer(many=True),
+            (200, "text/csv"): OpenApiTypes.STR,
+            (200, "application/x-ndjson"): OpenApiTypes.STR,
+            **channel_errors(),
+        },
     ),
     "delete": extend_schema(
         summary="Remove records: body (or query) filters id, before, after, at, of",
@@ -292,6 +306,26 @@ property_data = {
         request=json_body(DataFeedSerializer),
         responses={200: RECEIPT, **property_errors()},
         examples=[example("feed", _FEED_EXAMPLE)],
+    ),
+}
+property_export = {
+    "get": extend_schema(
+        summary="Export the property's values in a time range as CSV or NDJSON, streamed",
+        description=(
+            "Every point of the range, oldest first, in constant memory whatever their number. "
+            "CSV: a header `t,v`, then one row per point (ISO 8601 time; a string value as itself, "
+            'any other value as JSON). NDJSON: one `{"t", "v"}` object per line.'
+        ),
+        parameters=[
+            query("format", str, "csv (default) or ndjson", enum=["csv", "ndjson"]),
+            query("start", str, "ISO 8601 with a zone (inclusive)"),
+            query("end", str, "ISO 8601 with a zone (inclusive)"),
+        ],
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            (200, "application/x-ndjson"): OpenApiTypes.STR,
+            **property_errors(),
+        },
     ),
 }
 property_query = {

@@ -2,7 +2,7 @@
 
 Each exists under `data/devices/` (things) and `data/apps/` (controllers). A property name may
 hold `/` (a channel of several levels), so `{prp}` is a path segment run; `…/query` is matched
-first.
+first (and `…/export`).
 """
 
 from django.urls import URLPattern, path
@@ -24,6 +24,11 @@ def _paths(prefix: str, kind: str) -> list[URLPattern]:
             f"{prefix}<str:ref>/properties/<path:prp>/query",
             api.PropertyQueryView.as_view(plug_kind=kind),
             name=f"v3-{name}-query",
+        ),
+        path(
+            f"{prefix}<str:ref>/properties/<path:prp>/export",
+            api.PropertyExportView.as_view(plug_kind=kind),
+            name=f"v3-{name}-export",
         ),
         path(
             f"{prefix}<str:ref>/properties/<path:prp>",

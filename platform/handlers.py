@@ -11,12 +11,12 @@ would still work (Django's sync path runs it with `async_to_sync`), only less ch
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
-from django.http import FileResponse, HttpRequest, HttpResponseBase
+from django.http import FileResponse, HttpRequest, HttpResponseBase, StreamingHttpResponse
 
 # A file response up to this size (every static asset WhiteNoise serves) is read in the request's
 # thread; a larger one is left to Django's streaming.
@@ -37,7 +37,31 @@ class OneHopASGIHandler(ASGIHandler):
         response = self.get_response(request)
         if isinstance(response, FileResponse) and not response.is_async:
             _read_file_in_thread(response)
+        if isinstance(response, StreamingHttpResponse) and not response.is_async:
+            _stream_from_thread(response)
         return response
+
+
+def _stream_from_thread(response: StreamingHttpResponse) -> None:
+    """Give a streaming response over a sync iterator (an export reading pages of rows) an
+    async body that pulls one chunk at a time in the request's thread, where its database
+    connection lives.
+
+    Django's ASGI handler would otherwise gather a sync iterator whole (`sync_to_async(list)`)
+    before sending a byte: the memory of the entire export, and no first byte until the last
+    row is read."""
+    chunks: Iterator[bytes] = iter(response.streaming_content)  # type: ignore[arg-type]  # sync here
+
+    def pull() -> bytes | None:
+        return next(chunks, None)
+
+    pull_in_thread = sync_to_async(pull, thread_sensitive=True)
+
+    async def body() -> AsyncIterator[bytes]:
+        while (chunk := await pull_in_thread()) is not None:
+            yield chunk
+
+    response.streaming_content = body()
 
 
 def _read_file_in_thread(response: FileResponse) -> None:

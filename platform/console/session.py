@@ -23,7 +23,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -167,7 +167,7 @@ def safe_next(request: HttpRequest, target: str | None, default: str) -> str:
     return default
 
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def console_page(view: View) -> View:
@@ -175,7 +175,7 @@ def console_page(view: View) -> View:
     `request.principal`; a 404 (another account's plug, key or channel) is the console's page."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         principal, staff = console_session(request.session)
         if principal is None and staff is None and admin_staff_adopt(request):
             principal, staff = console_session(request.session)
@@ -210,7 +210,7 @@ def staff_page(view: View) -> View:
     """A page for a signed-in staff user only (the account picker); others go to sign in."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = staff_user(request.session)
         if user is None and admin_staff_adopt(request):
             user = staff_user(request.session)

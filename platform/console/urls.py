@@ -15,6 +15,7 @@ urlpatterns = [
     path("plugs/", views.plugs_page, name="plugs"),
     path("plugs/<str:plug_id>/", views.plug_page, name="plug"),
     path("plugs/<str:plug_id>/status/", views.plug_status, name="plug-status"),
+    path("plugs/<str:plug_id>/export/", views.plug_export, name="plug-export"),
     path("plugs/<str:plug_id>/key/", views.plug_key, name="plug-key"),
     path("plugs/<str:plug_id>/command/", views.plug_command, name="plug-command"),
     path(

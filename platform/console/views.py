@@ -10,19 +10,22 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from data.aggregation import MAX_LIMIT, Aggregator, PointQuery, query_run
+from data.export import export_format, export_response, series_chunks
 from data.models import JournalEntry
+from data.property_reads import property_points
 from data.rollups import MINUTE, rollup_sampling
 from data.selectors import PointFilter, channels_read, points_read
 from data.services import PointIn, points_write
 from devices import access
 from devices.models import Plug, Property
+from devices.selectors import property_resolve
 from devices.services.fields import PlugError
 from devices.services.management import property_update
 from devices.services.plugs import device_key_regenerate, plug_create, plug_update
@@ -51,6 +54,7 @@ from plugboard.console.session import (
     staff_page,
     staff_sign_in,
 )
+from plugboard.errors import ApiError
 from plugboard.models import ApiKey
 from plugboard.principals import Principal
 from plugboard.ratelimits import TooManyFailures
@@ -323,6 +327,21 @@ def plug_page(request: HttpRequest, plug_id: str) -> HttpResponse:
     context = _plug_context(request, plug)
     status = 400 if context["chart_form"].errors else 200
     return render(request, "console/plug.html", context, status=status)
+
+
+@console_page
+@require_GET
+def plug_export(request: HttpRequest, plug_id: str) -> HttpResponseBase:
+    """The plug page's download: a property's whole series as CSV or NDJSON, streamed (the
+    same export as the property dialect's `…/export`)."""
+    plug = _plug(request, plug_id)
+    try:
+        prop = property_resolve(plug=plug, ref=request.GET.get("property", ""))
+        fmt = export_format(request.GET.get("format"), "csv")
+    except (ApiError, ValueError):
+        raise Http404
+    points = property_points(plug=plug, channel=prop.name)
+    return export_response(series_chunks(points, fmt), fmt, f"{plug.id}-{prop.name}")
 
 
 def _property_form(prop: Property, data: Any = None) -> PropertyForm:

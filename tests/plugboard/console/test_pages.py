@@ -626,3 +626,21 @@ def test_every_input_has_a_label(tenant: Tenant) -> None:
     staff = Client()
     staff.post("/console/staff/sign-in/", {"username": "operator", "password": "staff-pw-1"})
     assert _unlabelled(staff.get("/console/accounts/").content.decode()) == []
+
+
+def test_the_plug_page_downloads_the_charted_property(tenant: Tenant, other_tenant: Tenant) -> None:
+    plug = tenant.plug("thermostat").plug
+    points = [PointIn(channel="t", data=i, at=1_700_000_000_000 + i, of=plug.id) for i in range(3)]
+    points_write(principal=device(tenant, plug), points=points, source="http")
+    client = signed_in(tenant)
+    page = client.get(f"/console/plugs/{plug.id}/?chart=t").content.decode()
+    link = f"/console/plugs/{plug.id}/export/?property=t&amp;format=csv"
+    assert link in page
+    response = client.get(link.replace("&amp;", "&"))
+    assert response.status_code == 200 and response["Content-Type"] == "text/csv; charset=utf-8"
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0] == "t,v" and [line.split(",")[1] for line in lines[1:]] == ["0", "1", "2"]
+    ndjson = client.get(f"/console/plugs/{plug.id}/export/?property=t&format=ndjson")
+    assert len(b"".join(ndjson.streaming_content).splitlines()) == 3
+    assert client.get(f"/console/plugs/{plug.id}/export/?property=nope").status_code == 404
+    assert signed_in(other_tenant).get(link.replace("&amp;", "&")).status_code == 404
