@@ -53,7 +53,9 @@ def points_upsert(rows: list[tuple[Any, ...]]) -> list[tuple[str, str, str, str,
 
 
 UPSERT = (
-    "INSERT INTO {table} " + _COLUMNS + " SELECT r.id, r.a, r.c, r.o, r.t, r.d, r.e "
+    # jsonb_to_recordset makes a JSON null SQL NULL: put back the JSON null that COPY stores, so
+    # a point's null value reads (and aggregates: first/last) alike whichever way it came in.
+    "INSERT INTO {table} " + _COLUMNS + " SELECT r.id, r.a, r.c, r.o, r.t, COALESCE(r.d, 'null'::jsonb), r.e "
     "FROM jsonb_to_recordset(%s::jsonb) AS r(id varchar, a varchar, c varchar, o varchar, "
     "t bigint, d jsonb, e bigint)" + _CONFLICT
 )

@@ -247,3 +247,11 @@ def test_rollup_answers_equal_raw_answers(
         answer = run(thing, channel, name, sampling, T0, T0 + 3 * DAY - 1)
         expected = reference(series, name, sampling, T0, T0 + 3 * DAY - 1)
         assert same(answer, expected), (name, sampling, answer, expected)
+
+
+@pytest.mark.django_db
+def test_a_null_value_overwritten_is_still_a_value_for_first_and_last(thing: Enrolled) -> None:
+    write(thing, "t", [(T0, 1)])
+    write(thing, "t", [(T0, None), (T0 + 1, 2)])  # the key taken: the upsert path
+    assert run(thing, "t", "first", 90_000, None, T0 + DAY) == (2, [(iso(T0), None)])
+    assert run(thing, "t", "first", None, None, T0 + DAY) == (2, [(iso(T0), None)])
