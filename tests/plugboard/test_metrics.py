@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import transaction
 from django.test.utils import override_settings
 from django.urls import resolve
@@ -27,7 +30,7 @@ from outbound.outbox import deliverer_register, outbox_add, outbox_deliver, outb
 from plugboard.timestamps import now_ms
 from tests.commands.mqtt.clients import Device
 from tests.conftest import Tenant, plug_headers
-from tests.support import ServerProcess, serve, wait_for
+from tests.support import ROOT, ServerProcess, database_url, serve, wait_for
 
 TOKEN = "s3cret-scrape-token"
 BEARER = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
@@ -397,3 +400,46 @@ def test_two_processes_sharing_the_directory_give_one_answer(
         for device in devices:
             device.stop()
     assert any(name.startswith("counter_") for name in os.listdir(directory))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the embedded default runs tasks in-process")
+def test_a_celery_workers_purge_counts_reach_the_servers_metrics(
+    servers: Callable[..., ServerProcess], tmp_path: Path, thing: Enrolled
+) -> None:
+    from data.tasks import purge_expired
+
+    directory = tmp_path / "metrics"
+    server = servers(PROMETHEUS_MULTIPROC_DIR=str(directory))
+    records = [{"data": n, "at": 1_700_000_000_000 + n, "ttl": 1} for n in range(4)]
+    headers = {"X-Plug-Id": thing.plug.id, "X-Plug-Auth": thing.auth}
+    assert server.http("PUT", "/iot/data/short", records, headers=headers, timeout=DEADLINE)[0] == 200
+    stale = directory / f"counter_{2**22 + 5}.db"  # a pid above Linux's highest: no such process
+    stale.write_bytes(b"")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "PROMETHEUS_MULTIPROC_DIR": str(directory),
+    }
+    command = [sys.executable, "-m", "celery", "-A", "plugboard.celery", "worker", "--pool=prefork"]
+    command += ["--concurrency=1", "--without-gossip", "--without-mingle", "--loglevel=INFO"]
+    log = tmp_path / "worker.log"
+    with log.open("ab") as out:
+        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+    try:
+        assert wait_for(lambda: not stale.exists(), timeout=DEADLINE), "the worker kept a dead process's file"
+        purge_expired.delay()
+
+        def purged() -> Samples | None:
+            samples = http_scrape(server)
+            return samples if value(samples, "plugboard_purged_rows_total", what="points") == 4 else None
+
+        samples = wait_for(purged, timeout=DEADLINE)
+        assert samples, log.read_text()[-2000:]
+        assert value(samples, "plugboard_purge_runs_total", outcome="ok") >= 1
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=DEADLINE)
+    # The worker's counts outlive it (counters never go down while the platform runs).
+    assert value(http_scrape(server), "plugboard_purged_rows_total", what="points") == 4
