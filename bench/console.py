@@ -2,9 +2,10 @@
 """Console page server time: 10,000 plugs and a property of 1,000,000 points, vs raw SQL.
 
 An account gets 10,000 plugs and one plug a property with 1,000,000 points (one every 0.6 s,
-so the last week holds all of them) and as many journal rows, bulk-loaded with
-`INSERT … SELECT generate_series` (not through the API). The console's pages are then served
-in this process through Django's test `Client` (signed in; no HTTP server, no network): the
+so the last week holds all of them) and as many journal rows, 20,000 commands (a quarter
+pending) and 10,000 device log lines, bulk-loaded with `INSERT … SELECT generate_series` (not
+through the API). The console's pages are then served in this process through Django's test
+`Client` (signed in; no HTTP server, no network): the home page (the fleet's numbers), the
 plug list (first page, a deep keyset page, a search), the plug page, and a one-week chart.
 Each is timed (median of `--runs`) with its query count (`CaptureQueriesContext`), beside the
 page's slowest query re-run alone through psycopg 3 (the raw floor). The plug list's queries
@@ -32,6 +33,7 @@ import report  # noqa: E402
 import testbed  # noqa: E402
 
 TARGET_MS = 100.0
+LAST_QUERIES: list[tuple[float, str]] = []
 TARGET_LIVE_MS = 1.0
 PROPERTY = "temperature"
 WEEK_MS = 7 * 86_400_000
@@ -120,13 +122,41 @@ def load(db: Database, account_id: str, plug_id: str, plugs: int, points: int, n
         )
         conn.commit()
         took["journal"] = time.perf_counter() - start
+        # What the home page counts besides: commands (every fourth still pending) and device log
+        # lines spread over the plugs.
+        start = time.perf_counter()
+        conn.execute(
+            """
+            INSERT INTO commands_command (id, account_id, plug_id, property, value, at, point_id,
+              credential, state, created_at, expire_at)
+            SELECT 'c0' || lpad(to_hex(i), 22, '0'), %(account)s,
+              'dev-' || lpad(to_hex(1 + i %% %(plugs)s), 24, '0'), 'setpoint', '21'::jsonb,
+              %(now)s - i * 1000, '', %(account)s,
+              CASE WHEN i %% 4 = 0 THEN 'pending' ELSE 'acked' END, now() - i * interval '1 second',
+              %(now)s + 86400000
+            FROM generate_series(1, %(n)s) AS i
+            """,
+            {"account": account_id, "plugs": plugs, "now": now, "n": min(points // 50, 20_000)},
+        )
+        conn.execute(
+            """
+            INSERT INTO devices_devicelogentry (plug_id, at, source, property, code, message)
+            SELECT 'dev-' || lpad(to_hex(1 + i %% %(plugs)s), 24, '0'), now() - i * interval '1 second',
+              'http', 'temperature', 'BadValue', 'not a number'
+            FROM generate_series(1, %(n)s) AS i
+            """,
+            {"plugs": plugs, "n": min(points // 100, 10_000)},
+        )
+        conn.commit()
+        took["commands and device log"] = time.perf_counter() - start
     with db.connect(autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
     return took
 
 
 def time_page(client: Any, path: str, runs: int) -> tuple[float, int, dict[str, Any], int]:
-    """(median ms, queries, the slowest query of one run, status)."""
+    """(median ms, queries, the slowest query of one run, status); each query of that run is
+    kept in `LAST_QUERIES` (time in ms, SQL)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -135,6 +165,7 @@ def time_page(client: Any, path: str, runs: int) -> tuple[float, int, dict[str, 
     with CaptureQueriesContext(connection) as captured:
         client.get(path)
     queries = list(captured.captured_queries)  # the next requests reset Django's query log
+    LAST_QUERIES[:] = [(float(q["time"]) * 1000, q["sql"]) for q in queries]
     # The page's main query: its slowest, leaving out the session and account look-ups.
     own = [q for q in queries if "django_session" not in q["sql"] and '"plugboard_account"' not in q["sql"]]
     slowest = max(own or queries, key=lambda q: float(q["time"]))
@@ -238,6 +269,7 @@ def main() -> int:
                 "SELECT id FROM devices_plug WHERE account_id = %s AND name = %s", (account.id, deep)
             ).fetchone()[0]
         pages = [
+            ("home (the fleet at a glance)", "/console/"),
             ("plug list, first page", "/console/plugs/"),
             (f"plug list, keyset page after {deep}", f"/console/plugs/?after={deep}:{deep_id}"),
             ("plug list, search 'node-0999'", "/console/plugs/?q=node-0999"),
@@ -251,6 +283,11 @@ def main() -> int:
             if status != 200:
                 raise testbed.BenchError(f"{path} answered {status}")
             raw = time_raw(db, slowest["sql"], args.runs)
+            if name.startswith("home"):  # each number is one query: what each costs
+                home_queries = [
+                    [f"{ms_q:.1f}", f"{time_raw(db, sql, 5):.1f}", sql[:90].replace("\n", " ")]
+                    for ms_q, sql in LAST_QUERIES
+                ]
             rows.append([name, f"{ms:.1f}", queries, f"{raw:.1f}", slowest["sql"][:60].replace("\n", " ")])
             worst = max(worst, ms)
             verdicts.append(
@@ -274,6 +311,14 @@ def main() -> int:
                 ],
                 rows,
                 title=f"Console pages, median of {args.runs} (Django test Client in process, signed in)",
+            )
+        )
+        print()
+        print(
+            report.table(
+                ["in the page, ms", "alone in psycopg, ms (median of 5)", "query"],
+                home_queries,
+                title="The home page's queries, one request",
             )
         )
         print()

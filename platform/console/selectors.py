@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Coalesce
 
+from alerts.selectors import OPEN, incidents_of
 from commands.models import Command
 from commands.selectors import commands_of
 from data.models import JournalEntry
@@ -141,6 +142,7 @@ class FleetSummary:
     inactive: int  # neither connected nor seen within INACTIVE_AFTER (never seen included)
     points_per_minute: int
     commands_pending: int  # pending or sent, not yet acknowledged
+    incidents_open: int  # active or acknowledged, not cleared (SPEC §12)
     busiest: list[Busy]
     rejections: list[Rejection]
 
@@ -152,6 +154,7 @@ class FleetSummary:
             "inactive": self.inactive,
             "points_per_minute": self.points_per_minute,
             "commands_pending": self.commands_pending,
+            "incidents_open": self.incidents_open,
             "busiest": [{"plug": b.plug_id, "name": b.name, "points": b.points} for b in self.busiest],
             "rejections": [
                 {
@@ -170,7 +173,7 @@ class FleetSummary:
 
 
 def fleet_summary(*, principal: Principal, now: int) -> FleetSummary:
-    """The home page's numbers for the account at `now` (ms): six queries whatever the fleet's
+    """The home page's numbers for the account at `now` (ms): seven queries whatever the fleet's
     size, each number from one (the plug counts share one conditional aggregate)."""
     plugs = plugs_of_account(principal=principal)
     since = datetime.fromtimestamp(now / 1000, tz=UTC) - INACTIVE_AFTER
@@ -191,6 +194,7 @@ def fleet_summary(*, principal: Principal, now: int) -> FleetSummary:
     pending = Command.objects.filter(
         account_id=principal.account_id, state__in=(Command.State.PENDING, Command.State.SENT)
     ).count()
+    incidents = incidents_of(principal=principal, status=OPEN).count()
     log = DeviceLogEntry.objects.filter(plug__account_id=principal.account_id).order_by("-id")
     rows = log.values_list("id", "plug_id", "plug__name", "at", "source", "property", "code", "message")
     return FleetSummary(
@@ -199,6 +203,7 @@ def fleet_summary(*, principal: Principal, now: int) -> FleetSummary:
         inactive=counts["n_inactive"],
         points_per_minute=rate,
         commands_pending=pending,
+        incidents_open=incidents,
         # A record published as the account's own id has no plug: its name is that id.
         busiest=[Busy(t["of"], names.get(t["of"], t["of"]), t["n"]) for t in top],
         rejections=[Rejection(*row) for row in rows[:REJECTIONS]],

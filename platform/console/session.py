@@ -31,6 +31,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 from devices import access
 from devices.identity import Credentials, Forbidden, verify
+from devices.selectors import account_is_descendant
 from plugboard.errors import ApiError
 from plugboard.models import Account
 from plugboard.principals import Principal
@@ -40,6 +41,7 @@ SESSION_ACCOUNT = "console.account"
 SESSION_PROOF = "console.proof"
 SESSION_STAFF = "console.staff"
 SESSION_STAFF_PROOF = "console.staff_proof"
+SESSION_SUBACCOUNT = "console.subaccount"  # a master session acting in one of its sub-accounts
 
 
 class SignInRefused(Exception):
@@ -156,7 +158,30 @@ def console_session(session: Mapping[str, Any]) -> tuple[Principal | None, str |
     account = Account.objects.filter(id=account_id, is_active=True).first()
     if account is None or not constant_time_compare(proof, _proof(account)):
         return None, None
-    return account_principal(account), None
+    principal = account_principal(account)
+    sub = session.get(SESSION_SUBACCOUNT)
+    if sub and account_is_descendant(account_id=sub, ancestor_id=account.id):
+        return access.in_subaccount(principal, sub), None
+    return principal, None
+
+
+def subaccount_open(request: HttpRequest, principal: Principal, subaccount_id: str) -> bool:
+    """Act in `subaccount_id`, a sub-account of the account the session acts in (False: it is
+    none, or `devices.access` says no). A staff session simply opens it like any account; an
+    account's session keeps its own sign-in and acts there as `access.in_subaccount` says."""
+    if not account_is_descendant(account_id=subaccount_id, ancestor_id=principal.account_id):
+        return False
+    if staff_user(request.session) is not None:
+        return open_account(request, subaccount_id)
+    if access.in_subaccount(principal, subaccount_id) is None or not access.may_manage_subaccounts(principal):
+        return False
+    request.session[SESSION_SUBACCOUNT] = subaccount_id
+    return True
+
+
+def subaccount_leave(request: HttpRequest) -> None:
+    """Back to the signed-in account itself."""
+    request.session.pop(SESSION_SUBACCOUNT, None)
 
 
 def safe_next(request: HttpRequest, target: str | None, default: str) -> str:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from plugboard.console import views
+from plugboard.console import fleet, views
 
 app_name = "console"
 
@@ -26,4 +26,13 @@ urlpatterns = [
     path("channels/", views.channels_page, name="channels"),
     path("keys/", views.keys_page, name="keys"),
     path("keys/<str:key_id>/revoke/", views.key_revoke_page, name="key-revoke"),
+    path("profiles/", fleet.profiles_page, name="profiles"),
+    path("profiles/<str:profile_id>/", fleet.profile_page, name="profile"),
+    path("profiles/<str:profile_id>/delete/", fleet.profile_delete_page, name="profile-delete"),
+    path("apps/", fleet.apps_page, name="apps"),
+    path("users/", fleet.users_page, name="users"),
+    path("users/<str:user_id>/", fleet.user_change_page, name="user-change"),
+    path("subaccounts/", fleet.subaccounts_page, name="subaccounts"),
+    path("subaccounts/leave/", fleet.subaccount_leave_page, name="subaccount-leave"),
+    path("subaccounts/<str:account_id>/open/", fleet.subaccount_open_page, name="subaccount-open"),
 ]

@@ -209,6 +209,7 @@
       var name = node.getAttribute("data-stat");
       if (msg[name] !== undefined && node.textContent !== String(msg[name])) {
         node.textContent = msg[name];
+        if (name === "incidents_open") node.classList.toggle("bad", msg[name] > 0);
         flash(node.closest("li"));
       }
     });

@@ -152,7 +152,7 @@ def test_console_in_a_real_browser(console_server: ServerProcess, browser: Any, 
         device.publish("temperature", 19.0)
         expect(page.locator('[data-stat="points_per_minute"]')).to_have_text("1", timeout=10_000)
         expect(page.locator("#busiest tbody tr").first).to_contain_text("thermostat")
-        assert stat.count() == 5
+        assert stat.count() == 6
         _shoot(page, "home")
 
         page.get_by_role("link", name="Plugs").click()
@@ -271,6 +271,15 @@ def test_console_in_a_real_browser(console_server: ServerProcess, browser: Any, 
         page.get_by_label("Kind").select_option("user")
         expect(scopes).to_be_hidden()
 
+        # The fleet pages: reachable from the navigation, every control labelled.
+        for name in ("Profiles", "Apps", "Users", "Sub-accounts"):
+            page.get_by_role("navigation", name="Console").get_by_role("link", name=name).click()
+            expect(page.get_by_role("heading", level=1)).to_contain_text(
+                name.replace("Profiles", "Device profiles")
+            )
+            _all_labelled(page)
+            _shoot(page, name.lower())
+
         phone = browser.new_page(viewport={"width": 375, "height": 800})
         phone.context.add_cookies(page.context.cookies())
         for name, path in [
@@ -280,6 +289,9 @@ def test_console_in_a_real_browser(console_server: ServerProcess, browser: Any, 
             ("plug", f"/console/plugs/{plug.id}/"),
             ("channels", "/console/channels/"),
             ("keys", "/console/keys/"),
+            ("profiles", "/console/profiles/"),
+            ("users", "/console/users/"),
+            ("subaccounts", "/console/subaccounts/"),
         ]:
             phone.goto(server.base + path)
             width = phone.evaluate("document.documentElement.scrollWidth")

@@ -15,6 +15,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from alerts.models import Alert, Incident
 from commands.services import plug_connection_changed
 from data.services import PointIn, points_write
 from devices.models import DeviceLogEntry, Plug, Property
@@ -57,6 +58,12 @@ def _fleet(tenant: Tenant, size: int) -> list[Plug]:
     DeviceLogEntry.objects.create(
         plug=first, source="http", property="temperature", code="BadType", message="not a number"
     )
+    # Two open incidents (one acknowledged) and a cleared one, which is not counted.
+    alert = Alert.objects.create(account=tenant.account, owner_id=first.id, name="hot", trigger="unwatched")
+    for plug, status in zip(plugs, ("active", "ack", "cleared"), strict=False):
+        Incident.objects.create(
+            account=tenant.account, alert=alert, plug=plug, severity="warning", status=status
+        )
     return plugs
 
 
@@ -73,7 +80,14 @@ def test_the_numbers_of_the_fleet(tenant: Tenant, other_tenant: Tenant) -> None:
     page = _signed_in(tenant).get("/console/").content.decode()
     stats = {
         name: page.split(f'data-stat="{name}">', 1)[1].split("<", 1)[0]
-        for name in ("devices", "connected", "inactive", "points_per_minute", "commands_pending")
+        for name in (
+            "devices",
+            "connected",
+            "inactive",
+            "points_per_minute",
+            "commands_pending",
+            "incidents_open",
+        )
     }
     # connected: plugs 0 and 3; inactive: never seen nor connected (plug 1 was seen 2 h ago)
     assert stats == {
@@ -82,6 +96,7 @@ def test_the_numbers_of_the_fleet(tenant: Tenant, other_tenant: Tenant) -> None:
         "inactive": "3",
         "points_per_minute": str(sum(range(1, 7)) + 1),
         "commands_pending": "1",
+        "incidents_open": "2",
     }
     busiest = page.split('id="busiest"', 1)[1].split("</table>", 1)[0]
     assert busiest.index(plugs[5].name) < busiest.index(plugs[4].name)
@@ -100,9 +115,9 @@ def test_a_fixed_number_of_queries_whatever_the_fleet(
     large = _queries(_signed_in(other_tenant))
     assert small == large
     # the session (1), its account (1), the plug counts (1), points per minute (1), the busiest (2: the
-    # counts, then their names), commands (1), rejections (1)
+    # counts, then their names), commands (1), open incidents (1), rejections (1)
     client = _signed_in(other_tenant)
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):
         client.get("/console/")
 
 

@@ -1,0 +1,244 @@
+"""The console's pages for what the v3 management API manages besides plugs (SPEC §6 "Fleets"):
+device profiles, apps, users and sub-accounts. Each list, create, change and delete goes
+through the service the API calls (`devices.services.profiles`, `devices.services.accounts`),
+which asks `devices.access`; a refusal is the service's message on the page, never a second
+spelling of its rule here. Reads start from the signed-in account (`devices.selectors`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from devices import access
+from devices.models import Control, DeviceProfile, Plug
+from devices.selectors import profiles_of, subaccounts_of, user_resolve, users_of
+from devices.services.accounts import ROLES, subaccount_create, user_create, user_delete, user_update
+from devices.services.fields import PlugError
+from devices.services.profiles import ProfileFields, effective_properties, profile_create, profile_delete
+from plugboard.console.session import console_page, subaccount_leave, subaccount_open
+from plugboard.principals import Principal
+
+LISTED = 200  # rows a fleet page lists (an account has tens of profiles and users, not thousands)
+APP_DEVICES = 10  # devices named per app on the apps page (the count says how many in all)
+
+
+def _principal(request: HttpRequest) -> Principal:
+    return request.principal  # type: ignore[attr-defined, no-any-return]
+
+
+class ProfileCreateForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=64)
+    base = forms.CharField(label="Base profile (optional: its name or id)", required=False, max_length=64)
+
+
+class UserCreateForm(forms.Form):
+    email = forms.EmailField(label="Email", max_length=254)
+    name = forms.CharField(label="Name (optional)", required=False, max_length=120)
+    role = forms.ChoiceField(label="Role", choices=[(r, r) for r in ROLES], initial="developer")
+
+
+class SubaccountCreateForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=120)
+    admin_email = forms.EmailField(
+        label="Administrator's email (optional: a user of the sub-account with its own key)",
+        required=False,
+        max_length=254,
+    )
+
+
+# --- device profiles -------------------------------------------------------------------------------
+
+
+@console_page
+@require_http_methods(["GET", "POST"])
+def profiles_page(request: HttpRequest) -> HttpResponse:
+    principal = _principal(request)
+    if not access.may_read_profiles(principal):
+        raise Http404
+    form = ProfileCreateForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            base = form.cleaned_data["base"] or None
+            fields = ProfileFields(name=form.cleaned_data["name"], base_profile=base)
+            try:
+                made = profile_create(principal=principal, fields=fields)
+                return redirect("console:profile", profile_id=made.id)
+            except PlugError as exc:
+                form.add_error(None, str(exc.detail))
+    rows = profiles_of(principal=principal).annotate(devices=Count("plugs"))[:LISTED]
+    context = {"profiles": rows, "form": form, "section": "profiles"}
+    return render(request, "console/profiles.html", context, status=status)
+
+
+def _profile(principal: Principal, profile_id: str) -> DeviceProfile:
+    profile = profiles_of(principal=principal).filter(id=profile_id).first()
+    if profile is None or not access.may_read_profiles(principal):
+        raise Http404
+    return profile
+
+
+@console_page
+@require_GET
+def profile_page(request: HttpRequest, profile_id: str) -> HttpResponse:
+    """A profile: the properties its devices inherit (its own and its base profiles'), and the
+    devices made from it."""
+    profile = _profile(_principal(request), profile_id)
+    declared = sorted(effective_properties(profile).values(), key=lambda p: p.name.lower())
+    devices = Plug.objects.filter(profile=profile).order_by("name", "id").only("id", "name", "connected")
+    context = {
+        "profile": profile,
+        "declared": declared,
+        "devices": list(devices[:LISTED]),
+        "device_count": devices.count(),
+        "error": request.GET.get("error", "")[:300],
+        "section": "profiles",
+    }
+    return render(request, "console/profile.html", context)
+
+
+@console_page
+@require_POST
+def profile_delete_page(request: HttpRequest, profile_id: str) -> HttpResponse:
+    principal = _principal(request)
+    profile = _profile(principal, profile_id)
+    try:
+        profile_delete(principal=principal, profile=profile)
+    except PlugError as exc:
+        context: dict[str, Any] = {"profile": profile, "error": str(exc.detail), "section": "profiles"}
+        context["declared"] = sorted(effective_properties(profile).values(), key=lambda p: p.name.lower())
+        devices = Plug.objects.filter(profile=profile).order_by("name", "id")
+        context.update(devices=list(devices[:LISTED]), device_count=devices.count())
+        return render(request, "console/profile.html", context, status=exc.status_code)
+    return redirect("console:profiles")
+
+
+# --- apps ----------------------------------------------------------------------------------------
+
+
+@console_page
+@require_GET
+def apps_page(request: HttpRequest) -> HttpResponse:
+    """Apps (controller plugs) and the devices plugged into them: two queries for the page."""
+    principal = _principal(request)
+    reach = access.management_reach(principal, Plug.Kind.CONTROLLER)
+    apps = Plug.objects.filter(account_id=principal.account_id, kind=Plug.Kind.CONTROLLER)
+    if not reach.everything:
+        apps = apps.filter(id__in=reach.ids)
+    rows = list(apps.annotate(devices=Count("control_of")).order_by("name", "id")[:LISTED])
+    plugged: dict[str, list[Plug]] = {a.id: [] for a in rows}
+    links = Control.objects.filter(controller_id__in=plugged).select_related("thing").order_by("thing__name")
+    for link in links.only("controller_id", "thing__id", "thing__name", "thing__connected"):
+        if len(plugged[link.controller_id]) < APP_DEVICES:
+            plugged[link.controller_id].append(link.thing)
+    context = {"apps": [(a, plugged[a.id]) for a in rows], "section": "apps"}
+    return render(request, "console/apps.html", context)
+
+
+# --- users ---------------------------------------------------------------------------------------
+
+
+@console_page
+@require_http_methods(["GET", "POST"])
+def users_page(request: HttpRequest) -> HttpResponse:
+    principal = _principal(request)
+    if not access.may_manage_users(principal):
+        raise Http404
+    form = UserCreateForm(request.POST if request.method == "POST" else None)
+    created = None
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                created = user_create(
+                    principal=principal, email=data["email"], role=data["role"], name=data["name"]
+                )
+                form, status = UserCreateForm(), 200
+            except PlugError as exc:
+                form.add_error(None, str(exc.detail))
+    return _users(request, principal, form=form, created=created, status=status)
+
+
+def _users(request: HttpRequest, principal: Principal, *, status: int = 200, **extra: Any) -> HttpResponse:
+    context = {
+        "users": list(users_of(principal=principal)[:LISTED]),
+        "roles": ROLES,
+        "form": UserCreateForm(),
+        "section": "users",
+        **extra,
+    }
+    return render(request, "console/users.html", context, status=status)
+
+
+@console_page
+@require_POST
+def user_change_page(request: HttpRequest, user_id: str) -> HttpResponse:
+    """A user's role, or their removal (`delete` in the form)."""
+    principal = _principal(request)
+    user = user_resolve(principal=principal, user_id=user_id)  # another account's: the 404 page
+    try:
+        if request.POST.get("delete"):
+            user_delete(principal=principal, user=user)
+        else:
+            user_update(principal=principal, user=user, role=request.POST.get("role"))
+    except PlugError as exc:
+        return _users(request, principal, error=str(exc.detail), status=exc.status_code)
+    return redirect("console:users")
+
+
+# --- sub-accounts --------------------------------------------------------------------------------
+
+
+@console_page
+@require_http_methods(["GET", "POST"])
+def subaccounts_page(request: HttpRequest) -> HttpResponse:
+    principal = _principal(request)
+    if not access.may_read_subaccounts(principal):
+        raise Http404
+    form = SubaccountCreateForm(request.POST if request.method == "POST" else None)
+    created = None
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                created = subaccount_create(
+                    principal=principal, name=data["name"], admin_email=data["admin_email"] or None
+                )
+                form, status = SubaccountCreateForm(), 200
+            except PlugError as exc:
+                form.add_error(None, str(exc.detail))
+    rows = subaccounts_of(principal=principal).annotate(devices=Count("plugs"))[:LISTED]
+    context = {
+        "subaccounts": rows,
+        "form": form,
+        "created": created,
+        "may_create": access.may_manage_subaccounts(principal),
+        "section": "subaccounts",
+    }
+    return render(request, "console/subaccounts.html", context, status=status)
+
+
+@console_page
+@require_POST
+def subaccount_open_page(request: HttpRequest, account_id: str) -> HttpResponse:
+    """The console acts in the sub-account until `subaccount_leave_page` (or sign-out)."""
+    if not subaccount_open(request, _principal(request), account_id):
+        raise Http404
+    return redirect("console:home")
+
+
+@require_POST
+def subaccount_leave_page(request: HttpRequest) -> HttpResponse:
+    subaccount_leave(request)
+    return redirect("console:subaccounts")
