@@ -25,7 +25,7 @@ from plugboard.credentials import digests_equal, secret_digest
 from plugboard.identifiers import is_plug_id
 from plugboard.models import Account, ApiKey, User
 from plugboard.principals import Principal
-from plugboard.ratelimits import TooManyFailures, check_failure_budget, record_failure
+from plugboard.ratelimits import record_key_failure
 
 
 class Forbidden(exceptions.PermissionDenied):
@@ -245,15 +245,12 @@ MAX_CLIENT_ID = 128
 def verify_mqtt(
     client_id: str, username: str | None, password: bytes | None, *, peer: str = "unknown"
 ) -> tuple[Principal, str | None] | int:
-    """`_verify_mqtt`, with failed attempts counted per (username, address) and per address
-    like HTTP's (then 0x05)."""
-    try:
-        check_failure_budget(peer, username)
-    except TooManyFailures:
-        return CONNACK_NOT_AUTHORIZED
+    """`_verify_mqtt`, with wrong secrets counted per (username, address) like HTTP's key
+    secrets (past the budget 0x05). A CONNECT's password is always a key's secret, which cannot
+    be guessed: a right one is accepted whatever failed before from the address."""
     verdict = _verify_mqtt(client_id, username, password)
-    if verdict == CONNACK_BAD_CREDENTIALS:
-        record_failure(peer, username)
+    if verdict == CONNACK_BAD_CREDENTIALS and record_key_failure(peer, username or ""):
+        return CONNACK_NOT_AUTHORIZED
     return verdict
 
 

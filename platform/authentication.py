@@ -1,8 +1,9 @@
 """The four HTTP credential forms of SPEC §3, read from headers, as one DRF authentication class.
 
 Verification itself is `devices.identity.verify` (MQTT CONNECT uses it too); failed attempts
-(per credential and address, and per address) and an API key's requests are counted by
-`plugboard.ratelimits` and answered with 429 past their limits. Under `/v3/accounts/{acc}/…` the
+and an API key's requests are counted by `plugboard.ratelimits` and answered with 429 past
+their limits. A password's budget is checked before it is; a key secret is verified first, and
+a right one is never refused for failures (see `plugboard.ratelimits`). Under `/v3/accounts/{acc}/…` the
 verified caller may act in one of its sub-accounts (`devices.identity.principal_in_account`);
 the view then sees that principal.
 """
@@ -18,7 +19,15 @@ from rest_framework.request import Request
 
 from devices.identity import Credentials, principal_in_account, verify
 from plugboard.principals import Principal
-from plugboard.ratelimits import check_failure_budget, check_request_rate, client_address, record_failure
+from plugboard.ratelimits import (
+    FAILURE_WINDOW,
+    TooManyFailures,
+    check_failure_budget,
+    check_request_rate,
+    client_address,
+    record_failure,
+    record_key_failure,
+)
 
 
 class AuthFailed(exceptions.AuthenticationFailed):
@@ -56,11 +65,18 @@ class PlugCredentialsAuthentication(BaseAuthentication):
         if creds is None:
             return None
         client = client_address(request)
-        check_failure_budget(client, creds.ident)
-        principal = verify(creds)
-        if principal is None:
-            record_failure(client, creds.ident)
-            raise AuthFailed()
+        if creds.master:  # a password: slowed per (email or plug id, address) and per address
+            check_failure_budget(client, creds.ident)
+            principal = verify(creds)
+            if principal is None:
+                record_failure(client, creds.ident)
+                raise AuthFailed()
+        else:  # a key secret, which cannot be guessed: a right one is always accepted
+            principal = verify(creds)
+            if principal is None:
+                if record_key_failure(client, creds.ident):
+                    raise TooManyFailures(wait=FAILURE_WINDOW)
+                raise AuthFailed()
         check_request_rate(principal)
         match = getattr(request, "resolver_match", None)
         acc = match.kwargs.get("acc") if match is not None else None

@@ -1,9 +1,15 @@
 """Limits on callers that every transport shares (SPEC §3).
 
-- Failed authentications are counted per (credential, address) and per address, each for a
-  minute from the first failure: AUTH_FAILURES_PER_MINUTE for one credential from one address,
-  the higher ADDRESS_FAILURES_PER_MINUTE for everything from one address — so one bad client
-  behind a NAT or a gateway does not lock out its neighbours.
+- Failed authentications are counted for a minute from the first failure, by what can be
+  guessed. An account password (or an enrollment or console sign-in, which name no key) can be:
+  its attempts are checked before the password is, per (email or plug id, address) —
+  AUTH_FAILURES_PER_MINUTE — and, with the higher ADDRESS_FAILURES_PER_MINUTE, per address,
+  counting only such attempts. A key's secret (a device key, which is a plug's auth; a user or
+  API client key: 128 random bits, verified by a keyed digest) cannot be: it is verified first,
+  and a right one is always accepted, whatever failed before from its address, even with its
+  own id; wrong ones count per (key or plug id, address) only, and past AUTH_FAILURES_PER_MINUTE
+  are answered 429 (MQTT: CONNACK 5) instead of 401. So a valid key behind a NAT keeps working
+  while someone there hammers passwords or made-up emails, or a neighbour's key id.
 - An API key's `rateLimit` is requests per calendar minute (UTC), counted per key. Over MQTT
   the CONNECT and every PUBLISH of a connection using the key are its requests.
 - An account's points are limited per calendar second (ACCOUNT_POINTS_PER_SECOND, 0: no
@@ -58,8 +64,13 @@ def _credential_part(credential: str | None) -> str:
 
 
 def _failure_keys(address: str, credential: str | None) -> tuple[str, str]:
-    """The (credential, address) counter and the address counter."""
+    """The (credential, address) counter and the address counter of password attempts."""
     return f"authfail:{address}|{_credential_part(credential)}", f"authfail:{address}"
+
+
+def _key_failure_key(address: str, credential: str) -> str:
+    """The (key or plug id, address) counter of wrong key secrets (counted apart from passwords)."""
+    return f"keyfail:{address}|{_credential_part(credential)}"
 
 
 def _count(key: str, timeout: int, delta: int = 1) -> int:
@@ -74,10 +85,12 @@ def _count(key: str, timeout: int, delta: int = 1) -> int:
 
 
 def check_failure_budget(address: str, credential: str | None = None) -> None:
-    """Raise TooManyFailures if `credential` from `address`, or `address` itself, is over budget.
+    """Raise TooManyFailures if password attempts of `credential` from `address`, or those of
+    `address` itself, are over budget. Called before a password is checked; never for a key
+    secret (`record_key_failure`).
 
-    `credential` is what names the caller (an email, a plug id, a key id); None for attempts
-    that carry none (an enrollment)."""
+    `credential` is what names the caller (an email, a plug id); None for attempts that carry
+    none (an enrollment, a console sign-in)."""
     pair, whole = _failure_keys(address, credential)
     counts = cache.get_many([pair, whole])
     limits = settings.PLUGBOARD
@@ -88,9 +101,16 @@ def check_failure_budget(address: str, credential: str | None = None) -> None:
 
 
 def record_failure(address: str, credential: str | None = None) -> None:
-    """Count a failed authentication of `credential` from `address`."""
+    """Count a failed password attempt of `credential` from `address`."""
     for key in _failure_keys(address, credential):
         _count(key, FAILURE_WINDOW)
+
+
+def record_key_failure(address: str, credential: str) -> bool:
+    """Count a wrong key secret presented for `credential` (a key or plug id) from `address`;
+    whether that pair is now past its budget (then the answer is 429 / CONNACK 5, not 401)."""
+    failures = _count(_key_failure_key(address, credential), FAILURE_WINDOW)
+    return failures > settings.PLUGBOARD["AUTH_FAILURES_PER_MINUTE"]
 
 
 def _key_counter(principal: Principal, window: int) -> str:

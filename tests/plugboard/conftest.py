@@ -80,7 +80,7 @@ def start_server(django_db_blocker: Any, tmp_path: Path) -> Iterator[Callable[..
         overrides = {"REDIS_URL": "", **env_overrides}
         server = serve(django_db_blocker, tmp_path / "server-var", tmp_path / f"server-{n}.log", **overrides)
         started.append(server)
-        server.http("GET", "/warm-up")  # the first request loads the URL conf and the views
+        server.http("GET", "/warm-up", timeout=60)  # loads the URL conf and the views (slow when busy)
         return server
 
     yield start

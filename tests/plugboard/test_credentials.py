@@ -194,7 +194,9 @@ def test_21_failures_from_one_address_are_a_429(api: APIClient, tenant: Tenant, 
     assert set(body) == {"err", "msg"}
     assert body["err"] == 429
     assert isinstance(body["msg"], str) and body["msg"]
-    assert even_right.status_code == 429
+    # A device key's secret cannot be guessed: the right one is accepted all the same (anyone
+    # who knows the plug id could cause its failures).
+    assert even_right.status_code == 200
     assert elsewhere.status_code == 200
 
 

@@ -3,7 +3,9 @@
 Bodies: the limit applied before a body is read (by `Content-Length`, and to a chunked body as
 it arrives), chunked bodies within it parsed, on both dialects. Browsers: no credential
 challenge a browser would answer, and a page of another site posting forms to the API (in
-Chromium, with the user's API credentials in the browser) writes nothing.
+Chromium, with the user's API credentials in the browser) writes nothing. Failures: a valid key
+at an address where someone hammers passwords, made-up emails and its own id keeps working over
+HTTP and MQTT.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import base64
 import json
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -232,7 +234,10 @@ def test_a_page_on_another_site_cannot_write_through_the_browser(
     assert not DataPoint.objects.filter(of=thing.plug.id).exists()
     # The same write, as a client sends it, is a command: the forged one was refused, not lost.
     status, receipt = server.http(
-        "POST", f"/v3/data/devices/{thing.plug.id}", {"setpoint": 99}, headers=_basic(tenant)
+        "POST",
+        f"/v3/data/devices/{thing.plug.id}",
+        {"setpoint": 99},
+        headers=_basic_of(tenant.email, tenant.password),
     )
     assert (status, receipt) == (200, {"accepted": 1, "rejected": 0})
     assert wait_for(lambda: Command.objects.filter(plug=thing.plug).exists())
@@ -254,6 +259,46 @@ def test_a_browser_holding_api_credentials_is_never_asked_for_them(
     assert body == [{"code": 401, "cause": "Unauthorized", "message": "authentication required"}]
 
 
-def _basic(tenant: Tenant) -> dict[str, str]:
-    token = base64.b64encode(f"{tenant.email}:{tenant.password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+def test_a_valid_key_keeps_working_while_its_address_hammers_passwords(
+    start_server: Callable[..., ServerProcess], tenant: Tenant
+) -> None:
+    from commands.mqtt.protocol.packets import encode_connect, encode_publish
+
+    server = start_server(PLUGBOARD_AUTH_FAILURES_PER_MINUTE="5", PLUGBOARD_ADDRESS_FAILURES_PER_MINUTE="30")
+    neighbour = tenant.plug("neighbour")
+    user_key, user_secret = tenant.user_key()
+    # The attacker, at the neighbour's address (a NAT): the account's password guessed, made-up
+    # emails, and wrong secrets for the neighbour's own plug id, each past its budget.
+    guesses = [
+        server.http("GET", "/iot/data", headers=_basic_of(tenant.email, f"guess{n}"))[0] for n in range(8)
+    ]
+    emails = [
+        server.http("GET", "/iot/data", headers=_basic_of(f"x{n}@example.com", "pw"))[0] for n in range(30)
+    ]
+    wrong_key = {"X-Plug-Id": neighbour.plug.id, "X-Plug-Auth": "0" * 32}
+    keys = [server.http("GET", "/iot/data", headers=wrong_key)[0] for _ in range(8)]
+    assert guesses == [401] * 5 + [429] * 3
+    assert set(emails[-5:]) == {429}  # the address's ceiling for passwords is reached
+    assert keys == [401] * 5 + [429] * 3
+    # Passwords from there wait, the right one too…
+    assert server.http("GET", "/iot/data", headers=_basic_of(tenant.email, tenant.password))[0] == 429
+
+    # …keys never do: the plug's auth and a user key over HTTP…
+    plug_auth = {"X-Plug-Id": neighbour.plug.id, "X-Plug-Auth": neighbour.auth}
+    assert server.http("PUT", "/iot/data/nat/temp", {"data": 20}, headers=plug_auth)[0] == 200
+    assert server.http("GET", "/v3/devices", headers=_basic_of(user_key, user_secret))[0] == 200
+    # …and the device key over MQTT (CONNACK 0, then a QoS 1 publish acknowledged).
+    with socket.create_connection(("127.0.0.1", server.mqtt_port), timeout=10) as sock:
+        connect = encode_connect(
+            neighbour.plug.id, username=neighbour.key.id, password=neighbour.auth.encode()
+        )
+        sock.sendall(connect)
+        assert sock.recv(4) == b"\x20\x02\x00\x00"
+        topic = f"csipio/data/out/devices/{neighbour.plug.id}/properties/humidity"
+        sock.sendall(encode_publish(topic, b"40", qos=1, packet_id=7))
+        assert sock.recv(4) == b"\x40\x02\x00\x07"
+    assert wait_for(lambda: DataPoint.objects.filter(of=neighbour.plug.id).count() == 2)
+
+
+def _basic_of(user: str, secret: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()}

@@ -27,43 +27,70 @@ def _right(enrolled: Any) -> dict[str, str]:
 
 
 def test_one_devices_failures_do_not_lock_out_its_neighbours(api: APIClient, tenant: Tenant) -> None:
-    # Two devices behind one NAT: the first one's 20 failures lock out the first one only.
+    # Two devices behind one NAT: the first one's 20 wrong secrets slow its wrong secrets only.
     bad, good = tenant.plug("bad-one"), tenant.plug("good-one")
 
-    failures = [api.get(f"/iot/device/{bad.plug.id}", **_wrong(bad)).status_code for _ in range(20)]
+    failures = [api.get(f"/iot/device/{bad.plug.id}", **_wrong(bad)).status_code for _ in range(21)]
     neighbour = api.get(f"/iot/device/{good.plug.id}", **_right(good))
     itself = api.get(f"/iot/device/{bad.plug.id}", **_right(bad))
+    wrong_again = api.get(f"/iot/device/{bad.plug.id}", **_wrong(bad))
+
+    assert failures == [401] * 20 + [429]
+    assert neighbour.status_code == 200
+    # A key's secret cannot be guessed: the right one is accepted even after its id's failures
+    # (which anyone who knows the id could cause).
+    assert itself.status_code == 200
+    assert (wrong_again.status_code, wrong_again["Retry-After"]) == (429, "60")
+
+
+def test_a_password_is_slowed_per_email_and_address(
+    api: APIClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    wrong = {"HTTP_X_PLUG_EMAIL": tenant.email, "HTTP_X_PLUG_MASTER": "not-it"}
+    failures = [api.get("/iot/data", **wrong).status_code for _ in range(20)]
+    right_from_there = api.get("/iot/data", **tenant.master_headers())
+    right_from_elsewhere = APIClient(REMOTE_ADDR="192.0.2.9").get("/iot/data", **tenant.master_headers())
+    other_email = api.get("/iot/data", **other_tenant.master_headers())
 
     assert failures == [401] * 20
-    assert neighbour.status_code == 200
-    assert itself.status_code == 429
-    assert itself["Retry-After"] == "60"
+    assert (right_from_there.status_code, right_from_there["Retry-After"]) == (429, "60")
+    assert right_from_elsewhere.status_code == 200
+    assert other_email.status_code == 200
 
 
-def test_an_address_has_its_own_higher_ceiling(
+def test_an_address_has_a_higher_ceiling_for_passwords_only(
     api: APIClient, tenant: Tenant, thing: Any, settings: Any
 ) -> None:
     settings.PLUGBOARD = {**settings.PLUGBOARD, "ADDRESS_FAILURES_PER_MINUTE": 5}
-    # Five different credentials failing once each reach this address's ceiling (5 here).
-    failures = [api.get("/iot/data", **basic(f"dev-{n:024x}", WRONG)).status_code for n in range(5)]
-    from_there = api.get(f"/iot/device/{thing.plug.id}", **_right(thing))
-    from_elsewhere = APIClient(REMOTE_ADDR="192.0.2.9").get(f"/iot/device/{thing.plug.id}", **_right(thing))
+    user_key, user_secret = tenant.user_key()
+    # Five made-up emails failing once each reach this address's ceiling (5 here)…
+    failures = [
+        api.get("/iot/data", **basic(f"nobody{n}@example.com", "guess")).status_code for n in range(5)
+    ]
+    password_there = api.get("/iot/data", **tenant.master_headers())
+    password_elsewhere = APIClient(REMOTE_ADDR="192.0.2.9").get("/iot/data", **tenant.master_headers())
+    # …which slows passwords from there, never keys: a plug's auth and a user key still work.
+    plug_there = api.get(f"/iot/device/{thing.plug.id}", **_right(thing))
+    user_key_there = api.get("/v3/devices", **basic(user_key, user_secret))
 
     assert failures == [401] * 5
-    assert from_there.status_code == 429
-    assert from_elsewhere.status_code == 200
+    assert password_there.status_code == 429
+    assert password_elsewhere.status_code == 200
+    assert (plug_there.status_code, user_key_there.status_code) == (200, 200)
 
 
 def test_mqtt_connect_failures_count_per_username_and_address(tenant: Tenant, thing: Any) -> None:
     other = tenant.plug("other")
-    for _ in range(20):
-        verify_mqtt(other.plug.id, other.key.id, b"wrong", peer="198.51.100.4")
+    tries = [verify_mqtt(other.plug.id, other.key.id, b"wrong", peer="198.51.100.4") for _ in range(21)]
 
     neighbour = verify_mqtt(thing.plug.id, thing.key.id, thing.auth.encode(), peer="198.51.100.4")
     itself = verify_mqtt(other.plug.id, other.key.id, other.auth.encode(), peer="198.51.100.4")
+    elsewhere = verify_mqtt(other.plug.id, other.key.id, b"wrong", peer="198.51.100.5")
 
+    assert tries == [CONNACK_BAD_CREDENTIALS] * 20 + [CONNACK_NOT_AUTHORIZED]
     assert isinstance(neighbour, tuple) and neighbour[1] == thing.plug.id
-    assert itself == CONNACK_NOT_AUTHORIZED
+    assert isinstance(itself, tuple) and itself[1] == other.plug.id
+    assert elsewhere == CONNACK_BAD_CREDENTIALS
 
 
 @pytest.fixture
@@ -163,16 +190,14 @@ def test_failures_behind_a_trusted_balancer_count_per_client(
     settings.PLUGBOARD_TRUSTED_PROXIES = ["127.0.0.1"]
     behind = {"REMOTE_ADDR": "127.0.0.1"}
     failing = [
-        api.get("/iot/data", HTTP_X_FORWARDED_FOR="203.0.113.9", **behind, **basic(f"dev-{n:024x}", WRONG))
+        api.get(
+            "/iot/data", HTTP_X_FORWARDED_FOR="203.0.113.9", **behind, **basic(f"n{n}@example.com", WRONG)
+        )
         for n in range(5)
     ]
     assert [r.status_code for r in failing] == [401] * 5
-    blocked = api.get(
-        f"/iot/device/{thing.plug.id}", HTTP_X_FORWARDED_FOR="203.0.113.9", **behind, **_right(thing)
-    )
-    neighbour = api.get(
-        f"/iot/device/{thing.plug.id}", HTTP_X_FORWARDED_FOR="203.0.113.10", **behind, **_right(thing)
-    )
+    blocked = api.get("/iot/data", HTTP_X_FORWARDED_FOR="203.0.113.9", **behind, **tenant.master_headers())
+    neighbour = api.get("/iot/data", HTTP_X_FORWARDED_FOR="203.0.113.10", **behind, **tenant.master_headers())
     assert (blocked.status_code, neighbour.status_code) == (429, 200)
 
 
@@ -203,15 +228,16 @@ def _connect(port: int, proxy_from: str | None, client_id: str, password: bytes)
 def test_mqtt_tcp_behind_a_trusted_balancer_reads_the_proxy_line(
     start_server: Callable[..., Any], tenant: Tenant, thing: Any
 ) -> None:
-    server = start_server(PLUGBOARD_TRUSTED_PROXIES="127.0.0.1", PLUGBOARD_ADDRESS_FAILURES_PER_MINUTE="3")
+    server = start_server(PLUGBOARD_TRUSTED_PROXIES="127.0.0.1", PLUGBOARD_AUTH_FAILURES_PER_MINUTE="3")
     port = server.mqtt_port
-    # Three clients' failures from one address behind the balancer use up that address's budget…
-    bad = [_connect(port, "203.0.113.9", f"dev-{n:024x}", WRONG.encode()) for n in range(3)]
-    assert bad == [CONNACK_BAD_CREDENTIALS] * 3
-    assert _connect(port, "203.0.113.9", thing.plug.id, thing.auth.encode()) == CONNACK_NOT_AUTHORIZED
-    # …not the others': another client behind the same balancer, and one without a PROXY line.
-    assert _connect(port, "203.0.113.10", thing.plug.id, thing.auth.encode()) == 0
-    assert _connect(port, None, thing.plug.id, thing.auth.encode()) == 0
+    # Three wrong secrets for one plug from one address behind the balancer use up its budget…
+    bad = [_connect(port, "203.0.113.9", thing.plug.id, WRONG.encode()) for _ in range(4)]
+    assert bad == [CONNACK_BAD_CREDENTIALS] * 3 + [CONNACK_NOT_AUTHORIZED]
+    # …not another client's behind the same balancer, nor one's without a PROXY line; and the
+    # right secret is accepted from everywhere.
+    assert _connect(port, "203.0.113.10", thing.plug.id, WRONG.encode()) == CONNACK_BAD_CREDENTIALS
+    assert _connect(port, None, thing.plug.id, WRONG.encode()) == CONNACK_BAD_CREDENTIALS
+    assert _connect(port, "203.0.113.9", thing.plug.id, thing.auth.encode()) == 0
 
 
 def test_a_proxy_line_from_an_untrusted_peer_is_a_malformed_packet(
