@@ -133,7 +133,7 @@ def test_http_points_counted_by_dialect(api: APIClient, thing: Enrolled, committ
     feed = {"dps": [{"t": now_ms(), "v": 1}, {"t": now_ms() - 1, "v": 2}, {"t": "garbage", "v": 3}]}
     path = f"/v3/data/devices/{thing.plug.id}/properties/temperature"
     r = committed(lambda: api.post(path, feed, format="json", **headers))
-    assert r.json() == {"accepted": 2, "rejected": 1}
+    assert (r.json()["accepted"], r.json()["rejected"]) == (2, 1)
     r = committed(
         lambda: api.post(f"/v3/data/devices/{thing.plug.id}", {"a": 1, "b": 2}, format="json", **headers)
     )
