@@ -64,6 +64,7 @@ from plugboard.timestamps import now_ms, parse_timestamp
 SOURCE = JournalEntry.Source.CONSOLE
 # A chart draws at most this many points; a window holding more is averaged into as many buckets.
 CHART_POINTS = 600
+CHART_ALSO = 3  # properties drawn beside the chosen one, at most
 AVERAGED_POINTS = 20_000  # past this many points in the window the chart samples, not averages
 
 
@@ -288,9 +289,17 @@ def _plug_context(request: HttpRequest, plug: Plug, **extra: Any) -> dict[str, A
     # A range that ends before now is a still picture: live points do not move it.
     fixed = window == "range" and end < now
     series = chart_series(plug=plug, channel=chosen, start=start, end=end) if chosen else None
+    # Other properties drawn on the same chart, over the same window (each read like the first).
+    also = [n for n in dict.fromkeys(request.GET.getlist("also")) if n in names and n != chosen]
+    also = also[:CHART_ALSO]
     if series is not None:
         series["fixed"] = fixed
         series["relative"] = window != "range"
+        keys = ("property", "bucket", "summary", "points")
+        series["more"] = [
+            {k: v for k, v in chart_series(plug=plug, channel=n, start=start, end=end).items() if k in keys}
+            for n in also
+        ]
     journal = selectors.plug_journal_page(plug=plug, before=_cursor(request.GET.get("jbefore")))
     log = selectors.plug_log_page(plug=plug, before=_cursor(request.GET.get("lbefore")))
     commandable = _commandable([p.prop for p in properties])
@@ -302,6 +311,8 @@ def _plug_context(request: HttpRequest, plug: Plug, **extra: Any) -> dict[str, A
         "property_forms": property_forms,
         "chart_form": chart,
         "chart_property": chosen,
+        "chart_also": also,
+        "chart_points": sum(len(x["points"]) for x in [series, *series["more"]]) if series else 0,
         "chart_window": window,
         "windows": WINDOW_CHOICES,
         "series": series,

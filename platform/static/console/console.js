@@ -65,40 +65,60 @@
     box.setAttribute("data-x-min", Math.round(x.min * 1000));
     box.setAttribute("data-x-max", Math.round(x.max * 1000));
   }
+  /* Several properties on one chart: each keeps its own points (raw[i]), joined on one x axis
+     by uPlot.join (a property without a point at some time draws across it). */
+  var COLORS = ["#0b5cad", "#b3261e", "#137333", "#8e44ad"];
+  var raw = [];
+  function joined() { return window.uPlot.join(raw.map(function (r) { return [r.xs, r.ys]; })); }
+  function chartFacts() {
+    var box = document.getElementById("chart"), total = 0;
+    raw.forEach(function (r) { total += r.xs.length; });
+    box.setAttribute("data-points", total);
+    box.setAttribute("data-series", raw.length);
+    return total;
+  }
   function initChart() {
     var box = document.getElementById("chart"), data = document.getElementById("series");
     if (!box || !data || !window.uPlot) return;
     series = JSON.parse(data.textContent);
-    var xs = [], ys = [];
-    series.points.forEach(function (p) { xs.push(p[0] / 1000); ys.push(p[1]); });
+    raw = [series].concat(series.more || []).map(function (one) {
+      var xs = [], ys = [];
+      one.points.forEach(function (p) { xs.push(p[0] / 1000); ys.push(p[1]); });
+      return { property: one.property, xs: xs, ys: ys };
+    });
+    var lines = raw.map(function (r, i) {
+      return { label: r.property, stroke: COLORS[i % COLORS.length], width: 2,
+               fill: i === 0 && raw.length === 1 ? "rgba(11,92,173,.08)" : undefined,
+               points: { show: r.xs.length < 80 }, spanGaps: true };
+    });
     chart = new window.uPlot({
       width: chartWidth(box), height: 260,
       scales: { x: { time: true, range: function () { return windowRange(); } } },
-      series: [{ value: function (u, v) { return v == null ? "--" : localText(v * 1000); } },
-               { label: series.property, stroke: "#0b5cad", width: 2, fill: "rgba(11,92,173,.08)",
-                 points: { show: xs.length < 80 }, spanGaps: true }],
+      series: [{ value: function (u, v) { return v == null ? "--" : localText(v * 1000); } }].concat(lines),
       axes: [{ values: tickText(series.window / 1000), space: 70 }, { size: 60 }],
       hooks: { setScale: [function (u, key) { if (key === "x") showRange(box); }] }
-    }, [xs, ys], box);
+    }, joined(), box);
     showRange(box);
-    box.setAttribute("data-points", xs.length);
+    chartFacts();
     window.addEventListener("resize", function () { chart.setSize({ width: chartWidth(box), height: 260 }); });
   }
   function chartAdd(record) {
-    if (!chart || !series || series.fixed || record.channel !== series.property) return;
-    var y = number(record.data);
-    var xs = chart.data[0].slice(), ys = chart.data[1].slice(), t = record.at / 1000;
+    if (!chart || !series || series.fixed) return;
+    var one = null;
+    raw.forEach(function (r) { if (r.property === record.channel) one = r; });
+    if (!one) return;
+    var y = number(record.data), xs = one.xs, ys = one.ys, t = record.at / 1000;
     var i = xs.length;
     while (i > 0 && xs[i - 1] > t) i--;
     if (i > 0 && xs[i - 1] === t) ys[i - 1] = y; else { xs.splice(i, 0, t); ys.splice(i, 0, y); }
     var since = windowRange()[0];
-    while (xs.length && xs[0] < since) { xs.shift(); ys.shift(); }
-    chart.setData([xs, ys]);
+    raw.forEach(function (r) { while (r.xs.length && r.xs[0] < since) { r.xs.shift(); r.ys.shift(); } });
+    chart.setData(joined());
     /* What the chart holds, for a reader (and a test) that cannot look at the canvas. */
-    document.getElementById("chart").setAttribute("data-points", xs.length);
+    var total = chartFacts();
     document.getElementById("chart").setAttribute("data-last-value", json(y));
     var note = document.getElementById("chart-note");
-    if (note) note.textContent = xs.length + " points, live.";
+    if (note) note.textContent = total + " points, live.";
   }
 
   /* --- live updates ----------------------------------------------------------------------- */
