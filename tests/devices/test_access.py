@@ -56,6 +56,9 @@ MATRIX = {
     "mqtt client id of the thing": "YYYYYYYYYYYYY",
     "mqtt receive own records unlooked": "..Y.Y........",
     "mqtt receive records": "YYY.YYY..YY.Y",
+    # Device mirroring (SPEC §13): user keys and device:read-data keys of an account or app context.
+    "mqtt mirror the thing": "YY....Y..Y..Y",
+    "mqtt mirror through the thing's app": "YY....Y..Y..Y",
 }
 
 # Questions about the account itself (no target plug): asked for A, and their B twin is moot.
@@ -67,10 +70,12 @@ ACCOUNT_MATRIX = {
     "publish as the account": "YY...........",
     "read device profiles": "YY.......Y...",
     "modify device profiles": "YY.......Y...",
+    # Only the "*" key among these is a provisioning key (device:read or device:provision).
+    "provision": ".........Y...",
 }
 
 
-def _questions(principal: Principal, plug: Plug) -> dict[str, Callable[[], bool]]:
+def _questions(principal: Principal, plug: Plug, app: Plug) -> dict[str, Callable[[], bool]]:
     def write_refused() -> bool:
         reach = access.reach(principal, access.Mode.WRITE)
         return access.write_refusal(principal, plug.id, plug, lambda: reach) is not None
@@ -101,6 +106,12 @@ def _questions(principal: Principal, plug: Plug) -> dict[str, Callable[[], bool]
         "mqtt receive records": lambda: access.mqtt_may_read_records(
             principal, plug.id, plug.account_id, access.reach(principal, access.Mode.READ)
         ),
+        "mqtt mirror the thing": lambda: access.mqtt_may_mirror_device(
+            principal, plug.id, plug.account_id, access.reach(principal, access.Mode.READ)
+        ),
+        "mqtt mirror through the thing's app": lambda: access.mqtt_may_mirror_app(
+            principal, app.id, app.account_id
+        ),
     }
 
 
@@ -108,6 +119,7 @@ def _questions(principal: Principal, plug: Plug) -> dict[str, Callable[[], bool]
 class World:
     thing: Plug
     principals: dict[str, Principal]
+    controller: Plug
 
 
 def _world(email: str) -> World:
@@ -148,7 +160,7 @@ def _world(email: str) -> World:
         principal = verify(creds)
         assert principal is not None, name
         principals[name] = principal
-    return World(thing.plug, principals)
+    return World(thing.plug, principals, controller.plug)
 
 
 @pytest.fixture
@@ -167,8 +179,8 @@ def test_the_authorization_matrix(worlds: tuple[World, World]) -> None:
     for question, row in MATRIX.items():
         for name, expected in zip(CREDENTIALS, row, strict=True):
             principal = a.principals[name]
-            own = _questions(principal, a.thing)[question]()
-            foreign = _questions(principal, b.thing)[question]()
+            own = _questions(principal, a.thing, a.controller)[question]()
+            foreign = _questions(principal, b.thing, b.controller)[question]()
             if own != (expected == "Y"):
                 wrong.append(f"{name} / {question} / own thing: {own}, table says {expected}")
             if foreign:
@@ -185,6 +197,7 @@ def test_account_wide_questions(worlds: tuple[World, World]) -> None:
         "publish as the account": access.may_publish_as_account,
         "read device profiles": access.may_read_profiles,
         "modify device profiles": access.may_modify_profiles,
+        "provision": lambda p: access.provisioning_context(p) is not None,
     }
     got = {
         question: "".join("Y" if answers[question](a.principals[n]) else "." for n in CREDENTIALS)
