@@ -30,7 +30,8 @@ from outbound.outbox import deliverer_register, outbox_add, outbox_deliver, outb
 from plugboard.timestamps import now_ms
 from tests.commands.mqtt.clients import Device
 from tests.conftest import Tenant, plug_headers
-from tests.support import ROOT, ServerProcess, database_url, serve, wait_for
+from tests.plugboard.test_serve import _established_on
+from tests.support import ROOT, ServerProcess, database_url, free_port, serve, wait_for
 
 TOKEN = "s3cret-scrape-token"
 BEARER = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
@@ -443,3 +444,78 @@ def test_a_celery_workers_purge_counts_reach_the_servers_metrics(
         worker.wait(timeout=DEADLINE)
     # The worker's counts outlive it (counters never go down while the platform runs).
     assert value(http_scrape(server), "plugboard_purged_rows_total", what="points") == 4
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="serve --workers needs REDIS_URL")
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="reads /proc")
+def test_a_killed_worker_leaves_the_gauge_and_keeps_its_counts(tmp_path: Path, tenant: Tenant) -> None:
+    """`serve --workers 2` (no PROMETHEUS_MULTIPROC_DIR: it uses var/metrics): a worker killed
+    outright has its connections taken off the gauge by the supervisor; its counts stay."""
+    var = tmp_path / "var"
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
+        "DATABASE_URL": database_url(),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "PLUGBOARD_VAR_DIR": str(var),
+        "PLUGBOARD_METRICS_TOKEN": TOKEN,
+    }
+    port, mqtt_port = free_port(), free_port()
+    command = [sys.executable, "manage.py", "serve", "--port", str(port), "--mqtt-port", str(mqtt_port)]
+    log = tmp_path / "serve.log"
+    with log.open("ab") as out:
+        supervisor = subprocess.Popen(  # noqa: S603
+            [*command, "--workers", "2", "--no-expiry"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = ServerProcess(port, mqtt_port, supervisor, log)
+    plugs = [tenant.plug(f"p{n}") for n in range(8)]
+    devices: list[Device] = []
+    try:
+        children: list[int] = wait_for(lambda: worker_pids(supervisor.pid), timeout=DEADLINE)
+        assert children, log.read_text()
+        assert wait_for(lambda: accepts_scrape(server), timeout=DEADLINE), log.read_text()
+        devices = [connect_device(server, plug) for plug in plugs]
+        for device, plug in zip(devices, plugs, strict=True):
+            device.client.publish(f"{plug.plug.id}/data/x", '{"data": 1}', qos=1).wait_for_publish(DEADLINE)
+
+        def connections() -> float:
+            return value(http_scrape(server), "plugboard_mqtt_connections", transport="mqtt-tcp")
+
+        assert wait_for(lambda: connections() == 8, timeout=DEADLINE)
+        # The worker holding connections (the kernel spreads them; perhaps all on one).
+        victim = max(children, key=lambda pid: _established_on(pid, mqtt_port))
+        assert (var / "metrics" / f"gauge_livesum_{victim}.db").exists()
+        os.kill(victim, signal.SIGKILL)
+        assert wait_for(
+            lambda: not (var / "metrics" / f"gauge_livesum_{victim}.db").exists(), timeout=DEADLINE
+        )
+        # Its clients reconnect (paho does) to the survivor: the gauge counts each once.
+        assert wait_for(
+            lambda: connections() == 8 and all(len(d.connack) >= 1 for d in devices), timeout=DEADLINE
+        )
+        samples = http_scrape(server)
+        assert value(samples, "plugboard_mqtt_messages_received_total", transport="mqtt-tcp") >= 8
+        assert value(samples, "plugboard_points_accepted_total", dialect="channel", transport="mqtt-tcp") >= 8
+    finally:
+        for device in devices:
+            device.stop()
+        supervisor.terminate()
+        supervisor.wait(timeout=DEADLINE)
+
+
+def worker_pids(supervisor: int) -> list[int] | None:
+    """The two worker processes of a `serve --workers 2`, once both run."""
+    pids = [int(p) for p in Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()]
+    return pids if len(pids) == 2 else None
+
+
+def accepts_scrape(server: ServerProcess) -> bool:
+    try:
+        http_scrape(server)
+    except OSError:
+        return False
+    return True
