@@ -10,6 +10,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/plugboard
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 FUZZ_EXAMPLES ?= 50
+FUZZ_SCENARIOS ?= 60
 
 .PHONY: install run test lint typecheck test-postgres test-sqlite fuzz
 
@@ -51,7 +52,8 @@ test-sqlite: install
 		tests/plugboard tests/data tests/devices tests/commands tests/outbound tests/alerts
 
 ## fuzz: schemathesis over every operation of the served schema, FUZZ_EXAMPLES examples per
-## operation and credential kind (the suite runs 5), on PostgreSQL; prints the figures
+## operation and credential kind (the suite runs 5), then its stateful phase along the schema's
+## links, FUZZ_SCENARIOS scenarios per created kind (the suite runs 6), on PostgreSQL; prints the figures
 fuzz: install
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) PLUGBOARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) PLUGBOARD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PLUGBOARD_FUZZ_SCENARIOS=$(FUZZ_SCENARIOS) \
 		$(PY) -m pytest -s -q -p no:cacheprovider tests/plugboard/test_schema_contract.py -k schemathesis

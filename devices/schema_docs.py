@@ -19,6 +19,7 @@ from rest_framework import serializers
 
 from devices.models import Plug, Property
 from devices.presenters import STATUS_TO_V3
+from devices.services.fields import NAME_RE
 from devices.v3_bodies import CONTEXT_TYPES, PROPERTY_TYPES
 from plugboard.property_dialect import MAX_PAGE_SIZE
 from plugboard.schema import (
@@ -300,7 +301,8 @@ class DeviceSerializer(serializers.Serializer):
 
 
 class DeviceInSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=64)
+    # The rule devices.services.fields checks, so a body that fits the schema is accepted.
+    name = serializers.RegexField(NAME_RE.pattern, max_length=64)
     friendlyName = serializers.CharField(required=False, max_length=120)
     description = serializers.CharField(required=False)
     tags = serializers.ListField(child=serializers.CharField(), required=False)
@@ -319,7 +321,7 @@ class DeviceInSerializer(serializers.Serializer):
 
 
 class DeviceUpdateSerializer(DeviceInSerializer):
-    name = serializers.CharField(max_length=64, required=False)
+    name = serializers.RegexField(NAME_RE.pattern, max_length=64, required=False)
 
     class Meta:
         ref_name = "DeviceUpdate"
@@ -829,7 +831,7 @@ class DeviceProfileSerializer(serializers.Serializer):
 
 
 class DeviceProfileInSerializer(serializers.Serializer):
-    name = serializers.CharField()
+    name = serializers.RegexField(NAME_RE.pattern, max_length=64)
     friendlyName = serializers.CharField(required=False)
     description = serializers.CharField(required=False)
     tags = serializers.ListField(child=serializers.CharField(), required=False)
@@ -845,7 +847,7 @@ class DeviceProfileInSerializer(serializers.Serializer):
 
 
 class DeviceProfileChangeSerializer(DeviceProfileInSerializer):
-    name = serializers.CharField(required=False)
+    name = serializers.RegexField(NAME_RE.pattern, max_length=64, required=False)
 
     class Meta:
         ref_name = "DeviceProfileChange"

@@ -7,6 +7,7 @@ The dialect views parse their bodies themselves; the serializers here and in the
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -207,3 +208,111 @@ def query(name: str, kind: Any, description: str, **kw: Any) -> OpenApiParameter
 
 def path_param(name: str, description: str, **kw: Any) -> OpenApiParameter:
     return OpenApiParameter(name, str, OpenApiParameter.PATH, description=description, **kw)
+
+
+# --- links: from each create operation to the operations that take the id it made ----------------
+
+# Paths that reach the same objects under another family: a device made by `POST /v3/devices` is
+# written and read under `/v3/data/devices/{ref}` too (and an app under `/v3/data/apps/{ref}`).
+LINKED_FAMILIES = {"/v3/devices": "/v3/data/devices", "/v3/apps": "/v3/data/apps"}
+_PARAM = re.compile(r"\{(\w+)\}")
+
+
+def _success(op: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    for code in ("201", "200"):
+        if code in op.get("responses", {}):
+            return code, op["responses"][code]
+    return None
+
+
+def _has_id(result: dict[str, Any], schema: Any) -> bool:
+    """The response schema names an `id` at the top (through a `$ref` or an allOf)."""
+    if not isinstance(schema, dict):
+        return False
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1]
+        return _has_id(result, result.get("components", {}).get("schemas", {}).get(name))
+    if "id" in schema.get("properties", {}):
+        return True
+    return any(_has_id(result, part) for part in schema.get("allOf", []))
+
+
+def _families(path: str) -> list[str]:
+    """`path` and the same objects' paths in the linked families, with and without the
+    `/v3/accounts/{acc}` prefix."""
+    found = [path]
+    for base, other in LINKED_FAMILIES.items():
+        scoped = (
+            "/v3/accounts/{acc}" + base.removeprefix("/v3"),
+            "/v3/accounts/{acc}" + other.removeprefix("/v3"),
+        )
+        for source, twin in ((base, other), scoped):
+            if path == source or path.startswith(source + "/"):
+                found.append(twin + path.removeprefix(source))
+    return found
+
+
+def request_bodies_closed(result: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """Postprocessing hook: a request body component admits no field it does not name
+    (`additionalProperties: false`: the bodies refuse unknown fields), and a `name` it names is
+    never empty (every create refuses an empty name). So a body generated from the schema is one
+    the server takes, and a fuzzer's creates succeed (issue 24)."""
+    components = result.get("components", {}).get("schemas", {})
+    refs = {
+        content["schema"]["$ref"].rsplit("/", 1)[1]
+        for item in result.get("paths", {}).values()
+        for op in item.values()
+        if isinstance(op, dict)
+        for content in op.get("requestBody", {}).get("content", {}).values()
+        if "$ref" in content.get("schema", {})
+    }
+    for name in refs:
+        component = components.get(name, {})
+        if component.get("type") != "object" or "properties" not in component:
+            continue
+        component.setdefault("additionalProperties", False)
+        named = component["properties"].get("name")
+        if isinstance(named, dict) and named.get("type") == "string":
+            named.setdefault("minLength", 1)
+    return result
+
+
+def create_links(result: dict[str, Any], **_: Any) -> dict[str, Any]:
+    """Postprocessing hook: OpenAPI links from every create operation (a POST answering an
+    object with an `id`) to each operation whose path continues the create's path with one more
+    parameter, that parameter taken from the answer's `id` and the others from the create's own
+    path. A stateful fuzzer (schemathesis) follows them to read, change and delete what it made
+    instead of guessing ids (issue 24)."""
+    paths: dict[str, dict[str, Any]] = result.get("paths", {})
+    for path, item in paths.items():
+        create = item.get("post")
+        success = _success(create) if create else None
+        if create is None or success is None:
+            continue
+        code, response = success
+        body = response.get("content", {}).get("application/json", {}).get("schema")
+        if not _has_id(result, body):
+            continue
+        own = set(_PARAM.findall(path))
+        links: dict[str, Any] = {}
+        for base in _families(path.rstrip("/")):
+            for target, target_item in paths.items():
+                if not target.startswith(base + "/{"):
+                    continue
+                new = _PARAM.match(target, len(base) + 1)
+                assert new is not None
+                made = new.group(1)
+                if made in own:
+                    continue
+                wanted = set(_PARAM.findall(target))
+                if wanted - own - {made}:
+                    continue  # needs an id this create does not give (a property of it, …)
+                for method, op in target_item.items():
+                    if method not in ("get", "put", "patch", "delete", "post") or "operationId" not in op:
+                        continue
+                    parameters = {made: "$response.body#/id"}
+                    parameters.update({name: f"$request.path.{name}" for name in wanted & own})
+                    links[op["operationId"]] = {"operationId": op["operationId"], "parameters": parameters}
+        if links:
+            create["responses"][code]["links"] = links
+    return result

@@ -230,6 +230,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "plugboard.schema.error_components",
+        "plugboard.schema.request_bodies_closed",
+        "plugboard.schema.create_links",
     ],
     # Choice sets sharing a field name (status, type) get names of their own in the components.
     "ENUM_NAME_OVERRIDES": {

@@ -96,6 +96,8 @@ def _user_key(account: Any) -> tuple[str, str]:
 @dataclass
 class Report:
     operations: set[str] = field(default_factory=set)
+    # Operations on an id a create answered that succeeded (the stateful phase's reach).
+    reached: set[str] = field(default_factory=set)
     requests: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
@@ -175,3 +177,87 @@ def _fuzz_operation(
         raise
     except BaseException as exc:  # schemathesis' FailureGroup: reported, then the test fails
         report.failures.append(f"[{kind}] {operation.method.upper()} {operation.path}: {exc}"[:3000])
+
+
+def link_families(raw: dict[str, Any]) -> dict[str, list[str]]:
+    """Each create operation's id with the operations its links lead to, by the create's id: one
+    family per kind of object (a device, a profile, an app, an API client, a user, a property, a
+    sub-account, a channel-dialect plug). The twins under `/v3/accounts/{acc}/` are left to the
+    sub-account's family, whose links reach them."""
+    families: dict[str, list[str]] = {}
+    for path, item in raw["paths"].items():
+        create = item.get("post", {})
+        links = {
+            name for response in create.get("responses", {}).values() for name in response.get("links", {})
+        }
+        if not links or path.startswith("/v3/accounts/{acc}/") or path == "/iot/device/":
+            continue
+        families[create["operationId"]] = [create["operationId"], *sorted(links)]
+    return families
+
+
+def fuzz_stateful(
+    base: str, tenant: Tenant, *, scenarios: int, steps: int, report: Report | None = None
+) -> Report:
+    """Schemathesis' stateful phase over the served schema's links (`plugboard.schema.create_links`),
+    one family of operations at a time (`link_families`): `scenarios` scenarios of up to `steps`
+    calls that create an object and then read, change and delete it by the id the create answered,
+    with the tenant's account credentials (both dialects take them). Each response gets the same
+    checks as the stateless fuzz; every family's first failure is reported."""
+    report = report or Report()
+    schema, raw = load_schema(base)
+    # Bodies that fit the schema: a create must succeed for its links to lead anywhere (the
+    # stateless fuzz sends the ones that do not).
+    schema.config.generation.update(modes=[GenerationMode.POSITIVE])
+    session = requests.Session()
+    for family, operation_ids in link_families(raw).items():
+        machine = schema.include(operation_id=operation_ids).as_state_machine()
+        _run_family(machine, family, base, session, tenant, scenarios, steps, report)
+    return report
+
+
+def _run_family(
+    machine: Any,
+    family: str,
+    base: str,
+    session: Any,
+    tenant: Tenant,
+    scenarios: int,
+    steps: int,
+    report: Report,
+) -> None:
+    class Scenario(machine):  # type: ignore[misc,valid-type]
+        def before_call(self, case: Any) -> None:
+            # Generated credentials would replace the valid ones: only ours are sent.
+            for header in ("Authorization", "X-Plug-Id", "X-Plug-Auth", "X-Plug-Email", "X-Plug-Master"):
+                (case.headers or {}).pop(header, None)
+
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": base, "session": session, "headers": tenant.headers, "timeout": 30}
+
+        def after_call(self, response: Any, case: Any) -> None:
+            super().after_call(response, case)
+            report.requests += 1
+            report.operations.add(f"{case.operation.method.upper()} {case.operation.path}")
+            report.statuses[response.status_code] = report.statuses.get(response.status_code, 0) + 1
+            if case.path_parameters and response.status_code < 300:
+                report.reached.add(f"{case.operation.method.upper()} {case.operation.path}")
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS, headers=tenant.headers)
+
+    try:
+        Scenario.run(
+            settings=settings(
+                max_examples=scenarios,
+                stateful_step_count=steps,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                suppress_health_check=list(HealthCheck),
+            )
+        )
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # the first failing scenario, shrunk
+        report.failures.append(f"[stateful {family}] {exc}"[:5000])
