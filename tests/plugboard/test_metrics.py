@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.db import transaction
+from django.test import Client
 from django.test.utils import override_settings
 from django.urls import resolve
 from prometheus_client.parser import text_string_to_metric_families
@@ -149,6 +150,26 @@ def test_http_points_counted_by_dialect(api: APIClient, thing: Enrolled, committ
     assert grew("plugboard_points_rejected_total", "channel") == 1
     assert grew("plugboard_points_accepted_total", "property") == 4
     assert grew("plugboard_points_rejected_total", "property") == 1
+
+
+@pytest.mark.django_db
+@override_settings(PLUGBOARD_METRICS_TOKEN=TOKEN)
+def test_console_commands_counted_as_console_property_points(
+    api: APIClient, tenant: Tenant, thing: Enrolled, committed: Any
+) -> None:
+    prop = Property.objects.create(plug=thing.plug, name="setPoint", access=Property.Access.PUBLIC)
+    console = Client()
+    signed = console.post("/console/sign-in/", {"email": tenant.email, "password": tenant.password})
+    assert signed.status_code == 302
+    labels = {"dialect": "property", "transport": "console"}
+    before = scrape(api)
+    sent = committed(
+        lambda: console.post(f"/console/plugs/{thing.plug.id}/command/", {"property": prop.id, "value": "21"})
+    )
+    assert sent.status_code == 302
+    after = scrape(api)
+    name = "plugboard_points_accepted_total"
+    assert value(after, name, **labels) - value(before, name, **labels) == 1
 
 
 @pytest.mark.django_db
