@@ -283,3 +283,24 @@ def test_data_points_when_asked_and_publishing_to_a_mirror_closes(
     finally:
         device.stop()
         points.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_persistent_session_keeps_its_mirror_subscriptions(
+    server: ServerProcess, tenant: Tenant, thing: Any
+) -> None:
+    account = _named(tenant, "Acme")
+    key_id, secret = _key(tenant, "apiclient")
+    first = _subscriber(server, key_id, secret, [f"{account}/devices/+/properties/#"], "archive", clean=False)
+    assert first.subacks == [[1]]
+    first.stop()
+    # Back without subscribing again: the session's mirror filter is granted again and read.
+    again = Device(server, "archive", key_id, secret, clean=False)
+    device = connect_device(server, thing)
+    try:
+        assert wait_for(lambda: again.session_present, timeout=30) == [True]
+        device.client.publish(f"csipio/data/out/devices/{thing.plug.id}/properties/temperature", "7", qos=1)
+        assert _received(again, 1) == [(f"{account}/devices/thermostat/properties/temperature", 7)]
+    finally:
+        device.stop()
+        again.stop()
