@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from string import Template
 from typing import TYPE_CHECKING, Any
 
+from alerts.delivery import EMAIL, WEBHOOK
 from data.services import PointIn, device_log_append, points_write
+from outbound.outbox import outbox_add
 from plugboard.principals import Principal
+from plugboard.timestamps import now_ms
 
 if TYPE_CHECKING:  # only for the annotations: models import this module's callers
     from alerts.models import Alert, Incident
@@ -112,13 +115,44 @@ def _deliver(
     message: str,
     incident: Incident | None,
 ) -> None:
-    # The durable outbox (outbound) is not on this branch yet: said in the device log, so an
-    # operator sees what would have gone out.
-    device_log_append(
-        account_id=account_id,
-        plug_id=plug_id,
-        source=SOURCE,
-        code="AlertNotDelivered",
-        message=f"{alert.name}: {notification['name']} ({notification['action']}): {message}",
-        prop=alert.trigger,
-    )
+    """Queue the notification in the durable outbox, in the caller's transaction (delivered
+    after the commit, retried until it goes out: `alerts.delivery`)."""
+    body = {
+        "alert": alert.name,
+        "alertId": alert.id,
+        "incidentId": incident.id if incident else None,
+        "device": plug_id,
+        "property": alert.trigger,
+        "severity": occasion.severity,
+        "value": occasion.value,
+        "message": message,
+        "at": now_ms(),
+    }
+    action = notification["action"]
+    if action == "webhook":
+        payload = {
+            "url": notification["url"],
+            "method": (notification.get("method") or "POST").upper(),
+            "signatureKey": notification.get("signatureKey", ""),
+            "body": body,
+        }
+        outbox_add(
+            account_id=account_id, kind=WEBHOOK, target=notification["url"], key=plug_id, payloads=[payload]
+        )
+    elif action == "email":
+        payload = {
+            "subject": occasion.render(notification.get("subject") or "${alert}: ${severity}"),
+            "body": body,
+        }
+        outbox_add(
+            account_id=account_id, kind=EMAIL, target=notification["to"], key=plug_id, payloads=[payload]
+        )
+    else:  # mqtt: not delivered yet (docs/alerts.md); said in the device log
+        device_log_append(
+            account_id=account_id,
+            plug_id=plug_id,
+            source=SOURCE,
+            code="AlertNotDelivered",
+            message=f"{alert.name}: {notification['name']} ({action}) is not delivered yet: {message}",
+            prop=alert.trigger,
+        )

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from alerts.definitions import BUILT_IN_TRIGGERS, AlertInSerializer
+from alerts.delivery import target_refusal
 from alerts.models import Alert, Incident
 from alerts.notifications import notifications_run
 from alerts.presenters import alert_input, incident_json
@@ -73,6 +74,9 @@ def _apply(alert: Alert, owner: Plug | DeviceProfile, attrs: dict[str, Any]) -> 
     alert.conditions = _plain(attrs["conditions"])
     alert.recover = _plain(attrs["recover"])
     alert.notifications = _plain(attrs["notifications"])
+    for notification in alert.notifications:
+        if notification["action"] == "webhook" and (refusal := target_refusal(notification["url"])):
+            raise ApiError(400, f"notification {notification['name']}: {refusal}")
     alert.locked = attrs["locked"]
 
 

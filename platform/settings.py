@@ -10,6 +10,7 @@ import ipaddress
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from django.conf import global_settings
@@ -326,6 +327,19 @@ PLUGBOARD_OUTBOUND_RETENTION_SECONDS = float(
 )
 # How often batches waiting for a retry are looked for (beat, or the embedded runner).
 PLUGBOARD_OUTBOUND_SWEEP_SECONDS = float(os.environ.get("PLUGBOARD_OUTBOUND_SWEEP_SECONDS", 5))
+
+# --- email (alert notifications, SPEC §12): Django's SMTP backend, from one URL ---------------------
+# `smtp://user:pass@host:port` (STARTTLS with `?tls=1`), `smtps://…` (TLS from the start).
+_email = urlsplit(os.environ.get("EMAIL_URL", "smtp://localhost:25"))
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = _email.hostname or "localhost"
+EMAIL_PORT = _email.port or (465 if _email.scheme == "smtps" else 25)
+EMAIL_HOST_USER = unquote(_email.username or "")
+EMAIL_HOST_PASSWORD = unquote(_email.password or "")
+EMAIL_USE_SSL = _email.scheme == "smtps"
+EMAIL_USE_TLS = "tls=1" in _email.query
+EMAIL_TIMEOUT = PLUGBOARD_OUTBOUND_TIMEOUT
+DEFAULT_FROM_EMAIL = os.environ.get("PLUGBOARD_EMAIL_FROM", "plugboard@localhost")
 
 MQTT_TCP_PORT = _env_int("MQTT_TCP_PORT", 1883)
 MQTT_TLS_PORT = _env_int("MQTT_TLS_PORT", 8883)
