@@ -6,10 +6,12 @@ from django.db.models import QuerySet
 
 from alerts.models import Alert, Incident
 from devices import access
+from devices.models import DeviceProfile
 from plugboard.errors import ApiError
 from plugboard.principals import Principal
 
 OPEN = "open"
+MAX_DEPTH = 10  # a profile's chain of bases, as devices.services.profiles bounds it
 
 
 def alert_lookup(*, principal: Principal, alert_id: str, change: bool = False) -> Alert:
@@ -63,3 +65,14 @@ def incident_lookup(*, principal: Principal, incident_id: str) -> Incident:
     if found is None:
         raise ApiError(404, f"no incident {incident_id[:64]}")
     return found
+
+
+def alerts_applying(*, plug_id: str, profile_id: str | None, account_id: str) -> list[Alert]:
+    """The alerts evaluated on a plug's writes: its own, its profile's and the profile's bases'."""
+    owners = [plug_id]
+    while profile_id and profile_id not in owners and len(owners) <= MAX_DEPTH:
+        owners.append(profile_id)
+        profile_id = (
+            DeviceProfile.objects.filter(id=profile_id).values_list("base_profile_id", flat=True).first()
+        )
+    return list(Alert.objects.filter(account_id=account_id, owner_id__in=owners).order_by("name", "id"))

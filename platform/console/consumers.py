@@ -10,9 +10,11 @@ never touches the ORM itself: the session and plug checks run through `database_
 Messages to the browser are JSON: `{"kind": "points", "records": [...]}`, `{"kind":
 "connection", "plug", "connected", "transport", "last_seen"}`, `{"kind": "commands",
 "commands": [{id, plug, property, value, state}]}`, `{"kind": "log", "entries": [{id, plug,
-at, source, property, code, message}]}` (device log lines). A plug's page gets, as soon as
-its socket opens, the current state of the commands it shows: a change between the page's
-render and the socket's opening (a device acks in milliseconds) would otherwise be missed.
+at, source, property, code, message}]}` (device log lines), `{"kind": "incident", "incident":
+{id, alertId, alertName, deviceId, severity, status, …}}` (an alert's incident changed). A
+plug's page gets, as soon as its socket opens, the current state of the commands it shows: a
+change between the page's render and the socket's opening (a device acks in milliseconds) would
+otherwise be missed.
 
 The home page's socket (/console/live/home) gets `{"kind": "home", ...FleetSummary}` when it
 opens and every HOME_SECONDS after, read by `selectors.fleet_summary` (a fixed handful of
@@ -148,6 +150,12 @@ class ConsoleLiveConsumer(AsyncJsonWebsocketConsumer):
         if entries:
             keys = ("id", "plug", "at", "source", "property", "code", "message")
             await self.send_json({"kind": "log", "entries": [{k: e.get(k) for k in keys} for e in entries]})
+
+    async def alerts_incident(self, event: dict[str, Any]) -> None:
+        """An incident opened, escalated, was acknowledged or cleared (SPEC §12)."""
+        incident = event.get("incident") or {}
+        if self.plug_id in (None, incident.get("deviceId")):
+            await self.send_json({"kind": "incident", "incident": incident})
 
     async def commands_state(self, event: dict[str, Any]) -> None:
         self._home_moved()

@@ -23,6 +23,8 @@ urlpatterns = [
         views.property_settings,
         name="property-settings",
     ),
+    path("incidents/", views.incidents_page, name="incidents"),
+    path("incidents/<str:incident_id>/<str:action>/", views.incident_action, name="incident-action"),
     path("channels/", views.channels_page, name="channels"),
     path("keys/", views.keys_page, name="keys"),
     path("keys/<str:key_id>/revoke/", views.key_revoke_page, name="key-revoke"),

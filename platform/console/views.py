@@ -16,6 +16,8 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from alerts.selectors import alerts_applying, incident_lookup, incidents_of
+from alerts.services import incident_ack, incident_clear
 from data.aggregation import MAX_LIMIT, Aggregator, PointQuery, query_run
 from data.export import export_format, export_response, series_chunks
 from data.models import JournalEntry
@@ -324,6 +326,8 @@ def _plug_context(request: HttpRequest, plug: Plug, **extra: Any) -> dict[str, A
         "command_form": CommandForm(properties=commandable),
         "protected_count": len(properties) - len(commandable),
         "may_administer": access.may_administer_plug(_principal(request), plug),
+        "alerts": alerts_applying(plug_id=plug.id, profile_id=plug.profile_id, account_id=plug.account_id),
+        "incidents": list(incidents_of(principal=_principal(request), device=plug.id, status="open")),
         "live_path": f"/console/live/{plug.id}",
         "section": "plugs",
     }
@@ -539,3 +543,39 @@ def key_revoke_page(request: HttpRequest, key_id: str) -> HttpResponse:
         raise Http404
     key_revoke(key=key)
     return redirect("console:keys")
+
+
+# --- incidents (SPEC §12) ----------------------------------------------------------------------
+
+INCIDENTS_SHOWN = 200
+
+
+@console_page
+@require_GET
+def incidents_page(request: HttpRequest) -> HttpResponse:
+    """The account's open incidents (or `?status=cleared`, the last ones); new ones and their
+    changes arrive over the page's socket."""
+    status = (
+        request.GET.get("status") if request.GET.get("status") in ("cleared", "ack", "active") else "open"
+    )
+    rows = incidents_of(principal=_principal(request), status=status)[:INCIDENTS_SHOWN]
+    context = {"incidents": rows, "status": status, "section": "incidents", "live_path": "/console/live/"}
+    return render(request, "console/incidents.html", context)
+
+
+@console_page
+@require_POST
+def incident_action(request: HttpRequest, incident_id: str, action: str) -> HttpResponse:
+    """Acknowledge or clear an incident, then back to the page the button was on."""
+    principal = _principal(request)
+    try:
+        incident = incident_lookup(principal=principal, incident_id=incident_id)
+    except ApiError:
+        raise Http404("no such incident") from None
+    if action == "ack":
+        incident_ack(principal=principal, incident=incident)
+    elif action == "clear":
+        incident_clear(principal=principal, incident=incident)
+    else:
+        raise Http404("no such action")
+    return redirect(safe_next(request, request.POST.get("next"), reverse("console:incidents")))

@@ -243,6 +243,43 @@
     });
   }
 
+  function actionForm(table, id, action, label) {
+    var form = el("form");
+    form.method = "post";
+    form.action = "/console/incidents/" + encodeURIComponent(id) + "/" + action + "/";
+    [["csrfmiddlewaretoken", table.getAttribute("data-csrf")], ["next", table.getAttribute("data-next")]].forEach(function (f) {
+      var input = el("input"); input.type = "hidden"; input.name = f[0]; input.value = f[1] || ""; form.append(input);
+    });
+    var button = el("button", label); button.type = "submit"; form.append(button);
+    return form;
+  }
+  function incident(msg) {
+    var i = msg.incident, table = document.getElementById("incidents");
+    if (!table || !i || !i.id) return;
+    var plug = table.getAttribute("data-plug");
+    if (plug && plug !== i.deviceId) return;
+    var tbody = table.querySelector("tbody");
+    var row = tbody.querySelector('tr[data-incident="' + i.id + '"]');
+    var open = i.status !== "cleared";
+    if ((table.getAttribute("data-shows") === "open") !== open) { if (row) row.remove(); return; }
+    var fresh = el("tr");
+    fresh.setAttribute("data-incident", i.id);
+    fresh.setAttribute("data-status", i.status);
+    fresh.append(timeCell(Date.parse(i.startTime)));
+    var device = el("td"); device.append(link(i.deviceId, i.deviceId)); fresh.append(device);
+    fresh.append(el("td", i.alertName || i.alertId));
+    var severity = el("td"); severity.append(el("span", i.severity, "severity " + i.severity)); fresh.append(severity);
+    var status = el("td", i.status); status.setAttribute("data-incident-status", ""); fresh.append(status);
+    var actions = el("td", undefined, "actions");
+    if (i.status === "active") actions.append(actionForm(table, i.id, "ack", "Acknowledge"));
+    if (open) actions.append(actionForm(table, i.id, "clear", "Clear"));
+    fresh.append(actions);
+    var empty = tbody.querySelector("tr.empty");
+    if (empty) empty.remove();
+    if (row) row.replaceWith(fresh); else tbody.prepend(fresh);
+    flash(fresh);
+  }
+
   function onMessage(event) {
     var msg = JSON.parse(event.data);
     if (msg.kind === "points") msg.records.forEach(function (r) { latest(r); chartAdd(r); journal(r, msg.source); });
@@ -250,6 +287,7 @@
     else if (msg.kind === "connection") connection(msg);
     else if (msg.kind === "commands") commands(msg);
     else if (msg.kind === "log") deviceLog(msg);
+    else if (msg.kind === "incident") incident(msg);
   }
 
   var delay = 1000;
