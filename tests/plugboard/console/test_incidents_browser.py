@@ -20,6 +20,7 @@ def test_incidents_live_ack_and_clear(console_server: ServerProcess, browser: An
     from playwright.sync_api import expect
 
     server = console_server
+    server.http("GET", "/warm-up", timeout=60)  # loads the URL conf and the views (slow when busy)
     device = tenant.plug("boiler")
     as_device = {"X-Plug-Id": device.plug.id, "X-Plug-Auth": device.auth}
     master = {"X-Plug-Email": tenant.email, "X-Plug-Master": tenant.password}
