@@ -10,7 +10,7 @@ from prometheus_client.metrics_core import Metric
 from commands.selectors import commands_by_state
 
 # Past this many commands in one state the gauge stays at it: the count is a bounded scan.
-COUNT_CAP = 100_000
+COUNT_CAP = 10_000
 
 
 class CommandsCollector:

@@ -12,7 +12,7 @@ from outbound.selectors import outbox_backlog
 from plugboard.timestamps import now_ms
 
 # Past this many messages the gauges stay at it: the counts are bounded scans.
-COUNT_CAP = 1_000_000
+COUNT_CAP = 100_000
 
 
 class OutboxCollector:
