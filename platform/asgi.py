@@ -19,14 +19,32 @@ from plugboard.handlers import OneHopASGIHandler  # noqa: E402
 
 django_asgi_app = OneHopASGIHandler()
 
+from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
 from commands.routing import websocket_urlpatterns  # noqa: E402
 from plugboard.console.routing import websocket_urlpatterns as console_websocket_urlpatterns  # noqa: E402
 
+
+class UnroutedWebSocket(AsyncWebsocketConsumer):
+    """An upgrade to a path no route serves: closed before it is accepted, which Daphne answers
+    with 403. Without it Channels' router raised, and Daphne answered 500 with an error-level
+    traceback, to anyone, unauthenticated."""
+
+    async def connect(self) -> None:
+        await self.close(code=1008)
+
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter([*websocket_urlpatterns, *console_websocket_urlpatterns]),
+        "websocket": URLRouter(
+            [
+                *websocket_urlpatterns,
+                *console_websocket_urlpatterns,
+                re_path(r"", UnroutedWebSocket.as_asgi()),
+            ]
+        ),
     }
 )

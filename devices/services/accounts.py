@@ -149,6 +149,13 @@ def user_key_regenerate(*, principal: Principal, user: User) -> tuple[ApiKey, st
     return key, key_regenerate(key=key)
 
 
+# An account's email is its sign-in name, unique over every account, so one that is taken cannot
+# be given to a new sub-account. The refusal is one answer whoever holds the email — the caller's
+# own tree or another tenant — and says only that it is not available, never that it exists or
+# where (there is no accept-then-verify by mail to hide even that).
+EMAIL_NOT_AVAILABLE = "user.email is not available for a new account; choose another"
+
+
 @transaction.atomic
 def subaccount_create(
     *,
@@ -172,7 +179,7 @@ def subaccount_create(
         raise PlugError("name is required")
     email = None if admin_email is None else _email(admin_email, "user.email")
     if email is not None and Account.objects.filter(email__iexact=email).exists():
-        raise PlugError(f"an account with email {email} already exists", status=409)
+        raise PlugError(EMAIL_NOT_AVAILABLE, status=409)
     account = Account(
         email=email,
         # `make_password(None)`: a hash no password matches (Django's unusable password).
@@ -188,7 +195,7 @@ def subaccount_create(
         with transaction.atomic():
             account.save()
     except IntegrityError:  # the same email at the same moment
-        raise PlugError(f"an account with email {email} already exists", status=409)
+        raise PlugError(EMAIL_NOT_AVAILABLE, status=409)
     if email is None:
         return SubaccountMade(account, None)
     admin = _user_with_key(

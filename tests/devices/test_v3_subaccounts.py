@@ -139,9 +139,16 @@ def test_bad_bodies_make_nothing(api: APIClient, tenant: Tenant, body: dict[str,
 def test_a_taken_email_is_409(
     api: APIClient, tenant: Tenant, other_tenant: Tenant, sub: dict[str, Any]
 ) -> None:
+    # Another tenant's email and one of the caller's own tree get the same answer, which says
+    # neither that the email exists nor where (issue 24: no email's existence revealed).
+    answers = []
     for email in ("intruder@example.com", "EU@acme.example"):
         body = {"name": "again", "user": {"email": email}}
-        assert_v3_error(send(api, "post", "/v3/accounts", body, **tenant.master_headers()), 409)
+        response = send(api, "post", "/v3/accounts", body, **tenant.master_headers())
+        assert_v3_error(response, 409)
+        answers.append(response.json())
+    assert answers[0] == answers[1]
+    assert "intruder" not in str(answers[0]) and "exist" not in str(answers[0])
     assert Account.objects.count() == 3
 
 

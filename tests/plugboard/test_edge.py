@@ -302,3 +302,26 @@ def test_a_valid_key_keeps_working_while_its_address_hammers_passwords(
 
 def _basic_of(user: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()}
+
+
+@pytest.mark.parametrize("path", ["/nowhere", "/mqtt/extra", "/console/live/a/b", "/iot/data"])
+def test_an_unrouted_websocket_upgrade_is_refused_cleanly(server: ServerProcess, path: str) -> None:
+    errors_before = _error_lines(server)
+    upgrade = {
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode(),
+        "Sec-WebSocket-Version": "13",
+    }
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=10) as sock:
+        sock.sendall(_head("GET", path, upgrade))
+        status, _, _ = _read_answer(sock)
+        assert _closed(sock)
+
+    assert status == 403  # not 500, and no traceback in the log
+    assert _error_lines(server) == errors_before
+
+
+def _error_lines(server: ServerProcess) -> list[str]:
+    lines = server.log.read_text().splitlines()
+    return [line for line in lines if '"level": "error"' in line or "Traceback" in line]
