@@ -7,6 +7,8 @@ every retry.
   `outbound.http.webhook_send` (signed `X-Plugboard-Signature: sha256=<hex HMAC-SHA256 of the
   body>` with its `signatureKey`, `X-Plugboard-Delivery`, no redirects); anything but a 2xx is
   retried.
+- `alert.mqtt`: the JSON body published (QoS 1, PUBACK awaited) to an external broker's `topic`
+  (`url` `mqtt(s)://user:pass@host:port`).
 - `alert.email`: one message through Django's SMTP backend (`EMAIL_URL`); an SMTP error or an
   unreachable server is retried.
 
@@ -18,9 +20,14 @@ and before each call (`outbound.network`), unless the operator allows that netwo
 from __future__ import annotations
 
 import json
+import ssl
+import threading
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import paho.mqtt.client as mqtt
+from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 
 from outbound.http import webhook_send
@@ -29,13 +36,14 @@ from outbound.outbox import Message
 
 WEBHOOK = "alert.webhook"
 EMAIL = "alert.email"
+MQTT = "alert.mqtt"
 
 
-def target_refusal(url: str) -> str | None:
+def target_refusal(url: str, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
     """Why the platform may not call `url` (the data connectors' rule, `outbound.network`), or
     None."""
     try:
-        target_resolve(url, schemes=("http", "https"))
+        target_resolve(url, schemes=schemes)
     except TargetRefused as exc:
         return str(exc)
     return None
@@ -65,3 +73,48 @@ def email_deliver(target: str, messages: Sequence[Message]) -> None:
                 connection=connection,
             )
             email.send()
+
+
+def mqtt_deliver(target: str, messages: Sequence[Message]) -> None:
+    """Publish each notification (QoS 1, its JSON body) to an external broker's topic: one
+    connection per batch, the PUBACK awaited, so a failure is retried by the outbox."""
+    url = messages[0].payload["url"]
+    resolved = target_resolve(url, schemes=("mqtt", "mqtts"))
+    timeout = float(settings.PLUGBOARD_OUTBOUND_TIMEOUT)
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=f"plugboard-alerts-{uuid.uuid4().hex[:12]}",
+        protocol=mqtt.MQTTv311,
+    )
+    if resolved.url.username:
+        client.username_pw_set(resolved.url.username, resolved.url.password)
+    host = resolved.addresses[0]
+    if resolved.url.scheme == "mqtts":
+        client.tls_set_context(ssl.create_default_context())
+        host = resolved.host  # the certificate names the host; its addresses were checked just now
+    connected = threading.Event()
+    refused: list[str] = []
+
+    def on_connect(client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            refused.append(str(reason))
+        connected.set()
+
+    client.on_connect = on_connect
+    client.connect_timeout = timeout
+    client.connect(host, resolved.port, keepalive=60)
+    client.loop_start()
+    try:
+        if not connected.wait(timeout) or refused:
+            raise ConnectionError(
+                f"{resolved.host}: CONNACK {refused[0] if refused else 'not received in time'}"
+            )
+        for message in messages:
+            body = json.dumps(message.payload["body"], separators=(",", ":"))
+            info = client.publish(message.payload["topic"], body, qos=1)
+            info.wait_for_publish(timeout)
+            if not info.is_published():
+                raise ConnectionError(f"{resolved.host}: no PUBACK in time")
+    finally:
+        client.disconnect()
+        client.loop_stop()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from string import Template
 from typing import TYPE_CHECKING, Any
 
-from alerts.delivery import EMAIL, WEBHOOK
+from alerts.delivery import EMAIL, MQTT, WEBHOOK
 from data.services import PointIn, device_log_append, points_write
 from outbound.outbox import outbox_add
 from plugboard.principals import Principal
@@ -147,7 +147,12 @@ def _deliver(
         outbox_add(
             account_id=account_id, kind=EMAIL, target=notification["to"], key=plug_id, payloads=[payload]
         )
-    else:  # mqtt: not delivered yet (docs/alerts.md); said in the device log
+    elif action == "mqtt" and notification.get("url"):
+        payload = {"url": notification["url"], "topic": occasion.render(notification["topic"]), "body": body}
+        outbox_add(
+            account_id=account_id, kind=MQTT, target=notification["url"], key=plug_id, payloads=[payload]
+        )
+    else:  # mqtt on the platform's own broker: not delivered yet (docs/alerts.md); said in the device log
         device_log_append(
             account_id=account_id,
             plug_id=plug_id,

@@ -75,7 +75,8 @@ def _apply(alert: Alert, owner: Plug | DeviceProfile, attrs: dict[str, Any]) -> 
     alert.recover = _plain(attrs["recover"])
     alert.notifications = _plain(attrs["notifications"])
     for notification in alert.notifications:
-        if notification["action"] == "webhook" and (refusal := target_refusal(notification["url"])):
+        schemes = {"webhook": ("http", "https"), "mqtt": ("mqtt", "mqtts")}.get(notification["action"])
+        if schemes and notification.get("url") and (refusal := target_refusal(notification["url"], schemes)):
             raise ApiError(400, f"notification {notification['name']}: {refusal}")
     alert.locked = attrs["locked"]
 

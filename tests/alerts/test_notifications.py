@@ -169,3 +169,48 @@ def test_email_retried_until_the_smtp_server_is_up(api: APIClient, tenant: Tenan
     assert envelope.rcpt_tos == ["ops@example.com"]
     text = envelope.content.decode()
     assert "Subject: too-hot critical" in text and "temperature is 45" in text
+
+
+@LOOPBACK
+def test_mqtt_to_an_external_broker(api: APIClient, tenant: Tenant, device: Enrolled) -> None:
+    """Published to the operator's broker (the system Mosquitto on 1883), read back with paho."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from tests.support import accepts
+
+    if not accepts(1883):
+        pytest.skip("no MQTT broker on 127.0.0.1:1883")
+    topic = f"plugboard-test/{device.plug.id}/alerts"
+    received: list[Any] = []
+    subscribed = threading.Event()
+    reader = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    reader.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+    reader.on_subscribe = lambda *a: subscribed.set()
+    reader.on_message = lambda c, u, m: received.append(json.loads(m.payload))
+    reader.connect("127.0.0.1", 1883)
+    reader.loop_start()
+    try:
+        assert subscribed.wait(10)
+        notification = {
+            "name": "bus",
+            "action": "mqtt",
+            "url": "mqtt://127.0.0.1:1883",
+            "topic": "plugboard-test/${device}/alerts",
+            "message": "${alert} ${value}",
+        }
+        r = api.post(
+            "/v3/alerts", notify_with(notification, device.plug.id), format="json", **tenant.master_headers()
+        )
+        assert r.status_code == 201, r.content
+        hot(api, device)
+        assert deliver_until(lambda: received)
+        [sent] = received
+        assert (
+            sent["message"] == "too-hot 45"
+            and sent["device"] == device.plug.id
+            and sent["severity"] == "critical"
+        )
+    finally:
+        reader.disconnect()
+        reader.loop_stop()
