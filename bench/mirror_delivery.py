@@ -68,6 +68,7 @@ def endpoint(kind: str, records: list[dict[str, Any]]) -> MqttEndpoint:
     else:
         form = DATA_POINTS if kind == "mirror-dp" else RAW
         mirror = Mirror(point.principal, form, account="acme", granted={"acme/devices/+/properties/#"})
+        mirror.reach, mirror.reach_until = EVERYWHERE, float("inf")
         names = {r["of"]: MirroredPlug(r["of"], f"meter-{r['of'][-2:]}", ()) for r in records}
         mirror.plugs = {plug_id: (float("inf"), plug) for plug_id, plug in names.items()}
         point.mirror = mirror

@@ -671,10 +671,7 @@ class MqttEndpoint:
                 if qos is not None and self._may_read(record["of"], self.principal.account_id):
                     self._send(topic, record, min(qos, 1) if self.conn.can_publish_qos1 else 0)
             if self.mirror is not None and self.mirror.granted:
-                read_reach = self.read_reach or access.NOWHERE
-                for topic, payload, qos in await self.mirror.messages(
-                    message["records"], read_reach, self._granted
-                ):
+                for topic, payload, qos in await self.mirror.messages(message["records"], self._granted):
                     self._send(topic, payload, min(qos, 1) if self.conn.can_publish_qos1 else 0)
             self._flush()
         elif kind == Kind.MQTT_REVOKE:

@@ -43,8 +43,9 @@ from plugboard.timestamps import iso
 RAW = "raw"
 DATA_POINTS = "dp"
 FORMS = (RAW, DATA_POINTS)
-# A plug's name and apps, as a connection learned them, are read again after this long: a
-# renamed device or one plugged into another app is mirrored under its new topics within it.
+# A plug's name and apps, and the plugs the key may read, are read again after this long: a
+# renamed device or one plugged into another app is mirrored under its new topics within it,
+# and a device unplugged from an app key's app stops reaching that key.
 NAMES_SECONDS = 30.0
 
 
@@ -73,6 +74,8 @@ class Mirror:
     account: str = ""  # the account's name, lower case: the first level of every mirror topic
     granted: set[str] = field(default_factory=set)
     plugs: dict[str, tuple[float, MirroredPlug | None]] = field(default_factory=dict)
+    reach: access.Reach = access.NOWHERE  # the plugs it may read, as of `reach_until` - NAMES_SECONDS
+    reach_until: float = 0.0
 
     async def learn(self, filters: Iterable[str], read_reach: access.Reach) -> None:
         """Decide, once per filter, which mirror filters the client may subscribe to."""
@@ -86,13 +89,18 @@ class Mirror:
         account, granted = await database_sync_to_async(_grants)(self.principal, read_reach, wanted)
         self.account = account
         self.granted.update(granted)
+        self.reach, self.reach_until = read_reach, time.monotonic() + NAMES_SECONDS
 
     async def messages(
-        self, records: list[dict[str, Any]], read_reach: access.Reach, granted: Callable[[str], int | None]
+        self, records: list[dict[str, Any]], granted: Callable[[str], int | None]
     ) -> list[tuple[str, Any, int]]:
         """(topic, payload, QoS) of each mirror message `records` make for this connection."""
         now = time.monotonic()
-        stale = {r["of"] for r in records if (known := self.plugs.get(r["of"])) is None or known[0] < now}
+        if self.reach_until <= now:
+            self.reach = await database_sync_to_async(access.reach)(self.principal, access.Mode.READ)
+            self.reach_until = now + NAMES_SECONDS
+        read_reach = self.reach
+        stale = {r["of"] for r in records if (known := self.plugs.get(r["of"])) is None or known[0] <= now}
         stale.discard(self.principal.account_id)  # the account's own records: no device
         if stale:
             found = await database_sync_to_async(mirrored_plugs)(

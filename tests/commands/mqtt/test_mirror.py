@@ -14,11 +14,16 @@ import urllib.request
 from typing import Any
 
 import pytest
+from channels.db import database_sync_to_async
 
-from commands.mqtt.mirror import connect_username
-from commands.mqtt.protocol.topics import MirrorFilter, parse_mirror_filter, parse_subscription
+from commands.mqtt import mirror as mirror_module
+from commands.mqtt.mirror import Mirror, connect_username
+from commands.mqtt.protocol.topics import MirrorFilter, parse_mirror_filter, parse_subscription, topic_matches
+from devices.access import Mode, reach
+from devices.identity import Credentials, verify
 from devices.models import Control, Plug, Property
 from plugboard.models import Account, ApiKey
+from plugboard.principals import Principal
 from plugboard.services import apiclient_create
 from tests.commands.mqtt.clients import Device, connect_device
 from tests.conftest import Tenant, basic
@@ -304,3 +309,41 @@ def test_a_persistent_session_keeps_its_mirror_subscriptions(
     finally:
         device.stop()
         again.stop()
+
+
+def _app_reader(tenant: Tenant) -> tuple[Principal, str, str]:
+    app = tenant.plug("smart-irrigation", kind=Plug.Kind.CONTROLLER)
+    thing = tenant.plug("ir.1")
+    Control.objects.create(controller=app.plug, thing=thing.plug)
+    key, secret = apiclient_create(
+        account=tenant.account, scope=["device:read-data"], context_type=ApiKey.ContextType.APP, app=app.plug
+    )
+    principal = verify(Credentials("key", key.id, secret))
+    assert principal is not None
+    return principal, app.plug.id, thing.plug.id
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_device_unplugged_from_an_app_stops_reaching_the_app_keys_mirror(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the connection knows (names, apps, reach) is read again after NAMES_SECONDS: 0 here,
+    # so the next records see the change at once.
+    monkeypatch.setattr(mirror_module, "NAMES_SECONDS", 0.0)
+    principal, app_id, thing_id = await database_sync_to_async(_app_reader)(tenant)
+    account = tenant.email.lower()
+    wanted = [f"{account}/devices/+/properties/#", f"{account}/apps/smart-irrigation/devices/#"]
+    mirror = Mirror(principal, "raw")
+    await mirror.learn(wanted, await database_sync_to_async(reach)(principal, Mode.READ))
+    assert mirror.granted == set(wanted)
+
+    def granted(topic: str) -> int | None:
+        return 1 if any(topic_matches(f, topic) for f in wanted) else None
+
+    record = {"id": "0" * 24, "channel": "soilTemp", "data": 12.5, "at": 1_796_173_615_129, "of": thing_id}
+    assert sorted(await mirror.messages([record], granted)) == [
+        (f"{account}/apps/smart-irrigation/devices/ir.1/properties/soiltemp", 12.5, 1),
+        (f"{account}/devices/ir.1/properties/soiltemp", 12.5, 1),
+    ]
+    await database_sync_to_async(lambda: Control.objects.filter(controller_id=app_id).delete())()
+    assert await mirror.messages([record], granted) == []
