@@ -18,7 +18,7 @@ from devices.presenters import account_json
 from devices.selectors import account_of
 from devices.services.accounts import account_delete
 from devices.services.management import account_update
-from devices.v3_bodies import account_settings, body_object
+from devices.v3_shapes import AccountSettings
 from plugboard.errors import ApiError
 from plugboard.property_dialect import PropertyDialectView
 
@@ -33,7 +33,7 @@ class AccountView(PropertyDialectView):
     def _change(self, request: Request) -> Response:
         if not access.may_change_account(self.principal):
             raise ApiError(403, "only the account (master password or user key) may change its settings")
-        changes = account_settings(body_object(request))
+        changes = AccountSettings.read(request)
         return Response(account_json(account_update(principal=self.principal, **changes)))
 
     def put(self, request: Request, **_: Any) -> Response:

@@ -21,6 +21,7 @@ from devices.models import Plug, Property
 from devices.presenters import STATUS_TO_V3
 from devices.services.fields import NAME_RE
 from devices.v3_bodies import CONTEXT_TYPES, PROPERTY_TYPES
+from devices.v3_shapes import AccountSettings
 from plugboard.property_dialect import MAX_PAGE_SIZE
 from plugboard.schema import (
     ACCOUNT_CREDENTIALS,
@@ -762,19 +763,6 @@ class AccountSerializer(serializers.Serializer):
         ref_name = "Account"
 
 
-class AccountSettingsSerializer(serializers.Serializer):
-    defaultRetention = RetentionIn(required=False, help_text="null: none")
-    friendlyName = serializers.CharField(required=False, allow_blank=True, max_length=120)
-    description = serializers.CharField(required=False, allow_blank=True)
-    tags = serializers.ListField(child=serializers.CharField(), required=False)
-    status = serializers.ChoiceField(
-        ACCOUNT_STATUSES, required=False, help_text="a sub-account's, changed by its parent only"
-    )
-
-    class Meta:
-        ref_name = "AccountSettings"
-
-
 _ACC = path_param("acc", "the caller's account id, `_this_`, or the id of one of its sub-accounts")
 account = {
     "get": extend_schema(
@@ -785,7 +773,7 @@ account = {
     "put": extend_schema(
         summary="Change the account (the fields the body names; null clears defaultRetention)",
         parameters=[_ACC],
-        request=json_body(AccountSettingsSerializer),
+        request=json_body(AccountSettings),
         auth=ACCOUNT_CREDENTIALS,
         responses={200: AccountSerializer, **property_errors()},
         examples=[example("default retention", {"defaultRetention": "90d", "friendlyName": "Acme"})],
@@ -793,7 +781,7 @@ account = {
     "patch": extend_schema(
         summary="Change the account (the fields the body names)",
         parameters=[_ACC],
-        request=json_body(AccountSettingsSerializer),
+        request=json_body(AccountSettings),
         auth=ACCOUNT_CREDENTIALS,
         responses={200: AccountSerializer, **property_errors()},
         examples=[example("no default retention", {"defaultRetention": None})],

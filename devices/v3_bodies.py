@@ -307,30 +307,6 @@ def property_changes(
     return _property_settings(body, merge=merge)
 
 
-ACCOUNT_FIELDS = frozenset({"defaultRetention", "friendlyName", "description", "tags", "status"})
-# The account object's other fields: sent back unchanged from a GET, they are ignored.
-ACCOUNT_READ_ONLY = frozenset({"name", "email", "plan", "locked", "ownerId"})
-ACCOUNT_STATUS = {"active": True, "suspended": False}
-
-
-def account_settings(body: dict[str, Any]) -> dict[str, Any]:
-    """A PUT or PATCH of an account, in plug words: both change only what the body names (the
-    Connio SDK's update PUTs just the fields it changes); `null` clears `defaultRetention`,
-    which takes a property retention's forms. `status` is `active` or `suspended`."""
-    refuse_unknown(body, ACCOUNT_FIELDS | ACCOUNT_READ_ONLY)
-    changes: dict[str, Any] = {}
-    if "defaultRetention" in body:
-        changes["default_retention"] = retention_seconds(body["defaultRetention"], "defaultRetention")
-    for field, word in (("friendly_name", "friendlyName"), ("description", "description"), ("tags", "tags")):
-        if word in body:
-            changes[field] = body[word]
-    if "status" in body:
-        changes["is_active"] = word_meaning(
-            body["status"], ACCOUNT_STATUS, "status must be active or suspended"
-        )
-    return changes
-
-
 def apiclient_context(principal: Principal, value: Any) -> tuple[str, list[str], Plug | None]:
     """Connio's `{type, ids}` → (context type, device ids, app)."""
     if not isinstance(value, dict):

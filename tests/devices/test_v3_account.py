@@ -140,3 +140,36 @@ def test_a_status_of_the_wrong_type_is_a_400(
     response = send(api, method, "/v3/accounts/_this_", {"status": status}, **tenant.master_headers())
     assert_v3_error(response, 400)
     assert Account.objects.get(id=tenant.account.id).is_active
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"friendlyName": 5},
+        {"friendlyName": ["x"]},
+        {"description": {}},
+        {"tags": "eu"},
+        {"tags": [1]},
+        {"defaultRetention": []},
+        {"defaultRetention": True},
+        {"colour": "blue"},
+        [],
+        "x",
+    ],
+)
+def test_the_settings_shape_refuses_wrong_types(api: APIClient, tenant: Tenant, body: Any) -> None:
+    # devices.v3_shapes.AccountSettings: the object that documents the body also reads it.
+    assert_v3_error(send(api, "patch", "/v3/accounts/_this_", body, **tenant.master_headers()), 400)
+    account = Account.objects.get(id=tenant.account.id)
+    assert (account.friendly_name, account.tags, account.default_retention) == ("", [], None)
+
+
+def test_the_get_object_sent_back_changes_nothing_it_does_not_name(api: APIClient, tenant: Tenant) -> None:
+    headers = tenant.master_headers()
+    this = api.get("/v3/accounts/_this_", **headers).json()
+    sent = {k: v for k, v in this.items() if k not in ("id", "dateCreated", "dateModified")}
+    response = send(
+        api, "put", "/v3/accounts/_this_", {**sent, "friendlyName": "Acme", "tags": None}, **headers
+    )
+    assert response.status_code == 200, response.content
+    assert (response.json()["friendlyName"], response.json()["tags"]) == ("Acme", [])
