@@ -88,6 +88,14 @@ def _evaluate(points: Sequence[StoredPoint]) -> None:
     )
     if not alerts:
         return
+    # The open incidents of the batch's (alert, device) pairs, read once: a point that matches
+    # nothing on a pair without an incident then costs no query at all.
+    open_incidents = {
+        (i.alert_id, i.plug_id): i
+        for i in Incident.objects.filter(alert__in=alerts, plug_id__in=plugs).exclude(
+            status=Incident.Status.CLEARED
+        )
+    }
     now = now_ms()
     for p in sorted(points, key=lambda p: p.at):
         plug = plugs.get(p.of)
@@ -100,7 +108,7 @@ def _evaluate(points: Sequence[StoredPoint]) -> None:
             if alert.ttl is not None and p.at < now - alert.ttl * 1000:
                 continue
             value = _metric(alert, p)
-            _decide(alert, p, value)
+            _decide(alert, p, value, open_incidents)
 
 
 def _metric(alert: Alert, p: StoredPoint) -> Any:
@@ -167,7 +175,9 @@ def matches(operation: str, operand: Any, value: Any, previous: Any = None) -> b
     return inside if operation == "between" else not inside
 
 
-def _decide(alert: Alert, p: StoredPoint, value: Any) -> None:
+def _decide(
+    alert: Alert, p: StoredPoint, value: Any, open_incidents: dict[tuple[str, str], Incident]
+) -> None:
     previous: Any = None
     if any(c["expression"]["operation"] == "changed" for c in alert.conditions):
         previous = _previous(p)
@@ -182,6 +192,10 @@ def _decide(alert: Alert, p: StoredPoint, value: Any) -> None:
         key=lambda c: SEVERITY_RANK[c["severity"]],
         default=None,
     )
+    key = (alert.id, p.of)
+    open_incident = open_incidents.get(key)
+    if not infos and worst is None and open_incident is None:
+        return  # normal, and nothing open: nothing to do
     with transaction.atomic():
         for c in infos:
             notifications_run(
@@ -193,12 +207,14 @@ def _decide(alert: Alert, p: StoredPoint, value: Any) -> None:
                 value=value,
                 incident=None,
             )
-        open_incident = _open(alert, p.of)
         if worst is None:
             if open_incident is not None:
                 incident_clear(principal=None, incident=open_incident, value=value)
+                open_incidents.pop(key, None)
             return
-        _raise(alert, p, worst, value, open_incident)
+        raised = _raise(alert, p, worst, value, open_incident)
+        if raised is not None:
+            open_incidents[key] = raised
 
 
 def _open(alert: Alert, plug_id: str) -> Incident | None:
@@ -209,7 +225,8 @@ def _open(alert: Alert, plug_id: str) -> Incident | None:
 
 def _raise(
     alert: Alert, p: StoredPoint, condition: dict[str, Any], value: Any, incident: Incident | None
-) -> None:
+) -> Incident | None:
+    """Open or escalate the incident; the open incident afterwards (None if it vanished)."""
     severity = condition["severity"]
     if incident is None:
         try:
@@ -220,13 +237,13 @@ def _raise(
         except IntegrityError:  # another writer opened it first: take theirs
             incident = _open(alert, p.of)
             if incident is None:
-                return
+                return None
         else:
             incident_log(incident, alert, "IncidentOpened", f"{severity}: {alert.trigger} is {value!r}")
             _run(alert, p, condition, value, incident)
-            return
+            return incident
     if SEVERITY_RANK[severity] <= SEVERITY_RANK[incident.severity]:
-        return
+        return incident
     # Escalation: only the writer whose update moved the severity notifies.
     lower = [s for s, rank in SEVERITY_RANK.items() if 0 < rank < SEVERITY_RANK[severity]]
     escalated = (
@@ -238,6 +255,7 @@ def _raise(
         incident.refresh_from_db()
         incident_log(incident, alert, "IncidentEscalated", f"{severity}: {alert.trigger} is {value!r}")
         _run(alert, p, condition, value, incident)
+    return incident
 
 
 def _run(alert: Alert, p: StoredPoint, condition: dict[str, Any], value: Any, incident: Incident) -> None:
