@@ -150,7 +150,7 @@ class DeadLetterListView(AppManagementView):
                 {
                     "id": m.id,
                     "device": m.key,
-                    "point": m.payload,
+                    "points": m.payload["points"],
                     "deliveryId": m.delivery_id,
                     "attempts": m.attempts,
                     "error": error,

@@ -3,7 +3,8 @@ plugged into the app — from every write path, through the write service's sink
 receiver, an external MQTT broker or an AMQP exchange, through the durable outbox (kind
 `dataconnector`, target the connector's id, key the device's id: in order per device).
 
-The sink costs nothing for devices no connector watches: each process keeps a map of watched
+One write's points for one device and connector are one outbox message (its size: the number of
+points). The sink costs nothing for devices no connector watches: each process keeps a map of watched
 devices, loaded in one pair of queries, and reloads it when a connector changes (a version in
 the shared cache, checked at most once a second) and every `WATCH_RELOAD_SECONDS` (plugging a
 device into an app or out of it reaches every process within that bound).
@@ -333,11 +334,18 @@ def connectors_sink(outcome: WriteOutcome) -> None:
                 queued[(watch.connector_id, point.of)].append(payload)
                 accounts[point.of] = point.account_id
     if queued:
+        # One outbox row per connector and device of this write, carrying its points: a batch
+        # write of 1,000 points queues one row per watching connector, not 1,000.
         outbox_add_many(
             [
                 Entry(
-                    account_id=accounts[device], kind=KIND, target=connector_id, key=device, payloads=payloads
+                    account_id=accounts[device],
+                    kind=KIND,
+                    target=connector_id,
+                    key=device,
+                    payloads=[{"points": points}],
+                    sizes=[len(points)],
                 )
-                for (connector_id, device), payloads in queued.items()
+                for (connector_id, device), points in queued.items()
             ]
         )

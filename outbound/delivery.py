@@ -28,7 +28,7 @@ from outbound.models import DataConnector
 from outbound.network import target_resolve
 from outbound.outbox import Message, deliverer_register
 
-BATCH = 100
+BATCH = 500  # points per batch (an HTTP request): whole writes, at least one
 
 
 class DeliveryFailed(Exception):
@@ -231,7 +231,8 @@ def deliver(target: str, messages: Sequence[Message]) -> None:
         return  # deleted: what it had queued goes nowhere (connector_delete discards it too)
     if connector.disabled:
         raise DeliveryFailed("the connector is disabled; its points wait until it is enabled")
-    send(connector_settings(connector), [m.payload for m in messages], delivery_id=messages[0].delivery_id)
+    points = [point for m in messages for point in m.payload["points"]]
+    send(connector_settings(connector), points, delivery_id=messages[0].delivery_id)
 
 
 def deliverers_register() -> None:

@@ -43,13 +43,19 @@ class OutboxStream(models.Model):
 class OutboxMessage(models.Model):
     stream = models.ForeignKey(OutboxStream, on_delete=models.CASCADE, db_constraint=False, related_name="+")
     account_id = models.CharField(max_length=32)
-    payload = models.JSONField()
+    # The payload as JSON text (orjson, outbound.outbox): a batch write's message carries
+    # thousands of points, and PostgreSQL's jsonb parsing and compression of such a value cost
+    # more than the write's own rows; the outbox never queries inside it.
+    payload = models.TextField()
     created_at = models.BigIntegerField()  # epoch ms
     # Past this instant (epoch ms) a message that still fails becomes a dead letter.
     expires_at = models.BigIntegerField()
     # The batch it was first claimed in; the same on every retry of that batch.
     delivery_id = models.CharField(max_length=40, blank=True, default="")
     dead = models.BooleanField(default=False)
+    # How many items the payload carries (a data connector's message: the points of one write
+    # for one device); batches, counters and status count items, so one row per write suffices.
+    size = models.IntegerField(default=1)
     # A dead letter's attempts and the error of its last one.
     attempts = models.IntegerField(default=0)
     error = models.TextField(blank=True, default="")

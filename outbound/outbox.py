@@ -19,6 +19,7 @@ batch again, with the same delivery id.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -27,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
@@ -51,17 +53,21 @@ class Message:
     delivery_id: str
     attempts: int
     created_at: int
+    size: int = 1  # the items its payload carries (see Entry)
 
 
 @dataclass(frozen=True)
 class Entry:
-    """Payloads for one (kind, target, key), as `outbox_add_many` takes them."""
+    """Payloads for one (kind, target, key), as `outbox_add_many` takes them. `sizes` (one per
+    payload, 1 by default): how many items each payload carries, e.g. the points of one write;
+    a batch holds up to the deliverer's `batch` items, and delivered/pending/dead count items."""
 
     account_id: str
     kind: str
     target: str
     key: str
     payloads: Sequence[dict[str, Any]]
+    sizes: Sequence[int] = ()
 
 
 Deliver = Callable[[str, Sequence[Message]], None]
@@ -79,8 +85,9 @@ _deliverers: dict[str, _Deliverer] = {}
 def deliverer_register(kind: str, deliver: Deliver, *, batch: int = 100) -> None:
     """`deliver(target, messages)` sends one batch (one target and key, in order) or raises to have
     it retried with growing delays; every message of a batch carries the batch's delivery_id, the
-    same across retries. Each deliverer must bound its own calls with timeouts (the claim's lease
-    is `outbound_lease_seconds()`)."""
+    same across retries. A batch holds up to `batch` items (messages of size 1 each unless their
+    producer said otherwise; at least one message). Each deliverer must bound its own calls with
+    timeouts (the claim's lease is `outbound_lease_seconds()`)."""
     _deliverers[kind] = _Deliverer(deliver=deliver, batch=max(1, batch))
 
 
@@ -129,15 +136,23 @@ def outbox_add_many(entries: Sequence[Entry]) -> None:
             OutboxMessage(
                 stream_id=ids[(e.kind, e.target, e.key)],
                 account_id=e.account_id,
-                payload=payload,
+                payload=_json(payload),
                 created_at=now,
                 expires_at=expires,
+                size=size,
             )
             for e in entries
-            for payload in e.payloads
+            for payload, size in zip(e.payloads, e.sizes or [1] * len(e.payloads), strict=True)
         ]
     )
     transaction.on_commit(outbox_kick)
+
+
+def _json(payload: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(payload).decode()
+    except TypeError:  # what orjson refuses (an integer beyond 64 bits) the standard library takes
+        return json.dumps(payload, separators=(",", ":"))
 
 
 # --- delivery ----------------------------------------------------------------------------------
@@ -175,11 +190,15 @@ def _claim(kinds: Sequence[str]) -> _Claim | None:
         # The batch is the head run of messages sharing one delivery id: a retried batch keeps
         # its id and its members; fresh messages (no id yet) get a new one together.
         first = rows[0].delivery_id if rows else ""
-        batch = []
+        batch: list[OutboxMessage] = []
+        items = 0
         for row in rows:
             if row.delivery_id != first:
                 break
+            if not first and batch and items + row.size > size:  # a fresh batch: up to `size` items
+                break
             batch.append(row)
+            items += row.size
         delivery_id = first or uuid.uuid4().hex
         if not first and batch:
             OutboxMessage.objects.filter(id__in=[r.id for r in batch]).update(delivery_id=delivery_id)
@@ -190,10 +209,11 @@ def _claim(kinds: Sequence[str]) -> _Claim | None:
             kind=stream.kind,
             target=stream.target,
             key=stream.key,
-            payload=r.payload,
+            payload=orjson.loads(r.payload),
             delivery_id=delivery_id,
             attempts=stream.attempts,
             created_at=r.created_at,
+            size=r.size,
         )
         for r in batch
     ]
@@ -257,8 +277,9 @@ def retry_delay_ms(attempts: int) -> int:
 
 
 def _deliver_one(claim: _Claim) -> int:
-    """Deliver a claimed batch and record the outcome; the number of messages delivered."""
+    """Deliver a claimed batch and record the outcome; the number of items delivered."""
     ids = [m.id for m in claim.messages]
+    items = sum(m.size for m in claim.messages)
     if not ids:  # a stream left with dead letters only
         with transaction.atomic():
             _release(claim, due_at=now_ms(), attempts=0)
@@ -282,29 +303,29 @@ def _deliver_one(claim: _Claim) -> int:
         if not error:
             OutboxMessage.objects.filter(id__in=ids).delete()
             _release(claim, due_at=now, attempts=0)
-            _count(claim, delivered=len(ids))
+            _count(claim, delivered=items)
         else:
             attempts = claim.attempts + 1
             if claim.expires_at <= now:  # failed for longer than the retention: dead letters
                 OutboxMessage.objects.filter(id__in=ids).update(dead=True, attempts=attempts, error=error)
                 _release(claim, due_at=now, attempts=0)
-                _count(claim, failures=1, dead=len(ids), error=error)
+                _count(claim, failures=1, dead=items, error=error)
             else:
                 _release(claim, due_at=now + retry_delay_ms(attempts), attempts=attempts)
                 _count(claim, failures=1, error=error)
     # Counted once the outcome is committed (/metrics; the per-target counts are the rows above).
     if not error:
-        OUTBOUND_DELIVERED.labels(claim.kind).inc(len(ids))
-        return len(ids)
+        OUTBOUND_DELIVERED.labels(claim.kind).inc(items)
+        return items
     OUTBOUND_FAILURES.labels(claim.kind).inc()
     if claim.expires_at <= now:
-        OUTBOUND_DEAD.labels(claim.kind).inc(len(ids))
+        OUTBOUND_DEAD.labels(claim.kind).inc(items)
     return 0
 
 
 def outbox_deliver(*, seconds: float = 50.0) -> int:
     """Deliver due batches, one claim after the other, until none is due or `seconds` passed
-    (0: one claim); the number of messages delivered. Safe to run in any number of workers at
+    (0: one claim); the number of items delivered. Safe to run in any number of workers at
     once."""
     kinds = list(_deliverers)
     if not kinds:
@@ -391,8 +412,8 @@ def outbox_runner_start(stop: threading.Event | None = None) -> threading.Thread
 
 @dataclass(frozen=True)
 class TargetStatus:
-    """A target's delivery state: messages delivered, pending and dead, failed attempts, the age
-    of its oldest pending message (seconds), its last error."""
+    """A target's delivery state: items delivered, pending and dead, failed attempts, the age of
+    its oldest pending message (seconds), its last error."""
 
     delivered: int
     pending: int
@@ -406,7 +427,7 @@ class TargetStatus:
 
 def outbox_status(*, kind: str, targets: Sequence[str]) -> dict[str, TargetStatus]:
     """Each target's status, in three queries whatever their number."""
-    from django.db.models import Count, Min, Q
+    from django.db.models import Min, Q, Sum
 
     now = now_ms()
     counters = {t.target: t for t in OutboxTarget.objects.filter(kind=kind, target__in=targets)}
@@ -414,8 +435,8 @@ def outbox_status(*, kind: str, targets: Sequence[str]) -> dict[str, TargetStatu
         OutboxMessage.objects.filter(stream__kind=kind, stream__target__in=targets)
         .values("stream__target")
         .annotate(
-            pending=Count("id", filter=Q(dead=False)),
-            dead_now=Count("id", filter=Q(dead=True)),
+            pending=Sum("size", filter=Q(dead=False), default=0),
+            dead_now=Sum("size", filter=Q(dead=True), default=0),
             oldest=Min("created_at", filter=Q(dead=False)),
         )
     )
@@ -455,10 +476,11 @@ def outbox_dead_letters(
                 kind=kind,
                 target=target,
                 key=r.stream.key,
-                payload=r.payload,
+                payload=orjson.loads(r.payload),
                 delivery_id=r.delivery_id,
                 attempts=r.attempts,
                 created_at=r.created_at,
+                size=r.size,
             ),
             r.error,
         )

@@ -115,7 +115,10 @@ class ConnectorSerializer(serializers.Serializer):
 class DeadLetterSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     device = serializers.CharField()
-    point = serializers.DictField(help_text="the point as it was to be sent")
+    points = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="the points of one write of the device, as they were to be sent",
+    )
     deliveryId = serializers.CharField()  # noqa: N815
     attempts = serializers.IntegerField()
     error = serializers.CharField(allow_blank=True)
@@ -206,7 +209,7 @@ connector_test = {
 }
 dead_letters = {
     "get": extend_schema(
-        summary="A data connector's dead letters: points that failed for longer than the retention",
+        summary="A data connector's dead letters: writes' points that failed for longer than the retention",
         parameters=[
             APP_REF,
             CONNECTOR_ID,

@@ -297,12 +297,16 @@ def test_dead_letters_listed_and_replayed_through_the_api(
     made = _create(api, tenant, {"type": "http", "url": receiver.url}).json()
     base = f"/v3/apps/hvac/dataconnectors/{made['id']}"
     receiver.down = True
-    _write(api, thing, {"temperature": 1, "humidity": 2})
+    _write(api, thing, {"temperature": 1, "humidity": 2})  # one write: one letter of two points
+    _write(api, thing, {"temperature": 3})
     outbox_deliver()
     letters = api.get(f"{base}/deadletters", **tenant.master_headers()).json()
-    assert [(d["device"], d["point"]["v"]) for d in letters] == [(thing.plug.id, 1), (thing.plug.id, 2)]
+    assert [(d["device"], [p["v"] for p in d["points"]]) for d in letters] == [
+        (thing.plug.id, [1, 2]),
+        (thing.plug.id, [3]),
+    ]
     assert "503" in letters[0]["error"] and letters[0]["attempts"] == 1
-    assert api.get(base, **tenant.master_headers()).json()["status"]["dead"] == 2
+    assert api.get(base, **tenant.master_headers()).json()["status"]["dead"] == 3
     receiver.down = False
     with override_settings(PLUGBOARD_OUTBOUND_RETENTION_SECONDS=3600):
         replayed = send(api, "post", f"{base}/replay", {"ids": [letters[1]["id"]]}, **tenant.master_headers())
@@ -310,7 +314,7 @@ def test_dead_letters_listed_and_replayed_through_the_api(
         assert send(api, "post", f"{base}/replay", {}, **tenant.master_headers()).json() == {"nrOfItems": 1}
         _drain()
     delivered = [p["v"] for r in receiver.requests for p in r.json()["points"]]
-    assert delivered == [1, 2]
+    assert delivered == [1, 2, 3]
     assert api.get(f"{base}/deadletters", **tenant.master_headers()).json() == []
 
 

@@ -221,3 +221,25 @@ def test_several_workers_never_deliver_a_stream_twice_at_once(recorder: Recorder
         by_id[delivery_id] += 1
     assert set(by_id.values()) == {1}, "no batch delivered twice"
     assert outbox_status(kind=KIND, targets=["t1"])["t1"].delivered == 600
+
+
+def test_sized_messages_fill_batches_up_to_the_deliverers_items(recorder: Recorder) -> None:
+    with transaction.atomic():
+        outbox_add_many(
+            [
+                Entry(
+                    account_id="acc-1",
+                    kind=KIND,
+                    target="t1",
+                    key="d1",
+                    payloads=[{"v": n} for n in range(5)],
+                    sizes=[4, 4, 6, 20, 1],
+                )
+            ]
+        )
+    assert outbox_status(kind=KIND, targets=["t1"])["t1"].pending == 35
+    assert outbox_deliver() == 35
+    # Up to 10 items a batch, whole messages, and a message over the budget goes alone.
+    assert [[m.payload["v"] for m in b] for b in recorder.batches] == [[0, 1], [2], [3], [4]]
+    assert [m.size for b in recorder.batches for m in b] == [4, 4, 6, 20, 1]
+    assert outbox_status(kind=KIND, targets=["t1"])["t1"].delivered == 35
