@@ -36,11 +36,11 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.db.models import Q
 
 from data.models import DataPoint, Rollup, RollupMark
-from data.store import rollup_marks_append, rollup_marks_take
+from data.store import rollup_marks_append, rollup_marks_take, rollups_recompute
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +225,28 @@ def _coarser(buckets: dict[SeriesKey, set[int]], level: int) -> dict[SeriesKey, 
     return {series: {b - b % level for b in starts} for series, starts in buckets.items()}
 
 
+def _flat(buckets: dict[SeriesKey, set[int]]) -> list[tuple[str, str, str, int]]:
+    return [(a, c, o, b) for (a, c, o), starts in buckets.items() for b in starts]
+
+
+def _recompute_in_database(
+    minutes: dict[SeriesKey, set[int]], hours: dict[SeriesKey, set[int]], days: dict[SeriesKey, set[int]]
+) -> bool:
+    """On PostgreSQL, the three levels in six statements (aggregated where the rows are: some
+    20x less time than through Python); False elsewhere, or when a number is beyond the float
+    range (the statement fails, and Python's arithmetic takes over)."""
+    if connection.vendor != "postgresql":
+        return False
+    try:
+        with transaction.atomic():
+            rollups_recompute(MINUTE, None, _flat(minutes))
+            rollups_recompute(HOUR, MINUTE, _flat(hours))
+            rollups_recompute(DAY, HOUR, _flat(days))
+    except DataError:
+        return False
+    return True
+
+
 def _refresh_lock() -> bool:
     if connection.vendor != "postgresql":
         return True  # SQLite: the write transaction itself is exclusive
@@ -247,10 +269,12 @@ def rollups_refresh(*, batch: int | None = None) -> int:
             for a, c, o, minute in marks:
                 minutes.setdefault((a, c, o), set()).add(minute)
             if minutes:
-                _minutes_recompute(minutes)
                 hours = _coarser(minutes, HOUR)
-                _level_recompute(HOUR, hours)
-                _level_recompute(DAY, _coarser(hours, DAY))
+                days = _coarser(hours, DAY)
+                if not _recompute_in_database(minutes, hours, days):
+                    _minutes_recompute(minutes)
+                    _level_recompute(HOUR, hours)
+                    _level_recompute(DAY, days)
         consumed += len(marks)
         if len(marks) < batch:
             return consumed

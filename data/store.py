@@ -239,3 +239,72 @@ def rollup_marks_take(batch: int) -> list[tuple[str, str, str, int]]:
                 [batch],
             )
         return list(set(cursor.fetchall()))
+
+
+# --- rollups' recomputation on PostgreSQL (data.rollups) ---------------------------------------
+
+_ROLLUP_TABLE = "data_rollup"
+_ROLLUP_SET = ", ".join(
+    f"{c} = EXCLUDED.{c}"
+    for c in ("count", "numbers", "total", "low", "high", "first_at", "first", "last_at", "last")
+)
+_ROLLUP_COLUMNS = (
+    '(account_id, channel, "of", level, bucket, count, numbers, total, low, high, first_at, first, '
+    "last_at, last)"
+)
+_BUCKETS = (
+    "WITH b(a, c, o, k) AS (SELECT DISTINCT * FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], "
+    "%s::bigint[]))"
+)
+# One statement recomputes every bucket of the batch: the minutes from the raw points (expired
+# ones too), a coarser level from the finer one's rows; then removes the buckets left empty.
+# `OFFSET 0` keeps each bucket's rows one index range scan: flattened, the planner merge-joined
+# the whole series against every bucket (21 s instead of 0.1 s for 2,000 minutes).
+_MINUTES_FROM_POINTS = (
+    _BUCKETS + ", s AS (SELECT b.a, b.c, b.o, b.k, count(*) AS count, count(n) AS numbers, sum(n) AS total, "
+    "min(n) AS low, max(n) AS high, min(p.at) AS first_at, (array_agg(p.data ORDER BY p.at))[1] AS first, "
+    "max(p.at) AS last_at, (array_agg(p.data ORDER BY p.at DESC))[1] AS last FROM b CROSS JOIN LATERAL "
+    "(SELECT at, data, CASE WHEN jsonb_typeof(data) = 'number' THEN (data #>> '{{}}')::float8 END AS n "
+    'FROM data_datapoint WHERE account_id = b.a AND channel = b.c AND "of" = b.o AND at >= b.k '
+    "AND at < b.k + {width} OFFSET 0) p GROUP BY 1, 2, 3, 4) "
+    f"INSERT INTO {_ROLLUP_TABLE} {_ROLLUP_COLUMNS} SELECT a, c, o, {{width}}, k, count, numbers, "
+    "total, low, high, first_at, first, last_at, last FROM s "
+    f'ON CONFLICT (account_id, channel, "of", level, bucket) DO UPDATE SET {_ROLLUP_SET}'
+)
+_LEVEL_FROM_FINER = (
+    _BUCKETS + ", s AS (SELECT b.a, b.c, b.o, b.k, sum(r.count) AS count, sum(r.numbers) AS numbers, "
+    "sum(r.total) AS total, min(r.low) AS low, max(r.high) AS high, min(r.first_at) AS first_at, "
+    "(array_agg(r.first ORDER BY r.first_at))[1] AS first, max(r.last_at) AS last_at, "
+    "(array_agg(r.last ORDER BY r.last_at DESC))[1] AS last FROM b CROSS JOIN LATERAL "
+    f'(SELECT * FROM {_ROLLUP_TABLE} WHERE account_id = b.a AND channel = b.c AND "of" = b.o '
+    "AND level = {finer} AND bucket >= b.k AND bucket < b.k + {width} OFFSET 0) r GROUP BY 1, 2, 3, 4) "
+    f"INSERT INTO {_ROLLUP_TABLE} {_ROLLUP_COLUMNS} SELECT a, c, o, {{width}}, k, count, numbers, "
+    "total, low, high, first_at, first, last_at, last FROM s "
+    f'ON CONFLICT (account_id, channel, "of", level, bucket) DO UPDATE SET {_ROLLUP_SET}'
+)
+_EMPTY_AFTER = (
+    _BUCKETS
+    + f' DELETE FROM {_ROLLUP_TABLE} r USING b WHERE r.account_id = b.a AND r.channel = b.c AND r."of" = b.o '
+    "AND r.level = {width} AND r.bucket = b.k AND NOT EXISTS (SELECT 1 FROM {source} x "
+    "WHERE x.account_id = b.a "
+    'AND x.channel = b.c AND x."of" = b.o {finer}AND x.{column} >= b.k AND x.{column} < b.k + {width})'
+)
+
+
+def rollups_recompute(width: int, finer: int | None, keys: Sequence[tuple[str, str, str, int]]) -> None:
+    """Recompute the buckets (account, channel, of, start) of level `width` from the raw points
+    (`finer` None) or from level `finer`, in two statements (PostgreSQL)."""
+    if not keys:
+        return
+    columns = [list(column) for column in zip(*keys, strict=True)]
+    if finer is None:
+        upsert = _MINUTES_FROM_POINTS.format(width=int(width))
+        empty = _EMPTY_AFTER.format(width=int(width), source="data_datapoint", finer="", column="at")
+    else:
+        upsert = _LEVEL_FROM_FINER.format(width=int(width), finer=int(finer))
+        empty = _EMPTY_AFTER.format(
+            width=int(width), source=_ROLLUP_TABLE, finer=f"AND x.level = {int(finer)} ", column="bucket"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(upsert, columns)
+        cursor.execute(empty, columns)
