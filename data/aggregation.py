@@ -345,6 +345,18 @@ def _answer(size: int | None, ref: str, series: Series) -> dict[str, Any]:
 MAX_RAW_SPANS = 100
 
 
+# What of a bucket's summary each aggregator reads (besides the counts).
+_SUMMARY_FIELDS = {
+    "avg": ("total",),
+    "sum": ("total",),
+    "min": ("low",),
+    "max": ("high",),
+    "count": (),
+    "first": ("first_at", "first"),
+    "last": ("last_at", "last"),
+}
+
+
 def _summary_value(name: str, summary: Summary) -> Any:
     """What aggregator `name` makes of a bucket's summary; None: the bucket is left out (a
     numeric aggregator over no number)."""
@@ -395,8 +407,9 @@ def _from_rollups(
             summary = buckets[key] = Summary()
         return summary
 
+    fields = list(_SUMMARY_FIELDS[head.name]) + ([] if step else ["first_at"])
     for bucket, summary in rollup_summaries(
-        account_id=plug.account_id, channel=channel, of=plug.id, spans=spans.rollups
+        account_id=plug.account_id, channel=channel, of=plug.id, spans=spans.rollups, fields=fields
     ):
         into(bucket).add(summary)
     if spans.raw:
@@ -413,6 +426,7 @@ def _from_rollups(
         value = _summary_value(head.name, summary)
         if value is None and head.name in NUMERIC:
             continue
-        assert summary.first_at is not None
-        series.append((key * step if step else summary.first_at, value))
+        t = key * step if step else summary.first_at
+        assert t is not None  # without a sampling the ends were read
+        series.append((t, value))
     return series, sum(s.count for s in buckets.values())

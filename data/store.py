@@ -220,6 +220,12 @@ def rollup_marks_append(rows: Collection[tuple[str, str, str, int]]) -> None:
         )
 
 
+# In series and time order (the marks' index): a batch holds adjacent minutes, so it touches
+# few hours and days. In table order a backlog (a year marked at once) spread each batch over
+# every hour of the year, and each batch recomputed them all.
+_MARK_ORDER = 'ORDER BY account_id, channel, "of", minute'
+
+
 def rollup_marks_take(batch: int) -> list[tuple[str, str, str, int]]:
     """Remove up to `batch` marks and return them (distinct). Inside the caller's transaction: a
     refresh that fails puts them back. A mark committed after this statement began stays for the
@@ -228,13 +234,13 @@ def rollup_marks_take(batch: int) -> list[tuple[str, str, str, int]]:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                f"DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} LIMIT %s "
+                f"DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} {_MARK_ORDER} LIMIT %s "
                 f'FOR UPDATE SKIP LOCKED)) RETURNING account_id, channel, "of", minute',
                 [batch],
             )
         else:
             cursor.execute(
-                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} LIMIT %s) "
+                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} {_MARK_ORDER} LIMIT %s) "
                 f'RETURNING account_id, channel, "of", minute',
                 [batch],
             )
