@@ -343,6 +343,8 @@ def _answer(size: int | None, ref: str, series: Series) -> dict[str, Any]:
 
 # Past this many raw spans (marked minutes not refreshed yet, scattered) the range is read raw.
 MAX_RAW_SPANS = 100
+# Past this many minutes not refreshed yet in the range (a backlog), it is read raw at once.
+MAX_MARKED = 2_000
 
 
 # What of a bucket's summary each aggregator reads (besides the counts).
@@ -393,7 +395,11 @@ def _from_rollups(
     hi = (now if query.end is None else query.end) + 1  # the end is inclusive
     if hi - lo < levels[-1]:
         return None
-    marked = marked_minutes(account_id=plug.account_id, channel=channel, of=plug.id, lo=lo, hi=hi)
+    marked = marked_minutes(
+        account_id=plug.account_id, channel=channel, of=plug.id, lo=lo, hi=hi, limit=MAX_MARKED
+    )
+    if marked is None:
+        return None
     spans = cover(lo, hi, levels, marked)
     if not spans.rollups or len(spans.raw) > MAX_RAW_SPANS:
         return None

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -336,7 +337,8 @@ def cover(lo: int, hi: int, levels: Sequence[int], marked: Sequence[int]) -> Cov
             return
         split(lo, first, depth + 1)
         run = first
-        for bucket in sorted({m - m % level for m in marked if first <= m < last}):
+        inside = marked[bisect_left(marked, first) : bisect_left(marked, last)]
+        for bucket in sorted({m - m % level for m in inside}):
             if run < bucket:
                 rollups.append((level, run, bucket))
             split(bucket, bucket + level, depth + 1)
@@ -349,12 +351,16 @@ def cover(lo: int, hi: int, levels: Sequence[int], marked: Sequence[int]) -> Cov
     return Cover(rollups, raw)
 
 
-def marked_minutes(*, account_id: str, channel: str, of: str, lo: int, hi: int) -> list[int]:
-    """The series' minutes in [lo, hi) still marked (their rollups may be stale), in order."""
+def marked_minutes(
+    *, account_id: str, channel: str, of: str, lo: int, hi: int, limit: int
+) -> list[int] | None:
+    """The series' minutes in [lo, hi) still marked (their rollups may be stale), in order; None
+    when there are more than `limit` (a backlog not refreshed yet: the reader goes raw)."""
     rows = RollupMark.objects.filter(
         account_id=account_id, channel=channel, of=of, minute__gte=lo - lo % MINUTE, minute__lt=hi
     )
-    return sorted(set(rows.values_list("minute", flat=True)))
+    minutes = list(rows.order_by("minute").values_list("minute", flat=True).distinct()[: limit + 1])
+    return None if len(minutes) > limit else minutes
 
 
 def rollup_summaries(
