@@ -20,7 +20,13 @@ from devices.models import Control, DeviceProfile, Plug
 from devices.selectors import profiles_of, subaccounts_of, user_resolve, users_of
 from devices.services.accounts import ROLES, subaccount_create, user_create, user_delete, user_update
 from devices.services.fields import PlugError
-from devices.services.profiles import ProfileFields, effective_properties, profile_create, profile_delete
+from devices.services.profiles import (
+    ProfileFields,
+    effective_properties,
+    profile_create,
+    profile_delete,
+    profile_update,
+)
 from plugboard.console.session import console_page, subaccount_leave, subaccount_open
 from plugboard.principals import Principal
 
@@ -35,6 +41,12 @@ def _principal(request: HttpRequest) -> Principal:
 class ProfileCreateForm(forms.Form):
     name = forms.CharField(label="Name", max_length=64)
     base = forms.CharField(label="Base profile (optional: its name or id)", required=False, max_length=64)
+
+
+class ProfileEditForm(forms.Form):
+    friendly_name = forms.CharField(label="Friendly name", required=False, max_length=120)
+    description = forms.CharField(label="Description", required=False, max_length=2000)
+    base = forms.CharField(label="Base profile (its name or id; empty: none)", required=False, max_length=64)
 
 
 class UserCreateForm(forms.Form):
@@ -85,23 +97,52 @@ def _profile(principal: Principal, profile_id: str) -> DeviceProfile:
     return profile
 
 
-@console_page
-@require_GET
-def profile_page(request: HttpRequest, profile_id: str) -> HttpResponse:
-    """A profile: the properties its devices inherit (its own and its base profiles'), and the
-    devices made from it."""
-    profile = _profile(_principal(request), profile_id)
-    declared = sorted(effective_properties(profile).values(), key=lambda p: p.name.lower())
+def _profile_form(profile: DeviceProfile, data: Any = None) -> ProfileEditForm:
+    base = profile.base_profile.name if profile.base_profile else ""
+    initial = {"friendly_name": profile.friendly_name, "description": profile.description, "base": base}
+    return ProfileEditForm(data, initial=initial)
+
+
+def _profile_answer(
+    request: HttpRequest, profile: DeviceProfile, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    """A profile: the properties its devices inherit (its own and its base profiles'), the
+    devices made from it, its settings form."""
     devices = Plug.objects.filter(profile=profile).order_by("name", "id").only("id", "name", "connected")
     context = {
         "profile": profile,
-        "declared": declared,
+        "declared": sorted(effective_properties(profile).values(), key=lambda p: p.name.lower()),
         "devices": list(devices[:LISTED]),
         "device_count": devices.count(),
-        "error": request.GET.get("error", "")[:300],
+        "form": _profile_form(profile),
         "section": "profiles",
+        **extra,
     }
-    return render(request, "console/profile.html", context)
+    return render(request, "console/profile.html", context, status=status)
+
+
+@console_page
+@require_http_methods(["GET", "POST"])
+def profile_page(request: HttpRequest, profile_id: str) -> HttpResponse:
+    """GET: the profile. POST: its friendly name, description and base, through `profile_update`."""
+    principal = _principal(request)
+    profile = _profile(principal, profile_id)
+    if request.method == "GET":
+        return _profile_answer(request, profile)
+    form = _profile_form(profile, request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        fields = ProfileFields(
+            friendly_name=data["friendly_name"],
+            description=data["description"],
+            base_profile=data["base"] or None,
+        )
+        try:
+            profile_update(principal=principal, profile=profile, fields=fields)
+            return redirect("console:profile", profile_id=profile.id)
+        except PlugError as exc:
+            form.add_error(None, str(exc.detail))
+    return _profile_answer(request, profile, form=form, status=400)
 
 
 @console_page
@@ -112,11 +153,7 @@ def profile_delete_page(request: HttpRequest, profile_id: str) -> HttpResponse:
     try:
         profile_delete(principal=principal, profile=profile)
     except PlugError as exc:
-        context: dict[str, Any] = {"profile": profile, "error": str(exc.detail), "section": "profiles"}
-        context["declared"] = sorted(effective_properties(profile).values(), key=lambda p: p.name.lower())
-        devices = Plug.objects.filter(profile=profile).order_by("name", "id")
-        context.update(devices=list(devices[:LISTED]), device_count=devices.count())
-        return render(request, "console/profile.html", context, status=exc.status_code)
+        return _profile_answer(request, profile, error=str(exc.detail), status=exc.status_code)
     return redirect("console:profiles")
 
 

@@ -46,6 +46,15 @@ def test_device_profiles_list_create_show_and_delete(tenant: Tenant, other_tenan
     assert client.post(f"/console/profiles/{theirs.id}/delete/").status_code == 404
     assert DeviceProfile.objects.filter(id=theirs.id).exists()
     v2 = DeviceProfile.objects.get(name="thermostat-v2")
+    # Edited through profile_update: a base that would make a loop is the service's refusal.
+    edit = {"friendly_name": "Thermostat, first model", "description": "wall-mounted", "base": ""}
+    assert client.post(f"/console/profiles/{profile.id}/", edit).status_code == 302
+    profile.refresh_from_db()
+    assert (profile.friendly_name, profile.description) == ("Thermostat, first model", "wall-mounted")
+    loop = client.post(f"/console/profiles/{profile.id}/", {**edit, "base": "thermostat-v2"})
+    assert loop.status_code == 400 and 'role="alert"' in loop.content.decode()
+    profile.refresh_from_db()
+    assert profile.base_profile_id is None
     assert client.post(f"/console/profiles/{v2.id}/delete/")["Location"] == "/console/profiles/"
     assert not DeviceProfile.objects.filter(id=v2.id).exists()
 
