@@ -21,7 +21,7 @@ from devices.models import Plug, Property
 from devices.presenters import STATUS_TO_V3
 from devices.services.fields import NAME_RE
 from devices.v3_bodies import CONTEXT_TYPES, PROPERTY_TYPES
-from devices.v3_shapes import AccountSettings
+from devices.v3_shapes import AccountSettings, UserChange, UserIn
 from plugboard.property_dialect import MAX_PAGE_SIZE
 from plugboard.schema import (
     ACCOUNT_CREDENTIALS,
@@ -990,26 +990,6 @@ class UserMadeSerializer(UserSerializer):
         ref_name = "UserMade"
 
 
-class UserInSerializer(serializers.Serializer):
-    email = serializers.EmailField()
-    role = serializers.ChoiceField(ROLE_WORDS, help_text="admin: the account; developer, viewer: scoped")
-    name = serializers.CharField(required=False, allow_blank=True, max_length=120)
-
-    class Meta:
-        ref_name = "UserIn"
-
-
-class UserChangeSerializer(UserInSerializer):
-    email = serializers.EmailField(required=False)
-    role = serializers.ChoiceField(ROLE_WORDS, required=False)
-    status = serializers.ChoiceField(
-        ["active", "disabled"], required=False, help_text="disabled: its key stops"
-    )
-
-    class Meta:
-        ref_name = "UserChange"
-
-
 class SubaccountMadeSerializer(AccountSerializer):
     user = UserSerializer(allow_null=True, help_text="the sub-account's administrator (null without one)")
     apiKey = _NEW_KEY.__class__(
@@ -1054,7 +1034,7 @@ user_list = {
     ),
     "post": extend_schema(
         summary="Create a user and its user key (the secret is shown this once)",
-        request=json_body(UserInSerializer),
+        request=json_body(UserIn),
         auth=ACCOUNT_CREDENTIALS,
         responses={201: UserMadeSerializer, **property_errors(409)},
         examples=[example("developer", {"email": "dev@example.com", "role": "developer", "name": "Dev"})],
@@ -1070,7 +1050,7 @@ user = {
     "put": extend_schema(
         summary="Change a user (the fields the body names)",
         parameters=[USER_REF],
-        request=json_body(UserChangeSerializer),
+        request=json_body(UserChange),
         auth=ACCOUNT_CREDENTIALS,
         responses={200: UserSerializer, **property_errors(409)},
         examples=[example("viewer", {"role": "viewer"})],

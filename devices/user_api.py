@@ -19,7 +19,7 @@ from devices import schema_docs as docs
 from devices.presenters import key_json, user_json
 from devices.selectors import user_resolve, users_of
 from devices.services import accounts
-from devices.v3_bodies import body_object, user_fields
+from devices.v3_shapes import UserChange, UserIn
 from plugboard.errors import ApiError
 from plugboard.models import ApiKey, User
 from plugboard.property_dialect import PropertyDialectView, page
@@ -43,9 +43,7 @@ class UserListView(UserManagementView):
 
     def post(self, request: Request, **_: Any) -> Response:
         self.manager_only()
-        made = accounts.user_create(
-            principal=self.principal, **user_fields(body_object(request), creating=True)
-        )
+        made = accounts.user_create(principal=self.principal, **UserIn.read(request))
         # The key's secret is shown this once; it is stored only as a keyed digest.
         return Response(
             {**user_json(made.user), "apiKey": {"id": made.key.id, "secret": made.secret}}, status=201
@@ -59,9 +57,7 @@ class UserView(UserManagementView):
 
     def put(self, request: Request, user_id: str, **_: Any) -> Response:
         user = self.user(user_id)
-        changed = accounts.user_update(
-            principal=self.principal, user=user, **user_fields(body_object(request), creating=False)
-        )
+        changed = accounts.user_update(principal=self.principal, user=user, **UserChange.read(request))
         return Response(user_json(changed))
 
     def delete(self, request: Request, user_id: str, **_: Any) -> Response:

@@ -7,8 +7,7 @@ touches the database except to resolve the plugs a body names.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 from rest_framework.request import Request
 
@@ -22,8 +21,6 @@ from plugboard.errors import ApiError
 from plugboard.models import ApiKey
 from plugboard.parsers import MAX_INT, is_json_number
 from plugboard.principals import Principal
-
-T = TypeVar("T")
 
 STATUS_FROM_V3 = {v3: plug for plug, v3 in STATUS_TO_V3.items()}
 STATUS_FROM_V3["disabed"] = Plug.Status.DISABLED  # the Connio Python SDK's constant says so
@@ -114,14 +111,6 @@ def body_object(request: Request) -> dict[str, Any]:
     if not isinstance(request.data, dict):
         raise ApiError(400, "the body must be a JSON object")
     return request.data
-
-
-def word_meaning(value: Any, words: Mapping[str, T], message: str) -> T:
-    """What the word `value` means in `words`; a 400 for anything else, of whatever JSON type
-    (a list or an object cannot even be looked up)."""
-    if not isinstance(value, str) or value not in words:
-        raise ApiError(400, message)
-    return words[value]
 
 
 def refuse_unknown(body: dict[str, Any], known: frozenset[str]) -> None:
@@ -346,29 +335,6 @@ def apiclient_context(principal: Principal, value: Any) -> tuple[str, list[str],
 
 
 # --- users and sub-accounts ----------------------------------------------------------------------
-
-USER_FIELDS = frozenset({"email", "role", "name"})
-USER_STATUS = {"active": True, "disabled": False}
-# The user object's fields Plugboard keeps no value for: sent back from a GET, they are ignored.
-USER_ECHOED = frozenset({"description", "tags", "locale", "timezone", "prefs", "avatarUrl"})
-
-
-def user_fields(body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
-    """A user's create or change body, as `devices.services.accounts` takes it: on create
-    `email` and `role` are required; a change names what it changes (and `status`)."""
-    if "password" in body:
-        raise ApiError(400, "users have no password here: they sign in with their user key")
-    known = USER_FIELDS if creating else USER_FIELDS | {"status"}
-    refuse_unknown(body, known | USER_ECHOED)
-    if creating:
-        missing = [f for f in ("email", "role") if body.get(f) is None]
-        if missing:
-            raise ApiError(400, f"{' and '.join(missing)} required: {{email, role, name?}}")
-    fields = {f: body[f] for f in USER_FIELDS if f in body}
-    if "status" in body:
-        fields["is_active"] = word_meaning(body["status"], USER_STATUS, "status must be active or disabled")
-    return fields
-
 
 SUBACCOUNT_FIELDS = frozenset(
     {"name", "friendlyName", "user", "tags", "description", "plan", "owner", "defaultRetention"}

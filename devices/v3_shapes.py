@@ -3,7 +3,8 @@ body its view receives — a wrong JSON type in any field is a 400 in the dialec
 by construction — and is the object drf-spectacular documents, so the schema and the
 validation cannot drift apart. Connio's words are mapped to plug words by `source`.
 
-Converted so far: the account's settings (`PUT`/`PATCH /v3/accounts/{acc}`). The other
+Converted so far: the account's settings (`PUT`/`PATCH /v3/accounts/{acc}`) and a user's
+create and change bodies (`POST /v3/users`, `PUT /v3/users/{id}`). The other
 management bodies are still read by `devices.v3_bodies` and documented by
 `devices.schema_docs` (README, "Wire shapes").
 """
@@ -20,6 +21,15 @@ from plugboard.errors import ApiError
 
 class Text(serializers.CharField):
     """A JSON string: a number or a boolean is refused, not turned into text."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
+
+
+class Email(serializers.EmailField):
+    """An email address, as a JSON string (the services check it again and lower its case)."""
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
@@ -92,3 +102,44 @@ class AccountSettings(Body):
 
     class Meta:
         ref_name = "AccountSettings"
+
+
+ROLES = ["admin", "developer", "viewer"]
+# The user object's fields Plugboard keeps no value for: sent back from a GET, they are ignored.
+USER_ECHOED = frozenset({"status", "description", "tags", "locale", "timezone", "prefs", "avatarUrl"})
+
+
+class UserIn(Body):
+    """`POST /v3/users`: a user of the account, with the user key the answer shows once."""
+
+    echoed = USER_ECHOED - {"status"}
+
+    email = Email(max_length=254)
+    role = Word({r: r for r in ROLES}, help_text="admin: the account; developer, viewer: scoped")
+    name = Text(required=False, allow_blank=True, allow_null=True, max_length=120)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, dict) and "password" in data:
+            raise ApiError(400, "users have no password here: they sign in with their user key")
+        return super().to_internal_value(data)
+
+    class Meta:
+        ref_name = "UserIn"
+
+
+class UserChange(UserIn):
+    """`PUT /v3/users/{id}`: changes what the body names."""
+
+    echoed = USER_ECHOED - {"status"}
+
+    email = Email(max_length=254, required=False)
+    role = Word({r: r for r in ROLES}, required=False)
+    status = Word(
+        {"active": True, "disabled": False},
+        required=False,
+        source="is_active",
+        help_text="disabled: its key stops",
+    )
+
+    class Meta:
+        ref_name = "UserChange"
