@@ -239,7 +239,7 @@
     refill("rejections", msg.rejections, "No rejection logged.", function (r) {
       var name = el("td"), why = el("td"); name.append(link(r.plug, r.name));
       why.append(el("code", r.code), " " + r.message);
-      return [timeCell(r.at), name, el("td", r.property), why];
+      return [timeCell(r.at), name, el("td", r.property, "opt"), why];
     });
   }
 
