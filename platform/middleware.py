@@ -81,6 +81,21 @@ def _query_holds_nul(request: HttpRequest) -> bool:
     return any("\x00" in key or any("\x00" in v for v in values) for key, values in request.GET.lists())
 
 
+class ContentSecurityPolicyMiddleware:
+    """`Content-Security-Policy` (settings.CONTENT_SECURITY_POLICY) on every HTML answer: the
+    console, the admin, the API docs and the landing page. The API's JSON answers need none."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.policy = settings.CONTENT_SECURITY_POLICY
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.get("Content-Type", "").startswith("text/html"):
+            response.headers.setdefault("Content-Security-Policy", self.policy)
+        return response
+
+
 class AccessLogMiddleware:
     """One JSON line per HTTP request on the `plugboard.access` logger (INFO): `method`, `path`
     (without the query string, which may carry anything), `status`, `duration_ms` and

@@ -79,6 +79,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: it times and logs every request, refusals of the guards below included.
     "plugboard.middleware.AccessLogMiddleware",
+    # Every HTML page (console, admin, API docs, landing) gets the Content-Security-Policy.
+    "plugboard.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files answered before sessions, CSRF or the API guard look at the request.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -90,6 +92,16 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# The pages' Content-Security-Policy: scripts, styles, fonts, frames and connections (the
+# console's live WebSocket included: 'self' covers ws:/wss: of this origin) from this origin
+# only, no inline script or style anywhere (the pages hold none: the console's and the admin's
+# scripts are files, the Swagger UI's init script is served as a file), images from here or
+# data: URLs (Swagger UI's icons), no plugin, no framing by another site.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 
 ROOT_URLCONF = "plugboard.urls"
 ASGI_APPLICATION = "plugboard.asgi.application"

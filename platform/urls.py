@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.decorators.cache import cache_page
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from devices.account_api import AccountView
 from plugboard.console.views import landing
@@ -27,7 +27,8 @@ urlpatterns = [
     path("console/", include("plugboard.console.urls")),
     # The schema is the same until the code changes: build it once an hour, not per request.
     path("api/schema/", cache_page(3600)(SpectacularAPIView.as_view()), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # The split view serves Swagger UI's init script as a file (`?script`): no inline script.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("iot/", include("devices.urls_channel")),
     path("iot/", include("data.urls_channel")),
     # The account itself (its settings); every other /v3/ path is under it, and also under /v3/.
