@@ -324,7 +324,11 @@ def main() -> int:
                         "exchange": exchange,
                     }
                 connector(platform, world["app"], body)
-                time.sleep(6)  # every server process reloads its map of watched devices (≤ 5 s)
+                # The server reloads its map of watched devices at a write at least 1 s after the
+                # change: one untimed write per device (not counted: plain values), then a pause.
+                time.sleep(1.5)
+                ingest(platform.http_port, world["watched"], args.devices, 1, args.devices, base - 10**8)
+                time.sleep(1.5)
                 _, delivered0 = outbox_counts(platform)
                 with meters.CpuMeter(platform, extra={"worker": worker.pid}) as meter:
                     sent = steady(platform.http_port, world["watched"], args.rate, args.seconds)
