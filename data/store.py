@@ -227,9 +227,9 @@ _MARK_ORDER = 'ORDER BY account_id, channel, "of", minute'
 
 
 def rollup_marks_take(batch: int) -> list[tuple[str, str, str, int]]:
-    """Remove up to `batch` marks and return them (distinct). Inside the caller's transaction: a
-    refresh that fails puts them back. A mark committed after this statement began stays for the
-    next refresh, so a write is never missed."""
+    """Remove up to `batch` marks and return them (a minute may come more than once). Inside the
+    caller's transaction: a refresh that fails puts them back. A mark committed after this
+    statement began stays for the next refresh, so a write is never missed."""
     table = RollupMark._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -244,7 +244,7 @@ def rollup_marks_take(batch: int) -> list[tuple[str, str, str, int]]:
                 f'RETURNING account_id, channel, "of", minute',
                 [batch],
             )
-        return list(set(cursor.fetchall()))
+        return cursor.fetchall()  # duplicates too: the caller stops on a short batch
 
 
 # --- rollups' recomputation on PostgreSQL (data.rollups) ---------------------------------------

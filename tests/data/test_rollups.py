@@ -255,3 +255,13 @@ def test_a_null_value_overwritten_is_still_a_value_for_first_and_last(thing: Enr
     write(thing, "t", [(T0, None), (T0 + 1, 2)])  # the key taken: the upsert path
     assert run(thing, "t", "first", 90_000, None, T0 + DAY) == (2, [(iso(T0), None)])
     assert run(thing, "t", "first", None, None, T0 + DAY) == (2, [(iso(T0), None)])
+
+
+@pytest.mark.django_db
+def test_the_refresh_drains_every_mark_even_when_a_batch_repeats_a_minute(thing: Enrolled) -> None:
+    write(thing, "t", [(T0, 1)])
+    write(thing, "t", [(T0 + 1, 2)])  # the same minute marked twice
+    write(thing, "t", [(T0 + MINUTE, 3), (T0 + 2 * MINUTE, 4), (T0 + 3 * MINUTE, 5)])
+    assert rollups_refresh(batch=2) == 5
+    assert not RollupMark.objects.exists()
+    assert Rollup.objects.get(level=HOUR, bucket=T0).count == 5
