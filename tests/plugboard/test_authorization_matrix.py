@@ -29,6 +29,7 @@ from django.db import connection, models, transaction
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from rest_framework.test import APIClient
 
+from alerts.models import Alert, Incident
 from data.models import DataPoint
 from devices.models import Control, DeviceLogEntry, DeviceProfile, Plug, ProfileProperty, Property
 from devices.services.plugs import plug_create, template_create
@@ -122,6 +123,8 @@ class Alpha:
     user_id: str = ""  # A's developer user
     subaccount_id: str = ""  # A's sub-account
     connector_id: str = ""  # A's data connector (on A's app)
+    alert_id: str = ""  # A's alert on its thing
+    incident_id: str = ""  # that alert's open incident
 
 
 @dataclass
@@ -205,6 +208,15 @@ def _alpha() -> Alpha:
         },
     )
     secrets.append("alpha-broker-pw")
+    alert = Alert.objects.create(
+        account=account,
+        owner_id=thing.plug.id,
+        name="alpha-alert",
+        description=f"{MARK}-alert",
+        trigger="temperature",
+        conditions=[{"severity": "critical", "expression": {"operation": "always"}, "handlers": []}],
+    )
+    incident = Incident.objects.create(account=account, alert=alert, plug=thing.plug, severity="critical")
     return Alpha(
         account,
         thing,
@@ -219,6 +231,8 @@ def _alpha() -> Alpha:
         user.id,
         sub.id,
         connector.id,
+        alert.id,
+        incident.id,
     )
 
 
@@ -415,6 +429,8 @@ def _namings(route: Route, alpha: Alpha) -> Iterator[tuple[str, dict[str, str]]]
         "key": {"A's prop key": "label"},
         "user_id": {"A's user id": alpha.user_id},
         "connector_id": {"A's data connector id": alpha.connector_id},
+        "alert_id": {"A's alert id": alpha.alert_id},
+        "incident_id": {"A's incident id": alpha.incident_id},
     }
     if "/deviceprofiles/" in route.template:
         forms["ref"] = profile_refs
