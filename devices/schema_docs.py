@@ -21,7 +21,7 @@ from devices.models import Plug, Property
 from devices.presenters import STATUS_TO_V3
 from devices.services.fields import NAME_RE
 from devices.v3_bodies import CONTEXT_TYPES, PROPERTY_TYPES
-from devices.v3_shapes import AccountSettings, UserChange, UserIn
+from devices.v3_shapes import AccountSettings, SubaccountIn, UserChange, UserIn
 from plugboard.property_dialect import MAX_PAGE_SIZE
 from plugboard.schema import (
     ACCOUNT_CREDENTIALS,
@@ -1000,30 +1000,6 @@ class SubaccountMadeSerializer(AccountSerializer):
         ref_name = "SubaccountMade"
 
 
-class SubaccountInSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=120)
-    friendlyName = serializers.CharField(required=False, allow_blank=True, max_length=120)
-    user = inline_serializer(
-        "SubaccountAdmin",
-        {
-            "email": serializers.EmailField(help_text="also the sub-account's email (unique)"),
-            "role": serializers.ChoiceField(["admin"], required=False, allow_null=True),
-            "name": serializers.CharField(required=False, allow_null=True, allow_blank=True),
-        },
-        required=False,
-        allow_null=True,
-        help_text="the sub-account's administrator (optional: without one the sub-account has no email)",
-    )
-    tags = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
-    description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
-    defaultRetention = RetentionIn(required=False)
-    plan = serializers.JSONField(required=False, allow_null=True, help_text="null only: no plans here")
-    owner = serializers.CharField(required=False, allow_null=True, help_text="the caller's account, if given")
-
-    class Meta:
-        ref_name = "SubaccountIn"
-
-
 USER_REF = path_param("user_id", "a user id (`_usr_…`)")
 user_list = {
     "get": extend_schema(
@@ -1086,7 +1062,7 @@ subaccount_list = {
     ),
     "post": extend_schema(
         summary="Create a sub-account with its administrator (whose key's secret is shown this once)",
-        request=json_body(SubaccountInSerializer),
+        request=json_body(SubaccountIn),
         auth=ACCOUNT_CREDENTIALS,
         responses={201: SubaccountMadeSerializer, **property_errors(409)},
         examples=[

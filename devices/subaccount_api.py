@@ -21,7 +21,7 @@ from devices import schema_docs as docs
 from devices.presenters import account_json, user_json
 from devices.selectors import subaccounts_of
 from devices.services.accounts import subaccount_create
-from devices.v3_bodies import body_object, subaccount_fields
+from devices.v3_shapes import SubaccountIn
 from plugboard.errors import ApiError
 from plugboard.property_dialect import PropertyDialectView, page
 
@@ -38,9 +38,8 @@ class SubaccountListView(PropertyDialectView):
             raise ApiError(
                 403, "only the account (master password or an admin's user key) creates sub-accounts"
             )
-        made = subaccount_create(
-            principal=self.principal, **subaccount_fields(self.principal, body_object(request))
-        )
+        body = SubaccountIn.read(request, principal=self.principal)
+        made = subaccount_create(principal=self.principal, **SubaccountIn.fields_of(body))
         admin = made.admin
         return Response(
             {

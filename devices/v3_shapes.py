@@ -3,8 +3,9 @@ body its view receives — a wrong JSON type in any field is a 400 in the dialec
 by construction — and is the object drf-spectacular documents, so the schema and the
 validation cannot drift apart. Connio's words are mapped to plug words by `source`.
 
-Converted so far: the account's settings (`PUT`/`PATCH /v3/accounts/{acc}`) and a user's
-create and change bodies (`POST /v3/users`, `PUT /v3/users/{id}`). The other
+Converted so far: the account's settings (`PUT`/`PATCH /v3/accounts/{acc}`), a user's create
+and change bodies (`POST /v3/users`, `PUT /v3/users/{id}`) and a sub-account's create
+(`POST /v3/accounts`). The other
 management bodies are still read by `devices.v3_bodies` and documented by
 `devices.schema_docs` (README, "Wire shapes").
 """
@@ -60,20 +61,20 @@ class Body(serializers.Serializer):
     """A JSON object body naming only the fields declared, or the read-only fields of the object
     a client sends back unchanged from a GET (`echoed`, ignored)."""
 
-    echoed: frozenset[str] = frozenset()
+    echoed: frozenset[str] = READ_ONLY
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):
-            raise ApiError(400, "the body must be a JSON object")
-        unknown = sorted(set(data) - set(self.fields) - self.echoed - READ_ONLY)
+            raise ApiError(400, f"{self.field_name or 'the body'} must be a JSON object")
+        unknown = sorted(set(data) - set(self.fields) - self.echoed)
         if unknown:
             raise ApiError(400, f"unknown field(s): {', '.join(unknown)}")
         return dict(super().to_internal_value(data))
 
     @classmethod
-    def read(cls, request: Any) -> dict[str, Any]:
+    def read(cls, request: Any, **context: Any) -> dict[str, Any]:
         """The request's body in plug words (`source`), only the fields it names."""
-        shape = cls(data=body_object(request))
+        shape = cls(data=body_object(request), context=context)
         shape.is_valid(raise_exception=True)
         return dict(shape.validated_data)
 
@@ -83,7 +84,7 @@ class AccountSettings(Body):
     SDK's update PUTs just what it changes); `null` clears `defaultRetention`. `status` is a
     sub-account's, changed by its parent only."""
 
-    echoed = frozenset({"name", "email", "plan", "locked", "ownerId"})
+    echoed = READ_ONLY | {"name", "email", "plan", "locked", "ownerId"}
 
     defaultRetention = Retention(
         required=False, allow_null=True, source="default_retention", help_text="null: none"
@@ -112,7 +113,7 @@ USER_ECHOED = frozenset({"status", "description", "tags", "locale", "timezone", 
 class UserIn(Body):
     """`POST /v3/users`: a user of the account, with the user key the answer shows once."""
 
-    echoed = USER_ECHOED - {"status"}
+    echoed = READ_ONLY | (USER_ECHOED - {"status"})
 
     email = Email(max_length=254)
     role = Word({r: r for r in ROLES}, help_text="admin: the account; developer, viewer: scoped")
@@ -130,7 +131,7 @@ class UserIn(Body):
 class UserChange(UserIn):
     """`PUT /v3/users/{id}`: changes what the body names."""
 
-    echoed = USER_ECHOED - {"status"}
+    echoed = READ_ONLY | (USER_ECHOED - {"status"})
 
     email = Email(max_length=254, required=False)
     role = Word({r: r for r in ROLES}, required=False)
@@ -143,3 +144,62 @@ class UserChange(UserIn):
 
     class Meta:
         ref_name = "UserChange"
+
+
+class SubaccountAdmin(Body):
+    """A sub-account's administrator: its email becomes the sub-account's."""
+
+    echoed = frozenset()
+
+    email = Email(max_length=254, help_text="also the sub-account's email (unique)")
+    role = Word({"admin": "admin"}, required=False, allow_null=True)
+    name = Text(required=False, allow_blank=True, allow_null=True, max_length=120)
+
+    class Meta:
+        ref_name = "SubaccountAdmin"
+
+
+class SubaccountIn(Body):
+    """`POST /v3/accounts` (Connio's account create): a name alone makes one (SPEC §6); with
+    `user`, its administrator. `owner` may only name the account the caller acts in (the
+    `principal` in the context), and `plan` must be null (no plans here)."""
+
+    name = Text(max_length=120)
+    friendlyName = Text(
+        required=False, allow_blank=True, allow_null=True, max_length=120, source="friendly_name"
+    )
+    user = SubaccountAdmin(
+        required=False,
+        allow_null=True,
+        help_text="the sub-account's administrator (optional: without one the sub-account has no email)",
+    )
+    tags = serializers.ListField(child=Text(), required=False, allow_null=True)
+    description = Text(required=False, allow_blank=True, allow_null=True)
+    defaultRetention = Retention(required=False, allow_null=True, source="default_retention")
+    plan = serializers.JSONField(required=False, allow_null=True, help_text="null only: no plans here")
+    owner = Text(required=False, allow_null=True, help_text="the caller's account, if given")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("plan") is not None:
+            raise ApiError(400, "plans are not kept here: plan must be null or left out")
+        owner = attrs.get("owner")
+        if owner is not None and owner not in ("_this_", self.context["principal"].account_id):
+            raise ApiError(404, f"no account {owner}")
+        return attrs
+
+    @staticmethod
+    def fields_of(body: dict[str, Any]) -> dict[str, Any]:
+        """What `devices.services.accounts.subaccount_create` takes."""
+        admin = body.get("user") or {}
+        return {
+            "name": body["name"],
+            "friendly_name": body.get("friendly_name") or "",
+            "description": body.get("description") or "",
+            "tags": body.get("tags"),
+            "admin_email": admin.get("email"),
+            "admin_name": admin.get("name") or "",
+            "default_retention": body.get("default_retention"),
+        }
+
+    class Meta:
+        ref_name = "SubaccountIn"
