@@ -78,6 +78,7 @@ def _received(receiver: HttpReceiver) -> dict[str, list[int]]:
     return per_key
 
 
+@pytest.mark.timeout(300)  # two workers started under a shared machine's load
 def test_receiver_down_then_up_two_workers(tmp_path: Path, receiver: HttpReceiver) -> None:
     workers = [_worker(tmp_path, "w1"), _worker(tmp_path, "w2")]
     try:
@@ -100,6 +101,7 @@ def test_receiver_down_then_up_two_workers(tmp_path: Path, receiver: HttpReceive
     assert status().delivered == 240 and status().pending == 0
 
 
+@pytest.mark.timeout(300)  # a claim lapses (7 s) and a second worker starts
 def test_a_worker_killed_mid_batch_loses_nothing(tmp_path: Path, receiver: HttpReceiver) -> None:
     first = _worker(tmp_path, "w1")
     second = None
