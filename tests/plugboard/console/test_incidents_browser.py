@@ -37,7 +37,7 @@ def test_incidents_live_ack_and_clear(console_server: ServerProcess, browser: An
         page.get_by_label("Master password").fill(tenant.password)
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url("**/console/")
-        page.get_by_role("link", name="Incidents").click()
+        page.get_by_role("link", name="Incidents", exact=True).click()
         page.wait_for_url("**/console/incidents/")
         expect(page.locator("#incidents tbody")).to_contain_text("No incident.")
         expect(page.locator("body")).to_have_attribute("data-live-state", "open")
