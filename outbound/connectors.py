@@ -192,6 +192,13 @@ def connector_status(*, connectors: Sequence[DataConnector]) -> dict[str, Target
     return outbox_status(kind=KIND, targets=[c.id for c in connectors])
 
 
+def connectors_with_status(*, app: Plug) -> list[tuple[DataConnector, TargetStatus]]:
+    """An app's connectors each with its delivery status (the console's table): four queries."""
+    connectors = connectors_of(app=app)
+    status = connector_status(connectors=connectors)
+    return [(c, status[c.id]) for c in connectors]
+
+
 def connector_create(*, app: Plug, body: dict[str, Any]) -> DataConnector:
     """A new connector of `app` from a validated body; at most MAX_PER_APP per app."""
     kind = body.get("type")

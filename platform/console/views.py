@@ -31,6 +31,7 @@ from devices.selectors import property_resolve
 from devices.services.fields import PlugError
 from devices.services.management import property_update
 from devices.services.plugs import device_key_regenerate, plug_create, plug_update
+from outbound.connectors import connectors_with_status
 from plugboard.console import selectors
 from plugboard.console.forms import (
     WINDOW_CHOICES,
@@ -327,6 +328,8 @@ def _plug_context(request: HttpRequest, plug: Plug, **extra: Any) -> dict[str, A
         "protected_count": len(properties) - len(commandable),
         "may_administer": access.may_administer_plug(_principal(request), plug),
         "alerts": alerts_applying(plug_id=plug.id, profile_id=plug.profile_id, account_id=plug.account_id),
+        # An app's data connectors and their delivery status (a thing has none).
+        "connectors": connectors_with_status(app=plug) if plug.kind == Plug.Kind.CONTROLLER else [],
         "incidents": list(incidents_of(principal=_principal(request), device=plug.id, status="open")),
         "live_path": f"/console/live/{plug.id}",
         "section": "plugs",

@@ -393,3 +393,19 @@ def test_amqp_connector_publishes_to_the_exchange(
         (f"{thing.plug.id}.humidity", 30),
     ]
     assert got[0][1].headers["x-plugboard-delivery"] == got[1][1].headers["x-plugboard-delivery"]
+
+
+@LOCAL
+def test_the_console_shows_an_apps_connectors_with_their_status(
+    api: APIClient, tenant: Tenant, thing: Enrolled, app: dict[str, Any], receiver: HttpReceiver
+) -> None:
+    from tests.plugboard.console.test_pages import signed_in
+
+    made = _create(api, tenant, {"type": "http", "url": receiver.url}).json()
+    _write(api, thing, {"temperature": 1, "humidity": 2})
+    _drain()
+    page = signed_in(tenant).get(f"/console/plugs/{app['id']}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    row = html[html.index(f'data-connector="{made["id"]}"') :].split("</tr>")[0]
+    assert "http" in row and receiver.url in row and "<td>2</td>" in row
