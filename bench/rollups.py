@@ -143,6 +143,7 @@ def main() -> int:
         "startAbsolute": first,
         "endAbsolute": last,
         "aggregators": [{"name": "avg", "sampling": {"value": 1, "unit": "hours"}}],
+        "limit": 10_000,  # every hour of the year (the default limit is 1,000)
     }
     print(f"{count:,} points one every {step} ms over {args.days} days; one `serve` process")
     problems: list[str] = []
