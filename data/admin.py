@@ -16,7 +16,7 @@ from django.db import connections
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
-from data.models import DataPoint, JournalEntry
+from data.models import DataPoint, JournalEntry, Rollup, RollupMark
 from devices.models import Plug
 from plugboard.identifiers import is_oid
 from plugboard.timestamps import iso
@@ -142,3 +142,20 @@ class JournalEntryAdmin(ReadOnlyAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # append-only; old entries go with the journal's retention (SPEC §4, §8)
+
+
+@admin.register(Rollup)
+class RollupAdmin(ReadOnlyAdmin):
+    """Minute, hour and day buckets: written by the refresh only, read here."""
+
+    list_display = ("channel", "of", "level", "bucket", "count", "numbers", "total", "low", "high")
+    list_filter = ("level",)
+    search_fields = ("=channel", "=of", "=account_id")
+
+
+@admin.register(RollupMark)
+class RollupMarkAdmin(ReadOnlyAdmin):
+    """Minutes waiting for the refresh (a backlog is visible here)."""
+
+    list_display = ("channel", "of", "minute", "account_id")
+    search_fields = ("=channel", "=of", "=account_id")

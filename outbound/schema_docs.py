@@ -4,6 +4,8 @@ of `/v3/apps/{ref}/dataconnectors…` (SPEC §13)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 
@@ -11,6 +13,14 @@ from devices.schema_docs import PAGE_PARAMETERS, page_of
 from plugboard.schema import example, json_body, path_param, property_errors, query
 
 TYPES = ["http", "mqtt", "amqp"]
+
+
+class MethodField(serializers.ChoiceField):
+    """An HTTP method named in upper case, accepted in any case: the schema lists each method
+    once (a client generated from it cannot take `POST` and `post` as two names)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        return super().to_internal_value(data.upper() if isinstance(data, str) else data)
 
 
 class CredentialsSerializer(serializers.Serializer):
@@ -37,7 +47,7 @@ class ConnectorInSerializer(serializers.Serializer):
     port = serializers.IntegerField(required=False, min_value=1, max_value=65535)
     ssl = serializers.BooleanField(required=False, help_text="http, Connio's form: https")
     path = serializers.CharField(required=False, max_length=1000, allow_blank=True)
-    method = serializers.ChoiceField(["POST", "PUT", "post", "put"], required=False, help_text="http")
+    method = MethodField(["POST", "PUT"], required=False, help_text="http; in any case")
     headers = serializers.DictField(
         child=serializers.CharField(max_length=1000), required=False, help_text="http: up to 10 headers"
     )

@@ -10,9 +10,10 @@ from django.contrib.admin.utils import quote
 from django.contrib.auth.models import User
 from django.test import Client
 
+from alerts.models import Alert, DeviceActivity, Incident
 from commands.models import Command, MqttSession
 from commands.services import CommandOrder, commands_create
-from data.models import DataPoint, JournalEntry
+from data.models import DataPoint, JournalEntry, Rollup, RollupMark
 from devices.models import (
     Control,
     DeviceLogEntry,
@@ -24,6 +25,7 @@ from devices.models import (
     TemplateHwid,
 )
 from devices.services.plugs import Enrolled, template_create
+from outbound.models import DataConnector, OutboxMessage, OutboxStream, OutboxTarget
 from plugboard.models import Account, ApiKey
 from plugboard.models import User as AccountUser
 from plugboard.services import key_create
@@ -67,6 +69,15 @@ CHANGELISTS: dict[type, list[str]] = {
     Command: ["q=setpoint", "state__exact=pending"],
     MqttSession: ["q=thermo"],
     AccountUser: ["q=dev@", "q=owner@example.com", "role__exact=developer", "is_active__exact=1"],
+    Rollup: ["q=temperature", "level__exact=60000"],
+    RollupMark: ["q=temperature"],
+    OutboxStream: ["q=_dcn_admin", "kind__exact=dataconnector"],
+    OutboxMessage: ["q=delivery-1", "dead__exact=0"],
+    OutboxTarget: ["q=_dcn_admin", "kind__exact=dataconnector"],
+    DataConnector: ["q=_dcn_admin", "type__exact=http", "disabled__exact=0"],
+    Alert: ["q=too-hot", "status__exact=enabled"],
+    Incident: ["q=_inc_admin", "status__exact=active", "severity__exact=warning"],
+    DeviceActivity: ["state__exact=unknown"],
 }
 
 
@@ -124,7 +135,41 @@ def world(tenant: Tenant, thing: Enrolled) -> dict[str, Any]:
         account=tenant.account, client_id=thing.plug.id, plug=thing.plug, subscriptions={"a/#": 1}
     )
     user = AccountUser.objects.create(account=tenant.account, email="dev@example.com", role="developer")
+    at = point.at - point.at % 60_000
+    rollup = Rollup.objects.create(
+        account_id=tenant.account.id, channel="temperature", of=thing.plug.id, level=60_000, bucket=at,
+        count=1, numbers=1, total=21.5, low=21.5, high=21.5, first_at=point.at, first=21.5,
+        last_at=point.at, last=21.5,
+    )  # fmt: skip
+    mark = RollupMark.objects.create(
+        account_id=tenant.account.id, channel="temperature", of=thing.plug.id, minute=at
+    )
+    connector = DataConnector.objects.create(
+        id="_dcn_admin", account=tenant.account, app=app.plug, type="http", secrets="encrypted-secret"
+    )
+    stream = OutboxStream.objects.create(kind="dataconnector", target=connector.id, key=thing.plug.id)
+    message = OutboxMessage.objects.create(
+        stream=stream, account_id=tenant.account.id, payload="[]", created_at=now_ms(),
+        expires_at=now_ms() + 86_400_000, delivery_id="delivery-1",
+    )  # fmt: skip
+    counters = OutboxTarget.objects.create(kind="dataconnector", target=connector.id, delivered=1)
+    alert = Alert.objects.create(
+        account=tenant.account, owner_id=thing.plug.id, name="too-hot", trigger="temperature"
+    )
+    incident = Incident.objects.create(
+        id="_inc_admin", account=tenant.account, alert=alert, plug=thing.plug, severity="warning"
+    )
+    activity = DeviceActivity.objects.create(plug=thing.plug, account_id=tenant.account.id)
     return {
+        Rollup: rollup,
+        RollupMark: mark,
+        OutboxStream: stream,
+        OutboxMessage: message,
+        OutboxTarget: counters,
+        DataConnector: connector,
+        Alert: alert,
+        Incident: incident,
+        DeviceActivity: activity,
         AccountUser: user,
         Account: tenant.account,
         ApiKey: thing.key,
@@ -160,7 +205,8 @@ def test_every_model_is_registered() -> None:
     from django.apps import apps
     from django.contrib import admin
 
-    ours = [m for m in apps.get_models() if m._meta.app_label in ("plugboard", "devices", "data", "commands")]
+    labels = ("plugboard", "devices", "data", "commands", "outbound", "alerts")
+    ours = [m for m in apps.get_models() if m._meta.app_label in labels]
     assert set(ours) == set(CHANGELISTS)
     assert all(admin.site.is_registered(m) for m in ours)
 
@@ -277,3 +323,8 @@ def test_large_tables_are_read_only(admin_client: Client, world: dict[str, Any])
         assert admin_client.get(url(model, "add/")).status_code == 403
         assert admin_client.post(url(model, f"{world[model].pk}/delete/"), {"post": "yes"}).status_code == 403
         assert model.objects.filter(pk=world[model].pk).exists()
+
+
+def test_a_connectors_saved_credentials_never_show(admin_client: Client, world: dict[str, Any]) -> None:
+    page = admin_client.get(url(DataConnector, "_dcn_admin/change/")).content.decode()
+    assert "_dcn_admin" in page and "encrypted-secret" not in page
