@@ -3,8 +3,8 @@
 A plug disabled or removed, or a device key regenerated, by any path (either dialect, the
 console, the admin): the plug's connections are told to close once the change commits, so a
 device cannot keep publishing with what was revoked. The same for a user or API client key
-removed or regenerated, a user disabled or changed (a role is read at CONNECT), and an account
-suspended (every connection of its plugs and keys).
+removed or regenerated, an API client's scope or context changed, a user disabled or changed
+(a role is read at CONNECT), and an account suspended (every connection of its plugs and keys).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from django.dispatch import receiver
 from devices.models import Plug
 from plugboard.live import Kind, group_send, key_group, plug_group
 from plugboard.models import Account, ApiKey, User
+from plugboard.services import KEY_AUTHORITY_FIELDS
 
 
 def connections_revoke(plug_ids: Sequence[str], key_ids: Sequence[str] = ()) -> None:
@@ -46,7 +47,11 @@ def _plug_deleted(sender: Any, instance: Plug, **kwargs: Any) -> None:
 def _key_saved(
     sender: Any, instance: ApiKey, created: bool, update_fields: Any = None, **kwargs: Any
 ) -> None:
-    if created or not (update_fields is None or "secret_digest" in update_fields):
+    # A new secret, or an API client's new scope or context (`apiclient_update` saves only what
+    # changed): the rights a session read at CONNECT are no longer the key's.
+    if created or not (
+        update_fields is None or {"secret_digest", *KEY_AUTHORITY_FIELDS} & set(update_fields)
+    ):
         return
     if instance.kind != ApiKey.Kind.DEVICE:
         connections_revoke([], [instance.id])

@@ -16,12 +16,14 @@ from devices.selectors import apiclients_of, plug_device_key, plug_resolve
 from devices.services.fields import tags_field, text_field
 from devices.services.plugs import device_key_regenerate
 from devices.v3_bodies import APICLIENT_FIELDS, apiclient_context, body_object, refuse_unknown
+from devices.v3_shapes import ApiClientChange
 from plugboard.errors import ApiError
 from plugboard.parsers import MAX_INT
 from plugboard.property_dialect import page
 from plugboard.services import (
     APICLIENT_DEFAULT_SCOPE,
     apiclient_create,
+    apiclient_update,
     key_regenerate,
     key_revoke,
     key_secret,
@@ -98,6 +100,11 @@ class ApiClientListView(ManagementView):
 class ApiClientView(ManagementView):
     def get(self, request: Request, key_id: str, **_: Any) -> Response:
         return Response(apiclient_json(self.apiclient(key_id), secret=None))
+
+    def put(self, request: Request, key_id: str, **_: Any) -> Response:
+        key = self.apiclient(key_id)
+        body = ApiClientChange.read(request, principal=self.principal)
+        return Response(apiclient_json(apiclient_update(key=key, **body), secret=None))
 
     def delete(self, request: Request, key_id: str, **_: Any) -> Response:
         key_revoke(key=self.apiclient(key_id))

@@ -21,7 +21,7 @@ from devices.models import Plug, Property
 from devices.presenters import STATUS_TO_V3
 from devices.services.fields import NAME_RE
 from devices.v3_bodies import CONTEXT_TYPES, PROPERTY_TYPES
-from devices.v3_shapes import AccountSettings, SubaccountIn, UserChange, UserIn
+from devices.v3_shapes import AccountSettings, ApiClientChange, SubaccountIn, UserChange, UserIn
 from plugboard.property_dialect import MAX_PAGE_SIZE
 from plugboard.schema import (
     ACCOUNT_CREDENTIALS,
@@ -704,6 +704,14 @@ apiclient = {
         parameters=[KEY_REF],
         auth=ACCOUNT_CREDENTIALS,
         responses={200: ApiClientSerializer, **property_errors()},
+    ),
+    "put": extend_schema(
+        summary="Change an API client (the fields the body names; the secret stays)",
+        parameters=[KEY_REF],
+        request=json_body(ApiClientChange),
+        auth=ACCOUNT_CREDENTIALS,
+        responses={200: ApiClientSerializer, **property_errors()},
+        examples=[example("reader", {"scope": ["device:read-data"], "rateLimit": 600})],
     ),
     "delete": extend_schema(
         summary="Revoke an API client",

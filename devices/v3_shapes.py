@@ -5,7 +5,7 @@ validation cannot drift apart. Connio's words are mapped to plug words by `sourc
 
 Converted so far: the account's settings (`PUT`/`PATCH /v3/accounts/{acc}`), a user's create
 and change bodies (`POST /v3/users`, `PUT /v3/users/{id}`) and a sub-account's create
-(`POST /v3/accounts`). The other
+(`POST /v3/accounts`) and an API client's change (`PUT /v3/apiclients/{id}`). The other
 management bodies are still read by `devices.v3_bodies` and documented by
 `devices.schema_docs` (README, "Wire shapes").
 """
@@ -16,8 +16,9 @@ from typing import Any
 
 from rest_framework import serializers
 
-from devices.v3_bodies import READ_ONLY, body_object, retention_seconds
+from devices.v3_bodies import READ_ONLY, apiclient_context, body_object, retention_seconds
 from plugboard.errors import ApiError
+from plugboard.parsers import MAX_INT
 
 
 class Text(serializers.CharField):
@@ -203,3 +204,55 @@ class SubaccountIn(Body):
 
     class Meta:
         ref_name = "SubaccountIn"
+
+
+class Whole(serializers.IntegerField):
+    """A JSON whole number: `true` or `"5"` is refused, not read as 1 or 5."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if not isinstance(data, int) or isinstance(data, bool):
+            self.fail("invalid")
+        return int(super().to_internal_value(data))
+
+
+class Scopes(serializers.ListField):
+    """Scope names, as a list or one string (Connio sends either); an unknown name is refused
+    by `plugboard.services`, which keeps the list of scopes."""
+
+    child = Text()
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        return list(super().to_internal_value([data] if isinstance(data, str) else data))
+
+
+class ApiClientChange(Body):
+    """`PUT /v3/apiclients/{id}`: changes what the body names; the secret stays (POST
+    `…/apikey` makes a new one). A new scope or context ends the key's MQTT sessions. `context`
+    is read as (type, ids, app) for the account in `principal` (the context)."""
+
+    echoed = READ_ONLY | {"secret", "ownerId"}
+
+    name = Text(required=False, allow_blank=True, max_length=120)
+    friendlyName = Text(required=False, allow_blank=True, max_length=120, source="friendly_name")
+    description = Text(required=False, allow_blank=True)
+    tags = serializers.ListField(child=Text(), required=False)
+    scope = Scopes(required=False, help_text='such as ["device:read-data"]; an empty list is refused')
+    context = serializers.JSONField(  # type: ignore[assignment]  # a field, not .context
+        required=False, help_text="{type: account|app|devices|deviceprofile|template, ids: [...]}"
+    )
+    rateLimit = Whole(
+        required=False,
+        min_value=0,
+        max_value=MAX_INT,
+        source="rate_limit",
+        help_text="requests a minute; 0 = unlimited",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "context" in attrs:
+            # `self.context` is the field named context here; the serializer's own is `_context`.
+            attrs["context"] = apiclient_context(self._context["principal"], attrs["context"])
+        return attrs
+
+    class Meta:
+        ref_name = "ApiClientChange"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import models, transaction
 
@@ -101,28 +102,11 @@ class KeyRefused(ApiError):
         super().__init__(400, message)
 
 
-def apiclient_create(
-    *,
-    account: Account | str,
-    scope: Sequence[str],
-    context_type: str = ApiKey.ContextType.ACCOUNT,
-    context_ids: Sequence[str] = (),
-    app: models.Model | None = None,  # a controller devices.Plug
-    name: str = "",
-    rate_limit: int = 0,
-    friendly_name: str = "",
-    description: str = "",
-    tags: Sequence[str] = (),
-) -> tuple[ApiKey, str]:
-    """A new API client key and its secret, which is shown this once and then only hashed.
-
-    `context_type` is `account` (every plug), `app` (the controller `app` and the things it
-    controls) or `devices` (the plugs `context_ids`); `scope` lists what it may do there. A
-    **provisioning key** has the one scope `device:provision` and a `deviceprofile` or
-    `template` context naming the one profile or production template (`context_ids`, checked
-    by the caller) it provisions into; `device:provision` in an account context only finds
-    devices that exist (SPEC §7 "Zero-touch provisioning").
-    """
+def _apiclient_authority(
+    scope: Sequence[str], context_type: str, context_ids: Sequence[str], app: models.Model | None
+) -> tuple[list[str], str, list[str], models.Model | None]:
+    """What an API client may do and where, checked once for create and update: (scope,
+    context type, context ids, app), duplicates dropped."""
     if not scope:
         raise KeyRefused("scope must list at least one scope")
     unknown = sorted(set(scope) - API_SCOPES)
@@ -148,6 +132,32 @@ def apiclient_create(
         app = None
     else:
         raise KeyRefused("context.type must be account, app, devices, deviceprofile or template")
+    return list(dict.fromkeys(scope)), context_type, list(dict.fromkeys(context_ids)), app
+
+
+def apiclient_create(
+    *,
+    account: Account | str,
+    scope: Sequence[str],
+    context_type: str = ApiKey.ContextType.ACCOUNT,
+    context_ids: Sequence[str] = (),
+    app: models.Model | None = None,  # a controller devices.Plug
+    name: str = "",
+    rate_limit: int = 0,
+    friendly_name: str = "",
+    description: str = "",
+    tags: Sequence[str] = (),
+) -> tuple[ApiKey, str]:
+    """A new API client key and its secret, which is shown this once and then only hashed.
+
+    `context_type` is `account` (every plug), `app` (the controller `app` and the things it
+    controls) or `devices` (the plugs `context_ids`); `scope` lists what it may do there. A
+    **provisioning key** has the one scope `device:provision` and a `deviceprofile` or
+    `template` context naming the one profile or production template (`context_ids`, checked
+    by the caller) it provisions into; `device:provision` in an account context only finds
+    devices that exist (SPEC §7 "Zero-touch provisioning").
+    """
+    scope, context_type, context_ids, app = _apiclient_authority(scope, context_type, context_ids, app)
     if rate_limit < 0:
         raise KeyRefused("rateLimit must be ≥ 0")
     key, secret = key_create(
@@ -155,8 +165,8 @@ def apiclient_create(
         kind=ApiKey.Kind.APICLIENT,
         plug=app,
         context_type=context_type,
-        context_ids=list(dict.fromkeys(context_ids)),
-        scope=list(dict.fromkeys(scope)),
+        context_ids=context_ids,
+        scope=scope,
         name=name,
         rate_limit=rate_limit,
     )
@@ -164,6 +174,57 @@ def apiclient_create(
         key.friendly_name, key.description, key.tags = friendly_name, description, list(dict.fromkeys(tags))
         key.save(update_fields=["friendly_name", "description", "tags"])
     return key, secret
+
+
+# The fields that say what a key may do and where: changing one ends the key's open MQTT
+# sessions (`commands.signals`), since a session's rights were read at CONNECT.
+KEY_AUTHORITY_FIELDS = frozenset({"scope", "context_type", "context_ids", "plug"})
+
+
+def apiclient_update(
+    *,
+    key: ApiKey,
+    name: str | None = None,
+    friendly_name: str | None = None,
+    description: str | None = None,
+    tags: Sequence[str] | None = None,
+    scope: Sequence[str] | None = None,
+    context: tuple[str, Sequence[str], models.Model | None] | None = None,
+    rate_limit: int | None = None,
+) -> ApiKey:
+    """Change what an API client is called and may do (Connio's `PUT /v3/apiclients/{id}`);
+    `None` leaves a field as it is, and the secret never changes here (`key_regenerate`).
+    `context` is (type, ids, app) as `apiclient_create` takes them. Only the fields that change
+    are saved, so a rename keeps the key's MQTT sessions open and a new scope or context ends
+    them."""
+    if key.kind != ApiKey.Kind.APICLIENT:
+        raise KeyRefused("only an API client key is changed this way")
+    context_type, context_ids, app = context or (key.context_type, key.context_ids or [], key.plug)
+    new_scope, context_type, context_ids, app = _apiclient_authority(
+        key.scope if scope is None else scope, context_type, context_ids, app
+    )
+    if rate_limit is not None and rate_limit < 0:
+        raise KeyRefused("rateLimit must be ≥ 0")
+    wanted: dict[str, Any] = {
+        "name": name,
+        "friendly_name": friendly_name,
+        "description": description,
+        "tags": None if tags is None else list(dict.fromkeys(tags)),
+        "scope": new_scope,
+        "context_type": context_type,
+        "context_ids": context_ids,
+        "rate_limit": rate_limit,
+    }
+    changed = [f for f, v in wanted.items() if v is not None and getattr(key, f) != v]
+    for field in changed:
+        setattr(key, field, wanted[field])
+    app_id = app.pk if app is not None else None
+    if key.plug_id != app_id:
+        key.plug_id = app_id
+        changed.append("plug")
+    if changed:
+        key.save(update_fields=[*changed, "date_modified"])
+    return key
 
 
 def key_revoke(*, key: ApiKey) -> None:

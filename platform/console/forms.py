@@ -188,3 +188,40 @@ class KeyCreateForm(forms.Form):
 
     def plug_ids(self) -> list[str]:
         return [p.strip() for p in (self.cleaned_data.get("plugs") or "").split(",") if p.strip()]
+
+
+class ApiClientEditForm(forms.Form):
+    """An API client's change (`plugboard.services.apiclient_update`, as `PUT /v3/apiclients/{id}`);
+    the secret stays. A new scope or context ends the key's MQTT sessions."""
+
+    name = forms.CharField(label="Name", required=False, max_length=120)
+    description = forms.CharField(label="Description", required=False, max_length=2000)
+    context = forms.ChoiceField(label="Context", choices=KeyCreateForm.CONTEXTS)
+    plugs = forms.CharField(
+        label="App id, or device ids separated by commas", required=False, max_length=4000
+    )
+    scope = forms.MultipleChoiceField(
+        label="Scopes", choices=[(s, s) for s in sorted(API_SCOPES)], widget=forms.CheckboxSelectMultiple
+    )
+    rate_limit = forms.IntegerField(
+        label="Rate limit (requests a minute; 0: none)", min_value=0, max_value=2**31 - 1
+    )
+
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiClientEditForm:
+        plugs = (
+            key.plug_id if key.context_type == ApiKey.ContextType.APP else ", ".join(key.context_ids or [])
+        )
+        return cls(
+            initial={
+                "name": key.name,
+                "description": key.description,
+                "context": key.context_type,
+                "plugs": plugs or "",
+                "scope": list(key.scope or []),
+                "rate_limit": key.rate_limit,
+            }
+        )
+
+    def plug_ids(self) -> list[str]:
+        return [p.strip() for p in (self.cleaned_data.get("plugs") or "").split(",") if p.strip()]

@@ -28,6 +28,7 @@ urlpatterns = [
     path("channels/", views.channels_page, name="channels"),
     path("keys/", views.keys_page, name="keys"),
     path("keys/<str:key_id>/revoke/", views.key_revoke_page, name="key-revoke"),
+    path("keys/<str:key_id>/edit/", views.key_edit_page, name="key-edit"),
     path("profiles/", fleet.profiles_page, name="profiles"),
     path("profiles/<str:profile_id>/", fleet.profile_page, name="profile"),
     path("profiles/<str:profile_id>/delete/", fleet.profile_delete_page, name="profile-delete"),

@@ -36,6 +36,7 @@ from plugboard.console import selectors
 from plugboard.console.forms import (
     WINDOW_CHOICES,
     AccountSearchForm,
+    ApiClientEditForm,
     ChannelSearchForm,
     ChartForm,
     CommandForm,
@@ -61,7 +62,7 @@ from plugboard.errors import ApiError
 from plugboard.models import ApiKey
 from plugboard.principals import Principal
 from plugboard.ratelimits import TooManyFailures
-from plugboard.services import KeyRefused, apiclient_create, key_create, key_revoke
+from plugboard.services import KeyRefused, apiclient_create, apiclient_update, key_create, key_revoke
 from plugboard.timestamps import now_ms, parse_timestamp
 
 SOURCE = JournalEntry.Source.CONSOLE
@@ -510,31 +511,76 @@ def _key_create(principal: Principal, form: KeyCreateForm) -> tuple[ApiKey, str]
     data = form.cleaned_data
     if data["kind"] == ApiKey.Kind.USER:
         return key_create(account=principal.account_id, kind=ApiKey.Kind.USER, name=data["name"])
+    context = _key_context(principal, form)
+    if context is None:
+        return None
+    try:
+        return apiclient_create(
+            account=principal.account_id,
+            scope=data["scope"],
+            context_type=context[0],
+            context_ids=context[1],
+            app=context[2],
+            name=data["name"],
+        )
+    except KeyRefused as exc:
+        form.add_error(None, str(exc.detail))
+        return None
+
+
+def _key_context(
+    principal: Principal, form: KeyCreateForm | ApiClientEditForm
+) -> tuple[str, list[str], Plug | None] | None:
+    """The form's context as `plugboard.services` takes it (type, device ids, app), or None
+    with the form's error: only the account's own plugs are named."""
     ids = form.plug_ids()
     known = selectors.plugs_by_id(principal=principal, ids=ids)
     unknown = [i for i in ids if i not in known]
     if unknown:  # another account's plug is as unknown as a missing one
         form.add_error("plugs", f"no plug {', '.join(unknown)}")
         return None
-    context = data.get("context") or ApiKey.ContextType.ACCOUNT
-    app = None
+    context = form.cleaned_data.get("context") or ApiKey.ContextType.ACCOUNT
     if context == ApiKey.ContextType.APP:
         if len(ids) != 1 or known[ids[0]].kind != Plug.Kind.CONTROLLER:
             form.add_error("plugs", "an app context names one controller plug")
             return None
-        app = known[ids[0]]
-    try:
-        return apiclient_create(
-            account=principal.account_id,
-            scope=data["scope"],
-            context_type=context,
-            context_ids=ids if context == ApiKey.ContextType.DEVICES else (),
-            app=app,
-            name=data["name"],
-        )
-    except KeyRefused as exc:
-        form.add_error(None, str(exc.detail))
-        return None
+        return context, [], known[ids[0]]
+    return context, ids if context == ApiKey.ContextType.DEVICES else [], None
+
+
+@console_page
+@require_http_methods(["GET", "POST"])
+def key_edit_page(request: HttpRequest, key_id: str) -> HttpResponse:
+    """An API client's name, description, scope, context and rate limit (`apiclient_update`,
+    the service of `PUT /v3/apiclients/{id}`); its secret stays."""
+    principal = _principal(request)
+    key = selectors.key_of_account(principal=principal, key_id=key_id)
+    if key is None or key.kind != ApiKey.Kind.APICLIENT or not access.may_manage_keys(principal):
+        raise Http404
+    form = ApiClientEditForm(request.POST) if request.method == "POST" else ApiClientEditForm.of(key)
+    if request.method == "POST" and form.is_valid():
+        context = _key_context(principal, form)
+        if context is not None:
+            data = form.cleaned_data
+            try:
+                apiclient_update(
+                    key=key,
+                    name=data["name"],
+                    description=data["description"],
+                    scope=data["scope"],
+                    context=context,
+                    rate_limit=data["rate_limit"],
+                )
+                return redirect("console:keys")
+            except KeyRefused as exc:
+                form.add_error(None, str(exc.detail))
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "console/key_edit.html",
+        {"form": form, "key": key, "section": "keys", "live_path": "/console/live/"},
+        status=status,
+    )
 
 
 @console_page

@@ -292,3 +292,83 @@ def test_malformed_body_is_400(api: APIClient, tenant: Tenant) -> None:
     )
     assert_v3_error(response, 400)
     assert_v3_error(api.post("/v3/apiclients", **tenant.master_headers()), 400)
+
+
+# --- changing an API client (PUT /v3/apiclients/{id}) ------------------------------------------
+
+
+def _reader(api: APIClient, tenant: Tenant) -> dict[str, Any]:
+    body = {"name": "dash", "context": {"type": "account"}, "scope": ["device:read-data"]}
+    client: dict[str, Any] = send(api, "post", "/v3/apiclients", body, **tenant.master_headers()).json()
+    return client
+
+
+def test_change_an_api_client_keeps_its_secret(api: APIClient, tenant: Tenant, thing: Enrolled) -> None:
+    client = _reader(api, tenant)
+    body = {
+        "friendlyName": "Dashboard",
+        "description": "the wall screen",
+        "tags": ["ops", "ops"],
+        "scope": "device:read",
+        "context": {"type": "devices", "ids": [thing.plug.id]},
+        "rateLimit": 600,
+    }
+    for prefix in ("/v3", f"/v3/accounts/{tenant.account.id}"):
+        response = send(api, "put", f"{prefix}/apiclients/{client['id']}", body, **tenant.master_headers())
+        assert response.status_code == 200, response.content
+    changed = response.json()
+    assert changed["secret"] is None and changed["name"] == "dash" and changed["friendlyName"] == "Dashboard"
+    assert changed["description"] == "the wall screen" and changed["tags"] == ["ops"]
+    assert changed["scope"] == ["device:read"] and changed["rateLimit"] == 600
+    assert changed["context"] == {"type": "devices", "ids": [thing.plug.id]}
+    assert api.get(f"/v3/apiclients/{client['id']}", **tenant.master_headers()).json() == changed
+    # The secret still works, now with what the client was changed to.
+    creds = basic(client["id"], client["secret"])
+    assert [d["id"] for d in api.get("/v3/devices", **creds).json()["results"]] == [thing.plug.id]
+    # A GET's answer sent back unchanged is accepted (its read-only fields are ignored).
+    assert (
+        send(api, "put", f"/v3/apiclients/{client['id']}", changed, **tenant.master_headers()).status_code
+        == 200
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"scope": ["device:fly"]}, 400),  # an unknown scope
+        ({"scope": []}, 400),
+        ({"scope": [1]}, 400),
+        ({"rateLimit": "fast"}, 400),
+        ({"rateLimit": True}, 400),
+        ({"rateLimit": -1}, 400),
+        ({"name": 3}, 400),
+        ({"tags": "ops"}, 400),
+        ({"context": "account"}, 400),
+        ({"context": {"type": "devices", "ids": []}}, 400),
+        ({"context": {"type": "devices", "ids": ["ghost"]}}, 404),
+        ({"owner": "me"}, 400),
+    ],
+)
+def test_change_an_api_client_bad_input(
+    api: APIClient, tenant: Tenant, body: dict[str, Any], status: int
+) -> None:
+    client = _reader(api, tenant)
+    assert_v3_error(
+        send(api, "put", f"/v3/apiclients/{client['id']}", body, **tenant.master_headers()), status
+    )
+    assert api.get(f"/v3/apiclients/{client['id']}", **tenant.master_headers()).json() == client | {
+        "secret": None
+    }
+
+
+def test_only_the_account_changes_its_api_clients(
+    api: APIClient, tenant: Tenant, other_tenant: Tenant, thing: Enrolled
+) -> None:
+    client = _reader(api, tenant)
+    body = {"scope": ["*"]}
+    url = f"/v3/apiclients/{client['id']}"
+    assert_v3_error(send(api, "put", url, body, **basic(client["id"], client["secret"])), 403)
+    assert_v3_error(send(api, "put", url, body, **plug_headers(thing)), 403)
+    assert_v3_error(send(api, "put", url, body, **other_tenant.master_headers()), 404)
+    assert_v3_error(send(api, "put", f"/v3/apiclients/{thing.key.id}", body, **tenant.master_headers()), 404)
+    assert ApiKey.objects.get(id=client["id"]).scope == ["device:read-data"]

@@ -75,3 +75,23 @@ def test_a_disabled_user_and_a_suspended_account_are_disconnected(server: Any, t
     finally:
         for client in (user_client, sub_admin, sub_device, own_device):
             client.stop()
+
+
+def test_an_api_client_whose_scope_changes_is_disconnected_and_a_rename_is_not(
+    server: Any, tenant: Any
+) -> None:
+    """A session's rights were read at CONNECT: a new scope or context ends it (the client
+    reconnects with the new rights); a new name or description changes nothing it may do."""
+    master = _basic(tenant.email, tenant.password)
+    made = [
+        _ok(server.http("POST", "/v3/apiclients", {"context": {"type": "account"}}, master)) for _ in range(2)
+    ]
+    clients = [_connected(server, f"changed-{n}", k["id"], k["secret"]) for n, k in enumerate(made)]
+    try:
+        _ok(server.http("PUT", f"/v3/apiclients/{made[1]['id']}", {"description": "renamed"}, master))
+        _ok(server.http("PUT", f"/v3/apiclients/{made[0]['id']}", {"scope": ["device:read-data"]}, master))
+        assert clients[0].disconnected.wait(10)
+        assert not clients[1].disconnected.wait(1)
+    finally:
+        for client in clients:
+            client.stop()

@@ -10,6 +10,7 @@ from django.test import Client
 
 from devices.models import Control, DeviceProfile, Plug
 from plugboard.models import Account, ApiKey, User
+from plugboard.services import apiclient_create
 from tests.conftest import Tenant
 
 pytestmark = pytest.mark.django_db
@@ -112,3 +113,41 @@ def test_a_master_session_creates_opens_and_leaves_a_sub_account(
     assert client.post(f"/console/subaccounts/{theirs.id}/open/").status_code == 404
     assert client.post(f"/console/subaccounts/{other_tenant.account.id}/open/").status_code == 404
     assert "head-office-meter" in client.get("/console/plugs/").content.decode()
+
+
+def test_an_api_client_is_edited_from_the_keys_page(tenant: Tenant, other_tenant: Tenant) -> None:
+    """Through `apiclient_update`, the service of `PUT /v3/apiclients/{id}`: the secret stays,
+    an unknown plug and the service's refusals are the page's errors, another account's key a 404."""
+    client = signed_in(tenant)
+    key, secret = apiclient_create(account=tenant.account, scope=["device:read-data"], name="dash")
+    digest = key.secret_digest
+    keys = client.get("/console/keys/").content.decode()
+    assert f'href="/console/keys/{key.id}/edit/"' in keys
+    page = client.get(f"/console/keys/{key.id}/edit/").content.decode()
+    assert 'value="dash"' in page and 'value="device:read-data"' in page
+    sensor = tenant.plug("sensor").plug
+    change = {
+        "name": "wall screen",
+        "description": "lobby",
+        "context": "devices",
+        "plugs": sensor.id,
+        "scope": ["device:read-data", "device:read"],
+        "rate_limit": "600",
+    }
+    assert client.post(f"/console/keys/{key.id}/edit/", change)["Location"] == "/console/keys/"
+    key.refresh_from_db()
+    assert (key.name, key.description, key.rate_limit) == ("wall screen", "lobby", 600)
+    assert key.context_type == "devices" and key.context_ids == [sensor.id]
+    assert key.scope == ["device:read-data", "device:read"] and key.secret_digest == digest
+    theirs = other_tenant.plug("theirs").plug
+    unknown = client.post(f"/console/keys/{key.id}/edit/", {**change, "plugs": theirs.id})
+    assert unknown.status_code == 400 and f"no plug {theirs.id}" in unknown.content.decode()
+    empty = client.post(f"/console/keys/{key.id}/edit/", {**change, "context": "devices", "plugs": ""})
+    assert empty.status_code == 400 and "lists at least one device" in empty.content.decode()
+    key.refresh_from_db()
+    assert key.context_ids == [sensor.id]
+    their_key, _ = apiclient_create(account=other_tenant.account, scope=["device:read"])
+    assert client.get(f"/console/keys/{their_key.id}/edit/").status_code == 404
+    assert client.post(f"/console/keys/{their_key.id}/edit/", change).status_code == 404
+    user_key, _ = tenant.user_key()
+    assert client.get(f"/console/keys/{user_key}/edit/").status_code == 404
