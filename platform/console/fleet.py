@@ -16,8 +16,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from devices import access
-from devices.models import Control, DeviceProfile, Plug
-from devices.selectors import profiles_of, subaccounts_of, user_resolve, users_of
+from devices.models import Control, DeviceProfile, Plug, Property
+from devices.selectors import profile_properties_of, profiles_of, subaccounts_of, user_resolve, users_of
 from devices.services.accounts import ROLES, subaccount_create, user_create, user_delete, user_update
 from devices.services.fields import PlugError
 from devices.services.profiles import (
@@ -25,6 +25,8 @@ from devices.services.profiles import (
     effective_properties,
     profile_create,
     profile_delete,
+    profile_property_define,
+    profile_property_delete,
     profile_update,
 )
 from plugboard.console.session import console_page, subaccount_leave, subaccount_open
@@ -47,6 +49,23 @@ class ProfileEditForm(forms.Form):
     friendly_name = forms.CharField(label="Friendly name", required=False, max_length=120)
     description = forms.CharField(label="Description", required=False, max_length=2000)
     base = forms.CharField(label="Base profile (its name or id; empty: none)", required=False, max_length=64)
+
+
+class ProfilePropertyForm(forms.Form):
+    """A property declared on a profile (`profile_property_define`, the service of
+    `POST /v3/properties?owner=<profile>`); its rules (a channel name, min ≤ max) are the service's."""
+
+    name = forms.CharField(label="Property name", max_length=200)
+    type = forms.ChoiceField(label="Type", choices=Property.Type.choices, initial=Property.Type.ANY)
+    access = forms.ChoiceField(
+        label="Access", choices=Property.Access.choices, initial=Property.Access.PROTECTED
+    )
+    publish = forms.ChoiceField(
+        label="Publish", choices=Property.Publish.choices, initial=Property.Publish.ALWAYS
+    )
+    min = forms.FloatField(label="Minimum (optional)", required=False)
+    max = forms.FloatField(label="Maximum (optional)", required=False)
+    description = forms.CharField(label="Description (optional)", required=False, max_length=2000)
 
 
 class UserCreateForm(forms.Form):
@@ -115,6 +134,7 @@ def _profile_answer(
         "devices": list(devices[:LISTED]),
         "device_count": devices.count(),
         "form": _profile_form(profile),
+        "property_form": ProfilePropertyForm(),
         "section": "profiles",
         **extra,
     }
@@ -143,6 +163,42 @@ def profile_page(request: HttpRequest, profile_id: str) -> HttpResponse:
         except PlugError as exc:
             form.add_error(None, str(exc.detail))
     return _profile_answer(request, profile, form=form, status=400)
+
+
+@console_page
+@require_POST
+def profile_property_page(request: HttpRequest, profile_id: str) -> HttpResponse:
+    """Declare a property on the profile through `profile_property_define`: every device made
+    from it (or from a profile based on it) gets the property."""
+    principal = _principal(request)
+    profile = _profile(principal, profile_id)
+    form = ProfilePropertyForm(request.POST)
+    status = 400
+    if form.is_valid():
+        try:
+            profile_property_define(principal=principal, profile=profile, **form.cleaned_data)
+            return redirect("console:profile", profile_id=profile.id)
+        except PlugError as exc:
+            form.add_error(None, str(exc.detail))
+            status = exc.status_code
+    return _profile_answer(request, profile, property_form=form, status=status)
+
+
+@console_page
+@require_POST
+def profile_property_remove_page(request: HttpRequest, profile_id: str, property_id: str) -> HttpResponse:
+    """Remove the profile's own declaration (`profile_property_delete`, as `DELETE /v3/properties/{id}`):
+    its devices keep their rows and data as their own, or inherit a base profile's of the name."""
+    principal = _principal(request)
+    profile = _profile(principal, profile_id)
+    declared = profile_properties_of(profile=profile).filter(id=property_id).first()
+    if declared is None:
+        raise Http404
+    try:
+        profile_property_delete(principal=principal, declared=declared)
+    except PlugError as exc:
+        return _profile_answer(request, profile, error=str(exc.detail), status=exc.status_code)
+    return redirect("console:profile", profile_id=profile.id)
 
 
 @console_page

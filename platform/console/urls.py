@@ -32,6 +32,12 @@ urlpatterns = [
     path("profiles/", fleet.profiles_page, name="profiles"),
     path("profiles/<str:profile_id>/", fleet.profile_page, name="profile"),
     path("profiles/<str:profile_id>/delete/", fleet.profile_delete_page, name="profile-delete"),
+    path("profiles/<str:profile_id>/properties/", fleet.profile_property_page, name="profile-property"),
+    path(
+        "profiles/<str:profile_id>/properties/<str:property_id>/remove/",
+        fleet.profile_property_remove_page,
+        name="profile-property-remove",
+    ),
     path("apps/", fleet.apps_page, name="apps"),
     path("users/", fleet.users_page, name="users"),
     path("users/<str:user_id>/", fleet.user_change_page, name="user-change"),

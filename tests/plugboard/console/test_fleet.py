@@ -8,7 +8,7 @@ import re
 import pytest
 from django.test import Client
 
-from devices.models import Control, DeviceProfile, Plug
+from devices.models import Control, DeviceProfile, Plug, ProfileProperty, Property
 from plugboard.models import Account, ApiKey, User
 from plugboard.services import apiclient_create
 from tests.conftest import Tenant
@@ -151,3 +151,50 @@ def test_an_api_client_is_edited_from_the_keys_page(tenant: Tenant, other_tenant
     assert client.post(f"/console/keys/{their_key.id}/edit/", change).status_code == 404
     user_key, _ = tenant.user_key()
     assert client.get(f"/console/keys/{user_key}/edit/").status_code == 404
+
+
+def test_a_profile_property_is_declared_and_removed_from_the_profile_page(
+    tenant: Tenant, other_tenant: Tenant
+) -> None:
+    """Through `profile_property_define` and `profile_property_delete`, the services of
+    `POST /v3/properties?owner=<profile>` and `DELETE /v3/properties/{id}`: the profile's devices
+    get the property; the service's refusals are the page's errors."""
+    client = signed_in(tenant)
+    profile = DeviceProfile.objects.create(account=tenant.account, name="thermostat-v1")
+    plug = tenant.plug("living-room").plug
+    Plug.objects.filter(id=plug.id).update(profile=profile)
+    url = f"/console/profiles/{profile.id}/properties/"
+    assert 'id="declare-property"' in client.get(f"/console/profiles/{profile.id}/").content.decode()
+    declare = {
+        "name": "temperature",
+        "type": "number",
+        "access": "public",
+        "publish": "always",
+        "min": "-40",
+        "max": "85",
+    }
+    assert client.post(url, declare)["Location"] == f"/console/profiles/{profile.id}/"
+    declared = ProfileProperty.objects.get(profile=profile, name="temperature")
+    assert (declared.type, declared.access, declared.min, declared.max) == ("number", "public", -40, 85)
+    inherited = Property.objects.get(plug=plug, name="temperature")
+    assert inherited.inherited_from_id == declared.id and inherited.type == "number"
+    page = client.get(f"/console/profiles/{profile.id}/").content.decode()
+    assert f'data-property="{declared.id}"' in page and "Remove temperature" in page
+    again = client.post(url, {**declare, "name": "Temperature"})  # the service's rule: 409
+    assert again.status_code == 409 and "already has a property" in again.content.decode()
+    bad = client.post(url, {**declare, "name": "humidity", "min": "10", "max": "1"})
+    assert bad.status_code == 400 and 'role="alert"' in bad.content.decode()
+    assert not ProfileProperty.objects.filter(profile=profile, name="humidity").exists()
+    theirs = DeviceProfile.objects.create(account=other_tenant.account, name="theirs")
+    assert client.post(f"/console/profiles/{theirs.id}/properties/", declare).status_code == 404
+    their_prop = ProfileProperty.objects.create(profile=theirs, name="x")
+    remove = f"/console/profiles/{profile.id}/properties/{declared.id}/remove/"
+    assert (
+        client.post(f"/console/profiles/{profile.id}/properties/{their_prop.id}/remove/").status_code == 404
+    )
+    assert client.post(f"/console/profiles/{theirs.id}/properties/{their_prop.id}/remove/").status_code == 404
+    assert client.post(remove)["Location"] == f"/console/profiles/{profile.id}/"
+    assert not ProfileProperty.objects.filter(id=declared.id).exists()
+    # The device keeps its row (and its data) as its own.
+    kept = Property.objects.get(plug=plug, name="temperature")
+    assert kept.inherited_from_id is None
