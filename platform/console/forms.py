@@ -207,12 +207,24 @@ class ApiClientEditForm(forms.Form):
         label="Rate limit (requests a minute; 0: none)", min_value=0, max_value=2**31 - 1
     )
 
+    # A provisioning key's context (one profile or template) is kept as it is here; the API
+    # changes it (`PUT /v3/apiclients/{id}` with a `context`).
+    KEPT_CONTEXTS = (ApiKey.ContextType.PROFILE, ApiKey.ContextType.TEMPLATE)
+
+    def __init__(self, *args: Any, key: ApiKey, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if key.context_type in self.KEPT_CONTEXTS:
+            context = self.fields["context"]
+            assert isinstance(context, forms.ChoiceField)
+            context.choices = [(key.context_type, f"{key.context_type} (kept)")]
+
     @classmethod
     def of(cls, key: ApiKey) -> ApiClientEditForm:
         plugs = (
             key.plug_id if key.context_type == ApiKey.ContextType.APP else ", ".join(key.context_ids or [])
         )
         return cls(
+            key=key,
             initial={
                 "name": key.name,
                 "description": key.description,
@@ -220,7 +232,7 @@ class ApiClientEditForm(forms.Form):
                 "plugs": plugs or "",
                 "scope": list(key.scope or []),
                 "rate_limit": key.rate_limit,
-            }
+            },
         )
 
     def plug_ids(self) -> list[str]:

@@ -557,10 +557,11 @@ def key_edit_page(request: HttpRequest, key_id: str) -> HttpResponse:
     key = selectors.key_of_account(principal=principal, key_id=key_id)
     if key is None or key.kind != ApiKey.Kind.APICLIENT or not access.may_manage_keys(principal):
         raise Http404
-    form = ApiClientEditForm(request.POST) if request.method == "POST" else ApiClientEditForm.of(key)
+    form = ApiClientEditForm(request.POST, key=key) if request.method == "POST" else ApiClientEditForm.of(key)
     if request.method == "POST" and form.is_valid():
-        context = _key_context(principal, form)
-        if context is not None:
+        kept = form.cleaned_data["context"] in ApiClientEditForm.KEPT_CONTEXTS
+        context = None if kept else _key_context(principal, form)
+        if kept or context is not None:
             data = form.cleaned_data
             try:
                 apiclient_update(

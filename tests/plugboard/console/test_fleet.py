@@ -198,3 +198,36 @@ def test_a_profile_property_is_declared_and_removed_from_the_profile_page(
     # The device keeps its row (and its data) as its own.
     kept = Property.objects.get(plug=plug, name="temperature")
     assert kept.inherited_from_id is None
+
+
+def test_a_provisioning_key_is_edited_with_its_context_kept(tenant: Tenant) -> None:
+    """Its context (one profile) is not a plug list: the page keeps it and changes the rest."""
+    client = signed_in(tenant)
+    profile = DeviceProfile.objects.create(account=tenant.account, name="meter")
+    key, _ = apiclient_create(
+        account=tenant.account,
+        scope=["device:provision"],
+        context_type="deviceprofile",
+        context_ids=[profile.id],
+    )
+    assert 'value="deviceprofile"' in client.get(f"/console/keys/{key.id}/edit/").content.decode()
+    change = {
+        "name": "factory",
+        "description": "",
+        "context": "deviceprofile",
+        "plugs": "",
+        "scope": ["device:provision"],
+        "rate_limit": "60",
+    }
+    assert client.post(f"/console/keys/{key.id}/edit/", change)["Location"] == "/console/keys/"
+    key.refresh_from_db()
+    assert (key.name, key.rate_limit, key.context_type, key.context_ids) == (
+        "factory",
+        60,
+        "deviceprofile",
+        [profile.id],
+    )
+    # The service's rule for provisioning keys holds on the page too.
+    refused = client.post(f"/console/keys/{key.id}/edit/", {**change, "scope": ["device:read"]})
+    assert refused.status_code == 400 and "provisioning key" in refused.content.decode()
+    assert client.post(f"/console/keys/{key.id}/edit/", {**change, "context": "account"}).status_code == 400
