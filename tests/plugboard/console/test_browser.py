@@ -278,6 +278,22 @@ def test_console_in_a_real_browser(console_server: ServerProcess, browser: Any, 
         _shoot(page, "keys")
         page.get_by_label("Kind").select_option("user")
         expect(scopes).to_be_hidden()
+        # An API client made here, then edited on its page (the secret stays; only what is named
+        # changes), with the keyboard-reachable labelled form.
+        page.get_by_label("Kind").select_option("apiclient")
+        page.get_by_label("Name (optional)").fill("wall-screen")
+        page.get_by_label("device:read-data").check()
+        page.get_by_role("button", name="Create key").click()
+        made = page.locator("[data-secret]").inner_text()
+        assert len(made) == 32
+        client_row = page.locator("#keys tr", has_text="wall-screen")
+        client_row.get_by_role("link", name="Edit").click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text("API client")
+        _all_labelled(page)
+        page.get_by_label("Rate limit (requests a minute; 0: none)").fill("600")
+        page.get_by_label("device:read", exact=True).check()
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator("#keys tr", has_text="wall-screen")).to_contain_text("device:read, device:read-data")
 
         # The fleet pages: reachable from the navigation, every control labelled.
         for name in ("Profiles", "Apps", "Users", "Sub-accounts"):
