@@ -293,7 +293,8 @@ def test_console_in_a_real_browser(console_server: ServerProcess, browser: Any, 
         page.get_by_label("Rate limit (requests a minute; 0: none)").fill("600")
         page.get_by_label("device:read", exact=True).check()
         page.get_by_role("button", name="Save").click()
-        expect(page.locator("#keys tr", has_text="wall-screen")).to_contain_text("device:read, device:read-data")
+        edited = page.locator("#keys tr", has_text="wall-screen")
+        expect(edited).to_contain_text("device:read, device:read-data")
 
         # The fleet pages: reachable from the navigation, every control labelled.
         for name in ("Profiles", "Apps", "Users", "Sub-accounts"):
