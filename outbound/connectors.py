@@ -7,7 +7,10 @@ One write's points for one device and connector are one outbox message (its size
 points). The sink costs nothing for devices no connector watches: each process keeps a map of watched
 devices, loaded in one pair of queries, and reloads it when a connector changes (a version in
 the shared cache, checked at most once a second) and every `WATCH_RELOAD_SECONDS` (plugging a
-device into an app or out of it reaches every process within that bound).
+device into an app or out of it reaches every process within that bound). While no connector is
+enabled at all, plugging changes nothing and the periodic reload waits `WATCH_IDLE_SECONDS`
+instead: a platform where nobody configured a connector pays no query on its writes but that one
+(only a lost cache write, with Redis down, leans on it to see a new connector).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ SCHEMES = {"http": ("http", "https"), "mqtt": ("mqtt", "mqtts"), "amqp": ("amqp"
 TEMPLATE_RE = re.compile(r"\$\{(account|device|property)\}")
 WATCH_CHECK_SECONDS = 1.0
 WATCH_RELOAD_SECONDS = 5.0
+WATCH_IDLE_SECONDS = 60.0
 _VERSION_KEY = "outbound:connectors:version"
 
 
@@ -270,6 +274,7 @@ _watched: dict[str, tuple[_Watch, ...]] = {}
 _watch_loaded = 0.0
 _watch_checked = 0.0
 _watch_version: object = None
+_watch_any = False  # some connector is enabled (plugging then matters)
 
 
 def watch_invalidate() -> None:
@@ -281,11 +286,11 @@ def watch_invalidate() -> None:
         cache.set(_VERSION_KEY, uuid.uuid4().hex, None)
 
 
-def _watch_load() -> dict[str, tuple[_Watch, ...]]:
-    """Device id → the connectors watching it, in two queries."""
+def _watch_load() -> tuple[dict[str, tuple[_Watch, ...]], bool]:
+    """(device id → the connectors watching it, whether any connector is enabled), in two queries."""
     connectors = list(DataConnector.objects.filter(disabled=False).values_list("id", "app_id", "config"))
     if not connectors:
-        return {}
+        return {}, False
     by_app: defaultdict[str, list[_Watch]] = defaultdict(list)
     for connector_id, app_id, config in connectors:
         masks = tuple(re.compile(mask_regex(m)) for m in config.get("channels", []))
@@ -295,19 +300,20 @@ def _watch_load() -> dict[str, tuple[_Watch, ...]]:
         "controller_id", "thing_id"
     ):
         watched[thing_id].extend(by_app[app_id])
-    return {thing: tuple(watches) for thing, watches in watched.items()}
+    return {thing: tuple(watches) for thing, watches in watched.items()}, True
 
 
 def watched_devices() -> dict[str, tuple[_Watch, ...]]:
     """This process's map of watched devices, reloaded when stale (see the module's docstring)."""
-    global _watched, _watch_loaded, _watch_checked, _watch_version
+    global _watched, _watch_loaded, _watch_checked, _watch_version, _watch_any
     now = time.monotonic()
     if now - _watch_checked >= WATCH_CHECK_SECONDS or not _watch_loaded:
         _watch_checked = now
         version = cache.get(_VERSION_KEY)
-        if version != _watch_version or now - _watch_loaded >= WATCH_RELOAD_SECONDS:
+        period = WATCH_RELOAD_SECONDS if _watch_any else WATCH_IDLE_SECONDS
+        if version != _watch_version or now - _watch_loaded >= period:
             with _watch_lock:
-                _watched, _watch_loaded, _watch_version = _watch_load(), now, version
+                (_watched, _watch_any), _watch_loaded, _watch_version = _watch_load(), now, version
     return _watched
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from django.test.utils import override_settings
 from rest_framework.test import APIClient
 
 from devices.services.plugs import Enrolled, plug_create
+from outbound import connectors
 from plugboard.models import Account
 from plugboard.services import account_create, key_create
 
@@ -42,6 +44,11 @@ def _static_assets() -> None:
 def _fresh_cache() -> None:
     # The failure counters and verified-credential cache live in the cache (Redis under CI).
     cache.clear()
+    # The connectors' map of watched devices follows a version kept in that cache: each test
+    # starts from the map of an empty table read just now (no connector exists at a test's
+    # start), so the queries a write makes do not depend on which test ran before it.
+    connectors._watched, connectors._watch_any, connectors._watch_version = {}, False, None
+    connectors._watch_loaded = connectors._watch_checked = time.monotonic()
 
 
 @dataclass
