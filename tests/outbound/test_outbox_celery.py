@@ -3,6 +3,7 @@ HTTP receiver: a receiver down for a while, a worker SIGKILLed mid-batch, two wo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -41,7 +42,11 @@ def _worker(tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
     command += ["--pool=solo", "--without-gossip", "--without-mingle", "--loglevel=WARNING"]
     command += ["-n", f"{name}@%h"]
     log = (tmp_path / f"{name}.log").open("ab")
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    # Its own process group: `-B` runs beat in a child process, which a SIGKILL of the worker
+    # alone would leave running after the test.
+    return subprocess.Popen(  # noqa: S603
+        command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 @pytest.fixture
@@ -61,6 +66,8 @@ def _stop(*workers: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)  # what is left of its group (the beat child)
 
 
 def _queue(receiver: HttpReceiver, keys: list[str], start: int, count: int) -> None:
@@ -109,7 +116,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(tmp_path: Path, receiver: HttpR
         receiver.holding = True  # the first batch stays in flight until the worker is dead
         _queue(receiver, ["d1"], 0, 60)
         assert receiver.arrived.wait(timeout=60), (tmp_path / "w1.log").read_text()[-2000:]
-        first.send_signal(signal.SIGKILL)
+        os.killpg(first.pid, signal.SIGKILL)  # the worker and its beat, as a crash takes both
         first.wait(timeout=30)
         receiver.down = True  # the held request is answered to nobody: not a delivery
         receiver.hold.set()
