@@ -7,7 +7,8 @@ spelling of its rule here. Reads start from the signed-in account (`devices.sele
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django import forms
 from django.db.models import Count
@@ -31,6 +32,8 @@ from devices.services.profiles import (
 )
 from plugboard.console.session import console_page, subaccount_leave, subaccount_open
 from plugboard.principals import Principal
+
+T = TypeVar("T")
 
 LISTED = 200  # rows a fleet page lists (an account has tens of profiles and users, not thousands)
 APP_DEVICES = 10  # devices named per app on the apps page (the count says how many in all)
@@ -86,24 +89,38 @@ class SubaccountCreateForm(forms.Form):
 # --- device profiles -------------------------------------------------------------------------------
 
 
+def _submitted(
+    request: HttpRequest, form_class: type[forms.Form], create: Callable[[dict[str, Any]], T]
+) -> tuple[forms.Form, T | None, int]:
+    """A create form's round trip: (the form to show, what the service made, the page's status).
+    A success shows a fresh form; an invalid form or the service's refusal (on the form) is a 400."""
+    if request.method != "POST":
+        return form_class(), None, 200
+    form = form_class(request.POST)
+    if form.is_valid():
+        try:
+            return form_class(), create(form.cleaned_data), 200
+        except PlugError as exc:
+            form.add_error(None, str(exc.detail))
+    return form, None, 400
+
+
 @console_page
 @require_http_methods(["GET", "POST"])
 def profiles_page(request: HttpRequest) -> HttpResponse:
     principal = _principal(request)
     if not access.may_read_profiles(principal):
         raise Http404
-    form = ProfileCreateForm(request.POST if request.method == "POST" else None)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            base = form.cleaned_data["base"] or None
-            fields = ProfileFields(name=form.cleaned_data["name"], base_profile=base)
-            try:
-                made = profile_create(principal=principal, fields=fields)
-                return redirect("console:profile", profile_id=made.id)
-            except PlugError as exc:
-                form.add_error(None, str(exc.detail))
+    form, made, status = _submitted(
+        request,
+        ProfileCreateForm,
+        lambda data: profile_create(
+            principal=principal,
+            fields=ProfileFields(name=data["name"], base_profile=data["base"] or None),
+        ),
+    )
+    if made is not None:
+        return redirect("console:profile", profile_id=made.id)
     rows = profiles_of(principal=principal).annotate(devices=Count("plugs"))[:LISTED]
     context = {"profiles": rows, "form": form, "section": "profiles"}
     return render(request, "console/profiles.html", context, status=status)
@@ -244,20 +261,13 @@ def users_page(request: HttpRequest) -> HttpResponse:
     principal = _principal(request)
     if not access.may_manage_users(principal):
         raise Http404
-    form = UserCreateForm(request.POST if request.method == "POST" else None)
-    created = None
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                created = user_create(
-                    principal=principal, email=data["email"], role=data["role"], name=data["name"]
-                )
-                form, status = UserCreateForm(), 200
-            except PlugError as exc:
-                form.add_error(None, str(exc.detail))
+    form, created, status = _submitted(
+        request,
+        UserCreateForm,
+        lambda data: user_create(
+            principal=principal, email=data["email"], role=data["role"], name=data["name"]
+        ),
+    )
     return _users(request, principal, form=form, created=created, status=status)
 
 
@@ -297,20 +307,13 @@ def subaccounts_page(request: HttpRequest) -> HttpResponse:
     principal = _principal(request)
     if not access.may_read_subaccounts(principal):
         raise Http404
-    form = SubaccountCreateForm(request.POST if request.method == "POST" else None)
-    created = None
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                created = subaccount_create(
-                    principal=principal, name=data["name"], admin_email=data["admin_email"] or None
-                )
-                form, status = SubaccountCreateForm(), 200
-            except PlugError as exc:
-                form.add_error(None, str(exc.detail))
+    form, created, status = _submitted(
+        request,
+        SubaccountCreateForm,
+        lambda data: subaccount_create(
+            principal=principal, name=data["name"], admin_email=data["admin_email"] or None
+        ),
+    )
     rows = subaccounts_of(principal=principal).annotate(devices=Count("plugs"))[:LISTED]
     context = {
         "subaccounts": rows,
