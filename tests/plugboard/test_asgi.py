@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from typing import Any
 
 import pytest
 from asgiref import sync
+from django.core import signals
 
 from data.models import DataPoint
 from plugboard.asgi import application
@@ -75,6 +77,31 @@ def test_a_write_through_asgi_takes_one_hop_for_the_whole_chain(tenant: Any, mon
     assert status == 200, content
     assert len(json.loads(content)) == 3
     assert DataPoint.objects.filter(of=plug.plug.id, channel="hops").count() == 3
-    # request_started's receivers, the middleware chain with the view, the response's close.
-    # Django's own ASGIHandler makes about fifteen (two per middleware).
-    assert len(hops) <= 3, hops
+    # request_started's receivers, the middleware chain with the view and the response's close
+    # in one. Django's own ASGIHandler makes about fifteen (two per middleware).
+    assert len(hops) == 1, hops
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_one_after_another_run_in_one_kept_thread(tenant: Any) -> None:
+    """No thread is started per request: an idle request thread serves the next request."""
+    plug = tenant.plug("threads")
+    threads: list[int] = []
+
+    def started(**kwargs: Any) -> None:
+        threads.append(threading.get_ident())
+
+    headers = {"X-Plug-Id": plug.plug.id, "X-Plug-Auth": plug.auth, "Content-Type": "application/json"}
+
+    async def three() -> list[int]:
+        return [(await _call("PUT", "/iot/data/threads", b'{"data": 1}', headers))[0] for _ in range(3)]
+
+    signals.request_started.connect(started)
+    try:
+        statuses = asyncio.run(three())
+    finally:
+        signals.request_started.disconnect(started)
+    assert statuses == [200, 200, 200]
+    assert len(threads) == 3
+    assert len(set(threads)) == 1, threads
+    assert threads[0] != threading.get_ident()  # the request's thread, not the event loop's
