@@ -35,6 +35,10 @@ class Command(models.Model):
             models.Index(fields=["expire_at"], name="command_expiry"),
             # /metrics counts commands by state (commands.selectors.commands_by_state).
             models.Index(fields=["state"], name="command_state"),
+            # the console's home counts an account's commands not yet acknowledged from this alone
+            models.Index(
+                fields=["account_id"], condition=models.Q(state__in=["pending", "sent"]), name="command_open"
+            ),
         ]
 
     def __str__(self) -> str:

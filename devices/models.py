@@ -72,6 +72,8 @@ class Plug(models.Model):
             models.Index(fields=["account", "hwid"]),
             # the console's plug list: keyset pages of (name, id) within an account
             models.Index(fields=["account", "name", "id"], name="plug_list"),
+            # the console's home: devices, connected now and inactive, counted from the index alone
+            models.Index(fields=["account", "connected", "last_seen"], name="plug_presence"),
         ]
 
     def __str__(self) -> str:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.db.models import Count, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models.functions import Coalesce, Collate
 
 from alerts.selectors import OPEN, incidents_of
 from commands.models import Command
@@ -172,40 +173,76 @@ class FleetSummary:
         }
 
 
+class _Counted(Subquery):
+    """`(SELECT COUNT(*) FROM (rows))`: a count as one column of a bigger query (0 when none)."""
+
+    template = "(SELECT COUNT(*) FROM (%(subquery)s) counted)"
+    output_field = IntegerField()
+
+    def __init__(self, rows: QuerySet[Any]) -> None:
+        super().__init__(rows.order_by().values("pk"))  # no ORDER BY: nothing to sort for a count
+
+
+class _Total(Func):
+    """`SUM(COUNT(…)) OVER ()`: the groups' counts added up beside each group (Django's `Sum`
+    refuses an aggregate inside it)."""
+
+    function = "SUM"
+    window_compatible = True
+    output_field = IntegerField()
+
+
 def fleet_summary(*, principal: Principal, now: int) -> FleetSummary:
-    """The home page's numbers for the account at `now` (ms): seven queries whatever the fleet's
-    size, each number from one (the plug counts share one conditional aggregate)."""
+    """The home page's numbers for the account at `now` (ms) in three queries whatever the
+    fleet's size: the counts (one row of scalar sub-queries, each an index-only count: plugs
+    by `plug_presence`, commands by `command_open`, incidents by `incident_list`), the last
+    minute's points per device with their total and the busiest devices' names (one pass over
+    the journal's last minute), and the last rejections."""
+    account = principal.account_id
     plugs = plugs_of_account(principal=principal)
     since = datetime.fromtimestamp(now / 1000, tz=UTC) - INACTIVE_AFTER
-    counts = plugs.aggregate(
-        n_devices=Count("id"),  # the aggregates' names may not be the model's field names
-        n_connected=Count("id", filter=Q(connected=True)),
-        n_inactive=Count(
-            "id", filter=Q(connected=False) & (Q(last_seen__isnull=True) | Q(last_seen__lt=since))
-        ),
+    open_commands = Command.objects.filter(
+        account_id=account, state__in=(Command.State.PENDING, Command.State.SENT)
     )
-    # The journal's BRIN index on `received_at` narrows the last minute to a few pages.
+    counts = (
+        Account.objects.filter(id=account)
+        .values(
+            n_devices=_Counted(plugs),
+            n_connected=_Counted(plugs.filter(connected=True)),
+            n_inactive=_Counted(
+                plugs.filter(Q(connected=False) & (Q(last_seen__isnull=True) | Q(last_seen__lt=since)))
+            ),
+            n_pending=_Counted(open_commands),
+            n_incidents=_Counted(incidents_of(principal=principal, status=OPEN)),
+        )
+        .get()
+    )
+    # The journal's last minute, once: each device's count and (window) all of them together.
+    # A record published as the account's own id has no plug: its name is that id.
     recent = JournalEntry.objects.filter(
-        account_id=principal.account_id, event=JournalEntry.Event.DATA, received_at__gte=now - RATE_WINDOW_MS
+        account_id=account, event=JournalEntry.Event.DATA, received_at__gte=now - RATE_WINDOW_MS
     )
-    rate = recent.count()
-    top = list(recent.values("of").annotate(n=Count("id")).order_by("-n", "of")[:BUSIEST])
-    names = dict(plugs.filter(id__in=[t["of"] for t in top]).values_list("id", "name")) if top else {}
-    pending = Command.objects.filter(
-        account_id=principal.account_id, state__in=(Command.State.PENDING, Command.State.SENT)
-    ).count()
-    incidents = incidents_of(principal=principal, status=OPEN).count()
-    log = DeviceLogEntry.objects.filter(plug__account_id=principal.account_id).order_by("-id")
+    of: Any = OuterRef("of")
+    if connection.vendor == "postgresql":  # the journal's `of` is byte-ordered ("C"): compare in
+        of = Collate(of, "default")  # the plug id's collation, so its primary key finds the name
+    name = plugs_of_account(principal=principal).filter(id=of).order_by().values("name")[:1]
+    top = list(
+        recent.values("of")
+        .annotate(n=Count("id"))
+        .annotate(total=Window(_Total(Count("id"))), name=Subquery(name))
+        .order_by("-n", "of")
+        .values_list("of", "n", "total", "name")[:BUSIEST]
+    )
+    log = DeviceLogEntry.objects.filter(plug__account_id=account).order_by("-id")
     rows = log.values_list("id", "plug_id", "plug__name", "at", "source", "property", "code", "message")
     return FleetSummary(
         devices=counts["n_devices"],
         connected=counts["n_connected"],
         inactive=counts["n_inactive"],
-        points_per_minute=rate,
-        commands_pending=pending,
-        incidents_open=incidents,
-        # A record published as the account's own id has no plug: its name is that id.
-        busiest=[Busy(t["of"], names.get(t["of"], t["of"]), t["n"]) for t in top],
+        points_per_minute=int(top[0][2]) if top else 0,
+        commands_pending=counts["n_pending"],
+        incidents_open=counts["n_incidents"],
+        busiest=[Busy(plug_id, name or plug_id, n) for plug_id, n, _, name in top],
         rejections=[Rejection(*row) for row in rows[:REJECTIONS]],
     )
 
