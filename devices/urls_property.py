@@ -5,13 +5,12 @@ A trailing slash is accepted too, since some clients add one.
 
 from django.urls import re_path
 
-from devices import app_api, key_api, profile_api, property_by_id_api, subaccount_api, user_api
+from devices import app_api, key_api, profile_api, property_by_id_api
 from devices import property_api as views
 
 REF = r"(?P<ref>[^/]+)"
 KEY = r"(?P<key_id>[^/]+)"
 PRP = r"(?P<prp>[^/]+)"
-USR = r"(?P<user_id>[^/]+)"
 
 urlpatterns = [
     re_path(r"^devices/?$", views.DeviceListView.as_view(), name="v3-devices"),
@@ -36,9 +35,4 @@ urlpatterns = [
     re_path(r"^apiclients/?$", key_api.ApiClientListView.as_view(), name="v3-apiclients"),
     re_path(rf"^apiclients/{KEY}/?$", key_api.ApiClientView.as_view(), name="v3-apiclient"),
     re_path(rf"^apiclients/{KEY}/apikey/?$", key_api.ApiClientKeyView.as_view(), name="v3-apiclient-apikey"),
-    # Users and sub-accounts (a sub-account itself: plugboard.urls, `v3/accounts/{acc}`).
-    re_path(r"^users/?$", user_api.UserListView.as_view(), name="v3-users"),
-    re_path(rf"^users/{USR}/?$", user_api.UserView.as_view(), name="v3-user"),
-    re_path(rf"^users/{USR}/apikey/?$", user_api.UserKeyView.as_view(), name="v3-user-apikey"),
-    re_path(r"^accounts/?$", subaccount_api.SubaccountListView.as_view(), name="v3-accounts"),
 ]

@@ -190,7 +190,7 @@ class SubaccountIn(Body):
 
     @staticmethod
     def fields_of(body: dict[str, Any]) -> dict[str, Any]:
-        """What `devices.services.accounts.subaccount_create` takes."""
+        """What `plugboard.accounts.services.subaccount_create` takes."""
         admin = body.get("user") or {}
         return {
             "name": body["name"],

@@ -5,7 +5,7 @@ from django.urls import include, path, re_path
 from django.views.decorators.cache import cache_page
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from devices.account_api import AccountView
+from plugboard.accounts.account_api import AccountView
 from plugboard.console.views import landing
 from plugboard.exposition import metrics
 from plugboard.health import healthz
@@ -14,6 +14,7 @@ from plugboard.health import healthz
 property_dialect = [
     path("", include("data.urls_property")),
     path("", include("devices.urls_property")),
+    path("", include("plugboard.accounts.urls")),
     path("", include("commands.urls_property")),
     path("", include("alerts.urls_property")),
     path("", include("outbound.urls_property")),

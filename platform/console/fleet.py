@@ -1,6 +1,6 @@
 """The console's pages for what the v3 management API manages besides plugs (SPEC §6 "Fleets"):
 device profiles, apps, users and sub-accounts. Each list, create, change and delete goes
-through the service the API calls (`devices.services.profiles`, `devices.services.accounts`),
+through the service the API calls (`devices.services.profiles`, `plugboard.accounts.services`),
 which asks `devices.access`; a refusal is the service's message on the page, never a second
 spelling of its rule here. Reads start from the signed-in account (`devices.selectors`).
 """
@@ -19,7 +19,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from devices import access
 from devices.models import Control, DeviceProfile, Plug, Property
 from devices.selectors import profile_properties_of, profiles_of, subaccounts_of, user_resolve, users_of
-from devices.services.accounts import ROLES, subaccount_create, user_create, user_delete, user_update
 from devices.services.fields import PlugError
 from devices.services.profiles import (
     ProfileFields,
@@ -30,6 +29,7 @@ from devices.services.profiles import (
     profile_property_delete,
     profile_update,
 )
+from plugboard.accounts.services import ROLES, subaccount_create, user_create, user_delete, user_update
 from plugboard.console.session import console_page, subaccount_leave, subaccount_open
 from plugboard.principals import Principal
 

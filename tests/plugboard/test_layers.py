@@ -1,20 +1,9 @@
-"""The layers of the house point one way (README, "Layout"), read from the code's own imports.
+"""The floors of the house point one way (README, "Architecture"), read from the code's own imports.
 
-    composition root   plugboard.{settings, urls, asgi, celery, authentication, console, …}
-          ↓ imports anything below
-    alerts              alerts, incidents, device activity
-          ↓
-    outbound            the durable outbox, data connectors, MQTT mirroring
-          ↓
-    commands            MQTT, command delivery
-          ↓
-    data                data points, journal, the write service, both dialects' data APIs
-          ↓
-    devices             plugs, properties, identity, the one authorization module
-          ↓
-    kernel              plugboard.{identifiers, timestamps, channels, live, errors, …}
-
-Every import counts, at module level or inside a function, under TYPE_CHECKING or not.
+`FLOORS` below is the one declaration of the floors, bottom to top; README draws the same list.
+A module stands on the floor whose longest prefix names it, and imports only from its own floor
+and the floors below it. Every import counts, at module level or inside a function, under
+TYPE_CHECKING or not.
 """
 
 from __future__ import annotations
@@ -25,30 +14,42 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("devices", "data", "commands", "outbound", "alerts")  # bottom to top
+APPS = ("devices", "data", "commands", "outbound", "alerts")
 FIRST_PARTY = ("plugboard", *APPS)
 
-# The part of `plugboard` the apps may import: it imports no app itself.
-KERNEL = frozenset(
-    {
-        "plugboard.cache",
-        "plugboard.channels",
-        "plugboard.credentials",
-        "plugboard.errors",
-        "plugboard.identifiers",
-        "plugboard.live",
-        "plugboard.logs",
-        "plugboard.metrics",
-        "plugboard.models",
-        "plugboard.parsers",
-        "plugboard.principals",
-        "plugboard.property_dialect",
-        "plugboard.ratelimits",
-        "plugboard.schema",
-        "plugboard.services",
-        "plugboard.timestamps",
-        "plugboard.views",
-    }
+# The floors, bottom to top: (name, the module prefixes on it). `platform/` (imported as
+# `plugboard`) is three of them: its kernel at the bottom, its accounts part above the
+# authorization it asks, and everything else of it, the composition root, on top.
+FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "kernel",  # the pure pieces every app builds on; it imports no app
+        (
+            "plugboard.cache",
+            "plugboard.channels",
+            "plugboard.credentials",
+            "plugboard.errors",
+            "plugboard.identifiers",
+            "plugboard.live",
+            "plugboard.logs",
+            "plugboard.metrics",
+            "plugboard.models",
+            "plugboard.parsers",
+            "plugboard.principals",
+            "plugboard.property_dialect",
+            "plugboard.ratelimits",
+            "plugboard.schema",
+            "plugboard.services",
+            "plugboard.timestamps",
+            "plugboard.views",
+        ),
+    ),
+    ("devices", ("devices",)),  # plugs, properties, profiles, identity, authorization (access)
+    ("accounts", ("plugboard.accounts",)),  # accounts, users, sub-accounts, API clients and keys
+    ("data", ("data",)),
+    ("commands", ("commands",)),
+    ("outbound", ("outbound",)),
+    ("alerts", ("alerts",)),
+    ("composition root", ("plugboard",)),  # settings, URLs, ASGI, Celery, console, commands
 )
 
 
@@ -98,11 +99,14 @@ def _imports(path: Path) -> list[tuple[int, str, bool]]:
 
 
 def _layer(module: str) -> int:
-    """0 kernel, 1 devices, 2 data, 3 commands, 4 outbound, 5 alerts, 6 composition root."""
-    top = module.split(".")[0]
-    if top in APPS:
-        return 1 + APPS.index(top)
-    return 0 if module in KERNEL else 1 + len(APPS)
+    """The floor `module` stands on: the one whose longest prefix names it (0 is the ground)."""
+    best, floor = -1, -1
+    for number, (_, prefixes) in enumerate(FLOORS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, floor = len(prefix), number
+    assert floor >= 0, f"{module} stands on no floor"
+    return floor
 
 
 def _known(name: str) -> str | None:
@@ -114,8 +118,11 @@ def _known(name: str) -> str | None:
     return None
 
 
-def test_the_kernel_list_names_real_modules() -> None:
-    assert set(SOURCES) >= KERNEL, sorted(KERNEL - set(SOURCES))
+def test_the_floors_name_real_modules() -> None:
+    """Every prefix of the declaration names a module or a package that exists."""
+    named = {prefix for _, prefixes in FLOORS for prefix in prefixes}
+    missing = [p for p in named if not any(m == p or m.startswith(p + ".") for m in SOURCES)]
+    assert not missing, sorted(missing)
 
 
 @pytest.mark.parametrize("module", sorted(SOURCES))
@@ -126,7 +133,7 @@ def test_imports_point_down(module: str) -> None:
         target = _known(name)
         if target is None or target == module or target.startswith(module + "."):
             continue
-        if _layer(target) > layer or (layer == 0 and _layer(target) != 0):
+        if _layer(target) > layer:
             upward.append(f"{SOURCES[module].relative_to(ROOT)}:{line} imports {target}")
     assert not upward, "imports that point up the layers:\n" + "\n".join(upward)
 
@@ -157,3 +164,5 @@ def test_the_layer_check_catches_an_upward_import(tmp_path: Path) -> None:
     ((_, name, inside),) = _imports(probe)  # one import, named once
     assert (name, inside) == ("commands.models", True)
     assert _layer("devices.models") < _layer(_known(name) or "")
+    assert _layer("plugboard.identifiers") < _layer("devices.access") < _layer("plugboard.accounts")
+    assert _layer("plugboard.accounts") < _layer("plugboard.urls")

@@ -14,7 +14,7 @@ import pytest
 from connio.mqtt import CidMap, DeviceIdentity, MqttConnInfo, Session
 
 from devices.models import Control, Plug, Property
-from devices.services.accounts import subaccount_create
+from plugboard.accounts.services import subaccount_create
 from plugboard.models import ApiKey
 from plugboard.principals import Principal
 from plugboard.services import apiclient_create

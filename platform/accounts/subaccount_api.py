@@ -5,7 +5,7 @@ creates one from a name, with its administrator if the body names one (`user {em
 name?}`: the email becomes the sub-account's), whose user key the answer shows this once
 (`apiKey`; `user` and `apiKey` are null without one). Each sub-account is a
 tenant of its own: its parent manages it through `/v3/accounts/{sub}` and `/v3/accounts/{sub}/…`
-(`devices.account_api`, `devices.identity.principal_in_account`), its siblings see nothing of it.
+(`plugboard.accounts.account_api`, `devices.identity.principal_in_account`), its siblings see nothing of it.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from devices import access
 from devices import schema_docs as docs
 from devices.presenters import account_json, user_json
 from devices.selectors import subaccounts_of
-from devices.services.accounts import subaccount_create
 from devices.v3_shapes import SubaccountIn
+from plugboard.accounts.services import subaccount_create
 from plugboard.errors import ApiError
 from plugboard.property_dialect import PropertyDialectView, page
 

@@ -12,8 +12,8 @@ from devices.models import DeviceProfile, Plug
 from plugboard.models import Account, ApiKey, User
 from plugboard.services import apiclient_create
 from tests.conftest import Tenant, basic
-from tests.devices.test_v3_account import ACCOUNT_KEYS
 from tests.devices.test_v3_profiles import assert_v3_error, send
+from tests.plugboard.accounts.test_v3_account import ACCOUNT_KEYS
 
 # What conniosdk's AccountInstance indexes without a default.
 SDK_ACCOUNT_KEYS = {"id", "name", "status", "plan", "locked", "dateCreated"}

@@ -18,8 +18,8 @@ from devices import access
 from devices import schema_docs as docs
 from devices.presenters import key_json, user_json
 from devices.selectors import user_resolve, users_of
-from devices.services import accounts
 from devices.v3_shapes import UserChange, UserIn
+from plugboard.accounts import services as accounts
 from plugboard.errors import ApiError
 from plugboard.models import ApiKey, User
 from plugboard.property_dialect import PropertyDialectView, page
