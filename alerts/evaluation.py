@@ -18,7 +18,7 @@ an alert never fails a write.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -29,14 +29,13 @@ from alerts.definitions import metric_window
 from alerts.models import SEVERITY_RANK, Alert, Incident
 from alerts.notifications import notifications_run
 from alerts.services import incident_clear, incident_log
+from alerts.watch import incident_closed, incident_is_open, incident_opened, snapshot
 from data.models import DataPoint
 from data.services import StoredPoint
-from devices.models import DeviceProfile, Plug
 from plugboard.parsers import is_json_number
 from plugboard.timestamps import now_ms
 
 log = logging.getLogger(__name__)
-MAX_DEPTH = 10  # a profile's chain of bases, as devices.services.profiles bounds it
 MAX_WINDOW_POINTS = 100_000
 
 
@@ -48,67 +47,16 @@ def points_evaluate(points: Sequence[StoredPoint]) -> None:
         log.exception("alert evaluation of %d points failed", len(points))
 
 
-def _owners(plugs: Mapping[str, tuple[str, str | None]]) -> dict[str, list[str]]:
-    """Each plug's alert owners: itself, its profile and that profile's bases."""
-    bases: dict[str, str | None] = {}
-    todo = {profile for _, profile in plugs.values() if profile}
-    for _ in range(MAX_DEPTH):
-        todo -= set(bases)
-        if not todo:
-            break
-        for pid, base in DeviceProfile.objects.filter(id__in=todo).values_list("id", "base_profile_id"):
-            bases[pid] = base
-            if base:
-                todo.add(base)
-    owners: dict[str, list[str]] = {}
-    for plug_id, (_, profile) in plugs.items():
-        chain = [plug_id]
-        while profile and profile not in chain and len(chain) <= MAX_DEPTH:
-            chain.append(profile)
-            profile = bases.get(profile)
-        owners[plug_id] = chain
-    return owners
-
-
 def _evaluate(points: Sequence[StoredPoint]) -> None:
-    plugs = {
-        plug_id: (account_id, profile)
-        for plug_id, account_id, profile in Plug.objects.filter(id__in={p.of for p in points}).values_list(
-            "id", "account_id", "profile_id"
-        )
-    }
-    if not plugs:
-        return
-    owners = _owners(plugs)
-    all_owners = {o for chain in owners.values() for o in chain}
-    alerts = list(
-        Alert.objects.filter(
-            status=Alert.Status.ENABLED, owner_id__in=all_owners, trigger__in={p.channel for p in points}
-        )
-    )
-    if not alerts:
-        return
-    # The open incidents of the batch's (alert, device) pairs, read once: a point that matches
-    # nothing on a pair without an incident then costs no query at all.
-    open_incidents = {
-        (i.alert_id, i.plug_id): i
-        for i in Incident.objects.filter(alert__in=alerts, plug_id__in=plugs).exclude(
-            status=Incident.Status.CLEARED
-        )
-    }
+    snap = snapshot()
     now = now_ms()
+    opened: dict[tuple[str, str], Incident | None] = {}  # the incidents read by this batch
     for p in sorted(points, key=lambda p: p.at):
-        plug = plugs.get(p.of)
-        if plug is None or plug[0] != p.account_id:
-            continue
-        chain = owners[p.of]
-        for alert in alerts:
-            if alert.trigger != p.channel or alert.owner_id not in chain or alert.account_id != p.account_id:
-                continue
+        for alert in snap.alerts_of(p.account_id, p.channel, snap.owners(p.of, p.profile)):
             if alert.ttl is not None and p.at < now - alert.ttl * 1000:
                 continue
             value = _metric(alert, p)
-            _decide(alert, p, value, open_incidents)
+            _decide(alert, p, value, opened)
 
 
 def _metric(alert: Alert, p: StoredPoint) -> Any:
@@ -175,9 +123,7 @@ def matches(operation: str, operand: Any, value: Any, previous: Any = None) -> b
     return inside if operation == "between" else not inside
 
 
-def _decide(
-    alert: Alert, p: StoredPoint, value: Any, open_incidents: dict[tuple[str, str], Incident]
-) -> None:
+def _decide(alert: Alert, p: StoredPoint, value: Any, opened: dict[tuple[str, str], Incident | None]) -> None:
     previous: Any = None
     if any(c["expression"]["operation"] == "changed" for c in alert.conditions):
         previous = _previous(p)
@@ -193,9 +139,11 @@ def _decide(
         default=None,
     )
     key = (alert.id, p.of)
-    open_incident = open_incidents.get(key)
-    if not infos and worst is None and open_incident is None:
-        return  # normal, and nothing open: nothing to do
+    if not infos and worst is None and key not in opened and not incident_is_open(*key):
+        return  # normal, and nothing open: nothing to do (and no query)
+    if key not in opened:
+        opened[key] = _open(alert, p.of) if incident_is_open(*key) else None
+    open_incident = opened[key]
     with transaction.atomic():
         for c in infos:
             notifications_run(
@@ -210,11 +158,9 @@ def _decide(
         if worst is None:
             if open_incident is not None:
                 incident_clear(principal=None, incident=open_incident, value=value)
-                open_incidents.pop(key, None)
+                opened[key] = None
             return
-        raised = _raise(alert, p, worst, value, open_incident)
-        if raised is not None:
-            open_incidents[key] = raised
+        opened[key] = _raise(alert, p, worst, value, open_incident)
 
 
 def _open(alert: Alert, plug_id: str) -> Incident | None:
@@ -238,7 +184,9 @@ def _raise(
             incident = _open(alert, p.of)
             if incident is None:
                 return None
+            incident_opened(alert.id, p.of)
         else:
+            incident_opened(alert.id, p.of)
             incident_log(incident, alert, "IncidentOpened", f"{severity}: {alert.trigger} is {value!r}")
             _run(alert, p, condition, value, incident)
             return incident
@@ -251,6 +199,12 @@ def _raise(
         .exclude(status=Incident.Status.CLEARED)
         .update(severity=severity, value=value, date_modified=timezone.now())
     )
+    if (
+        not escalated
+        and not Incident.objects.filter(id=incident.id).exclude(status=Incident.Status.CLEARED).exists()
+    ):
+        incident_closed(alert.id, p.of)  # cleared meanwhile (another process, a user): open anew
+        return _raise(alert, p, condition, value, None)
     if escalated:
         incident.refresh_from_db()
         incident_log(incident, alert, "IncidentEscalated", f"{severity}: {alert.trigger} is {value!r}")

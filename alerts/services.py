@@ -14,7 +14,7 @@ from alerts.delivery import target_refusal
 from alerts.models import Alert, Incident
 from alerts.notifications import notifications_run
 from alerts.presenters import alert_input, incident_json
-from alerts.watch import watch_changed
+from alerts.watch import incident_closed, watch_changed
 from data.services import device_log_append
 from devices import access
 from devices.models import DeviceProfile, Plug, ProfileProperty, Property
@@ -176,6 +176,7 @@ def incident_clear(*, principal: Principal | None, incident: Incident, value: An
             .exclude(status=Incident.Status.CLEARED)
             .update(status=Incident.Status.CLEARED, end_time=timezone.now(), date_modified=timezone.now())
         )
+        incident_closed(incident.alert_id, incident.plug_id)
         if not changed:
             return False
         incident.refresh_from_db()

@@ -27,3 +27,11 @@ def owner_deleted(sender: Any, instance: Plug | DeviceProfile, **_: Any) -> None
     """An owner's alerts go with it."""
     if Alert.objects.filter(account_id=instance.account_id, owner_id=instance.id).delete()[0]:
         watch_changed()
+
+
+@receiver(post_save, sender=DeviceProfile, dispatch_uid="alerts.profile_saved")
+def profile_saved(sender: type[DeviceProfile], instance: DeviceProfile, created: bool, **_: Any) -> None:
+    """A profile's base decides which profile alerts cover its devices (alerts.watch keeps the
+    bases): a new profile with a base, or any change of one, reloads the snapshots."""
+    if instance.base_profile_id is not None or not created:
+        watch_changed()

@@ -127,6 +127,7 @@ class StoredPoint:
     oid: str
     command: bool
     credential: str
+    profile: str | None = None  # the plug's profile (alerts on a profile apply to its plugs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +281,7 @@ def _write_many(submissions: Sequence[Submission], source: str) -> list[list[Poi
                         oid=p.oid,
                         command=p.command,
                         credential=submissions[p.sub].principal.credential,
+                        profile=plugs[p.of].profile_id if p.of in plugs else None,
                     )
                     for p in stored
                 ],
@@ -389,7 +391,7 @@ def _parse(
 # --- authorization (one or two queries) ----------------------------------------------------------
 
 
-_PLUG_FIELDS = ("id", "account_id", "status", "kind")
+_PLUG_FIELDS = ("id", "account_id", "status", "kind", "profile_id")
 
 
 def _instance_maker(model: type[M], names: Sequence[str]) -> Callable[[Sequence[Any]], M]:
@@ -416,9 +418,9 @@ def _plugs_named(points: Iterable[_Point]) -> tuple[dict[str, Plug], dict[str, i
         return {}, {}
     plugs: dict[str, Plug] = {}
     retentions: dict[str, int | None] = {}
-    for *fields, retention in plugs_named(ids):
-        plugs[fields[0]] = _plug_of_row(fields)
-        retentions[fields[1]] = retention
+    for plug_id, account_id, status, kind, profile_id, retention in plugs_named(ids):
+        plugs[plug_id] = _plug_of_row((plug_id, account_id, status, kind, profile_id))
+        retentions[account_id] = retention
     return plugs, retentions
 
 

@@ -180,14 +180,15 @@ def properties_named(
         return cursor.fetchall()
 
 
-def plugs_named(plug_ids: Collection[str]) -> list[tuple[str, str, str, str, int | None]]:
-    """(id, account, status, kind, the account's default retention) of the plugs `plug_ids`."""
+def plugs_named(plug_ids: Collection[str]) -> list[tuple[str, str, str, str, str | None, int | None]]:
+    """(id, account, status, kind, profile, the account's default retention) of the plugs
+    `plug_ids`."""
     if not plug_ids:
         return []
     plugs, accounts = Plug._meta.db_table, Account._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT p.id, p.account_id, p.status, p.kind, a.default_retention FROM {plugs} p "
+            f"SELECT p.id, p.account_id, p.status, p.kind, p.profile_id, a.default_retention FROM {plugs} p "
             f"JOIN {accounts} a ON a.id = p.account_id WHERE p.id IN ({','.join(['%s'] * len(plug_ids))})",
             list(plug_ids),
         )
