@@ -10,6 +10,11 @@
   watched; a device is therefore marked within its period plus the scan interval.
 - `active` is a real property of the device, written through the write service on each change
   (source `alerts`), so it reads like any property and alerts trigger on it.
+- `lastIn` / `lastOut` (the time of the device's last write, of the last command sent to it, as
+  ISO 8601 values) are kept in the activity row, not as points (a point per write would double
+  every write): the property reads answer them (`activity_values`, a built-in reader of
+  `data.property_reads`), and each change is broadcast to the live readers as a record of that
+  property after the write commits, so MQTT mirror and channel subscribers receive it too.
 """
 
 from __future__ import annotations
@@ -24,17 +29,20 @@ from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 
 from alerts.models import DeviceActivity
-from alerts.watch import watch_changed
+from alerts.watch import snapshot, watch_changed
 from data.services import PointIn, StoredPoint, Submission, points_write_many
 from devices.models import Plug
 from devices.services.fields import V3_KEY
+from plugboard.identifiers import new_oid
+from plugboard.live import broadcast_points
 from plugboard.principals import Principal
-from plugboard.timestamps import now_ms
+from plugboard.timestamps import iso, now_ms
 
 log = logging.getLogger(__name__)
 
 SOURCE = "alerts"  # the journal's source of the platform's own writes (`active`, commands)
 ACTIVE = "active"
+LAST_IN, LAST_OUT = "lastIn", "lastOut"
 SCAN_EVERY = float(os.environ.get("PLUGBOARD_ACTIVITY_SCAN_SECONDS", 1.0))
 _TABLE = DeviceActivity._meta.db_table
 
@@ -76,6 +84,7 @@ def activity_touch(*, seen: dict[str, str], commanded: dict[str, str]) -> None:
     sent a command (`commanded`: plug → property) record it as `lastOut`. One statement each."""
     now = now_ms()
     woke: list[tuple[str, str]] = []
+    touched: list[tuple[str, str, str]] = []  # (plug, account, lastIn|lastOut)
     with connection.cursor() as cursor:
         if seen:
             ids = list(seen)
@@ -90,9 +99,9 @@ def activity_touch(*, seen: dict[str, str], commanded: dict[str, str]) -> None:
                 "RETURNING plug_id, account_id, state",
                 params,
             )
-            woke = [
-                (plug_id, account_id) for plug_id, account_id, state in cursor.fetchall() if state != ACTIVE
-            ]
+            rows = cursor.fetchall()
+            touched += [(plug_id, account_id, LAST_IN) for plug_id, account_id, _ in rows]
+            woke = [(plug_id, account_id) for plug_id, account_id, state in rows if state != ACTIVE]
             if woke:
                 cursor.execute(
                     f"UPDATE {_TABLE} SET state = %s WHERE plug_id IN ({_marks(len(woke))})",
@@ -106,11 +115,40 @@ def activity_touch(*, seen: dict[str, str], commanded: dict[str, str]) -> None:
                 params += [plug_id, commanded[plug_id][:200]]
             cursor.execute(
                 f"UPDATE {_TABLE} SET last_out_at = %s, last_out_property = CASE plug_id {cases} END "
-                f"WHERE plug_id IN ({_marks(len(ids))})",
+                f"WHERE plug_id IN ({_marks(len(ids))}) RETURNING plug_id, account_id, period",
                 [*params, *ids],
             )
+            touched += [(plug_id, account_id, LAST_OUT) for plug_id, account_id, period in cursor if period]
     if woke:
         transaction.on_commit(lambda: _write_state(woke, ACTIVE))
+    if touched:
+        transaction.on_commit(lambda: _announce(touched, now))
+
+
+def _announce(touched: Sequence[tuple[str, str, str]], at: int) -> None:
+    """Send the new `lastIn` / `lastOut` values to the accounts' live readers (after commit)."""
+
+    def records(account_id: str) -> list[dict[str, Any]]:
+        return [
+            {"id": new_oid(at), "channel": name, "data": iso(at), "at": at, "of": plug_id}
+            for plug_id, account, name in touched
+            if account == account_id
+        ]
+
+    broadcast_points([account for _, account, _ in touched], records, SOURCE)
+
+
+def activity_values(plug: Plug) -> dict[str, tuple[int, Any]]:
+    """`{lastIn|lastOut: (at, ISO 8601 value)}` of a watched device (the property reads'
+    built-in reader); no query for a device without a period."""
+    if plug.id not in snapshot().watched:
+        return {}
+    row = DeviceActivity.objects.filter(plug_id=plug.id).values_list("last_in_at", "last_out_at").first()
+    values: dict[str, tuple[int, Any]] = {}
+    for name, at in zip((LAST_IN, LAST_OUT), row or (None, None), strict=True):
+        if at is not None:
+            values[name] = (at, iso(at))
+    return values
 
 
 def activity_points(

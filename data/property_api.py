@@ -21,10 +21,17 @@ from data.aggregation import BadQuery, query_parse, query_run
 from data.export import FormatNamesTheExport, export_format, export_response, series_chunks
 from data.feeds import BadFeed, body_points, feed_points
 from data.models import JournalEntry
-from data.property_reads import device_reachable, plug_journal, plug_latest_values, property_points
+from data.property_reads import (
+    builtin_name,
+    builtin_values,
+    device_reachable,
+    plug_journal,
+    plug_latest_values,
+    property_points,
+)
 from data.services import PointIn, points_write
 from devices.access import Mode
-from devices.models import Plug
+from devices.models import Plug, Property
 from devices.selectors import property_resolve
 from plugboard.errors import ApiError
 from plugboard.property_dialect import PropertyDialectView, page
@@ -142,13 +149,24 @@ class PropertyDataView(DataView):
 
     def get(self, request: Request, ref: str, prp: str) -> Response:
         plug = self.plug(ref, Mode.READ)
-        prop = property_resolve(plug=plug, ref=prp)
         order = request.query_params.get("order", "desc")
         if order not in ("asc", "desc"):
             raise ApiError(400, "order must be asc or desc")
         start, end, limit = _bound(request, "start"), _bound(request, "end"), _limit(request)
         if start is not None and end is not None and start > end:
             raise ApiError(400, "start is after end")
+        builtin = builtin_name(prp)
+        if builtin is not None and not Property.objects.filter(plug=plug, name__iexact=prp).exists():
+            # A built-in property (lastIn, lastOut; a property of its own name wins): its one point.
+            kept = builtin_values(plug=plug).get(builtin)
+            if kept is None:
+                raise ApiError(
+                    404, f"device {plug.id} has no {builtin} (a device without a period keeps none)"
+                )
+            at, value = kept
+            inside = (start is None or at >= start) and (end is None or at <= end)
+            return Response({"results": [{"t": iso(at), "v": value}] if inside else []})
+        prop = property_resolve(plug=plug, ref=prp)
         points = property_points(plug=plug, channel=prop.name, start=start, end=end)
         rows = points.order_by("at" if order == "asc" else "-at").values_list("at", "data")[:limit]
         return Response({"results": [{"t": iso(at), "v": data} for at, data in rows]})

@@ -7,6 +7,7 @@ whether or not the purge has removed it yet.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import JSONField, OuterRef, Q, QuerySet, Subquery
@@ -71,9 +72,47 @@ def properties_with_latest(*, plug: Plug) -> QuerySet[Any]:  # Property rows, an
 
 
 def plug_latest_values(*, plug: Plug) -> dict[str, Any]:
-    """`{property: value}` of each property's newest unexpired point (one query)."""
+    """`{property: value}` of each property's newest unexpired point (one query), with the
+    built-in properties the apps above keep elsewhere (`builtin_reader_register`)."""
     rows = properties_with_latest(plug=plug).filter(live_at__isnull=False).values_list("name", "live_value")
-    return dict(rows)
+    values = dict(rows)
+    for name, (_, value) in builtin_values(plug=plug).items():
+        values.setdefault(name, value)
+    return values
+
+
+# --- built-in properties ------------------------------------------------------------------------
+# A property some app above `data` keeps in its own table rather than as points (the alerts
+# app's `lastIn` / `lastOut`, Connio's Device profile): the property reads answer it like a
+# property. A reader gives `{name: (at ms, value)}` for a plug, and must cost no query for a
+# plug it keeps nothing of.
+
+BuiltinReader = Callable[[Plug], dict[str, tuple[int, Any]]]
+_builtin_readers: list[tuple[tuple[str, ...], BuiltinReader]] = []
+
+
+def builtin_reader_register(names: tuple[str, ...], reader: BuiltinReader) -> None:
+    """Have the property reads answer the properties `names` of a plug with `reader(plug)`."""
+    if all(r is not reader for _, r in _builtin_readers):
+        _builtin_readers.append((names, reader))
+
+
+def builtin_values(*, plug: Plug) -> dict[str, tuple[int, Any]]:
+    """`{name: (at, value)}` of the plug's built-in properties that hold a value."""
+    values: dict[str, tuple[int, Any]] = {}
+    for _, reader in _builtin_readers:
+        values.update(reader(plug))
+    return values
+
+
+def builtin_name(ref: str) -> str | None:
+    """The built-in property `ref` names (case-insensitively), or None."""
+    wanted = ref.lower()
+    for names, _ in _builtin_readers:
+        for name in names:
+            if name.lower() == wanted:
+                return name
+    return None
 
 
 def plug_journal(*, plug: Plug) -> QuerySet[JournalEntry]:
