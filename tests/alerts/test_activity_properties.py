@@ -65,11 +65,16 @@ def test_last_in_and_last_out_read_like_properties(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_mirror_subscriber_receives_last_in(server: ServerProcess, tenant: Tenant, thing: Enrolled) -> None:  # noqa: F811
+def test_a_mirror_subscriber_receives_last_in(
+    server: ServerProcess,  # noqa: F811
+    api: APIClient,
+    tenant: Tenant,
+    thing: Enrolled,
+) -> None:
     Account.objects.filter(pk=tenant.account.id).update(name="Acme")
-    auth = {"X-Plug-Email": tenant.email, "X-Plug-Master": tenant.password}
-    status, _ = server.http("PUT", f"/v3/devices/{thing.plug.id}", {"period": 60}, auth)
-    assert status == 200
+    # Committed here (a transactional test): the server's snapshot learns of it through Redis.
+    r = api.put(f"/v3/devices/{thing.plug.id}", {"period": 60}, format="json", **tenant.master_headers())
+    assert r.status_code == 200
     key_id, secret = tenant.user_key()
     reader = Device(server, "dashboard", key_id, secret)
     assert wait_for(lambda: reader.connack, timeout=30) == [0]
