@@ -281,7 +281,16 @@ def _aggregate_in_postgres(inner: Any, aggregator: Aggregator, order: str, limit
 def query_run(
     *, plug: Plug, channel: str, ref: str, query: PointQuery, now: int, sample_size: bool = True
 ) -> dict[str, Any]:
-    """`{"sampleSize", "results": [{"ref", "values": [{"t", "v"}]}]}` for one property.
+    """`{"sampleSize", "results": [{"ref", "values": [{"t", "v"}]}]}` for one property."""
+    size, series = query_series(plug=plug, channel=channel, query=query, now=now, sample_size=sample_size)
+    return _answer(size, ref, series)
+
+
+def query_series(
+    *, plug: Plug, channel: str, query: PointQuery, now: int, sample_size: bool = True
+) -> tuple[int | None, Series]:
+    """(sampleSize, [(t in ms, v)]) for one property: `query_run`'s answer before its times
+    are written in ISO 8601 (the console's chart draws the ms).
 
     `sample_size=False` (the console's chart, which never shows it) spares the COUNT over the
     whole range: `sampleSize` is then None."""
@@ -296,7 +305,7 @@ def query_run(
             series = aggregate(series, aggregator)
         if query.order == "desc":
             series.reverse()
-        return _answer(size, ref, series[: query.limit])
+        return size, series[: query.limit]
     size = points.count() if sample_size else None
     if not aggregators:
         ordering = "-at" if query.order == "desc" else "at"
@@ -329,7 +338,7 @@ def query_run(
             if query.order == "desc":
                 series.reverse()
             series = series[: query.limit]
-    return _answer(size, ref, series)
+    return size, series
 
 
 def _answer(size: int | None, ref: str, series: Series) -> dict[str, Any]:

@@ -3,15 +3,38 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django import forms
+from django.http import HttpRequest
 
 from devices.models import Plug, Property
+from devices.services.fields import PlugError
 from plugboard.channels import BadChannel, validate_mask
 from plugboard.models import ApiKey
 from plugboard.services import API_SCOPES
 from plugboard.timestamps import MAX_MS
+
+T = TypeVar("T")
+
+
+def submitted(
+    request: HttpRequest, make_form: Callable[..., forms.Form], save: Callable[[dict[str, Any]], T]
+) -> tuple[forms.Form, T | None, int]:
+    """A form's round trip, to create or to change: (the form to show, what the service
+    returned, the page's status). `make_form(data=None)` builds the form (a class, or a
+    function that gives a change form its row's values); a success shows a fresh form; an
+    invalid form or the service's refusal (on the form) is a 400."""
+    if request.method != "POST":
+        return make_form(), None, 200
+    form = make_form(request.POST)
+    if form.is_valid():
+        try:
+            return make_form(), save(form.cleaned_data), 200
+        except PlugError as exc:
+            form.add_error(None, str(exc.detail))
+    return form, None, 400
 
 
 class SignInForm(forms.Form):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from plugboard.console import fleet, views
+from plugboard.console import fleet, profiles, views
 
 app_name = "console"
 
@@ -29,13 +29,18 @@ urlpatterns = [
     path("keys/", views.keys_page, name="keys"),
     path("keys/<str:key_id>/revoke/", views.key_revoke_page, name="key-revoke"),
     path("keys/<str:key_id>/edit/", views.key_edit_page, name="key-edit"),
-    path("profiles/", fleet.profiles_page, name="profiles"),
-    path("profiles/<str:profile_id>/", fleet.profile_page, name="profile"),
-    path("profiles/<str:profile_id>/delete/", fleet.profile_delete_page, name="profile-delete"),
-    path("profiles/<str:profile_id>/properties/", fleet.profile_property_page, name="profile-property"),
+    path("profiles/", profiles.profiles_page, name="profiles"),
+    path("profiles/<str:profile_id>/", profiles.profile_page, name="profile"),
+    path("profiles/<str:profile_id>/delete/", profiles.profile_delete_page, name="profile-delete"),
+    path("profiles/<str:profile_id>/properties/", profiles.profile_property_page, name="profile-property"),
+    path(
+        "profiles/<str:profile_id>/properties/<str:property_id>/",
+        profiles.profile_property_change_page,
+        name="profile-property-change",
+    ),
     path(
         "profiles/<str:profile_id>/properties/<str:property_id>/remove/",
-        fleet.profile_property_remove_page,
+        profiles.profile_property_remove_page,
         name="profile-property-remove",
     ),
     path("apps/", fleet.apps_page, name="apps"),

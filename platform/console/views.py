@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from alerts.selectors import alerts_applying, incident_lookup, incidents_of
 from alerts.services import incident_ack, incident_clear
-from data.aggregation import MAX_LIMIT, Aggregator, PointQuery, query_run
+from data.aggregation import MAX_LIMIT, Aggregator, PointQuery, query_series
 from data.export import export_format, export_response, series_chunks
 from data.models import JournalEntry
 from data.property_reads import property_points
@@ -63,7 +63,7 @@ from plugboard.models import ApiKey
 from plugboard.principals import Principal
 from plugboard.ratelimits import TooManyFailures
 from plugboard.services import KeyRefused, apiclient_create, apiclient_update, key_create, key_revoke
-from plugboard.timestamps import now_ms, parse_timestamp
+from plugboard.timestamps import now_ms
 
 SOURCE = JournalEntry.Source.CONSOLE
 # A chart draws at most this many points; a window holding more is averaged into as many buckets.
@@ -252,9 +252,8 @@ def chart_series(*, plug: Plug, channel: str, start: int, end: int) -> dict[str,
         query = PointQuery(start, end, (Aggregator(summary, bucket),), MAX_LIMIT, "asc")
     else:
         query = PointQuery(start, end, (), CHART_POINTS, "asc")
-    result = query_run(plug=plug, channel=channel, ref=channel, query=query, now=now_ms(), sample_size=False)
-    values = result["results"][0]["values"]
-    points = [[parse_timestamp(v["t"]), _number(v["v"])] for v in values]
+    _, series = query_series(plug=plug, channel=channel, query=query, now=now_ms(), sample_size=False)
+    points = [[t, _number(v)] for t, v in series]
     return {
         "property": channel,
         "start": start,
