@@ -13,7 +13,16 @@ class AlertsConfig(AppConfig):
         # these modules import models. The write sink evaluates alerts and moves due times.
         from alerts import signals  # noqa: F401 - connects the receivers
         from alerts.activity import LAST_IN, LAST_OUT, activity_values
-        from alerts.delivery import EMAIL, MQTT, WEBHOOK, email_deliver, mqtt_deliver, webhook_deliver
+        from alerts.delivery import (
+            EMAIL,
+            MQTT,
+            MQTT_OWN,
+            WEBHOOK,
+            email_deliver,
+            mqtt_deliver,
+            own_mqtt_deliver,
+            webhook_deliver,
+        )
         from alerts.sink import alerts_sink
         from data.property_reads import builtin_reader_register
         from data.services import write_sink_register
@@ -25,3 +34,4 @@ class AlertsConfig(AppConfig):
         deliverer_register(WEBHOOK, webhook_deliver, batch=1)
         deliverer_register(EMAIL, email_deliver, batch=1)
         deliverer_register(MQTT, mqtt_deliver, batch=1)
+        deliverer_register(MQTT_OWN, own_mqtt_deliver, batch=100)

@@ -9,6 +9,11 @@ every retry.
   retried.
 - `alert.mqtt`: the JSON body published (QoS 1, PUBACK awaited) to an external broker's `topic`
   (`url` `mqtt(s)://user:pass@host:port`).
+- `alert.mqtt.own`: the JSON body published on the platform's own broker, on the account's
+  `{account}/alerts/{device}` topic: one message to the account's alerts group on the channel
+  layer (`plugboard.live.alerts_group`), which every MQTT connection subscribed to such a topic
+  joined (`commands.mqtt.mirror`). A channel layer that refuses the message (Redis down) raises,
+  and the outbox retries; a topic nobody subscribes to drops it, as a broker does.
 - `alert.email`: one message through Django's SMTP backend (`EMAIL_URL`); an SMTP error or an
   unreachable server is retried.
 
@@ -27,16 +32,20 @@ from collections.abc import Sequence
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 
 from outbound.http import webhook_send
 from outbound.network import TargetRefused, target_resolve
 from outbound.outbox import Message
+from plugboard.live import Kind, alerts_group, envelope
 
 WEBHOOK = "alert.webhook"
 EMAIL = "alert.email"
 MQTT = "alert.mqtt"
+MQTT_OWN = "alert.mqtt.own"
 
 
 def target_refusal(url: str, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
@@ -118,3 +127,14 @@ def mqtt_deliver(target: str, messages: Sequence[Message]) -> None:
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def own_mqtt_deliver(target: str, messages: Sequence[Message]) -> None:
+    """Send the notifications (`{device, body}`) to the account `target`'s alert subscribers on
+    the platform's own broker; raises (to be retried) when the channel layer refuses them."""
+    layer = get_channel_layer()
+    if layer is None:
+        raise ConnectionError("no channel layer: the platform's broker cannot be reached")
+    group = alerts_group(target)
+    message = envelope(Kind.ALERTS, group, notifications=[m.payload for m in messages])
+    async_to_sync(layer.group_send)(group, message)

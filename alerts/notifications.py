@@ -4,7 +4,8 @@ incident opens or escalates, when an `info` condition matches, and when an incid
 Called inside the transaction that changed the incident, so what must go out is committed with
 the change: `log` is a device-log line, `command` a write into a public property of the device
 through the write service (it becomes a command), and the deliveries to the outside
-(`webhook`, `email`, `mqtt`) are rows of the durable outbox.
+(`webhook`, `email`, `mqtt` to an external broker or to the platform's own) are rows of the
+durable outbox.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from string import Template
 from typing import TYPE_CHECKING, Any
 
-from alerts.delivery import EMAIL, MQTT, WEBHOOK
+from alerts.delivery import EMAIL, MQTT, MQTT_OWN, WEBHOOK
 from data.services import PointIn, device_log_append, points_write
 from outbound.outbox import outbox_add
 from plugboard.principals import Principal
@@ -152,12 +153,11 @@ def _deliver(
         outbox_add(
             account_id=account_id, kind=MQTT, target=notification["url"], key=plug_id, payloads=[payload]
         )
-    else:  # mqtt on the platform's own broker: not delivered yet (docs/alerts.md); said in the device log
-        device_log_append(
+    elif action == "mqtt":  # the platform's own broker: the account's `{account}/alerts/{device}`
+        outbox_add(
             account_id=account_id,
-            plug_id=plug_id,
-            source=SOURCE,
-            code="AlertNotDelivered",
-            message=f"{alert.name}: {notification['name']} ({action}) is not delivered yet: {message}",
-            prop=alert.trigger,
+            kind=MQTT_OWN,
+            target=account_id,
+            key=plug_id,
+            payloads=[{"device": plug_id, "body": body}],
         )

@@ -37,6 +37,7 @@ class Kind(StrEnum):
     DATA_POINTS = "data.points"  # {records: [{id, channel, data, at, of}], source: the journal's}
     MQTT_REVOKE = "mqtt.revoke"  # {plug}: the plug's credentials stopped being valid
     MQTT_TAKEOVER = "mqtt.takeover"  # {token}: a newer connection took the client id
+    ALERTS = "alerts.notifications"  # {notifications: [{device, body}]}: to `{account}/alerts/{device}`
     # Console pages only (their own group, `console_group`):
     PLUG_CONNECTION = "plug.connection"  # {plug, connected, transport, last_seen: ms}
     COMMANDS_STATE = "commands.state"  # {commands: [{id, plug, property, value, state}]}
@@ -58,6 +59,12 @@ def key_group(key_id: str) -> str:
 def account_group(account_id: str) -> str:
     """The group of every live reader of an account's data."""
     return f"data.{account_id}"
+
+
+def alerts_group(account_id: str) -> str:
+    """The group of the MQTT subscribers of an account's alert notifications
+    (`{account}/alerts/{device}`)."""
+    return f"alerts.{account_id}"
 
 
 def console_group(account_id: str) -> str:

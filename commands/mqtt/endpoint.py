@@ -69,6 +69,7 @@ from plugboard.live import (
     LISTENING_SECONDS,
     Kind,
     account_group,
+    alerts_group,
     client_group,
     group_send_async,
     key_group,
@@ -476,6 +477,8 @@ class MqttEndpoint:
             # Mirrors are the account's records seen through other topics: the same group.
             if self.mirror is None or topic_filter not in self.mirror.granted:
                 return None
+            if wanted.mirror is not None and wanted.mirror.alerts:
+                return alerts_group(self.principal.account_id)
             return account_group(self.principal.account_id)
         if wanted.plug_id is not None and not self._may_read(
             wanted.plug_id, self.plug_accounts.get(wanted.plug_id)
@@ -673,6 +676,10 @@ class MqttEndpoint:
             if self.mirror is not None and self.mirror.granted:
                 for topic, payload, qos in await self.mirror.messages(message["records"], self._granted):
                     self._send(topic, payload, min(qos, 1) if self.conn.can_publish_qos1 else 0)
+            self._flush()
+        elif kind == Kind.ALERTS and self.mirror is not None:
+            for topic, payload, qos in await self.mirror.alerts(message["notifications"], self._granted):
+                self._send(topic, payload, min(qos, 1) if self.conn.can_publish_qos1 else 0)
             self._flush()
         elif kind == Kind.MQTT_REVOKE:
             self.conn.abort("credentials revoked: plug disabled or removed, or key regenerated")

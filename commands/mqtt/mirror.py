@@ -8,6 +8,11 @@ group, as a `{plug}/data/{mask}` subscriber does, and the write service's one br
 mirrored-specific — the names its topics are spelled with, who may read which — lives here and
 in `devices.access`, and costs nothing to a connection without a mirror subscription.
 
+The account's alert notifications (SPEC §12, an alert's `mqtt` notification without a `url`)
+reach the same subscribers on `{account}/alerts/{device}` (the device's id, or its name where the
+filter names it so): the alerts app's outbox deliverer sends each to the account's group
+(`Kind.ALERTS`), and `Mirror.alerts` turns it into the topics this connection subscribed to.
+
 Values go out raw (the point's JSON value) unless the CONNECT asked for data points
 (`format=dp` after the key id in the username: `_key_…?format=dp`), then `{"t": ISO 8601,
 "v": value}` as the property dialect's reads answer.
@@ -24,6 +29,7 @@ from channels.db import database_sync_to_async
 
 from commands.mqtt.protocol.topics import (
     MirrorFilter,
+    alerts_topic,
     mirror_app_topic,
     mirror_device_topic,
     parse_subscription,
@@ -95,19 +101,7 @@ class Mirror:
         self, records: list[dict[str, Any]], granted: Callable[[str], int | None]
     ) -> list[tuple[str, Any, int]]:
         """(topic, payload, QoS) of each mirror message `records` make for this connection."""
-        now = time.monotonic()
-        if self.reach_until <= now:
-            self.reach = await database_sync_to_async(access.reach)(self.principal, access.Mode.READ)
-            self.reach_until = now + NAMES_SECONDS
-        read_reach = self.reach
-        stale = {r["of"] for r in records if (known := self.plugs.get(r["of"])) is None or known[0] <= now}
-        stale.discard(self.principal.account_id)  # the account's own records: no device
-        if stale:
-            found = await database_sync_to_async(mirrored_plugs)(
-                account_id=self.principal.account_id, plug_ids=stale
-            )
-            for plug_id in stale:
-                self.plugs[plug_id] = (now + NAMES_SECONDS, found.get(plug_id))
+        read_reach = await self._known({r["of"] for r in records})
         out: list[tuple[str, Any, int]] = []
         account_id = self.principal.account_id
         for record in records:
@@ -132,6 +126,44 @@ class Mirror:
                     if (qos := granted(topic)) is not None:
                         out.append((topic, payload, qos))
         return out
+
+    async def alerts(
+        self, notifications: list[dict[str, Any]], granted: Callable[[str], int | None]
+    ) -> list[tuple[str, Any, int]]:
+        """(topic, payload, QoS) of each alert notification (`{device, body}`) for this
+        connection: on `{account}/alerts/{device}` of the devices it may read."""
+        read_reach = await self._known({n["device"] for n in notifications})
+        out: list[tuple[str, Any, int]] = []
+        for notification in notifications:
+            known = self.plugs.get(notification["device"])
+            plug = known[1] if known else None
+            if plug is None or not access.mqtt_may_mirror_device(
+                self.principal, plug.id, self.principal.account_id, read_reach
+            ):
+                continue
+            for device in (plug.name, plug.id):
+                topic = alerts_topic(self.account, device)
+                if (qos := granted(topic)) is not None:
+                    out.append((topic, notification["body"], qos))
+                    break
+        return out
+
+    async def _known(self, plug_ids: set[str]) -> access.Reach:
+        """The plugs the key may read (read again every NAMES_SECONDS), after learning the names
+        and apps of `plug_ids` not known for NAMES_SECONDS."""
+        now = time.monotonic()
+        if self.reach_until <= now:
+            self.reach = await database_sync_to_async(access.reach)(self.principal, access.Mode.READ)
+            self.reach_until = now + NAMES_SECONDS
+        stale = {p for p in plug_ids if (known := self.plugs.get(p)) is None or known[0] <= now}
+        stale.discard(self.principal.account_id)  # the account's own records: no device
+        if stale:
+            found = await database_sync_to_async(mirrored_plugs)(
+                account_id=self.principal.account_id, plug_ids=stale
+            )
+            for plug_id in stale:
+                self.plugs[plug_id] = (now + NAMES_SECONDS, found.get(plug_id))
+        return self.reach
 
 
 def _grants(

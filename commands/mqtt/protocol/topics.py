@@ -107,7 +107,8 @@ class Family(Enum):
     COMMANDS = "commands"  # {prefix}data/in/devices/{id}/properties/{name}
     CHANNEL = "channel"  # {plug}/data/{channel}
     PROVISIONS = "provisions"  # {prefix}provisions/{client id}: provisioning answers
-    MIRROR = "mirror"  # {account}/devices/{device}/properties/{name}, {account}/apps/{app}/devices/…
+    MIRROR = "mirror"  # {account}/devices/{device}/properties/{name}, {account}/apps/{app}/devices/…,
+    # and the alert notifications {account}/alerts/{device}
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ class MirrorFilter:
     apps: bool  # the `{account}/apps/{app}/devices/…` family, else `{account}/devices/…`
     app: str | None = None
     device: str | None = None  # a device id or name, as written (lower case)
+    alerts: bool = False  # the `{account}/alerts/{device}` family (SPEC §12 notifications)
 
 
 def parse_publish_topic(topic: str) -> DeviceTopic | None:
@@ -232,12 +234,18 @@ def parse_mirror_filter(topic_filter: str) -> MirrorFilter | None:
 
     `{account}/devices/{device or +}/properties/{name, + or #}` and
     `{account}/apps/{app or +}/devices/{device or +}/properties/{…}`, with a `#` allowed from
-    the app or device level on (`{account}/apps/{app}/devices/#`, as Connio documents it). The
-    account is named (no wildcard) and every level is lower case, as Connio's mirror topics are.
+    the app or device level on (`{account}/apps/{app}/devices/#`, as Connio documents it); and
+    `{account}/alerts/{device, + or #}`, where alert notifications go (SPEC §12). The account is
+    named (no wildcard) and every level is lower case, as Connio's mirror topics are.
     """
     levels = topic_filter.split("/")
     if len(levels) < 3 or levels[0] in ("", "+", "#") or topic_filter != topic_filter.lower():
         return None
+    if levels[1] == "alerts":  # `{account}/alerts/{device, + or #}`: one level, no more
+        device = levels[2]
+        if len(levels) != 3 or not device or (device not in ("+", "#") and ("+" in device or "#" in device)):
+            return None
+        return MirrorFilter(levels[0], False, None, None if device in ("+", "#") else device, alerts=True)
     shape = _MIRROR_SHAPES.get(levels[1])
     if shape is None:
         return None
@@ -263,6 +271,11 @@ def parse_mirror_filter(topic_filter: str) -> MirrorFilter | None:
 def mirror_device_topic(account: str, device: str, prop: str) -> str:
     """Where a device's property is mirrored (lower case, as Connio's)."""
     return f"{account}/devices/{device}/properties/{prop}".lower()
+
+
+def alerts_topic(account: str, device: str) -> str:
+    """Where an alert's `mqtt` notification for a device goes on the platform's own broker."""
+    return f"{account}/alerts/{device}".lower()
 
 
 def mirror_app_topic(account: str, app: str, device: str, prop: str) -> str:

@@ -143,6 +143,10 @@ class MqttWebSocketConsumer(AsyncWebsocketConsumer):
         if self.endpoint is not None:
             await self.endpoint.group_message(message)
 
+    async def alerts_notifications(self, message: dict[str, Any]) -> None:
+        if self.endpoint is not None:
+            await self.endpoint.group_message(message)
+
     async def mqtt_takeover(self, message: dict[str, Any]) -> None:
         if self.endpoint is not None:
             await self.endpoint.group_message(message)

@@ -48,6 +48,10 @@ REFUSED = 0x80
         ("acme/apps/+/devices/+/properties/#", MirrorFilter("acme", True, None, None)),
         ("acme/apps/#", MirrorFilter("acme", True, None, None)),
         ("a@b.com/devices/x/properties/home/kitchen", MirrorFilter("a@b.com", False, None, "x")),
+        # Where alert notifications go on the platform's own broker (SPEC §12).
+        ("acme/alerts/boiler", MirrorFilter("acme", False, None, "boiler", alerts=True)),
+        ("acme/alerts/+", MirrorFilter("acme", False, None, None, alerts=True)),
+        ("acme/alerts/#", MirrorFilter("acme", False, None, None, alerts=True)),
     ],
 )
 def test_mirror_filters(topic_filter: str, parsed: MirrorFilter) -> None:
@@ -69,6 +73,11 @@ def test_mirror_filters(topic_filter: str, parsed: MirrorFilter) -> None:
         "acme/things/boiler/properties/#",
         "acme/apps/hvac/boiler/properties/#",
         "acme/apps/hvac/devices/x/state/#",
+        "acme/alerts",
+        "acme/alerts/",
+        "acme/alerts/boiler/temperature",
+        "acme/alerts/boil+",
+        "Acme/alerts/boiler",
     ],
 )
 def test_not_mirror_filters(topic_filter: str) -> None:
