@@ -127,15 +127,11 @@ def activity_touch(*, seen: dict[str, str], commanded: dict[str, str]) -> None:
 
 def _announce(touched: Sequence[tuple[str, str, str]], at: int) -> None:
     """Send the new `lastIn` / `lastOut` values to the accounts' live readers (after commit)."""
-
-    def records(account_id: str) -> list[dict[str, Any]]:
-        return [
-            {"id": new_oid(at), "channel": name, "data": iso(at), "at": at, "of": plug_id}
-            for plug_id, account, name in touched
-            if account == account_id
-        ]
-
-    broadcast_points([account for _, account, _ in touched], records, SOURCE)
+    by_account: dict[str, list[dict[str, Any]]] = {}
+    for plug_id, account, name in touched:
+        record = {"id": new_oid(at), "channel": name, "data": iso(at), "at": at, "of": plug_id}
+        by_account.setdefault(account, []).append(record)
+    broadcast_points(list(by_account), lambda account_id: by_account.get(account_id, []), SOURCE)
 
 
 def activity_values(plug: Plug) -> dict[str, tuple[int, Any]]:

@@ -13,16 +13,7 @@ class AlertsConfig(AppConfig):
         # these modules import models. The write sink evaluates alerts and moves due times.
         from alerts import signals  # noqa: F401 - connects the receivers
         from alerts.activity import LAST_IN, LAST_OUT, activity_values
-        from alerts.delivery import (
-            EMAIL,
-            MQTT,
-            MQTT_OWN,
-            WEBHOOK,
-            email_deliver,
-            mqtt_deliver,
-            own_mqtt_deliver,
-            webhook_deliver,
-        )
+        from alerts.delivery import DELIVERERS
         from alerts.sink import alerts_sink
         from data.property_reads import builtin_reader_register
         from data.services import write_sink_register
@@ -30,8 +21,5 @@ class AlertsConfig(AppConfig):
 
         write_sink_register(alerts_sink)
         builtin_reader_register((LAST_IN, LAST_OUT), activity_values)
-        # One notification per batch: each keeps its own delivery id across retries.
-        deliverer_register(WEBHOOK, webhook_deliver, batch=1)
-        deliverer_register(EMAIL, email_deliver, batch=1)
-        deliverer_register(MQTT, mqtt_deliver, batch=1)
-        deliverer_register(MQTT_OWN, own_mqtt_deliver, batch=100)
+        for kind, deliver, batch in DELIVERERS:
+            deliverer_register(kind, deliver, batch=batch)

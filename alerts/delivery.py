@@ -138,3 +138,14 @@ def own_mqtt_deliver(target: str, messages: Sequence[Message]) -> None:
     group = alerts_group(target)
     message = envelope(Kind.ALERTS, group, notifications=[m.payload for m in messages])
     async_to_sync(layer.group_send)(group, message)
+
+
+# (kind, deliverer, batch) for `outbound.outbox.deliverer_register` (`alerts.apps`): one
+# notification per batch where each keeps its own delivery id across retries; the own broker's
+# have none to keep, so many go in one channel-layer message.
+DELIVERERS = (
+    (WEBHOOK, webhook_deliver, 1),
+    (EMAIL, email_deliver, 1),
+    (MQTT, mqtt_deliver, 1),
+    (MQTT_OWN, own_mqtt_deliver, 100),
+)

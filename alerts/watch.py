@@ -158,7 +158,7 @@ def _open_current() -> _Open:
     if current is not None and token == current.token and now - current.built < MAX_AGE:
         current.checked = now
         return current
-    from alerts.models import Incident
+    from alerts.models import Incident  # here: this module loads before the models (see _build)
 
     with _lock:
         if _open is current or _open is None:
