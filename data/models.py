@@ -132,16 +132,18 @@ class Rollup(models.Model):
 
 
 class RollupMark(models.Model):
-    """A minute of a series that changed since its rollups were computed (a write, an
-    overwrite, a removal). Appended by the writes (never updated, so a write never waits on
-    another or on the refresh), consumed by `data.rollups.rollups_refresh`; until then the
-    reads take that minute from the raw points."""
+    """A run of adjacent minutes of a series that changed since their rollups were computed (a
+    write, an overwrite, a removal): one row per series and run a write batch touched. Appended
+    by the writes (never updated, so a write never waits on another or on the refresh),
+    consumed by `data.rollups.rollups_refresh`; until then the reads take those minutes from the
+    raw points."""
 
     id = models.BigAutoField(primary_key=True)
     account_id = models.CharField(max_length=28)
     channel = models.CharField(max_length=200)
     of = models.CharField(max_length=28)
-    minute = models.BigIntegerField(help_text="the minute's start, ms")
+    minute = models.BigIntegerField(help_text="the first minute's start, ms")
+    until = models.BigIntegerField(null=True, help_text="the end of the run, ms (none: one minute)")
 
     class Meta:
         indexes = [models.Index(fields=["account_id", "channel", "of", "minute"], name="rollupmark_series")]

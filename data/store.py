@@ -197,12 +197,13 @@ def plugs_named(plug_ids: Collection[str]) -> list[tuple[str, str, str, str, str
 
 # --- rollups' marks (data.rollups) ------------------------------------------------------------
 
-_MARK_COLUMNS = '(account_id, channel, "of", minute)'
+_MARK_COLUMNS = '(account_id, channel, "of", minute, until)'
 
 
-def rollup_marks_append(rows: Collection[tuple[str, str, str, int]]) -> None:
-    """Append (account, channel, of, minute) marks: COPY on PostgreSQL (the table has no unique
-    key: a write never waits on another's mark), one multi-row insert elsewhere."""
+def rollup_marks_append(rows: Collection[tuple[str, str, str, int, int]]) -> None:
+    """Append (account, channel, of, first minute, end) marks, each a run of adjacent minutes:
+    COPY on PostgreSQL (the table has no unique key: a write never waits on another's mark), one
+    multi-row insert elsewhere."""
     if not rows:
         return
     table = RollupMark._meta.db_table
@@ -216,7 +217,7 @@ def rollup_marks_append(rows: Collection[tuple[str, str, str, int]]) -> None:
                     copy.write_row(row)
             return
         cursor.execute(
-            f"INSERT INTO {table} {_MARK_COLUMNS} VALUES {','.join(['(%s,%s,%s,%s)'] * len(rows))}",
+            f"INSERT INTO {table} {_MARK_COLUMNS} VALUES {','.join(['(%s,%s,%s,%s,%s)'] * len(rows))}",
             [v for row in rows for v in row],
         )
 
@@ -225,24 +226,25 @@ def rollup_marks_append(rows: Collection[tuple[str, str, str, int]]) -> None:
 # few hours and days. In table order a backlog (a year marked at once) spread each batch over
 # every hour of the year, and each batch recomputed them all.
 _MARK_ORDER = 'ORDER BY account_id, channel, "of", minute'
+_MARK_RETURNING = 'RETURNING account_id, channel, "of", minute, COALESCE(until, minute + 60000)'
 
 
-def rollup_marks_take(batch: int) -> list[tuple[str, str, str, int]]:
-    """Remove up to `batch` marks and return them (a minute may come more than once). Inside the
-    caller's transaction: a refresh that fails puts them back. A mark committed after this
-    statement began stays for the next refresh, so a write is never missed."""
+def rollup_marks_take(batch: int) -> list[tuple[str, str, str, int, int]]:
+    """Remove up to `batch` marks and return them as (account, channel, of, start, end) (runs
+    may overlap). Inside the caller's transaction: a refresh that fails puts them back. A mark
+    committed after this statement began stays for the next refresh, so a write is never
+    missed."""
     table = RollupMark._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
                 f"DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} {_MARK_ORDER} LIMIT %s "
-                f'FOR UPDATE SKIP LOCKED)) RETURNING account_id, channel, "of", minute',
+                f"FOR UPDATE SKIP LOCKED)) {_MARK_RETURNING}",
                 [batch],
             )
         else:
             cursor.execute(
-                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} {_MARK_ORDER} LIMIT %s) "
-                f'RETURNING account_id, channel, "of", minute',
+                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} {_MARK_ORDER} LIMIT %s) {_MARK_RETURNING}",
                 [batch],
             )
         return cursor.fetchall()  # duplicates too: the caller stops on a short batch
@@ -251,67 +253,54 @@ def rollup_marks_take(batch: int) -> list[tuple[str, str, str, int]]:
 # --- rollups' recomputation on PostgreSQL (data.rollups) ---------------------------------------
 
 _ROLLUP_TABLE = "data_rollup"
-_ROLLUP_SET = ", ".join(
-    f"{c} = EXCLUDED.{c}"
-    for c in ("count", "numbers", "total", "low", "high", "first_at", "first", "last_at", "last")
-)
 _ROLLUP_COLUMNS = (
     '(account_id, channel, "of", level, bucket, count, numbers, total, low, high, first_at, first, '
     "last_at, last)"
 )
-_BUCKETS = (
-    "WITH b(a, c, o, k) AS (SELECT DISTINCT * FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], "
-    "%s::bigint[]))"
+_RUNS = (
+    "WITH r(a, c, o, lo, hi) AS (SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], "
+    "%s::bigint[], %s::bigint[]))"
 )
-# One statement recomputes every bucket of the batch: the minutes from the raw points (expired
-# ones too), a coarser level from the finer one's rows; then removes the buckets left empty.
-# `OFFSET 0` keeps each bucket's rows one index range scan: flattened, the planner merge-joined
-# the whole series against every bucket (21 s instead of 0.1 s for 2,000 minutes).
+# A run's buckets of the level go, then come back from what the run holds: the minutes from the
+# raw points (expired ones too), a coarser level from the finer one's rows. Set-based: one index
+# range scan per run and one GROUP BY, instead of a lookup per bucket. `OFFSET 0` keeps each
+# run's rows one index range scan (flattened, the planner may merge-join the whole series).
+_LEVEL_CLEAR = (
+    _RUNS + f' DELETE FROM {_ROLLUP_TABLE} x USING r WHERE x.account_id = r.a AND x.channel = r.c '
+    'AND x."of" = r.o AND x.level = %s AND x.bucket >= r.lo AND x.bucket < r.hi'
+)
 _MINUTES_FROM_POINTS = (
-    _BUCKETS + ", s AS (SELECT b.a, b.c, b.o, b.k, count(*) AS count, count(n) AS numbers, sum(n) AS total, "
-    "min(n) AS low, max(n) AS high, min(p.at) AS first_at, (array_agg(p.data ORDER BY p.at))[1] AS first, "
-    "max(p.at) AS last_at, (array_agg(p.data ORDER BY p.at DESC))[1] AS last FROM b CROSS JOIN LATERAL "
-    "(SELECT at, data, CASE WHEN jsonb_typeof(data) = 'number' THEN (data #>> '{{}}')::float8 END AS n "
-    'FROM data_datapoint WHERE account_id = b.a AND channel = b.c AND "of" = b.o AND at >= b.k '
-    "AND at < b.k + {width} OFFSET 0) p GROUP BY 1, 2, 3, 4) "
-    f"INSERT INTO {_ROLLUP_TABLE} {_ROLLUP_COLUMNS} SELECT a, c, o, {{width}}, k, count, numbers, "
-    "total, low, high, first_at, first, last_at, last FROM s "
-    f'ON CONFLICT (account_id, channel, "of", level, bucket) DO UPDATE SET {_ROLLUP_SET}'
+    _RUNS + f" INSERT INTO {_ROLLUP_TABLE} {_ROLLUP_COLUMNS} SELECT r.a, r.c, r.o, {{width}}, "
+    "p.at / {width} * {width}, count(*), count(p.n), sum(p.n), min(p.n), max(p.n), min(p.at), "
+    "(array_agg(p.data ORDER BY p.at))[1], max(p.at), (array_agg(p.data ORDER BY p.at DESC))[1] "
+    "FROM r CROSS JOIN LATERAL (SELECT at, data, CASE WHEN jsonb_typeof(data) = 'number' "
+    "THEN (data #>> '{{}}')::float8 END AS n FROM data_datapoint WHERE account_id = r.a AND channel = r.c "
+    'AND "of" = r.o AND at >= r.lo AND at < r.hi OFFSET 0) p GROUP BY 1, 2, 3, 5'
 )
 _LEVEL_FROM_FINER = (
-    _BUCKETS + ", s AS (SELECT b.a, b.c, b.o, b.k, sum(r.count) AS count, sum(r.numbers) AS numbers, "
-    "sum(r.total) AS total, min(r.low) AS low, max(r.high) AS high, min(r.first_at) AS first_at, "
-    "(array_agg(r.first ORDER BY r.first_at))[1] AS first, max(r.last_at) AS last_at, "
-    "(array_agg(r.last ORDER BY r.last_at DESC))[1] AS last FROM b CROSS JOIN LATERAL "
-    f'(SELECT * FROM {_ROLLUP_TABLE} WHERE account_id = b.a AND channel = b.c AND "of" = b.o '
-    "AND level = {finer} AND bucket >= b.k AND bucket < b.k + {width} OFFSET 0) r GROUP BY 1, 2, 3, 4) "
-    f"INSERT INTO {_ROLLUP_TABLE} {_ROLLUP_COLUMNS} SELECT a, c, o, {{width}}, k, count, numbers, "
-    "total, low, high, first_at, first, last_at, last FROM s "
-    f'ON CONFLICT (account_id, channel, "of", level, bucket) DO UPDATE SET {_ROLLUP_SET}'
-)
-_EMPTY_AFTER = (
-    _BUCKETS
-    + f' DELETE FROM {_ROLLUP_TABLE} r USING b WHERE r.account_id = b.a AND r.channel = b.c AND r."of" = b.o '
-    "AND r.level = {width} AND r.bucket = b.k AND NOT EXISTS (SELECT 1 FROM {source} x "
-    "WHERE x.account_id = b.a "
-    'AND x.channel = b.c AND x."of" = b.o {finer}AND x.{column} >= b.k AND x.{column} < b.k + {width})'
+    _RUNS + f" INSERT INTO {_ROLLUP_TABLE} {_ROLLUP_COLUMNS} SELECT r.a, r.c, r.o, {{width}}, "
+    "x.bucket / {width} * {width}, sum(x.count), sum(x.numbers), sum(x.total), min(x.low), max(x.high), "
+    "min(x.first_at), (array_agg(x.first ORDER BY x.first_at))[1], max(x.last_at), "
+    "(array_agg(x.last ORDER BY x.last_at DESC))[1] FROM r CROSS JOIN LATERAL "
+    f'(SELECT * FROM {_ROLLUP_TABLE} WHERE account_id = r.a AND channel = r.c AND "of" = r.o '
+    "AND level = {finer} AND bucket >= r.lo AND bucket < r.hi OFFSET 0) x GROUP BY 1, 2, 3, 5"
 )
 
 
-def rollups_recompute(width: int, finer: int | None, keys: Sequence[tuple[str, str, str, int]]) -> None:
-    """Recompute the buckets (account, channel, of, start) of level `width` from the raw points
-    (`finer` None) or from level `finer`, in two statements (PostgreSQL)."""
-    if not keys:
+def rollups_recompute(width: int, finer: int | None, runs: Sequence[tuple[str, str, str, int, int]]) -> None:
+    """Recompute the level `width` buckets of the runs (account, channel, of, start, end), which
+    must not overlap within a series, from the raw points (`finer` None) or from level `finer`:
+    two statements (PostgreSQL)."""
+    if not runs:
         return
-    columns = [list(column) for column in zip(*keys, strict=True)]
+    columns: list[Any] = [list(column) for column in zip(*runs, strict=True)]
     if finer is None:
-        upsert = _MINUTES_FROM_POINTS.format(width=int(width))
-        empty = _EMPTY_AFTER.format(width=int(width), source="data_datapoint", finer="", column="at")
+        fill = _MINUTES_FROM_POINTS.format(width=int(width))
     else:
-        upsert = _LEVEL_FROM_FINER.format(width=int(width), finer=int(finer))
-        empty = _EMPTY_AFTER.format(
-            width=int(width), source=_ROLLUP_TABLE, finer=f"AND x.level = {int(finer)} ", column="bucket"
-        )
+        fill = _LEVEL_FROM_FINER.format(width=int(width), finer=int(finer))
     with connection.cursor() as cursor:
-        cursor.execute(upsert, columns)
-        cursor.execute(empty, columns)
+        # The planner's estimate of a run (a guess per lateral scan) is far above what it holds,
+        # and past `jit_above_cost` PostgreSQL spent ~1 s compiling each statement that ran in 30 ms.
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(_LEVEL_CLEAR, [*columns, int(width)])
+        cursor.execute(fill, columns)

@@ -98,7 +98,7 @@ def test_cover_takes_the_coarsest_whole_buckets_and_raw_edges() -> None:
 @pytest.mark.django_db
 def test_refresh_builds_the_three_levels_and_the_query_reads_them(thing: Enrolled) -> None:
     write(thing, "t", [(T0 + 10_000, 1), (T0 + 20_000, 2.5), (T0 + HOUR + 1, "x"), (T0 + DAY + 7, 4)])
-    assert RollupMark.objects.count() == 3  # one mark per minute written
+    assert RollupMark.objects.count() == 3  # one mark per run of adjacent minutes written
     assert rollups_refresh() == 3
     assert RollupMark.objects.count() == 0
     rows = {(r.level, r.bucket): r for r in Rollup.objects.all()}
@@ -190,7 +190,12 @@ def test_a_write_batch_marks_its_minutes_in_one_statement(thing: Enrolled) -> No
             write(thing, "t", [(T0 + day * DAY + i * 1_000, i) for i in range(size)])
         counts.append(len(queries.captured_queries))
     assert counts[0] == counts[1]  # a batch's statements do not grow with its size
-    assert RollupMark.objects.filter(minute__gte=T0 + DAY).count() == 1 + 9  # 500 s: 9 minutes
+    # One mark per series and run of adjacent minutes: the 500 s are one run of 9 minutes.
+    marks = RollupMark.objects.filter(minute__gte=T0 + DAY).order_by("minute")
+    assert [(m.minute, m.until) for m in marks] == [
+        (T0 + DAY, T0 + DAY + MINUTE),
+        (T0 + 2 * DAY, T0 + 2 * DAY + 9 * MINUTE),
+    ]
 
 
 VALUES = st.one_of(
@@ -261,7 +266,29 @@ def test_a_null_value_overwritten_is_still_a_value_for_first_and_last(thing: Enr
 def test_the_refresh_drains_every_mark_even_when_a_batch_repeats_a_minute(thing: Enrolled) -> None:
     write(thing, "t", [(T0, 1)])
     write(thing, "t", [(T0 + 1, 2)])  # the same minute marked twice
-    write(thing, "t", [(T0 + MINUTE, 3), (T0 + 2 * MINUTE, 4), (T0 + 3 * MINUTE, 5)])
-    assert rollups_refresh(batch=2) == 5
+    write(thing, "t", [(T0 + MINUTE, 3), (T0 + 2 * MINUTE, 4), (T0 + 3 * MINUTE, 5)])  # one run
+    write(thing, "t", [(T0 + 2 * MINUTE + 1, 6)])  # inside the run
+    assert rollups_refresh(batch=2) == 4
     assert not RollupMark.objects.exists()
-    assert Rollup.objects.get(level=HOUR, bucket=T0).count == 5
+    assert Rollup.objects.get(level=HOUR, bucket=T0).count == 6
+    assert Rollup.objects.get(level=MINUTE, bucket=T0 + 2 * MINUTE).count == 2
+
+
+@pytest.mark.django_db
+def test_a_late_point_lands_in_its_buckets(thing: Enrolled) -> None:
+    write(thing, "t", [(T0 + DAY + i * 10_000, 1) for i in range(360)])  # a day later's hour
+    write(thing, "t", [(T0 + 10 * MINUTE, 2), (T0 + 11 * MINUTE, 4)])
+    rollups_refresh()
+    write(thing, "t", [(T0 + 10 * MINUTE + 30_000, 9), (T0 + HOUR + 5, 6)])  # late, out of order
+    assert rollups_refresh() == 2  # two runs of minutes: 10 and 60 are not adjacent
+    minute = Rollup.objects.get(level=MINUTE, bucket=T0 + 10 * MINUTE)
+    assert (minute.count, minute.total, minute.high, minute.last_at) == (2, 11, 9, T0 + 10 * MINUTE + 30_000)
+    assert Rollup.objects.get(level=HOUR, bucket=T0).count == 3
+    assert Rollup.objects.get(level=HOUR, bucket=T0 + HOUR).count == 1
+    day = Rollup.objects.get(level=DAY, bucket=T0)
+    assert (day.count, day.total, day.first, day.last) == (4, 21, 2, 6)
+    assert Rollup.objects.get(level=DAY, bucket=T0 + DAY).count == 360  # the later day untouched
+    assert run(thing, "t", "sum", HOUR, T0, T0 + 2 * DAY - 1) == (
+        364,
+        [(iso(T0), 15), (iso(T0 + HOUR), 6), (iso(T0 + DAY), 360)],
+    )
