@@ -356,18 +356,6 @@ MAX_RAW_SPANS = 100
 MAX_MARKED = 2_000
 
 
-# What of a bucket's summary each aggregator reads (besides the counts).
-_SUMMARY_FIELDS = {
-    "avg": ("total",),
-    "sum": ("total",),
-    "min": ("low",),
-    "max": ("high",),
-    "count": (),
-    "first": ("first_at", "first"),
-    "last": ("last_at", "last"),
-}
-
-
 def _summary_value(name: str, summary: Summary) -> Any:
     """What aggregator `name` makes of a bucket's summary; None: the bucket is left out (a
     numeric aggregator over no number)."""
@@ -422,11 +410,16 @@ def _from_rollups(
             summary = buckets[key] = Summary()
         return summary
 
-    fields = list(_SUMMARY_FIELDS[head.name]) + ([] if step else ["first_at"])
+    ends = head.name in ("first", "last") or not step
     for bucket, summary in rollup_summaries(
-        account_id=plug.account_id, channel=channel, of=plug.id, spans=spans.rollups, fields=fields
+        account_id=plug.account_id, channel=channel, of=plug.id, spans=spans.rollups, ends=ends
     ):
-        into(bucket).add(summary)
+        key = bucket // step if step else 0
+        have = buckets.get(key)
+        if have is None:
+            buckets[key] = summary  # a year of hours: mostly one bucket per sampling bucket
+        else:
+            have.add(summary)
     if spans.raw:
         raw = Q()
         for a, b in spans.raw:

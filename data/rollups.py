@@ -372,34 +372,36 @@ def marked_minutes(
 
 
 def rollup_summaries(
-    *, account_id: str, channel: str, of: str, spans: Sequence[tuple[int, int, int]], fields: Sequence[str]
+    *, account_id: str, channel: str, of: str, spans: Sequence[tuple[int, int, int]], ends: bool
 ) -> Iterable[tuple[int, Summary]]:
-    """(bucket start, summary) of a series' rollups in the spans (level, lo, hi), in one query
-    reading only `fields` (and the counts): a year of hours for an average decodes no JSON.
+    """(bucket start, summary) of a series' rollups in the spans (level, lo, hi): the counts,
+    sum, min and max, and the first and last values only when `ends` is asked (a year of hours
+    for an average decodes no JSON).
 
     One index range scan per span, joined by UNION ALL: OR-ed in one WHERE, the spans were a
     filter over every bucket of the series (a year of minutes read to answer from its hours)."""
-    names = ("count", "numbers", *(f for f in fields if f not in ("count", "numbers")))
-    columns = ", ".join(f'"{name}"' for name in names)
+    columns = "bucket, count, numbers, total, low, high" + (
+        ', first_at, "first", last_at, "last"' if ends else ""
+    )
     one = (
-        f"SELECT bucket, {columns} FROM {Rollup._meta.db_table} WHERE account_id = %s AND channel = %s "
+        f"SELECT {columns} FROM {Rollup._meta.db_table} WHERE account_id = %s AND channel = %s "
         'AND "of" = %s AND level = %s AND bucket >= %s AND bucket < %s'
     )
-    decode = [name in ("first", "last") for name in names]
     for start in range(0, len(spans), SPANS_PER_STATEMENT):
         chunk = spans[start : start + SPANS_PER_STATEMENT]
         params = [x for level, lo, hi in chunk for x in (account_id, channel, of, level, lo, hi)]
         with connection.cursor() as cursor:
             cursor.execute(" UNION ALL ".join([one] * len(chunk)), params)
             rows = cursor.fetchall()
-        for bucket, *values in rows:
-            for i, json_text in enumerate(decode):
-                if json_text and isinstance(values[i], str):
-                    values[i] = json.loads(values[i])
-            summary = Summary(**dict(zip(names, values, strict=True)))
-            if summary.total is None:
-                summary.total = 0
-            yield bucket, summary
+        if ends:
+            for bucket, count, numbers, total, low, high, first_at, first, last_at, last in rows:
+                # JSON comes as text from both databases' cursors (SQL NULL: None).
+                first = json.loads(first) if isinstance(first, str) else first
+                last = json.loads(last) if isinstance(last, str) else last
+                yield bucket, Summary(count, numbers, total or 0, low, high, first_at, first, last_at, last)
+        else:
+            for bucket, count, numbers, total, low, high in rows:
+                yield bucket, Summary(count, numbers, total or 0, low, high)
 
 
 def rollups_purge_cutoffs(now: int) -> list[tuple[int, int]]:

@@ -244,7 +244,8 @@ def rollup_marks_take(batch: int) -> list[tuple[str, str, str, int, int]]:
             )
         else:
             cursor.execute(
-                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} {_MARK_ORDER} LIMIT %s) {_MARK_RETURNING}",
+                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} {_MARK_ORDER} LIMIT %s) "
+                + _MARK_RETURNING,
                 [batch],
             )
         return cursor.fetchall()  # duplicates too: the caller stops on a short batch
@@ -266,7 +267,7 @@ _RUNS = (
 # range scan per run and one GROUP BY, instead of a lookup per bucket. `OFFSET 0` keeps each
 # run's rows one index range scan (flattened, the planner may merge-join the whole series).
 _LEVEL_CLEAR = (
-    _RUNS + f' DELETE FROM {_ROLLUP_TABLE} x USING r WHERE x.account_id = r.a AND x.channel = r.c '
+    _RUNS + f" DELETE FROM {_ROLLUP_TABLE} x USING r WHERE x.account_id = r.a AND x.channel = r.c "
     'AND x."of" = r.o AND x.level = %s AND x.bucket >= r.lo AND x.bucket < r.hi'
 )
 _MINUTES_FROM_POINTS = (
