@@ -70,6 +70,8 @@ def iso(ms: int) -> str:
     # The date from a cache, the time by arithmetic: a year of hourly values is 8,760 of these
     # in one answer, and strftime was most of their cost.
     day, rest = divmod(ms, 86_400_000)
+    if not rest % 60_000:  # an aggregate's bucket: whole minutes, 1,440 of them in a day
+        return _iso_date(day) + _iso_minute(rest // 60_000)
     seconds, milli = divmod(rest, 1000)
     minutes, second = divmod(seconds, 60)
     hour, minute = divmod(minutes, 60)
@@ -79,3 +81,8 @@ def iso(ms: int) -> str:
 @lru_cache(maxsize=4096)
 def _iso_date(day: int) -> str:
     return datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%d")
+
+
+@lru_cache(maxsize=1440)
+def _iso_minute(minute: int) -> str:
+    return f"T{minute // 60:02d}:{minute % 60:02d}:00.000Z"
