@@ -116,6 +116,15 @@ class Summary:
         count, numbers, total, low, high, first_at, first, last_at, last = row
         return cls(count, numbers, total or 0, low, high, first_at, first, last_at, last)
 
+    def row(self) -> tuple[Any, ...]:
+        """As a rollup's `_ROW_FIELDS`."""
+        return (self.count, self.numbers, self.total, self.low, self.high) + (
+            self.first_at,
+            self.first,
+            self.last_at,
+            self.last,
+        )
+
 
 # --- marks (the write side) ------------------------------------------------------------------
 
@@ -371,37 +380,36 @@ def marked_minutes(
     return sorted(minutes)
 
 
-def rollup_summaries(
+def rollup_rows(
     *, account_id: str, channel: str, of: str, spans: Sequence[tuple[int, int, int]], ends: bool
-) -> Iterable[tuple[int, Summary]]:
-    """(bucket start, summary) of a series' rollups in the spans (level, lo, hi): the counts,
-    sum, min and max, and the first and last values only when `ends` is asked (a year of hours
-    for an average decodes no JSON).
+) -> list[tuple[Any, ...]]:
+    """(bucket start, *`_ROW_FIELDS`) of a series' rollups in the spans (level, lo, hi), as the
+    database gives them (a total may be None), the first and last values None unless `ends` is
+    asked: a year of hours for an average decodes no JSON and builds no object per hour.
 
     One index range scan per span, joined by UNION ALL: OR-ed in one WHERE, the spans were a
     filter over every bucket of the series (a year of minutes read to answer from its hours)."""
-    columns = "bucket, count, numbers, total, low, high" + (
-        ', first_at, "first", last_at, "last"' if ends else ""
+    columns = "bucket, count, numbers, total, low, high, " + (
+        'first_at, "first", last_at, "last"' if ends else "NULL, NULL, NULL, NULL"
     )
     one = (
         f"SELECT {columns} FROM {Rollup._meta.db_table} WHERE account_id = %s AND channel = %s "
         'AND "of" = %s AND level = %s AND bucket >= %s AND bucket < %s'
     )
+    rows: list[tuple[Any, ...]] = []
     for start in range(0, len(spans), SPANS_PER_STATEMENT):
         chunk = spans[start : start + SPANS_PER_STATEMENT]
         params = [x for level, lo, hi in chunk for x in (account_id, channel, of, level, lo, hi)]
         with connection.cursor() as cursor:
             cursor.execute(" UNION ALL ".join([one] * len(chunk)), params)
-            rows = cursor.fetchall()
-        if ends:
-            for bucket, count, numbers, total, low, high, first_at, first, last_at, last in rows:
-                # JSON comes as text from both databases' cursors (SQL NULL: None).
-                first = json.loads(first) if isinstance(first, str) else first
-                last = json.loads(last) if isinstance(last, str) else last
-                yield bucket, Summary(count, numbers, total or 0, low, high, first_at, first, last_at, last)
-        else:
-            for bucket, count, numbers, total, low, high in rows:
-                yield bucket, Summary(count, numbers, total or 0, low, high)
+            rows += cursor.fetchall()
+    if ends:  # JSON comes as text from both databases' cursors (SQL NULL: None)
+        rows = [(*r[:7], _json(r[7]), r[8], _json(r[9])) for r in rows]
+    return rows
+
+
+def _json(text: Any) -> Any:
+    return json.loads(text) if isinstance(text, str) else text
 
 
 def rollups_purge_cutoffs(now: int) -> list[tuple[int, int]]:
