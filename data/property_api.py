@@ -30,7 +30,7 @@ from data.property_reads import (
     property_points,
 )
 from data.services import PointIn, points_write
-from devices.access import Mode
+from devices.access import Mode, takes_writes
 from devices.models import Plug, Property
 from devices.selectors import property_resolve
 from plugboard.errors import ApiError
@@ -52,7 +52,7 @@ class DataView(PropertyDialectView):
 
     def writable_plug(self, ref: str) -> Plug:
         plug = self.plug(ref, Mode.WRITE)
-        if plug.is_disabled:
+        if not takes_writes(plug):
             raise ApiError(403, f"device {ref} is disabled")
         return plug
 

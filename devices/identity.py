@@ -226,7 +226,7 @@ def principal_in_account(principal: Principal, acc: str | None) -> Principal:
     the same caller acting in `acc` when `acc` is a descendant of its account and
     `devices.access` lets it act there. Anything else stays the caller, whose account `acc` is
     not: the view answers 404, as for an account that does not exist."""
-    if acc is None or acc in ("_this_", principal.account_id) or principal.is_plug:
+    if acc is None or principal.names_own_account(acc) or principal.is_plug:
         return principal
     if not account_is_descendant(account_id=acc, ancestor_id=principal.account_id):
         return principal

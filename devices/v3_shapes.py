@@ -184,7 +184,7 @@ class SubaccountIn(Body):
         if attrs.get("plan") is not None:
             raise ApiError(400, "plans are not kept here: plan must be null or left out")
         owner = attrs.get("owner")
-        if owner is not None and owner not in ("_this_", self.context["principal"].account_id):
+        if owner is not None and not self.context["principal"].names_own_account(owner):
             raise ApiError(404, f"no account {owner}")
         return attrs
 

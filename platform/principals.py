@@ -71,6 +71,11 @@ class Principal:
         """Whether this caller *is* the plug (its own, or a gateway key's, credentials)."""
         return self.kind == "plug" and (plug_id == self.plug_id or plug_id in self.plug_ids)
 
+    def names_own_account(self, acc: str) -> bool:
+        """Whether `acc`, an account named by a path or a body, is the account this principal
+        acts in: its id, or `_this_`. Whether it may act in another is `devices.access`'s."""
+        return acc in ("_this_", self.account_id)
+
     def has_scope(self, scope: str) -> bool:
         """An API client key may do what its scopes list (`*`: everything; none: nothing);
         the other kinds are not scoped."""

@@ -30,7 +30,7 @@ class PropertyDialectView(PlatformView):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         acc = self.kwargs.pop("acc", None)
-        if acc is not None and acc not in ("_this_", self.principal.account_id):
+        if acc is not None and not self.principal.names_own_account(acc):
             raise ApiError(404, f"no account {acc}")
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
 
+from devices import access
 from devices.models import Control, Plug, TemplateHwid, default_perm
 from devices.selectors import plug_device_key
 from devices.services.fields import PlugError, props_merge
@@ -177,7 +178,7 @@ def _control_grant(*, thing: Plug, controller: Plug | None, hwid: str, name: str
         )
         Control.objects.create(controller=enrolled.plug, thing=thing, rights=_rights(thing))
         return Controlling(controller=enrolled.plug, thing=thing, auth=enrolled.auth, created=True)
-    if controller.account_id != thing.account_id:
+    if not access.same_account(controller.account_id, thing.account_id):
         raise PlugError("a controller can only control things of its own account", status=403)
     Control.objects.update_or_create(controller=controller, thing=thing, defaults={"rights": _rights(thing)})
     key = plug_device_key(plug=controller)

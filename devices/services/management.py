@@ -7,7 +7,11 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from devices.access import may_change_account, may_delete_account, may_modify_device
+from devices.access import (
+    access_property_to_change,
+    may_change_account,
+    may_delete_account,
+)
 from devices.models import INHERITED_SETTINGS, Control, DeviceProfile, Plug, ProfileProperty, Property
 from devices.services.fields import (
     LOCATION,
@@ -336,11 +340,7 @@ def property_update(
     whoever may change the plug through the v3 management API (never a device key); another
     account's property is a 404.
     """
-    plug = prop.plug
-    if plug.account_id != principal.account_id:
-        raise PlugError(f"no property {prop.id}", status=404)
-    if not may_modify_device(principal, plug):
-        raise PlugError(f"these credentials may not change the properties of {plug.name}", status=403)
+    access_property_to_change(principal, prop)
     locked = Property.objects.select_for_update().get(pk=prop.pk)
     given = {
         "type": type,

@@ -20,7 +20,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet, RestrictedError
 from django.db.models.functions import Lower
 
-from devices.access import may_modify_device, may_modify_profiles
+from devices.access import (
+    access_profile_property_to_change,
+    access_profile_to_change,
+    access_property_to_change,
+    may_modify_profiles,
+    same_account,
+)
 from devices.models import INHERITED_SETTINGS, DeviceProfile, Plug, ProfileProperty, Property
 from devices.services.fields import PlugError, tags_field, text_field, url_field, validate_name
 from devices.services.management import KEEP, property_definition_checked, property_settings_change
@@ -223,9 +229,7 @@ def profile_create(
 @transaction.atomic
 def profile_update(*, principal: Principal, profile: DeviceProfile, fields: ProfileFields) -> DeviceProfile:
     """Change a profile's fields; a new base profile re-derives what its devices inherit."""
-    _refuse_unless_modifier(principal, profile.kind)
-    if profile.account_id != principal.account_id:
-        raise PlugError(f"no {kind_word(profile.kind)} {profile.id}", status=404)
+    access_profile_to_change(principal, profile)
     locked = DeviceProfile.objects.select_for_update().get(pk=profile.pk)
     _apply(locked, fields)
     rebase = False
@@ -243,10 +247,8 @@ def profile_update(*, principal: Principal, profile: DeviceProfile, fields: Prof
 def profile_delete(*, principal: Principal, profile: DeviceProfile) -> int:
     """Remove a profile and its property declarations; refused (409) while a device is made
     from it or another profile is based on it. Returns the number of profiles removed."""
-    _refuse_unless_modifier(principal, profile.kind)
+    access_profile_to_change(principal, profile)
     word = kind_word(profile.kind)
-    if profile.account_id != principal.account_id:
-        raise PlugError(f"no {word} {profile.id}", status=404)
     locked = DeviceProfile.objects.select_for_update().get(pk=profile.pk)
     used = Plug.objects.filter(profile=locked).count()
     if used:
@@ -290,9 +292,7 @@ def profile_property_define(
 ) -> ProfileProperty:
     """A property declared on `profile`, with `property_define`'s rules; every device of the
     profile (and of profiles derived from it) gets it, unless it has its own of that name."""
-    _refuse_unless_modifier(principal, profile.kind)
-    if profile.account_id != principal.account_id:
-        raise PlugError(f"no {kind_word(profile.kind)} {profile.id}", status=404)
+    access_profile_to_change(principal, profile)
     settings = property_definition_checked(
         name,
         type=type,
@@ -322,10 +322,7 @@ def profile_property_update(
 ) -> ProfileProperty:
     """Change a profile property's settings (`KEEP` leaves one as it is), checked as a whole;
     the devices' inherited rows follow, their own properties stay."""
-    profile = declared.profile
-    _refuse_unless_modifier(principal, profile.kind)
-    if profile.account_id != principal.account_id:
-        raise PlugError(f"no property {declared.id}", status=404)
+    profile = access_profile_property_to_change(principal, declared)
     locked = ProfileProperty.objects.select_for_update().get(pk=declared.pk)
     unknown = set(changes) - set(INHERITED_SETTINGS)
     if unknown:
@@ -340,10 +337,7 @@ def profile_property_update(
 def profile_property_delete(*, principal: Principal, declared: ProfileProperty) -> int:
     """Remove a profile's declaration. Its devices keep their rows of it, with their data, as
     their own, unless a base profile declares the name too: then they inherit that one."""
-    profile = declared.profile
-    _refuse_unless_modifier(principal, profile.kind)
-    if profile.account_id != principal.account_id:
-        raise PlugError(f"no property {declared.id}", status=404)
+    profile = access_profile_property_to_change(principal, declared)
     name = declared.name.lower()
     copies = list(Property.objects.filter(inherited_from=declared).values_list("pk", flat=True))
     declared.delete()  # the copies' `inherited_from` is set to null: the devices' own now…
@@ -361,11 +355,7 @@ def property_delete(*, principal: Principal, prop: Property) -> int:
     write of the device makes the property again); if the device's profile declares that name,
     the device inherits the declaration again. A row its profile gives it is the profile's to
     remove: 409."""
-    plug = prop.plug
-    if plug.account_id != principal.account_id:
-        raise PlugError(f"no property {prop.id}", status=404)
-    if not may_modify_device(principal, plug):
-        raise PlugError(f"these credentials may not change the properties of {plug.name}", status=403)
+    plug = access_property_to_change(principal, prop)
     with transaction.atomic():
         locked = Property.objects.select_for_update().filter(pk=prop.pk).first()
         if locked is None:
@@ -392,7 +382,7 @@ def plug_profile_set(*, plug: Plug, profile: DeviceProfile | None) -> None:
     """Make `plug` a device of `profile` (None: of none) and its inherited rows match: a new
     profile's properties are added, the old one's that the new one lacks stay as the device's
     own (with their data). The caller holds the plug's row (a create, or locked)."""
-    if profile is not None and profile.account_id != plug.account_id:
+    if profile is not None and not same_account(profile.account_id, plug.account_id):
         raise PlugError(f"no device profile {profile.id}", status=404)
     if plug.profile_id != (profile.id if profile else None):
         Plug.objects.filter(pk=plug.pk).update(profile=profile)

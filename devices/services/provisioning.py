@@ -122,7 +122,7 @@ def _find(account_ids: list[str], request: Request, app_id: str | None = None) -
     matches = list(found.filter(custom_id=request.id).order_by("date_created"))
     for account_id in account_ids:
         for plug in matches:
-            if plug.account_id == account_id:
+            if access.same_account(plug.account_id, account_id):
                 return plug
     return None
 

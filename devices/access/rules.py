@@ -1,36 +1,14 @@
-"""Who may do what (SPEC §3, §4, §5, §7): the one module every path asks.
-
-HTTP views of both dialects, the MQTT endpoint (CONNECT, SUBSCRIBE, PUBLISH), the write service
-and the console ask here; none of them spells a rule of its own. Identity (which principal a
-credential is) is `devices.identity`'s question; this module starts from a `Principal`.
-
-The rules:
-
-- the **account** (master password, user key) reads and writes every plug of the account, and
-  alone publishes as the account's own id, administers plugs (status, `perm.of`) and manages
-  keys;
-- a **plug** reads and writes its own data, the things it controls (with the rights the thing's
-  `perm.ctrl` granted), and the plugs its own `perm.of.r` / `perm.of.w` list (null = all); it
-  changes its own name, props and `perm.ctrl`; a **gateway key** acts as each device it lists;
-- an **API client key** reaches its context (`account`, an `app` and the things it controls,
-  listed `devices`) within its scopes: `device:read-data` / `device:write-data` for data,
-  `device:read` to look at devices, `device:modify` (account context) to create and change them.
-
-Nothing of one account is reachable from another: every check compares accounts first, and a
-`Reach` is always read within the principal's own account.
+"""The rules of who may do what (SPEC §3, §4, §5, §6, §12): data reach, plugs, the v3
+management API, users and sub-accounts, alerts. Part of the one authorization module
+(`devices.access`, whose opening names the rules).
 """
 
 from __future__ import annotations
 
-import functools
-import hmac
-import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
-
-from django.conf import settings
 
 from devices.models import Control, DeviceProfile, Plug, Property
 from plugboard.errors import ApiError
@@ -105,6 +83,18 @@ def _context_reach(principal: Principal) -> Reach:
     return Reach(False, frozenset(ids))
 
 
+def in_own_account(principal: Principal, account_id: str | None) -> bool:
+    """Whether `account_id` (a plug's, a profile's…; None: no such thing) is the account
+    `principal` acts in: the first question of every rule."""
+    return account_id is not None and account_id == principal.account_id
+
+
+def same_account(one: str | None, other: str | None) -> bool:
+    """Whether two things (a controller and its thing, a profile and its device, a point and its
+    plug) are of one account; nothing of one account reaches into another."""
+    return one is not None and one == other
+
+
 def reach(principal: Principal, mode: Mode) -> Reach:
     """The plugs `principal` may read or write data of."""
     if principal.is_account:
@@ -118,7 +108,7 @@ def reach(principal: Principal, mode: Mode) -> Reach:
 
 def may_reach_data(principal: Principal, plug: Plug, mode: Mode, known: Reach | None = None) -> bool:
     """Whether `principal` may read or write `plug`'s data (`known`: its reach, if already read)."""
-    if plug.account_id != principal.account_id:
+    if not in_own_account(principal, plug.account_id):
         return False
     if principal.acts_as(plug.id):
         return True
@@ -142,6 +132,16 @@ def own_publisher_id(principal: Principal) -> str:
 Refusal = tuple[int, str, str]  # HTTP status, receipt code, message
 
 
+def takes_writes(plug: Plug) -> bool:
+    """A disabled plug takes no data: nobody writes for it, through either dialect or MQTT."""
+    return not plug.is_disabled
+
+
+def is_app_context(plugs: list[Plug]) -> bool:
+    """An API client's app context names exactly one app: one controller plug."""
+    return len(plugs) == 1 and plugs[0].kind == Plug.Kind.CONTROLLER
+
+
 def write_refusal(
     principal: Principal, of: str, plug: Plug | None, write_reach: Callable[[], Reach]
 ) -> Refusal | None:
@@ -152,9 +152,9 @@ def write_refusal(
         if may_publish_as_account(principal):
             return None
         return 403, "Forbidden", "only the account publishes as its own id"
-    if plug is None or plug.account_id != principal.account_id:
+    if plug is None or not in_own_account(principal, plug.account_id):
         return 403, "Forbidden", f"may not write for {of}"
-    if plug.is_disabled:
+    if not takes_writes(plug):
         return 403, "Disabled", f"plug {of} is disabled"
     if not principal.acts_as(of) and not write_reach().allows(of):
         return 403, "Forbidden", f"may not write for {of}"
@@ -191,7 +191,7 @@ def property_refusal(prop: Property | None, *, as_device: bool, of: str, name: s
 def may_manage_plug(principal: Principal, plug: Plug) -> bool:
     """The account (master password, user key), an account-wide API client key with
     `device:modify`, or the plug itself may change a plug's name, props and `perm.ctrl`."""
-    if principal.account_id != plug.account_id:
+    if not in_own_account(principal, plug.account_id):
         return False
     if principal.is_account or principal.acts_as(plug.id):
         return True
@@ -215,7 +215,7 @@ def may_see_plug(principal: Principal, plug: Plug) -> bool:
 def may_unenroll(principal: Principal, plug: Plug) -> bool:
     """The account may remove any of its plugs, a plug only itself (a gateway key its devices),
     an account-wide API client key with `device:modify` any."""
-    if principal.account_id != plug.account_id:
+    if not in_own_account(principal, plug.account_id):
         return False
     if principal.is_plug:
         return principal.acts_as(plug.id)
@@ -308,7 +308,7 @@ def may_modify_profiles(principal: Principal, kind: str = "device") -> bool:
 
 def may_read_device_key(principal: Principal, plug: Plug) -> bool:
     """A device reads its own key (clients fetch their secret this way); no one else but the account."""
-    if plug.account_id != principal.account_id:
+    if not in_own_account(principal, plug.account_id):
         return False
     return principal.is_account or principal.plug_id == plug.id
 
@@ -479,79 +479,6 @@ def may_delete_account(principal: Principal) -> bool:
     return principal.is_account and principal.home_account_id not in (None, principal.account_id)
 
 
-# --- MQTT (SPEC §7) ----------------------------------------------------------------------------
-
-
-def mqtt_may_take_client_id(principal: Principal, client_id_owner: str | None) -> bool:
-    """Sessions belong to an account: a key that acts for an account connects with any client
-    id but another account's plug id (`client_id_owner`: the account of the plug the client id
-    names, None when it names none). A plug connects as itself: `devices.identity` matches its
-    client id to the plugs its credentials are."""
-    return client_id_owner in (None, principal.account_id)
-
-
-def mqtt_may_publish_to_device(principal: Principal, plug_id: str, plug_account: str | None) -> bool:
-    """Whether a client may PUBLISH to a device topic of `plug_id` (`plug_account`: the account
-    that plug belongs to, None if there is no such plug).
-
-    A plug publishes for itself (a gateway key for its devices); the account's keys publish into
-    its devices' properties (commands), whose per-point rules the write service applies. A topic
-    of another account's plug, or of no plug, is not the client's: the connection is closed."""
-    if principal.is_plug:
-        return principal.acts_as(plug_id)
-    return plug_account == principal.account_id
-
-
-def mqtt_may_subscribe_commands(principal: Principal, plug_id: str) -> bool:
-    """A device's command topic is the device's own (a gateway key's devices' too)."""
-    return principal.acts_as(plug_id)
-
-
-def mqtt_may_read_records(principal: Principal, of: str, plug_account: str | None, read_reach: Reach) -> bool:
-    """Whether a client may subscribe to, or be sent, the live records published as `of` — a plug
-    (`plug_account`: its account, None if none) or the account's own id."""
-    if of == principal.account_id:
-        return principal.is_account or read_reach.everything
-    if principal.acts_as(of):  # its own records (the endpoint needs no look-up for them)
-        return True
-    return plug_account == principal.account_id and read_reach.allows(of)
-
-
-# --- MQTT device mirroring (SPEC §13) ------------------------------------------------------------
-
-
-def mqtt_may_mirror(principal: Principal) -> bool:
-    """Mirror topics are read by user keys (the account, or a user's role key with
-    `device:read-data`) and API client keys with `device:read-data` in an account or app
-    context; never by a device key."""
-    if principal.is_account:
-        return True
-    return (
-        principal.is_apiclient
-        and principal.has_scope(Scope.READ_DATA)
-        and principal.context_type in (ContextType.ACCOUNT, ContextType.APP)
-    )
-
-
-def mqtt_may_mirror_device(
-    principal: Principal, plug_id: str, plug_account: str | None, read_reach: Reach
-) -> bool:
-    """Whether a mirror of `plug_id` (`plug_account`: its account, None if no such plug) is the
-    client's: one of its account's plugs whose data it may read (an app key: the devices plugged
-    into its app)."""
-    return mqtt_may_mirror(principal) and plug_account == principal.account_id and read_reach.allows(plug_id)
-
-
-def mqtt_may_mirror_app(principal: Principal, app_id: str, app_account: str | None) -> bool:
-    """Whether the client reads mirrors through the app `app_id`: an app key through its own app
-    only; the account's other mirroring keys through any app of the account."""
-    if not mqtt_may_mirror(principal) or app_account != principal.account_id:
-        return False
-    if principal.is_apiclient and principal.context_type == ContextType.APP:
-        return app_id == principal.plug_id
-    return True
-
-
 # --- alerts and incidents (SPEC §12) -------------------------------------------------------------
 
 
@@ -605,33 +532,3 @@ def incident_devices_reach(principal: Principal) -> Reach:
     if not may_read_alerts(principal):
         return NOWHERE
     return management_reach(principal)
-
-
-# --- operations ----------------------------------------------------------------------------------
-
-
-def metrics_readable(*, authorization: str, address: str) -> bool:
-    """Whether a request may read `/metrics` (SPEC §14): it carries `Authorization: Bearer
-    PLUGBOARD_METRICS_TOKEN`, or comes from an address in PLUGBOARD_METRICS_NETWORKS (the
-    client's own, behind a trusted load balancer). With neither configured, nobody may."""
-    token = settings.PLUGBOARD_METRICS_TOKEN
-    scheme, _, given = authorization.partition(" ")
-    if token and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
-        return True
-    networks = _metrics_networks(tuple(settings.PLUGBOARD_METRICS_NETWORKS))
-    if not networks:
-        return False
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:  # a dual-stack listener's
-        ip = ip.ipv4_mapped
-    return any(ip in network for network in networks)
-
-
-@functools.cache
-def _metrics_networks(
-    configured: tuple[str, ...],
-) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(n, strict=False) for n in configured)
