@@ -22,11 +22,10 @@ from outbound.connectors import (
     connector_delete,
     connector_of,
     connector_status,
-    connector_test,
     connector_update,
     connectors_of,
 )
-from outbound.delivery import DeliveryFailed
+from outbound.delivery import DeliveryFailed, connector_test
 from outbound.http import WebhookFailed
 from outbound.models import DataConnector
 from outbound.network import TargetRefused

@@ -39,7 +39,6 @@ from plugboard.channels import BadChannel, mask_regex, validate_mask
 from plugboard.credentials import secret_decrypt, secret_encrypt
 from plugboard.errors import ApiError
 from plugboard.identifiers import new_connector_id
-from plugboard.timestamps import now_ms
 
 KIND = "dataconnector"
 MAX_PER_APP = 10
@@ -238,22 +237,6 @@ def connector_delete(*, connector: DataConnector) -> None:
         transaction.on_commit(watch_invalidate)
 
 
-def connector_test(*, connector: DataConnector) -> None:
-    """Send one test point through the connector now, outside the outbox; raise
-    `outbound.delivery.DeliveryFailed` (or TargetRefused) with the reason when it is not taken."""
-    from outbound.delivery import send  # delivery imports this module
-
-    point = {
-        "account": connector.account_id,
-        "device": connector.app_id,
-        "property": "test",
-        "t": _iso(now_ms()),
-        "v": "test",
-        "test": True,
-    }
-    send(connector_settings(connector), [point], delivery_id=uuid.uuid4().hex, kept=False)
-
-
 # --- the write sink ------------------------------------------------------------------------------
 
 
@@ -317,7 +300,7 @@ def watched_devices() -> dict[str, tuple[_Watch, ...]]:
     return _watched
 
 
-def _iso(at: int) -> str:
+def iso_at(at: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at // 1000)) + f".{at % 1000:03d}Z"
 
 
@@ -340,7 +323,7 @@ def connectors_sink(outcome: WriteOutcome) -> None:
                     "account": point.account_id,
                     "device": point.of,
                     "property": point.channel,
-                    "t": _iso(point.at),
+                    "t": iso_at(point.at),
                     "v": point.data,
                     "id": point.oid,
                 }

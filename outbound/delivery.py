@@ -23,11 +23,12 @@ import paho.mqtt.client as mqtt
 import pika
 from django.conf import settings
 
-from outbound.connectors import KIND, TEMPLATE_RE, Settings, connector_settings
+from outbound.connectors import KIND, TEMPLATE_RE, Settings, connector_settings, iso_at
 from outbound.http import webhook_send
 from outbound.models import DataConnector
 from outbound.network import target_resolve
 from outbound.outbox import Message, deliverer_register
+from plugboard.timestamps import now_ms
 
 BATCH = 500  # points per batch (an HTTP request): whole writes, at least one
 
@@ -239,3 +240,17 @@ def deliver(target: str, messages: Sequence[Message]) -> None:
 
 def deliverers_register() -> None:
     deliverer_register(KIND, deliver, batch=BATCH)
+
+
+def connector_test(*, connector: DataConnector) -> None:
+    """Send one test point through the connector now, outside the outbox; raise
+    `DeliveryFailed` (or TargetRefused) with the reason when it is not taken."""
+    point = {
+        "account": connector.account_id,
+        "device": connector.app_id,
+        "property": "test",
+        "t": iso_at(now_ms()),
+        "v": "test",
+        "test": True,
+    }
+    send(connector_settings(connector), [point], delivery_id=uuid.uuid4().hex, kept=False)

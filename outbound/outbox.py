@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from celery import shared_task
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
@@ -373,8 +374,6 @@ def outbox_kick() -> None:
             _kick_trailing = True
         else:
             return
-    from outbound.tasks import deliver  # the tasks module imports this one
-
     try:
         deliver.apply_async(countdown=countdown or None)
     except Exception:  # the broker is down: beat's sweep (or the next kick) delivers them
@@ -514,3 +513,10 @@ def outbox_discard(*, kind: str, target: str) -> None:
         OutboxMessage.objects.filter(stream_id__in=streams.values("id")).delete()
         streams.delete()
         OutboxTarget.objects.filter(kind=kind, target=target).delete()
+
+
+@shared_task(name="outbound.tasks.deliver", time_limit=120, soft_time_limit=100, ignore_result=True)
+def deliver() -> int:
+    """The Celery task (named for `outbound.tasks`, where Celery finds it): deliver due outbox
+    batches for up to 50 s (then the next kick or sweep goes on)."""
+    return outbox_deliver(seconds=50.0)

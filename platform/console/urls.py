@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from plugboard.console import fleet, profiles, views
+from plugboard.console import fleet, keys, profiles, views
 
 app_name = "console"
 
@@ -26,9 +26,9 @@ urlpatterns = [
     path("incidents/", views.incidents_page, name="incidents"),
     path("incidents/<str:incident_id>/<str:action>/", views.incident_action, name="incident-action"),
     path("channels/", views.channels_page, name="channels"),
-    path("keys/", views.keys_page, name="keys"),
-    path("keys/<str:key_id>/revoke/", views.key_revoke_page, name="key-revoke"),
-    path("keys/<str:key_id>/edit/", views.key_edit_page, name="key-edit"),
+    path("keys/", keys.keys_page, name="keys"),
+    path("keys/<str:key_id>/revoke/", keys.key_revoke_page, name="key-revoke"),
+    path("keys/<str:key_id>/edit/", keys.key_edit_page, name="key-edit"),
     path("profiles/", profiles.profiles_page, name="profiles"),
     path("profiles/<str:profile_id>/", profiles.profile_page, name="profile"),
     path("profiles/<str:profile_id>/delete/", profiles.profile_delete_page, name="profile-delete"),

@@ -15,8 +15,6 @@ from tests.plugboard.test_layers import ROOT, SOURCES, _imports, _known
 CYCLES_ALLOWED: set[frozenset[str]] = {
     frozenset({"commands.mqtt.endpoint", "commands.mqtt.sweep"}),  # the endpoint's split
     frozenset({"devices.services.management", "devices.services.profiles"}),  # property services
-    frozenset({"outbound.connectors", "outbound.delivery"}),
-    frozenset({"outbound.outbox", "outbound.tasks"}),
 }
 
 ACCESS = "devices.access"
