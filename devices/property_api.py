@@ -1,5 +1,5 @@
 """The property dialect's management API (SPEC §6 "Management"): devices, their properties and
-logs, under `/v3/` and `/v3/accounts/{acc}/` (keys: `devices.key_api`; commands:
+logs, under `/v3/` and `/v3/accounts/{acc}/` (keys: `plugboard.accounts.key_api`; commands:
 `commands.property_api`; bodies are read by `devices.v3_bodies`).
 
 The views translate v3 words (Connio's) to plug words and back, check who may do what, and

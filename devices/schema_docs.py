@@ -2,7 +2,7 @@
 of the property dialect's management (`/v3/devices…`, properties, keys, API clients).
 
 Documentation-only serializers: the views parse their bodies themselves. Applied with
-`extend_schema_view` in `devices.channel_api`, `devices.property_api` and `devices.key_api`.
+`extend_schema_view` in `devices.channel_api`, `devices.property_api` and `plugboard.accounts.key_api`.
 """
 
 from __future__ import annotations

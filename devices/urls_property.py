@@ -5,11 +5,10 @@ A trailing slash is accepted too, since some clients add one.
 
 from django.urls import re_path
 
-from devices import app_api, key_api, profile_api, property_by_id_api
+from devices import app_api, profile_api, property_by_id_api
 from devices import property_api as views
 
 REF = r"(?P<ref>[^/]+)"
-KEY = r"(?P<key_id>[^/]+)"
 PRP = r"(?P<prp>[^/]+)"
 
 urlpatterns = [
@@ -29,10 +28,5 @@ urlpatterns = [
     re_path(rf"^appprofiles/{REF}/?$", profile_api.AppProfileDetailView.as_view(), name="v3-appprofile"),
     re_path(r"^apps/?$", app_api.AppListView.as_view(), name="v3-apps"),
     re_path(rf"^apps/{REF}/?$", app_api.AppView.as_view(), name="v3-app"),
-    re_path(rf"^apps/{REF}/apikey/?$", key_api.DeviceKeyView.as_view(), name="v3-app-apikey"),
-    re_path(rf"^devices/{REF}/apikey/?$", key_api.DeviceKeyView.as_view(), name="v3-device-apikey"),
     re_path(rf"^devices/{REF}/logs/?$", views.DeviceLogView.as_view(), name="v3-device-logs"),
-    re_path(r"^apiclients/?$", key_api.ApiClientListView.as_view(), name="v3-apiclients"),
-    re_path(rf"^apiclients/{KEY}/?$", key_api.ApiClientView.as_view(), name="v3-apiclient"),
-    re_path(rf"^apiclients/{KEY}/apikey/?$", key_api.ApiClientKeyView.as_view(), name="v3-apiclient-apikey"),
 ]
