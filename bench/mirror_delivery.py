@@ -61,18 +61,19 @@ def endpoint(kind: str, records: list[dict[str, Any]]) -> MqttEndpoint:
     point.conn.receive(CONNECT)
     point.conn.accept()
     point.conn.data_to_send()
-    point.principal = Principal(account_id="com-" + "0" * 24, kind="account", credential="bench")
-    point.read_reach = EVERYWHERE
+    principal = Principal(account_id="com-" + "0" * 24, kind="account", credential="bench")
+    point.session.principal = principal
+    point.subscriptions.read_reach = EVERYWHERE
     if kind == "channel":
-        point.subscriptions = {"+/data/#": 0}
+        point.subscriptions.filters = {"+/data/#": 0}
     else:
         form = DATA_POINTS if kind == "mirror-dp" else RAW
-        mirror = Mirror(point.principal, form, account="acme", granted={"acme/devices/+/properties/#"})
+        mirror = Mirror(principal, form, account="acme", granted={"acme/devices/+/properties/#"})
         mirror.reach, mirror.reach_until = EVERYWHERE, float("inf")
         names = {r["of"]: MirroredPlug(r["of"], f"meter-{r['of'][-2:]}", ()) for r in records}
         mirror.plugs = {plug_id: (float("inf"), plug) for plug_id, plug in names.items()}
-        point.mirror = mirror
-        point.subscriptions = {"acme/devices/+/properties/#": 0}
+        point.subscriptions.mirror = mirror
+        point.subscriptions.filters = {"acme/devices/+/properties/#": 0}
     return point
 
 

@@ -5,7 +5,7 @@ A command is pushed to its plug's connections through the channel layer once it 
 command waits, `pending`. Each event loop that serves MQTT connections runs one sweep: every
 COMMAND_SWEEP_SECONDS it asks, in one query, for the pending commands older than a grace of the
 plugs whose connections subscribed to their commands, and hands each connection its own. The
-endpoint skips a command it already delivered, so a push and the sweep never send one twice on
+connection skips a command it already delivered, so a push and the sweep never send one twice on
 one connection (across connections, QoS 1 allows a repeat). Idle when no device subscribes.
 """
 
@@ -14,35 +14,43 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from commands import services as command_services
 
-if TYPE_CHECKING:
-    from commands.mqtt.endpoint import MqttEndpoint
-
 log = logging.getLogger(__name__)
 
 GRACE_MS = 2_000  # a command younger than this is left to its live push
 
 
+class Taker(Protocol):
+    """What the sweep needs of a connection that takes commands (`CommandDelivery`)."""
+
+    @property
+    def ended(self) -> bool: ...
+
+    def command_plugs(self) -> list[str]: ...
+
+    async def deliver_stalled(self, plug_id: str, commands: list[dict[str, Any]]) -> int: ...
+
+
 class CommandSweep:
     def __init__(self) -> None:
-        self.endpoints: weakref.WeakSet[MqttEndpoint] = weakref.WeakSet()
+        self.takers: weakref.WeakSet[Taker] = weakref.WeakSet()
         self._task: asyncio.Task[None] | None = None
 
-    def watch(self, endpoint: MqttEndpoint) -> None:
-        """Sweep for `endpoint` from now on (until it ends)."""
-        self.endpoints.add(endpoint)
+    def watch(self, taker: Taker) -> None:
+        """Sweep for `taker` from now on (until it ends)."""
+        self.takers.add(taker)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         every = max(1, int(settings.PLUGBOARD["COMMAND_SWEEP_SECONDS"]))
-        while self.endpoints:
+        while self.takers:
             await asyncio.sleep(every)
             try:
                 await self.sweep()
@@ -53,13 +61,13 @@ class CommandSweep:
 
     async def sweep(self) -> int:
         """One pass: deliver what is stalled; the number of commands handed out."""
-        by_plug: dict[str, list[MqttEndpoint]] = {}
-        for endpoint in list(self.endpoints):
-            if endpoint.ended:
-                self.endpoints.discard(endpoint)
+        by_plug: dict[str, list[Taker]] = {}
+        for taker in list(self.takers):
+            if taker.ended:
+                self.takers.discard(taker)
                 continue
-            for plug_id in endpoint.command_plugs():
-                by_plug.setdefault(plug_id, []).append(endpoint)
+            for plug_id in taker.command_plugs():
+                by_plug.setdefault(plug_id, []).append(taker)
         if not by_plug:
             return 0
         stalled = await database_sync_to_async(command_services.commands_stalled)(
@@ -67,9 +75,9 @@ class CommandSweep:
         )
         handed = 0
         for plug_id, commands in stalled.items():
-            for endpoint in by_plug.get(plug_id, ()):
-                if not endpoint.ended:
-                    handed += await endpoint.deliver_stalled(plug_id, commands)
+            for taker in by_plug.get(plug_id, ()):
+                if not taker.ended:
+                    handed += await taker.deliver_stalled(plug_id, commands)
         return handed
 
 

@@ -11,25 +11,28 @@ import asyncio
 import logging
 import weakref
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
-if TYPE_CHECKING:
-    from commands.mqtt.endpoint import MqttEndpoint
-
 log = logging.getLogger(__name__)
+
+
+class Member(Protocol):
+    """What the hub hands group messages to (an endpoint)."""
+
+    async def group_message(self, message: dict[str, Any]) -> None: ...
 
 
 class Hub:
     def __init__(self) -> None:
         self.layer = get_channel_layer()
         self.channel: str | None = None
-        self.members: dict[str, set[MqttEndpoint]] = defaultdict(set)
+        self.members: dict[str, set[Member]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
-    async def join(self, group: str, endpoint: MqttEndpoint) -> None:
+    async def join(self, group: str, endpoint: Member) -> None:
         if self.layer is None:
             return
         async with self._lock:
@@ -40,7 +43,7 @@ class Hub:
                 await self.layer.group_add(group, self.channel)
             self.members[group].add(endpoint)
 
-    async def leave(self, group: str, endpoint: MqttEndpoint) -> None:
+    async def leave(self, group: str, endpoint: Member) -> None:
         if self.layer is None or self.channel is None:
             return
         async with self._lock:

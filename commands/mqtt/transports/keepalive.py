@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
-from commands.mqtt.endpoint import MqttEndpoint
 from commands.mqtt.protocol.connection import MqttConnection
 
 log = logging.getLogger(__name__)
@@ -21,13 +21,23 @@ CONNECT_TIMEOUT = 10.0  # seconds a new connection may stay silent before its CO
 LONGEST_NAP = 5.0  # a watchdog wakes at least this often, so a changed limit is seen soon
 
 
+class Watched(Protocol):
+    """What the watchdog reads of an endpoint."""
+
+    @property
+    def conn(self) -> MqttConnection: ...
+
+    @property
+    def client_id(self) -> str: ...
+
+
 def silence_allowed(conn: MqttConnection) -> float | None:
     """Seconds of silence allowed now: CONNECT_TIMEOUT before the CONNECT is accepted, then
     1.5 × the client's keep-alive, or None (no limit) when its keep-alive is 0."""
     return conn.keepalive_limit if conn.accepted else CONNECT_TIMEOUT
 
 
-async def keepalive_watchdog(endpoint: MqttEndpoint, expire: Callable[[], Awaitable[None]]) -> None:
+async def keepalive_watchdog(endpoint: Watched, expire: Callable[[], Awaitable[None]]) -> None:
     """Await `expire()` once the endpoint's client has sent nothing for longer than `silence_allowed`.
 
     It wakes four times per limit (at most every LONGEST_NAP seconds), so a silent connection
