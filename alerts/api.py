@@ -18,7 +18,7 @@ from alerts.selectors import alert_lookup, alerts_of, incident_lookup, incidents
 from alerts.services import alert_create, alert_delete, alert_update, incident_ack, incident_clear
 from devices import access
 from devices.selectors import plug_resolve
-from devices.v3_bodies import body_object
+from devices.shapes.base import body_object
 from plugboard.errors import ApiError
 from plugboard.property_dialect import PropertyDialectView, page
 

@@ -1,4 +1,5 @@
-"""The property dialect's JSON shapes (SPEC §6): device, property, API key, log entry.
+"""The property dialect's JSON shapes (SPEC §6): device, property, log entry, account, user
+(API keys and API clients: `devices.shapes.keys`).
 
 Field names are the v3 ones existing clients read (the Connio SDKs index several of them
 without a default, so every object carries all of its keys, with `null` where there is no
@@ -11,7 +12,8 @@ from typing import Any
 
 from devices.models import DeviceLogEntry, Plug, Property
 from devices.services.fields import LOCATION, V3_KEY
-from plugboard.models import Account, ApiKey, User
+from devices.shapes.base import lifetime_text
+from plugboard.models import Account, User
 from plugboard.property_dialect import iso_date
 
 # A plug's status in v3 words: `ok` is what Connio calls `enabled`.
@@ -30,11 +32,6 @@ DEVICE_DEFAULTS: dict[str, Any] = {
     "annotateWithMeta": False,
     "locked": False,
 }
-
-# Scopes a key has when none were stored: a device key reads and writes its own data.
-DEVICE_KEY_SCOPE = ["device:read-data", "device:write-data"]
-
-UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
 
 def device_json(plug: Plug, *, apps: list[str]) -> dict[str, Any]:
@@ -87,14 +84,6 @@ def location_json(location: Any, zone: Any) -> dict[str, Any] | None:
     return result or None
 
 
-def lifetime_text(seconds: int) -> str:
-    """`2592000` → `"30d"`: the largest unit that divides the retention exactly."""
-    for suffix, size in UNITS:
-        if seconds % size == 0:
-            return f"{seconds // size}{suffix}"
-    return f"{seconds}s"  # unreachable: every integer is a whole number of seconds
-
-
 def retention_json(seconds: int | None) -> dict[str, Any] | None:
     if not seconds:
         return None
@@ -131,56 +120,6 @@ def property_json(prop: Property, *, plug: Plug) -> dict[str, Any]:
     if prop.min is not None or prop.max is not None:
         result["boundaries"] = {"min": prop.min, "max": prop.max}
     return result
-
-
-def key_context_json(key: ApiKey) -> dict[str, Any]:
-    if key.context_type == ApiKey.ContextType.ACCOUNT:
-        ids = [key.account_id]
-    elif key.context_type == ApiKey.ContextType.APP:
-        ids = [key.plug_id] if key.plug_id else []
-    else:
-        ids = list(key.context_ids or [])
-    return {"type": key.context_type, "ids": ids}
-
-
-def key_owner_id(key: ApiKey) -> str:
-    # A device key belongs to its device; an API client and its key are one record here.
-    if key.kind == ApiKey.Kind.DEVICE and key.plug_id:
-        return key.plug_id
-    if key.kind == ApiKey.Kind.APICLIENT:
-        return key.id
-    if key.kind == ApiKey.Kind.USER and key.user_id:
-        return key.user_id  # a user's key belongs to the user
-    return key.account_id
-
-
-def key_json(key: ApiKey, *, secret: str | None) -> dict[str, Any]:
-    """An API key; `secret` is `None` once it can no longer be shown (user and API client keys)."""
-    scope = list(key.scope or [])
-    if not scope and key.kind == ApiKey.Kind.DEVICE:
-        scope = list(DEVICE_KEY_SCOPE)
-    return {
-        "id": key.id,
-        "secret": secret,
-        "accountId": key.account_id,
-        "ownerId": key_owner_id(key),
-        "context": key_context_json(key),
-        "scope": scope,
-        "rateLimit": key.rate_limit,
-        "dateCreated": iso_date(key.date_created),
-        "dateModified": iso_date(key.date_modified),
-    }
-
-
-def apiclient_json(key: ApiKey, *, secret: str | None) -> dict[str, Any]:
-    """An API client: its key object plus the client fields the SDKs read."""
-    return {
-        **key_json(key, secret=secret),
-        "name": key.name,
-        "friendlyName": key.friendly_name or key.name,
-        "description": key.description,
-        "tags": key.tags or [],
-    }
 
 
 def log_entry_json(entry: DeviceLogEntry) -> dict[str, Any]:

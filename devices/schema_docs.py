@@ -20,8 +20,9 @@ from rest_framework import serializers
 from devices.models import Plug, Property
 from devices.presenters import STATUS_TO_V3
 from devices.services.fields import NAME_RE
-from devices.v3_bodies import CONTEXT_TYPES, PROPERTY_TYPES
-from devices.v3_shapes import AccountSettings, ApiClientChange, SubaccountIn, UserChange, UserIn
+from devices.shapes.accounts import AccountSettings, SubaccountIn, UserChange, UserIn
+from devices.shapes.keys import ApiClientAnswer, ApiClientChange, ApiClientIn, ApiKeyAnswer
+from devices.v3_bodies import PROPERTY_TYPES
 from plugboard.property_dialect import MAX_PAGE_SIZE
 from plugboard.schema import (
     ACCOUNT_CREDENTIALS,
@@ -45,7 +46,6 @@ V3_STATUSES = sorted(set(STATUS_TO_V3.values()))
 PLUG_STATUSES = list(Plug.Status.values)
 ACCOUNT_STATUSES = ["active", "suspended"]
 PROPERTY_TYPE_WORDS = sorted(PROPERTY_TYPES)
-CONTEXT_WORDS = sorted(CONTEXT_TYPES)
 
 # --- channel dialect: enrollment and plugs --------------------------------------------------------
 
@@ -446,63 +446,6 @@ class PropertyChangeSerializer(PropertyInSerializer):
         ref_name = "PropertyChange"
 
 
-_CONTEXT = inline_serializer(
-    "KeyContext",
-    {
-        "type": serializers.CharField(help_text="device, account, app or devices"),
-        "ids": serializers.ListField(child=serializers.CharField()),
-    },
-)
-
-
-class ApiKeySerializer(serializers.Serializer):
-    id = serializers.CharField()
-    secret = serializers.CharField(allow_null=True, help_text="shown once, when made; else null")
-    accountId = serializers.CharField()
-    ownerId = serializers.CharField()
-    context = _CONTEXT.__class__()  # type: ignore[assignment]  # a field, not .context
-    scope = serializers.ListField(child=serializers.CharField())
-    rateLimit = serializers.IntegerField(help_text="requests a minute; 0 = unlimited")
-    dateCreated = serializers.CharField(allow_null=True)
-    dateModified = serializers.CharField(allow_null=True)
-
-    class Meta:
-        ref_name = "ApiKey"
-
-
-class ApiClientSerializer(ApiKeySerializer):
-    name = serializers.CharField(allow_blank=True)
-    friendlyName = serializers.CharField(allow_blank=True)
-    description = serializers.CharField(allow_blank=True)
-    tags = serializers.ListField(child=serializers.CharField())
-
-    class Meta:
-        ref_name = "ApiClient"
-
-
-class ApiClientInSerializer(serializers.Serializer):
-    name = serializers.CharField(required=False, max_length=120)
-    friendlyName = serializers.CharField(required=False, max_length=120)
-    description = serializers.CharField(required=False)
-    tags = serializers.ListField(child=serializers.CharField(), required=False)
-    context = inline_serializer(  # type: ignore[assignment]  # a field, not .context
-        "KeyContextIn",
-        {
-            "type": serializers.ChoiceField(CONTEXT_WORDS),
-            "ids": serializers.ListField(child=serializers.CharField(), required=False, allow_null=True),
-        },
-    )
-    scope = StringOrList(
-        required=False,
-        help_text='such as ["device:read-data"]; without it, ["device:read-data", "device:write-data"] '
-        "(read and write data, no management); an empty list is refused",
-    )
-    rateLimit = serializers.IntegerField(required=False, min_value=0, help_text="requests a minute")
-
-    class Meta:
-        ref_name = "ApiClientIn"
-
-
 def page_of(item: type[serializers.Serializer], name: str) -> serializers.Serializer:
     """The property dialect's page `{total, itemCount, numOfPages, pageNo, skip, results}`."""
     return inline_serializer(
@@ -667,14 +610,14 @@ device_key = {
     "get": extend_schema(
         summary="The device's key, with its secret (the account, or the device itself)",
         parameters=[DEVICE_REF],
-        responses={200: ApiKeySerializer, **property_errors()},
+        responses={200: ApiKeyAnswer, **property_errors()},
     ),
     "post": extend_schema(
         summary="Make a new key for the device (the old secret stops working)",
         parameters=[DEVICE_REF],
         request=NO_BODY,
         auth=ACCOUNT_CREDENTIALS,
-        responses={200: ApiKeySerializer, **property_errors()},
+        responses={200: ApiKeyAnswer, **property_errors()},
         examples=[example("nothing", {})],
     ),
 }
@@ -683,13 +626,13 @@ apiclient_list = {
         summary="The account's API clients",
         parameters=PAGE_PARAMETERS,
         auth=ACCOUNT_CREDENTIALS,
-        responses={200: page_of(ApiClientSerializer, "ApiClientPage"), **property_errors()},
+        responses={200: page_of(ApiClientAnswer, "ApiClientPage"), **property_errors()},
     ),
     "post": extend_schema(
         summary="Create an API client (its secret is shown this once)",
-        request=json_body(ApiClientInSerializer),
+        request=json_body(ApiClientIn),
         auth=ACCOUNT_CREDENTIALS,
-        responses={201: ApiClientSerializer, **property_errors()},
+        responses={201: ApiClientAnswer, **property_errors()},
         examples=[
             example(
                 "reader",
@@ -703,14 +646,14 @@ apiclient = {
         summary="An API client",
         parameters=[KEY_REF],
         auth=ACCOUNT_CREDENTIALS,
-        responses={200: ApiClientSerializer, **property_errors()},
+        responses={200: ApiClientAnswer, **property_errors()},
     ),
     "put": extend_schema(
         summary="Change an API client (the fields the body names; the secret stays)",
         parameters=[KEY_REF],
         request=json_body(ApiClientChange),
         auth=ACCOUNT_CREDENTIALS,
-        responses={200: ApiClientSerializer, **property_errors()},
+        responses={200: ApiClientAnswer, **property_errors()},
         examples=[example("reader", {"scope": ["device:read-data"], "rateLimit": 600})],
     ),
     "delete": extend_schema(
@@ -725,14 +668,14 @@ apiclient_key = {
         summary="An API client's key (secret withheld)",
         parameters=[KEY_REF],
         auth=ACCOUNT_CREDENTIALS,
-        responses={200: ApiKeySerializer, **property_errors()},
+        responses={200: ApiKeyAnswer, **property_errors()},
     ),
     "post": extend_schema(
         summary="Regenerate an API client's secret",
         parameters=[KEY_REF],
         request=NO_BODY,
         auth=ACCOUNT_CREDENTIALS,
-        responses={200: ApiKeySerializer, **property_errors()},
+        responses={200: ApiKeyAnswer, **property_errors()},
         examples=[example("nothing", {})],
     ),
 }
@@ -1051,14 +994,14 @@ user_key = {
         summary="A user's key (secret withheld)",
         parameters=[USER_REF],
         auth=ACCOUNT_CREDENTIALS,
-        responses={200: ApiKeySerializer, **property_errors()},
+        responses={200: ApiKeyAnswer, **property_errors()},
     ),
     "post": extend_schema(
         summary="Regenerate a user's key (the old secret stops working)",
         parameters=[USER_REF],
         request=NO_BODY,
         auth=ACCOUNT_CREDENTIALS,
-        responses={200: ApiKeySerializer, **property_errors()},
+        responses={200: ApiKeyAnswer, **property_errors()},
         examples=[example("nothing", {})],
     ),
 }

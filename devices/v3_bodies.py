@@ -6,29 +6,19 @@ touches the database except to resolve the plugs a body names.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from rest_framework.request import Request
-
-from devices.models import Plug, ProductionTemplate, ProfileProperty, Property
+from devices.models import Plug, ProfileProperty, Property
 from devices.presenters import STATUS_TO_V3
-from devices.selectors import plug_resolve
-from devices.services.fields import MAX_RETENTION_SECONDS
 from devices.services.management import KEEP, DeviceFields
-from devices.services.profiles import profile_lookup
+from devices.shapes.base import READ_ONLY, body_object, retention_seconds
 from plugboard.errors import ApiError
-from plugboard.models import ApiKey
 from plugboard.parsers import MAX_INT, is_json_number
-from plugboard.principals import Principal
+
+__all__ = ["body_object"]  # still read from here by the views not yet converted
 
 STATUS_FROM_V3 = {v3: plug for plug, v3 in STATUS_TO_V3.items()}
 STATUS_FROM_V3["disabed"] = Plug.Status.DISABLED  # the Connio Python SDK's constant says so
-
-# Fields of a response object a client may send back unchanged (GET, edit, PUT); ignored.
-READ_ONLY = frozenset(
-    {"id", "accountId", "dateCreated", "dateModified", "connected", "lastSeen", "transport"}
-)
 
 DEVICE_FIELDS = frozenset(
     {
@@ -80,37 +70,6 @@ PROPERTY_FIELDS = frozenset(
 PROPERTY_ALIASES = {"dataType": "type", "accessType": "access", "publishType": "publish"}
 # Fields of a property object a client may send back (from a GET, or the owner in a create): ignored.
 PROPERTY_IGNORED = frozenset({"ownerId", "qualifiedName", "locked", "inherited", *PROPERTY_ALIASES})
-
-APICLIENT_FIELDS = frozenset({"name", "friendlyName", "description", "tags", "context", "scope", "rateLimit"})
-CONTEXT_TYPES = {
-    "account": ApiKey.ContextType.ACCOUNT,
-    "app": ApiKey.ContextType.APP,
-    "device": ApiKey.ContextType.DEVICES,
-    "devices": ApiKey.ContextType.DEVICES,
-    # Provisioning keys (scope device:provision): the one profile or template they provision into.
-    "deviceprofile": ApiKey.ContextType.PROFILE,
-    "template": ApiKey.ContextType.TEMPLATE,
-}
-
-LIFETIME_RE = re.compile(r"^\s*(\d+)\s*([smhdwMy]?)\s*$")
-LIFETIME_UNITS = {
-    "": 1,
-    "s": 1,
-    "m": 60,
-    "h": 3600,
-    "d": 86400,
-    "w": 7 * 86400,
-    "M": 30 * 86400,
-    "y": 365 * 86400,
-}
-
-
-def body_object(request: Request) -> dict[str, Any]:
-    if request.data is None:
-        raise ApiError(400, "a JSON object body is required")
-    if not isinstance(request.data, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    return request.data
 
 
 def refuse_unknown(body: dict[str, Any], known: frozenset[str]) -> None:
@@ -194,32 +153,6 @@ def device_fields(body: dict[str, Any], *, creating: bool) -> DeviceFields:
     )
 
 
-def _seconds(value: Any, field: str) -> int:
-    if is_json_number(value) and value == int(value):
-        return int(value)
-    if isinstance(value, str) and (match := LIFETIME_RE.match(value)):
-        return int(match.group(1)) * LIFETIME_UNITS[match.group(2)]
-    raise ApiError(400, f'{field} must be seconds or a duration such as "30d", "12h", "15m", "45s"')
-
-
-def retention_seconds(value: Any, field: str = "retention") -> int | None:
-    """Seconds, `"30d"`, or Connio's `{"type": "historical"|"time", "lifetime"|"value": …}`."""
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        if value.get("type") not in (None, "historical", "time"):
-            raise ApiError(400, f"{field}: only time-based retention (a lifetime) is supported")
-        lifetime = value.get("lifetime", value.get("value"))
-        if lifetime is None:
-            raise ApiError(400, f'{field} needs a lifetime, such as {{"lifetime": "30d"}}')
-        seconds = _seconds(lifetime, f"{field}.lifetime")
-    else:
-        seconds = _seconds(value, field)
-    if not 0 < seconds <= MAX_RETENTION_SECONDS:
-        raise ApiError(400, f"{field} must be 1..{MAX_RETENTION_SECONDS} seconds")
-    return seconds
-
-
 def _boundaries(body: dict[str, Any], *, merge: bool = False) -> tuple[Any, Any]:
     """`boundaries: {min?, max?}` (or top-level `min`/`max`); with `merge`, a bound the body
     does not name is `KEEP` (JSON merge patch: `null` removes it, an absent key keeps it)."""
@@ -294,44 +227,3 @@ def property_changes(
     if name is not None and (not isinstance(name, str) or name.lower() != prop.name.lower()):
         raise ApiError(400, f"a property's name cannot change (it is {prop.name!r})")
     return _property_settings(body, merge=merge)
-
-
-def apiclient_context(principal: Principal, value: Any) -> tuple[str, list[str], Plug | None]:
-    """Connio's `{type, ids}` → (context type, device ids, app)."""
-    if not isinstance(value, dict):
-        raise ApiError(400, "context must be an object {type: account|app|devices, ids: [...]}")
-    kind, ids = value.get("type"), value.get("ids", [])
-    if not isinstance(kind, str) or kind not in CONTEXT_TYPES:
-        raise ApiError(400, "context.type must be account, app, devices, deviceprofile or template")
-    if ids is None:
-        ids = []
-    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
-        raise ApiError(400, "context.ids must be a list of ids")
-    account_id = principal.account_id
-    if CONTEXT_TYPES[kind] == ApiKey.ContextType.ACCOUNT:
-        others = sorted(set(ids) - {account_id, "_this_"})
-        if others:
-            raise ApiError(404, f"no account {others[0]}")
-        return ApiKey.ContextType.ACCOUNT, [], None
-    if CONTEXT_TYPES[kind] == ApiKey.ContextType.PROFILE:
-        return (
-            ApiKey.ContextType.PROFILE,
-            [profile_lookup(account_id=account_id, ref=i).id for i in ids],
-            None,
-        )
-    if CONTEXT_TYPES[kind] == ApiKey.ContextType.TEMPLATE:
-        found = set(
-            ProductionTemplate.objects.filter(account_id=account_id, id__in=ids).values_list("id", flat=True)
-        )
-        if missing := [i for i in ids if i not in found]:
-            raise ApiError(404, f"no production template {missing[0]}")
-        return ApiKey.ContextType.TEMPLATE, list(ids), None
-    plugs = [plug_resolve(principal=principal, ref=i) for i in ids]
-    if CONTEXT_TYPES[kind] == ApiKey.ContextType.APP:
-        if len(plugs) != 1 or plugs[0].kind != Plug.Kind.CONTROLLER:
-            raise ApiError(400, "an app context lists exactly one app (a controller plug)")
-        return ApiKey.ContextType.APP, [], plugs[0]
-    return ApiKey.ContextType.DEVICES, [p.id for p in plugs], None
-
-
-# --- users and sub-accounts ----------------------------------------------------------------------

@@ -253,7 +253,7 @@ SPECTACULAR_SETTINGS = {
         "AccountStatusEnum": "devices.schema_docs.ACCOUNT_STATUSES",
         "PropertyTypeEnum": "devices.models.Property.Type",
         "PropertyTypeWordEnum": "devices.schema_docs.PROPERTY_TYPE_WORDS",
-        "KeyContextTypeEnum": "devices.schema_docs.CONTEXT_WORDS",
+        "KeyContextTypeEnum": "devices.shapes.keys.CONTEXT_WORDS",
         "DataConnectorTypeEnum": "outbound.schema_docs.TYPES",
     },
     # Every operation is described by its app's schema_docs (tests/plugboard/test_schema_contract.py

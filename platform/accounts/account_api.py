@@ -17,7 +17,7 @@ from devices import schema_docs as docs
 from devices.presenters import account_json
 from devices.selectors import account_of
 from devices.services.management import account_update
-from devices.v3_shapes import AccountSettings
+from devices.shapes.accounts import AccountSettings
 from plugboard.accounts.services import account_delete
 from plugboard.errors import ApiError
 from plugboard.property_dialect import PropertyDialectView

@@ -20,7 +20,7 @@ from devices import access
 from devices import schema_docs as docs
 from devices.presenters import account_json, user_json
 from devices.selectors import subaccounts_of
-from devices.v3_shapes import SubaccountIn
+from devices.shapes.accounts import SubaccountIn
 from plugboard.accounts.services import subaccount_create
 from plugboard.errors import ApiError
 from plugboard.property_dialect import PropertyDialectView, page

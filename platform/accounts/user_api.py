@@ -16,9 +16,10 @@ from rest_framework.response import Response
 
 from devices import access
 from devices import schema_docs as docs
-from devices.presenters import key_json, user_json
+from devices.presenters import user_json
 from devices.selectors import user_resolve, users_of
-from devices.v3_shapes import UserChange, UserIn
+from devices.shapes.accounts import UserChange, UserIn
+from devices.shapes.keys import ApiKeyAnswer
 from plugboard.accounts import services as accounts
 from plugboard.errors import ApiError
 from plugboard.models import ApiKey, User
@@ -74,8 +75,8 @@ class UserKeyView(UserManagementView):
         key = ApiKey.objects.filter(user=user).first()
         if key is None:
             raise ApiError(404, f"user {user_id} has no key; POST to this URL makes one")
-        return Response(key_json(key, secret=None))
+        return Response(ApiKeyAnswer.show(key, secret=None))
 
     def post(self, request: Request, user_id: str, **_: Any) -> Response:
         key, secret = accounts.user_key_regenerate(principal=self.principal, user=self.user(user_id))
-        return Response(key_json(key, secret=secret))
+        return Response(ApiKeyAnswer.show(key, secret=secret))

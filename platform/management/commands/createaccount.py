@@ -3,7 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from devices.v3_bodies import retention_seconds
+from devices.shapes.base import retention_seconds
 from plugboard.errors import ApiError
 from plugboard.services import AccountExists, account_create
 
