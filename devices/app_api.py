@@ -20,12 +20,11 @@ from rest_framework.response import Response
 from devices import access
 from devices import schema_docs as docs
 from devices.models import Plug
-from devices.presenters import device_json
 from devices.property_api import ManagementView
 from devices.selectors import plug_resolve, plugs_visible, things_controlled_by
 from devices.services.management import device_create, device_update
 from devices.services.plugs import plugs_unenroll
-from devices.v3_bodies import body_object, device_fields
+from devices.shapes.devices import AppAnswer, DeviceChange, DeviceIn
 from plugboard.errors import ApiError
 from plugboard.property_dialect import page
 
@@ -34,7 +33,7 @@ APP = Plug.Kind.CONTROLLER
 
 def app_json(plug: Plug) -> dict[str, Any]:
     """An app: a device's shape (the fields the SDKs read) plus the things it controls."""
-    return {**device_json(plug, apps=[]), "devices": things_controlled_by(plug=plug)}
+    return AppAnswer.show(plug, apps=[], devices=things_controlled_by(plug=plug))
 
 
 class AppManagementView(ManagementView):
@@ -61,7 +60,7 @@ class AppListView(AppManagementView):
     def post(self, request: Request, **_: Any) -> Response:
         if not access.may_create_device(self.principal, APP):
             raise ApiError(403, "these credentials may not create apps")
-        fields = device_fields(body_object(request), creating=True)
+        fields = DeviceIn.fields_of(request)
         plug = device_create(account=self.principal.account_id, fields=fields, kind=APP).plug
         return Response(app_json(plug), status=201)
 
@@ -73,9 +72,7 @@ class AppView(AppManagementView):
 
     def put(self, request: Request, ref: str, **_: Any) -> Response:
         plug = self.app(ref, to_change=True)
-        return Response(
-            app_json(device_update(plug=plug, fields=device_fields(body_object(request), creating=False)))
-        )
+        return Response(app_json(device_update(plug=plug, fields=DeviceChange.fields_of(request))))
 
     def delete(self, request: Request, ref: str, **_: Any) -> Response:
         plug = self.app(ref, to_change=True)

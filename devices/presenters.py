@@ -1,5 +1,5 @@
-"""The property dialect's JSON shapes (SPEC §6): device, property, log entry, account, user
-(API keys and API clients: `devices.shapes.keys`).
+"""The property dialect's JSON shapes (SPEC §6): property, log entry, account, user (devices and
+apps: `devices.shapes.devices`; API keys and API clients: `devices.shapes.keys`).
 
 Field names are the v3 ones existing clients read (the Connio SDKs index several of them
 without a default, so every object carries all of its keys, with `null` where there is no
@@ -11,77 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from devices.models import DeviceLogEntry, Plug, Property
-from devices.services.fields import LOCATION, V3_KEY
 from devices.shapes.base import lifetime_text
 from plugboard.models import Account, User
 from plugboard.property_dialect import iso_date
-
-# A plug's status in v3 words: `ok` is what Connio calls `enabled`.
-STATUS_TO_V3: dict[str, str] = {
-    Plug.Status.OK: "enabled",
-    Plug.Status.DISABLED: "disabled",
-    Plug.Status.DEBUG: "debug",
-}
-
-# What a device shows for the v3 fields nobody has set.
-DEVICE_DEFAULTS: dict[str, Any] = {
-    "profileId": None,
-    "customIds": {},
-    "period": 0,  # Connio's default: not watched (SPEC §12)
-    "annotateWithLoc": False,
-    "annotateWithMeta": False,
-    "locked": False,
-}
-
-
-def device_json(plug: Plug, *, apps: list[str]) -> dict[str, Any]:
-    """A plug as a v3 device (SPEC §6's fields, then its connection state); `apps` are the ids
-    of the controllers controlling it."""
-    props = plug.props if isinstance(plug.props, dict) else {}
-    extras = props.get(V3_KEY)
-    extras = extras if isinstance(extras, dict) else {}
-    return {
-        "id": plug.id,
-        "accountId": plug.account_id,
-        "name": plug.name,
-        "friendlyName": plug.friendly_name or plug.name,
-        # The profile row; a device stored before profiles were rows kept the id in its extras.
-        "profileId": plug.profile_id or extras.get("profileId", DEVICE_DEFAULTS["profileId"]),
-        "apps": apps,
-        "status": STATUS_TO_V3.get(plug.status, plug.status),
-        "period": extras.get("period", DEVICE_DEFAULTS["period"]),
-        "annotateWithLoc": extras.get("annotateWithLoc", DEVICE_DEFAULTS["annotateWithLoc"]),
-        "annotateWithMeta": extras.get("annotateWithMeta", DEVICE_DEFAULTS["annotateWithMeta"]),
-        "locked": extras.get("locked", DEVICE_DEFAULTS["locked"]),
-        "customIds": extras.get("customIds", DEVICE_DEFAULTS["customIds"]),
-        "tags": plug.tags or [],
-        "description": plug.description,
-        "location": location_json(props.get(LOCATION), extras.get("zone")),
-        "dateCreated": iso_date(plug.date_created),
-        "dateModified": iso_date(plug.date_modified),
-        # Connection state (MQTT): `transport` is `mqtt-tcp` or `mqtt-ws` while connected, else
-        # null; `lastSeen` is the last connect or disconnect.
-        "connected": plug.connected,
-        "lastSeen": iso_date(plug.last_seen),
-        "transport": plug.transport if plug.connected and plug.transport else None,
-    }
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def location_json(location: Any, zone: Any) -> dict[str, Any] | None:
-    """Connio's `{zone?, geo?: {lat, lon, alt?}}` from CloudPlugs' `{x: lon, y: lat, z: alt}`."""
-    result: dict[str, Any] = {}
-    if zone is not None:
-        result["zone"] = zone
-    if isinstance(location, dict) and _number(location.get("x")) and _number(location.get("y")):
-        geo = {"lat": location["y"], "lon": location["x"]}
-        if _number(location.get("z")):
-            geo["alt"] = location["z"]
-        result["geo"] = geo
-    return result or None
 
 
 def retention_json(seconds: int | None) -> dict[str, Any] | None:

@@ -1,6 +1,7 @@
 """The property dialect's management API (SPEC §6 "Management"): devices, their properties and
 logs, under `/v3/` and `/v3/accounts/{acc}/` (keys: `plugboard.accounts.key_api`; commands:
-`commands.property_api`; bodies are read by `devices.v3_bodies`).
+`commands.property_api`; devices are read and answered by `devices.shapes.devices`, properties
+are read by `devices.v3_bodies`).
 
 The views translate v3 words (Connio's) to plug words and back, check who may do what, and
 call the services; `devices.presenters` holds the response shapes.
@@ -25,7 +26,7 @@ from rest_framework.response import Response
 from devices import access
 from devices import schema_docs as docs
 from devices.models import Plug
-from devices.presenters import device_json, log_entry_json, property_json
+from devices.presenters import log_entry_json, property_json
 from devices.profile_properties import profile_owner, profile_properties_list, profile_property_create
 from devices.selectors import (
     apiclients_of,
@@ -37,7 +38,8 @@ from devices.selectors import (
 )
 from devices.services.management import device_create, device_update, property_define, property_update
 from devices.services.plugs import plugs_unenroll
-from devices.v3_bodies import body_object, device_fields, property_changes, property_definition
+from devices.shapes.devices import DeviceAnswer, DeviceChange, DeviceIn
+from devices.v3_bodies import body_object, property_changes, property_definition
 from plugboard.errors import ApiError
 from plugboard.models import ApiKey
 from plugboard.property_dialect import PropertyDialectView, page
@@ -79,28 +81,27 @@ class ManagementView(PropertyDialectView):
 @extend_schema_view(**docs.device_list)
 class DeviceListView(ManagementView):
     def get(self, request: Request, **_: Any) -> Response:
-        return Response(
-            page(request, plugs_visible(principal=self.principal), lambda p: device_json(p, apps=_apps_of(p)))
-        )
+        rows = plugs_visible(principal=self.principal)
+        return Response(page(request, rows, lambda p: DeviceAnswer.show(p, apps=_apps_of(p))))
 
     def post(self, request: Request, **_: Any) -> Response:
         if not access.may_create_device(self.principal):
             raise ApiError(403, "these credentials may not create devices")
-        fields = device_fields(body_object(request), creating=True)
+        fields = DeviceIn.fields_of(request)
         plug = device_create(account=self.principal.account_id, fields=fields).plug
-        return Response(device_json(plug, apps=_apps_of(plug)), status=201)
+        return Response(DeviceAnswer.show(plug, apps=_apps_of(plug)), status=201)
 
 
 @extend_schema_view(**docs.device)
 class DeviceView(ManagementView):
     def get(self, request: Request, ref: str, **_: Any) -> Response:
         plug = self.device(ref)
-        return Response(device_json(plug, apps=_apps_of(plug)))
+        return Response(DeviceAnswer.show(plug, apps=_apps_of(plug)))
 
     def put(self, request: Request, ref: str, **_: Any) -> Response:
         plug = self.device_to_change(ref)
-        plug = device_update(plug=plug, fields=device_fields(body_object(request), creating=False))
-        return Response(device_json(plug, apps=_apps_of(plug)))
+        plug = device_update(plug=plug, fields=DeviceChange.fields_of(request))
+        return Response(DeviceAnswer.show(plug, apps=_apps_of(plug)))
 
     def delete(self, request: Request, ref: str, **_: Any) -> Response:
         plug = self.device_to_change(ref)

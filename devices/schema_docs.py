@@ -18,9 +18,9 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 
 from devices.models import Plug, Property
-from devices.presenters import STATUS_TO_V3
 from devices.services.fields import NAME_RE
 from devices.shapes.accounts import AccountSettings, SubaccountIn, UserChange, UserIn
+from devices.shapes.devices import AppAnswer, DeviceAnswer, DeviceChange, DeviceIn
 from devices.shapes.keys import ApiClientAnswer, ApiClientChange, ApiClientIn, ApiKeyAnswer
 from devices.v3_bodies import PROPERTY_TYPES
 from plugboard.property_dialect import MAX_PAGE_SIZE
@@ -40,7 +40,6 @@ from plugboard.schema import (
 
 PLUG = "dev-0123456789abcdef01234567"
 PLUG_2 = "dev-76543210fedcba9876543210"
-V3_STATUSES = sorted(set(STATUS_TO_V3.values()))
 # Choice sets that share a field name get these component names (SPECTACULAR_SETTINGS
 # ENUM_NAME_OVERRIDES), so a generated client's models read well.
 PLUG_STATUSES = list(Plug.Status.values)
@@ -101,7 +100,7 @@ ENROLLED = inline_serializer(
 )
 
 
-class ChannelDeviceSerializer(serializers.Serializer):
+class ChannelDeviceAnswer(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
     hwid = serializers.CharField()
@@ -185,13 +184,13 @@ channel_enrollment = {
 _REF = path_param("ref", "a plug id, or `_this_` for the caller's own plug")
 channel_device = {
     "get": extend_schema(
-        summary="A plug", parameters=[_REF], responses={200: ChannelDeviceSerializer, **channel_errors()}
+        summary="A plug", parameters=[_REF], responses={200: ChannelDeviceAnswer, **channel_errors()}
     ),
     "patch": extend_schema(
         summary="Change a plug's name, perm, status or props",
         parameters=[_REF],
         request=json_body(ChannelDevicePatchSerializer),
-        responses={200: ChannelDeviceSerializer, **channel_errors(409)},
+        responses={200: ChannelDeviceAnswer, **channel_errors(409)},
         examples=[example("rename", {"name": "boiler-2", "props": {"room": None}})],
     ),
     "delete": extend_schema(
@@ -254,79 +253,6 @@ channel_prop = {
 }
 
 # --- property dialect: management ---------------------------------------------------------------
-
-_GEO = inline_serializer(
-    "Geo",
-    {
-        "lat": serializers.FloatField(min_value=-90, max_value=90),
-        "lon": serializers.FloatField(min_value=-180, max_value=180),
-        "alt": serializers.FloatField(required=False, allow_null=True),
-    },
-    required=False,
-    allow_null=True,
-)
-LOCATION = inline_serializer(
-    "Location",
-    {"zone": serializers.CharField(required=False, allow_null=True), "geo": _GEO},
-    required=False,
-    allow_null=True,
-)
-
-
-class DeviceSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    accountId = serializers.CharField()
-    name = serializers.CharField()
-    friendlyName = serializers.CharField()
-    profileId = serializers.CharField(allow_null=True)
-    apps = serializers.ListField(child=serializers.CharField(), help_text="controllers of the device")
-    status = serializers.ChoiceField(V3_STATUSES)
-    period = serializers.IntegerField(allow_null=True)
-    annotateWithLoc = serializers.BooleanField(allow_null=True)
-    annotateWithMeta = serializers.BooleanField(allow_null=True)
-    locked = serializers.BooleanField(allow_null=True)
-    customIds = serializers.DictField(child=AnyJson(), allow_null=True)
-    tags = serializers.ListField(child=serializers.CharField())
-    description = serializers.CharField(allow_blank=True)
-    location = LOCATION.__class__(allow_null=True)
-    dateCreated = serializers.CharField(allow_null=True)
-    dateModified = serializers.CharField(allow_null=True)
-    connected = serializers.BooleanField(help_text="an MQTT connection of the device is open")
-    lastSeen = serializers.CharField(allow_null=True, help_text="the last connect or disconnect (ISO 8601)")
-    transport = serializers.ChoiceField(
-        ["mqtt-tcp", "mqtt-ws"], allow_null=True, help_text="the MQTT transport while connected, else null"
-    )
-
-    class Meta:
-        ref_name = "Device"
-
-
-class DeviceInSerializer(serializers.Serializer):
-    # The rule devices.services.fields checks, so a body that fits the schema is accepted.
-    name = serializers.RegexField(NAME_RE.pattern, max_length=64)
-    friendlyName = serializers.CharField(required=False, max_length=120)
-    description = serializers.CharField(required=False)
-    tags = serializers.ListField(child=serializers.CharField(), required=False)
-    location = LOCATION.__class__(required=False, allow_null=True)
-    status = serializers.ChoiceField([*V3_STATUSES], required=False)
-    profileId = serializers.CharField(required=False, allow_null=True)
-    customIds = serializers.DictField(child=AnyJson(), required=False, allow_null=True)
-    period = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    annotateWithLoc = serializers.BooleanField(required=False, allow_null=True)
-    annotateWithMeta = serializers.BooleanField(required=False, allow_null=True)
-    locked = serializers.BooleanField(required=False, allow_null=True)
-    apps = serializers.ListField(child=serializers.CharField(), required=False, help_text="controller ids")
-
-    class Meta:
-        ref_name = "DeviceIn"
-
-
-class DeviceUpdateSerializer(DeviceInSerializer):
-    name = serializers.RegexField(NAME_RE.pattern, max_length=64, required=False)
-
-    class Meta:
-        ref_name = "DeviceUpdate"
-
 
 _RETENTION = inline_serializer(
     "Retention",
@@ -495,24 +421,24 @@ device_list = {
     "get": extend_schema(
         summary="The devices the caller may see",
         parameters=PAGE_PARAMETERS,
-        responses={200: page_of(DeviceSerializer, "DevicePage"), **property_errors()},
+        responses={200: page_of(DeviceAnswer, "DevicePage"), **property_errors()},
     ),
     "post": extend_schema(
         summary="Create a device",
-        request=json_body(DeviceInSerializer),
-        responses={201: DeviceSerializer, **property_errors(409)},
+        request=json_body(DeviceIn),
+        responses={201: DeviceAnswer, **property_errors(409)},
         examples=[example("device", _DEVICE_EXAMPLE)],
     ),
 }
 device = {
     "get": extend_schema(
-        summary="A device", parameters=[DEVICE_REF], responses={200: DeviceSerializer, **property_errors()}
+        summary="A device", parameters=[DEVICE_REF], responses={200: DeviceAnswer, **property_errors()}
     ),
     "put": extend_schema(
         summary="Change a device (the fields the body names)",
         parameters=[DEVICE_REF],
-        request=json_body(DeviceUpdateSerializer),
-        responses={200: DeviceSerializer, **property_errors(409)},
+        request=json_body(DeviceChange),
+        responses={200: DeviceAnswer, **property_errors(409)},
         examples=[example("disable", {"status": "disabled", "description": "off for the winter"})],
     ),
     "delete": extend_schema(
@@ -863,36 +789,29 @@ appprofile_detail = {
 }
 
 
-class AppSerializer(DeviceSerializer):
-    devices = serializers.ListField(child=serializers.CharField(), help_text="the things it controls")
-
-    class Meta:
-        ref_name = "App"
-
-
 APP_REF = path_param("ref", "an app id or name (an app is a controller plug)")
 app_list = {
     "get": extend_schema(
         summary="The apps the caller may see",
         parameters=PAGE_PARAMETERS,
-        responses={200: page_of(AppSerializer, "AppPage"), **property_errors()},
+        responses={200: page_of(AppAnswer, "AppPage"), **property_errors()},
     ),
     "post": extend_schema(
         summary="Create an app (a controller plug), from an app profile",
-        request=json_body(DeviceInSerializer),
-        responses={201: AppSerializer, **property_errors(409)},
+        request=json_body(DeviceIn),
+        responses={201: AppAnswer, **property_errors(409)},
         examples=[example("app", {"name": "hvac-controller", "profile": "building-controller"})],
     ),
 }
 app = {
     "get": extend_schema(
-        summary="An app", parameters=[APP_REF], responses={200: AppSerializer, **property_errors()}
+        summary="An app", parameters=[APP_REF], responses={200: AppAnswer, **property_errors()}
     ),
     "put": extend_schema(
         summary="Change an app (the fields the body names)",
         parameters=[APP_REF],
-        request=json_body(DeviceUpdateSerializer),
-        responses={200: AppSerializer, **property_errors(409)},
+        request=json_body(DeviceChange),
+        responses={200: AppAnswer, **property_errors(409)},
         examples=[example("rename", {"friendlyName": "HVAC"})],
     ),
     "delete": extend_schema(

@@ -249,7 +249,7 @@ SPECTACULAR_SETTINGS = {
     # Choice sets sharing a field name (status, type) get names of their own in the components.
     "ENUM_NAME_OVERRIDES": {
         "PlugStatusEnum": "devices.schema_docs.PLUG_STATUSES",
-        "DeviceStatusEnum": "devices.schema_docs.V3_STATUSES",
+        "DeviceStatusEnum": "devices.shapes.devices.V3_STATUSES",
         "AccountStatusEnum": "devices.schema_docs.ACCOUNT_STATUSES",
         "PropertyTypeEnum": "devices.models.Property.Type",
         "PropertyTypeWordEnum": "devices.schema_docs.PROPERTY_TYPE_WORDS",

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rest_framework import serializers
+from rest_framework.fields import SkipField
 from rest_framework.request import Request
 
 from devices.services.fields import MAX_RETENTION_SECONDS
@@ -108,13 +109,17 @@ class Retention(serializers.JSONField):
 
 
 class Word(serializers.ChoiceField):
-    """One of a few words, read as what it means (`{"active": True, …}`)."""
+    """One of a few words, read as what it means (`{"active": True, …}`); `aliases` are other
+    spellings read too but not documented (a misspelling an SDK sends)."""
 
-    def __init__(self, words: dict[str, Any], **kwargs: Any) -> None:
+    def __init__(self, words: dict[str, Any], aliases: dict[str, Any] | None = None, **kwargs: Any) -> None:
         self.meanings = words
+        self.aliases = aliases or {}
         super().__init__(list(words), **kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str) and data in self.aliases:
+            return self.aliases[data]
         return self.meanings[super().to_internal_value(data)]
 
 
@@ -125,6 +130,28 @@ class Whole(serializers.IntegerField):
         if not isinstance(data, int) or isinstance(data, bool):
             self.fail("invalid")
         return int(super().to_internal_value(data))
+
+
+class Flag(serializers.BooleanField):
+    """A JSON boolean: `1` or `"true"` is refused, not read as true."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class Number(serializers.FloatField):
+    """A JSON number, kept as sent (an integer stays one) and answered as stored."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not is_json_number(data):
+            self.fail("invalid")
+        super().to_internal_value(data)  # the bounds
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
 
 
 class Moment(serializers.CharField):
@@ -184,7 +211,10 @@ class Answer(serializers.Serializer):
             elif compute is not None:
                 value = compute(row)
             else:
-                value = field.get_attribute(row)
+                try:
+                    value = field.get_attribute(row)
+                except SkipField:  # an optional key the row does not hold
+                    continue
             if value is ABSENT:
                 continue
             answer[name] = None if value is None else field.to_representation(value)

@@ -158,7 +158,7 @@ def test_a_status_of_the_wrong_type_is_a_400(
     ],
 )
 def test_the_settings_shape_refuses_wrong_types(api: APIClient, tenant: Tenant, body: Any) -> None:
-    # devices.v3_shapes.AccountSettings: the object that documents the body also reads it.
+    # devices.shapes.accounts.AccountSettings: the object that documents the body also reads it.
     assert_v3_error(send(api, "patch", "/v3/accounts/_this_", body, **tenant.master_headers()), 400)
     account = Account.objects.get(id=tenant.account.id)
     assert (account.friendly_name, account.tags, account.default_retention) == ("", [], None)
