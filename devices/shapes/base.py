@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rest_framework import serializers
-from rest_framework.fields import SkipField
 from rest_framework.request import Request
 
 from devices.services.fields import MAX_RETENTION_SECONDS
@@ -210,11 +209,10 @@ class Answer(serializers.Serializer):
                 value = given[name]
             elif compute is not None:
                 value = compute(row)
+            elif isinstance(row, dict) and not field.required and field.source not in row:
+                continue  # an optional key the row does not hold
             else:
-                try:
-                    value = field.get_attribute(row)
-                except SkipField:  # an optional key the row does not hold
-                    continue
+                value = field.get_attribute(row)
             if value is ABSENT:
                 continue
             answer[name] = None if value is None else field.to_representation(value)
