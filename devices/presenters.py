@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devices.models import DeviceLogEntry, Plug, Property
+from devices.models import DeviceLogEntry
 from devices.shapes.base import lifetime_text
 from plugboard.models import Account, User
 from plugboard.property_dialect import iso_date
@@ -25,33 +25,6 @@ def retention_json(seconds: int | None) -> dict[str, Any] | None:
         "lifetime": lifetime_text(seconds),
         "seconds": seconds,
     }
-
-
-def property_json(prop: Property, *, plug: Plug) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "id": prop.id,
-        "accountId": plug.account_id,
-        "ownerId": plug.id,
-        "name": prop.name,
-        "friendlyName": prop.friendly_name or prop.name,
-        # Connio qualifies a property by its profile; a plug is its own profile here.
-        "qualifiedName": f"{plug.name}${prop.name}",
-        "type": prop.type,
-        "access": prop.access,
-        "publish": prop.publish,
-        "retention": retention_json(prop.retention),
-        "description": prop.description,
-        "tags": prop.tags or [],
-        "measurement": prop.measurement,
-        # A copy of its device profile's declaration (devices.services.profiles).
-        "inherited": prop.inherited_from_id is not None,
-        "locked": False,
-        "dateCreated": iso_date(prop.date_created),
-        "dateModified": iso_date(prop.date_modified),
-    }
-    if prop.min is not None or prop.max is not None:
-        result["boundaries"] = {"min": prop.min, "max": prop.max}
-    return result
 
 
 def log_entry_json(entry: DeviceLogEntry) -> dict[str, Any]:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from devices.models import DeviceProfile, ProfileProperty
-from devices.presenters import retention_json
+from devices.models import DeviceProfile
 from plugboard.property_dialect import iso_date
 
 
@@ -33,29 +32,3 @@ def profile_json(profile: DeviceProfile) -> dict[str, Any]:
         "dateCreated": iso_date(profile.date_created),
         "dateModified": iso_date(profile.date_modified),
     }
-
-
-def profile_property_json(prop: ProfileProperty, *, profile: DeviceProfile) -> dict[str, Any]:
-    """A property a profile declares: `property_json`'s shape, owned by the profile."""
-    result: dict[str, Any] = {
-        "id": prop.id,
-        "accountId": profile.account_id,
-        "ownerId": profile.id,
-        "name": prop.name,
-        "friendlyName": prop.friendly_name or prop.name,
-        "qualifiedName": f"{profile.name}${prop.name}",
-        "type": prop.type,
-        "access": prop.access,
-        "publish": prop.publish,
-        "retention": retention_json(prop.retention),
-        "description": prop.description,
-        "tags": prop.tags or [],
-        "measurement": prop.measurement,
-        "inherited": False,
-        "locked": False,
-        "dateCreated": iso_date(prop.date_created),
-        "dateModified": iso_date(prop.date_modified),
-    }
-    if prop.min is not None or prop.max is not None:
-        result["boundaries"] = {"min": prop.min, "max": prop.max}
-    return result

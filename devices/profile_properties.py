@@ -1,7 +1,7 @@
 """The properties a device (or app) profile declares, through `/v3/properties?owner={profile}` (SPEC §6
 "Fleets"): the owner look-up and the two operations `devices.property_api.OwnerPropertiesView`
 hands over when the owner is a profile. A property body is read as a device's
-(`devices.v3_bodies.property_definition`); the declaration reaches the profile's devices
+(`devices.shapes.properties.PropertyIn`); the declaration reaches the profile's devices
 through `devices.services.profiles`."""
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from rest_framework.response import Response
 
 from devices import access
 from devices.models import DeviceProfile
-from devices.profile_presenters import profile_property_json
 from devices.selectors import MAX_REF, plugs_of_account, profile_properties_of
 from devices.services.fields import PlugError
 from devices.services.profiles import profile_lookup, profile_property_define
-from devices.v3_bodies import body_object, property_definition
+from devices.shapes.properties import PropertyAnswer, PropertyIn
 from plugboard.errors import ApiError
 from plugboard.identifiers import is_plug_id, is_profile_id
 from plugboard.principals import Principal
@@ -41,11 +40,9 @@ def profile_properties_list(request: Request, principal: Principal, profile: Dev
     if not access.may_read_profiles(principal, profile.kind):
         raise ApiError(403, f"these credentials may not read {profile.kind} profiles")
     rows = profile_properties_of(profile=profile)
-    return Response(page(request, rows, lambda prop: profile_property_json(prop, profile=profile)))
+    return Response(page(request, rows, lambda prop: PropertyAnswer.of_profile(prop, profile=profile)))
 
 
 def profile_property_create(request: Request, principal: Principal, profile: DeviceProfile) -> Response:
-    declared = profile_property_define(
-        principal=principal, profile=profile, **property_definition(body_object(request))
-    )
-    return Response(profile_property_json(declared, profile=profile), status=201)
+    declared = profile_property_define(principal=principal, profile=profile, **PropertyIn.definition(request))
+    return Response(PropertyAnswer.of_profile(declared, profile=profile), status=201)

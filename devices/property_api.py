@@ -1,7 +1,7 @@
 """The property dialect's management API (SPEC §6 "Management"): devices, their properties and
 logs, under `/v3/` and `/v3/accounts/{acc}/` (keys: `plugboard.accounts.key_api`; commands:
 `commands.property_api`; devices are read and answered by `devices.shapes.devices`, properties
-are read by `devices.v3_bodies`).
+by `devices.shapes.properties`).
 
 The views translate v3 words (Connio's) to plug words and back, check who may do what, and
 call the services; `devices.presenters` holds the response shapes.
@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from devices import access
 from devices import schema_docs as docs
 from devices.models import Plug
-from devices.presenters import log_entry_json, property_json
+from devices.presenters import log_entry_json
 from devices.profile_properties import profile_owner, profile_properties_list, profile_property_create
 from devices.selectors import (
     apiclients_of,
@@ -39,7 +39,7 @@ from devices.selectors import (
 from devices.services.management import device_create, device_update, property_define, property_update
 from devices.services.plugs import plugs_unenroll
 from devices.shapes.devices import DeviceAnswer, DeviceChange, DeviceIn
-from devices.v3_bodies import body_object, property_changes, property_definition
+from devices.shapes.properties import PropertyAnswer, PropertyChange, PropertyIn
 from plugboard.errors import ApiError
 from plugboard.models import ApiKey
 from plugboard.property_dialect import PropertyDialectView, page
@@ -115,12 +115,12 @@ class PropertiesView(ManagementView):
     def properties_list(self, request: Request, ref: str) -> Response:
         plug = self.device(ref)
         rows = properties_of(plug=plug)
-        return Response(page(request, rows, lambda prop: property_json(prop, plug=plug)))
+        return Response(page(request, rows, lambda prop: PropertyAnswer.of_plug(prop, plug=plug)))
 
     def property_create(self, request: Request, ref: str) -> Response:
         plug = self.device_to_change(ref)
-        prop = property_define(plug=plug, **property_definition(body_object(request)))
-        return Response(property_json(prop, plug=plug), status=201)
+        prop = property_define(plug=plug, **PropertyIn.definition(request))
+        return Response(PropertyAnswer.of_plug(prop, plug=plug), status=201)
 
 
 @extend_schema_view(**docs.device_properties)
@@ -139,14 +139,14 @@ class DevicePropertyView(ManagementView):
 
     def get(self, request: Request, ref: str, prp: str, **_: Any) -> Response:
         plug = self.device(ref)
-        return Response(property_json(property_resolve(plug=plug, ref=prp), plug=plug))
+        return Response(PropertyAnswer.of_plug(property_resolve(plug=plug, ref=prp), plug=plug))
 
     def _change(self, request: Request, ref: str, prp: str, *, merge: bool) -> Response:
         plug = self.device_to_change(ref)
         prop = property_resolve(plug=plug, ref=prp)
-        changes = property_changes(body_object(request), prop=prop, merge=merge)
+        changes = PropertyChange.changes(request, current_name=prop.name, merge=merge)
         prop = property_update(principal=self.principal, prop=prop, **changes)
-        return Response(property_json(prop, plug=plug))
+        return Response(PropertyAnswer.of_plug(prop, plug=plug))
 
     def put(self, request: Request, ref: str, prp: str, **_: Any) -> Response:
         return self._change(request, ref, prp, merge=False)

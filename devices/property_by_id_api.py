@@ -21,13 +21,11 @@ from rest_framework.response import Response
 from devices import access
 from devices import schema_docs as docs
 from devices.models import ProfileProperty, Property
-from devices.presenters import property_json
-from devices.profile_presenters import profile_property_json
 from devices.property_api import ManagementView
 from devices.selectors import MAX_REF
 from devices.services.management import property_update
 from devices.services.profiles import profile_property_delete, profile_property_update, property_delete
-from devices.v3_bodies import body_object, property_changes
+from devices.shapes.properties import PropertyAnswer, PropertyChange
 from plugboard.errors import ApiError
 from plugboard.principals import Principal
 
@@ -51,20 +49,19 @@ class PropertyByIdView(ManagementView):
         if isinstance(prop, ProfileProperty):
             if not access.may_read_profiles(self.principal, prop.profile.kind):
                 raise ApiError(403, f"these credentials may not read {prop.profile.kind} profiles")
-            return Response(profile_property_json(prop, profile=prop.profile))
-        return Response(property_json(prop, plug=self.device(prop.plug.id)))
+            return Response(PropertyAnswer.of_profile(prop, profile=prop.profile))
+        return Response(PropertyAnswer.of_plug(prop, plug=self.device(prop.plug.id)))
 
     def put(self, request: Request, prp: str, **_: Any) -> Response:
         prop = _property_by_id(self.principal, prp)
-        body = body_object(request)
         if isinstance(prop, ProfileProperty):
-            changes = property_changes(body, prop=prop, merge=True)
+            changes = PropertyChange.changes(request, current_name=prop.name, merge=True)
             declared = profile_property_update(principal=self.principal, declared=prop, **changes)
-            return Response(profile_property_json(declared, profile=declared.profile))
+            return Response(PropertyAnswer.of_profile(declared, profile=declared.profile))
         plug = self.device_to_change(prop.plug.id)
-        changes = property_changes(body, prop=prop, merge=True)
+        changes = PropertyChange.changes(request, current_name=prop.name, merge=True)
         return Response(
-            property_json(property_update(principal=self.principal, prop=prop, **changes), plug=plug)
+            PropertyAnswer.of_plug(property_update(principal=self.principal, prop=prop, **changes), plug=plug)
         )
 
     def patch(self, request: Request, prp: str, **_: Any) -> Response:

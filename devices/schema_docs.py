@@ -12,17 +12,17 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
-    extend_schema_field,
     inline_serializer,
 )
 from rest_framework import serializers
 
-from devices.models import Plug, Property
+from devices.models import Plug
 from devices.services.fields import NAME_RE
 from devices.shapes.accounts import AccountSettings, SubaccountIn, UserChange, UserIn
+from devices.shapes.base import RetentionAnswer
 from devices.shapes.devices import AppAnswer, DeviceAnswer, DeviceChange, DeviceIn
 from devices.shapes.keys import ApiClientAnswer, ApiClientChange, ApiClientIn, ApiKeyAnswer
-from devices.v3_bodies import PROPERTY_TYPES
+from devices.shapes.properties import PropertyAnswer, PropertyChange, PropertyIn
 from plugboard.property_dialect import MAX_PAGE_SIZE
 from plugboard.schema import (
     ACCOUNT_CREDENTIALS,
@@ -44,7 +44,6 @@ PLUG_2 = "dev-76543210fedcba9876543210"
 # ENUM_NAME_OVERRIDES), so a generated client's models read well.
 PLUG_STATUSES = list(Plug.Status.values)
 ACCOUNT_STATUSES = ["active", "suspended"]
-PROPERTY_TYPE_WORDS = sorted(PROPERTY_TYPES)
 
 # --- channel dialect: enrollment and plugs --------------------------------------------------------
 
@@ -254,123 +253,6 @@ channel_prop = {
 
 # --- property dialect: management ---------------------------------------------------------------
 
-_RETENTION = inline_serializer(
-    "Retention",
-    {
-        "type": serializers.CharField(),
-        "context": serializers.DictField(child=AnyJson()),
-        "lifetime": serializers.CharField(help_text='such as "30d"'),
-        "seconds": serializers.IntegerField(),
-    },
-    allow_null=True,
-)
-_BOUNDS = inline_serializer(
-    "Boundaries",
-    {
-        "min": serializers.FloatField(allow_null=True, required=False),
-        "max": serializers.FloatField(allow_null=True, required=False),
-    },
-    required=False,
-)
-
-
-_MEASUREMENT = inline_serializer(
-    "Measurement",
-    {
-        "type": serializers.CharField(required=False, allow_null=True, help_text="such as temperature"),
-        "unit": inline_serializer(
-            "MeasurementUnit",
-            {
-                "label": serializers.CharField(required=False, allow_null=True),
-                "symbol": serializers.CharField(required=False, allow_null=True),
-            },
-            required=False,
-            allow_null=True,
-        ),
-    },
-    help_text="descriptive: no point is checked against it",
-)
-
-
-class PropertySerializer(serializers.Serializer):
-    id = serializers.CharField()
-    accountId = serializers.CharField()
-    ownerId = serializers.CharField(help_text="the device")
-    name = serializers.CharField()
-    friendlyName = serializers.CharField()
-    qualifiedName = serializers.CharField()
-    type = serializers.ChoiceField(Property.Type.values)
-    access = serializers.CharField(help_text="private, protected or public")
-    publish = serializers.CharField(help_text="always, changed or never")
-    retention = _RETENTION.__class__(allow_null=True)
-    description = serializers.CharField(allow_blank=True)
-    tags = serializers.ListField(child=AnyJson())
-    measurement = _MEASUREMENT.__class__(allow_null=True)
-    inherited = serializers.BooleanField()
-    locked = serializers.BooleanField()
-    dateCreated = serializers.CharField(allow_null=True)
-    dateModified = serializers.CharField(allow_null=True)
-    boundaries = _BOUNDS.__class__(required=False)
-
-    class Meta:
-        ref_name = "Property"
-
-
-@extend_schema_field(
-    {
-        "oneOf": [
-            {"type": "integer", "minimum": 1, "description": "seconds"},
-            {"type": "string", "description": 'a duration: "30d", "12h", "15m", "45s"'},
-            {
-                "type": "object",
-                "properties": {
-                    "type": {"type": "string", "enum": ["historical", "time"]},
-                    "lifetime": {"type": "string"},
-                },
-                "description": 'Connio\'s form: {"type": "historical", "lifetime": "30d"}',
-            },
-        ],
-        "nullable": True,
-    }
-)
-class RetentionIn(serializers.JSONField):
-    pass
-
-
-class PropertyInSerializer(serializers.Serializer):
-    name = serializers.CharField(help_text="a property name (may hold /)")
-    type = serializers.ChoiceField(PROPERTY_TYPE_WORDS, required=False, help_text="default any")
-    access = serializers.ChoiceField(Property.Access.values, required=False, help_text="default protected")
-    publish = serializers.ChoiceField(Property.Publish.values, required=False, help_text="default always")
-    boundaries = _BOUNDS.__class__(required=False, allow_null=True)
-    min = serializers.FloatField(required=False, allow_null=True)
-    max = serializers.FloatField(required=False, allow_null=True)
-    retention = RetentionIn(required=False, help_text="how long points are kept")
-    description = serializers.CharField(required=False, allow_null=True)
-    friendlyName = serializers.CharField(required=False, allow_null=True, max_length=120)
-    tags = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
-    measurement = _MEASUREMENT.__class__(required=False, allow_null=True)
-    dataType = serializers.ChoiceField(
-        PROPERTY_TYPE_WORDS, required=False, help_text="Connio's word for type"
-    )
-    accessType = serializers.ChoiceField(
-        Property.Access.values, required=False, help_text="Connio's word for access"
-    )
-    publishType = serializers.ChoiceField(
-        Property.Publish.values, required=False, help_text="Connio's word for publish"
-    )
-    ownerId = serializers.CharField(required=False, help_text="the device or profile (POST /v3/properties)")
-
-    class Meta:
-        ref_name = "PropertyIn"
-
-
-class PropertyChangeSerializer(PropertyInSerializer):
-    name = serializers.CharField(required=False)
-
-    class Meta:
-        ref_name = "PropertyChange"
-
 
 def page_of(item: type[serializers.Serializer], name: str) -> serializers.Serializer:
     """The property dialect's page `{total, itemCount, numOfPages, pageNo, skip, results}`."""
@@ -447,7 +329,7 @@ device = {
         responses={200: REMOVED, **property_errors()},
     ),
 }
-_PROPERTY_PAGE = page_of(PropertySerializer, "PropertyPage")
+_PROPERTY_PAGE = page_of(PropertyAnswer, "PropertyPage")
 device_properties = {
     "get": extend_schema(
         summary="A device's properties",
@@ -457,8 +339,8 @@ device_properties = {
     "post": extend_schema(
         summary="Define a property of a device",
         parameters=[DEVICE_REF],
-        request=json_body(PropertyInSerializer),
-        responses={201: PropertySerializer, **property_errors(409)},
+        request=json_body(PropertyIn),
+        responses={201: PropertyAnswer, **property_errors(409)},
         examples=[example("property", _PROPERTY_EXAMPLE)],
     ),
 }
@@ -472,8 +354,8 @@ owner_properties = {
     "post": extend_schema(
         summary="Define a property of the device named by owner (query) or ownerId (body)",
         parameters=[_OWNER],
-        request=json_body(PropertyInSerializer),
-        responses={201: PropertySerializer, **property_errors(409)},
+        request=json_body(PropertyIn),
+        responses={201: PropertyAnswer, **property_errors(409)},
         examples=[example("property", {**_PROPERTY_EXAMPLE, "ownerId": PLUG})],
     ),
 }
@@ -481,20 +363,20 @@ device_property = {
     "get": extend_schema(
         summary="A property",
         parameters=[DEVICE_REF, PROPERTY_REF],
-        responses={200: PropertySerializer, **property_errors()},
+        responses={200: PropertyAnswer, **property_errors()},
     ),
     "put": extend_schema(
         summary="Replace a property's settings (what the body leaves out goes back to its default)",
         parameters=[DEVICE_REF, PROPERTY_REF],
-        request=json_body(PropertyChangeSerializer),
-        responses={200: PropertySerializer, **property_errors(409)},
+        request=json_body(PropertyChange),
+        responses={200: PropertyAnswer, **property_errors(409)},
         examples=[example("settings", {"type": "number", "access": "public", "retention": "7d"})],
     ),
     "patch": extend_schema(
         summary="Change the property settings the body names",
         parameters=[DEVICE_REF, PROPERTY_REF],
-        request=json_body(PropertyChangeSerializer),
-        responses={200: PropertySerializer, **property_errors(409)},
+        request=json_body(PropertyChange),
+        responses={200: PropertyAnswer, **property_errors(409)},
         examples=[example("retention", {"retention": {"type": "historical", "lifetime": "90d"}})],
     ),
 }
@@ -503,20 +385,20 @@ property_by_id = {
     "get": extend_schema(
         summary="A property by id, a device's or a device profile's",
         parameters=[PROPERTY_ID],
-        responses={200: PropertySerializer, **property_errors()},
+        responses={200: PropertyAnswer, **property_errors()},
     ),
     "put": extend_schema(
         summary="Change the property settings the body names (a profile's reach its devices)",
         parameters=[PROPERTY_ID],
-        request=json_body(PropertyChangeSerializer),
-        responses={200: PropertySerializer, **property_errors(409)},
+        request=json_body(PropertyChange),
+        responses={200: PropertyAnswer, **property_errors(409)},
         examples=[example("boundaries", {"boundaries": {"min": 0, "max": 100}})],
     ),
     "patch": extend_schema(
         summary="Change the property settings the body names",
         parameters=[PROPERTY_ID],
-        request=json_body(PropertyChangeSerializer),
-        responses={200: PropertySerializer, **property_errors(409)},
+        request=json_body(PropertyChange),
+        responses={200: PropertyAnswer, **property_errors(409)},
         examples=[example("retention", {"retention": "30d"})],
     ),
     "delete": extend_schema(
@@ -630,7 +512,7 @@ class AccountSerializer(serializers.Serializer):
     )
     tags = serializers.ListField(child=serializers.CharField())
     description = serializers.CharField(allow_blank=True)
-    defaultRetention = _RETENTION.__class__(
+    defaultRetention = RetentionAnswer(
         allow_null=True, help_text="the expiry of points with none of their own; null: kept"
     )
     dateCreated = serializers.CharField(allow_null=True)

@@ -252,7 +252,7 @@ SPECTACULAR_SETTINGS = {
         "DeviceStatusEnum": "devices.shapes.devices.V3_STATUSES",
         "AccountStatusEnum": "devices.schema_docs.ACCOUNT_STATUSES",
         "PropertyTypeEnum": "devices.models.Property.Type",
-        "PropertyTypeWordEnum": "devices.schema_docs.PROPERTY_TYPE_WORDS",
+        "PropertyTypeWordEnum": "devices.shapes.properties.PROPERTY_TYPE_WORDS",
         "KeyContextTypeEnum": "devices.shapes.keys.CONTEXT_WORDS",
         "DataConnectorTypeEnum": "outbound.schema_docs.TYPES",
     },

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 
@@ -99,6 +100,23 @@ class Email(serializers.EmailField):
         return str(super().to_internal_value(data))
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": 1, "description": "seconds"},
+            {"type": "string", "description": 'a duration: "30d", "12h", "15m", "45s"'},
+            {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string", "enum": ["historical", "time"]},
+                    "lifetime": {"type": "string"},
+                },
+                "description": 'Connio\'s form: {"type": "historical", "lifetime": "30d"}',
+            },
+        ],
+        "nullable": True,
+    }
+)
 class Retention(serializers.JSONField):
     """Seconds, a duration such as `"30d"`, or Connio's `{"type": "historical", "lifetime"}`;
     read as seconds."""
