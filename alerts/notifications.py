@@ -17,7 +17,8 @@ from string import Template
 from typing import TYPE_CHECKING, Any
 
 from alerts.delivery import EMAIL, MQTT, MQTT_OWN, WEBHOOK
-from data.services import PointIn, device_log_append, points_write
+from data.services import PointIn, points_write
+from devices.device_log import device_log_append
 from outbound.outbox import outbox_add
 from plugboard.principals import Principal
 from plugboard.timestamps import now_ms

@@ -15,8 +15,8 @@ from alerts.models import Alert, Incident
 from alerts.notifications import notifications_run
 from alerts.presenters import alert_input, incident_json
 from alerts.watch import incident_closed, watch_changed
-from data.services import device_log_append
 from devices import access
+from devices.device_log import device_log_append
 from devices.models import DeviceProfile, Plug, ProfileProperty, Property
 from devices.services.profiles import effective_properties
 from plugboard.errors import ApiError

@@ -16,45 +16,42 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, models, transaction
-from django.db.models import DEFERRED
+from django.db import transaction
 
 from data.models import DataPoint, JournalEntry
 from data.rollups import rollups_mark
 from data.selectors import PointFilter, points_matching
 from data.series_clock import SERVER_TIMES
 from data.store import (
-    PROPERTY_COLUMNS,
+    accounts_default_retention,
     journal_append,
     plugs_named,
     points_upsert,
+    properties_create,
     properties_named,
     properties_set_latest,
+    record_move,
+    records_named,
 )
 from devices import access
 from devices.access import Reach, own_publisher_id
-from devices.models import DeviceLogEntry, Plug, Property
+from devices.device_log import device_log_debug_lines
+from devices.models import Plug, Property
 from plugboard.channels import BadChannel, validate_channel
 from plugboard.identifiers import is_oid, new_oids
 from plugboard.live import (
-    Kind,
     broadcast_points,
-    console_group,
-    group_send,
     listening_remembered,
-    someone_listens,
 )
-from plugboard.models import Account
-from plugboard.parsers import is_json_number
+from plugboard.parsers import is_json_number, json_text
 from plugboard.principals import Principal
 from plugboard.timestamps import MAX_MS, BadTimestamp, now_ms, parse_timestamp
 
 log = logging.getLogger(__name__)
 
-M = TypeVar("M", bound=models.Model)
 MISSING: Any = object()
 UPSERT_CHUNK = 2_000
 MAX_TTL_SECONDS = MAX_MS // 1000  # an expiry is a timestamp: before 2500
@@ -331,23 +328,6 @@ def _by_dialect(
 # --- validation (no queries) ---------------------------------------------------------------------
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
-# Most values are scalars: their JSON text without building an encoder per value.
-_SCALAR_JSON: dict[type, Callable[[Any], str]] = {
-    int: int.__repr__,
-    str: json.encoder.encode_basestring_ascii,  # type: ignore[attr-defined]
-    bool: lambda value: "true" if value else "false",
-    type(None): lambda value: "null",
-}
-
-
-def _json_text(value: Any) -> str:
-    """`value` as compact JSON text, as `_ENCODER` writes it; `ValueError` for NaN/infinity,
-    `TypeError` for what JSON cannot hold."""
-    scalar = _SCALAR_JSON.get(type(value))
-    return scalar(value) if scalar is not None else _ENCODER.encode(value)
-
-
 def _parse(
     point: PointIn, si: int, pi: int, own: str, now: int, require_zone: bool, max_bytes: int
 ) -> _Point:
@@ -358,7 +338,7 @@ def _parse(
     if point.data is MISSING:
         raise Rejected(400, "MissingData", "data is required")
     try:
-        data_json = _json_text(point.data)
+        data_json = json_text(point.data)
     except (TypeError, ValueError):
         raise Rejected(400, "BadValue", "data is not a JSON value")
     if len(data_json) > max_bytes:
@@ -391,37 +371,9 @@ def _parse(
 # --- authorization (one or two queries) ----------------------------------------------------------
 
 
-_PLUG_FIELDS = ("id", "account_id", "status", "kind", "profile_id")
-
-
-def _instance_maker(model: type[M], names: Sequence[str]) -> Callable[[Sequence[Any]], M]:
-    """A model instance from a row of the fields `names` (the others deferred), as the ORM
-    makes one from a query's row, without the query."""
-    where = [names.index(f.attname) if f.attname in names else -1 for f in model._meta.concrete_fields]
-
-    def make(row: Sequence[Any]) -> M:
-        return model.from_db(DEFAULT_DB_ALIAS, names, [row[i] if i >= 0 else DEFERRED for i in where])
-
-    return make
-
-
-_plug_of_row = _instance_maker(Plug, _PLUG_FIELDS)
-_property_of_row = _instance_maker(Property, PROPERTY_COLUMNS)
-
-
 def _plugs_named(points: Iterable[_Point]) -> tuple[dict[str, Plug], dict[str, int | None]]:
-    """The plugs the points name (only what the write reads of them), and the default
-    retention of their accounts (one query for both; rows, not the ORM's model instances, which
-    cost a group commit of a hundred devices ~1 ms more)."""
-    ids = {p.of for p in points if p.of.startswith("dev-")}
-    if not ids:
-        return {}, {}
-    plugs: dict[str, Plug] = {}
-    retentions: dict[str, int | None] = {}
-    for plug_id, account_id, status, kind, profile_id, retention in plugs_named(ids):
-        plugs[plug_id] = _plug_of_row((plug_id, account_id, status, kind, profile_id))
-        retentions[account_id] = retention
-    return plugs, retentions
+    """The plugs the points name, and the default retention of their accounts (`plugs_named`)."""
+    return plugs_named({p.of for p in points if p.of.startswith("dev-")})
 
 
 def _reject(results: list[list[PointResult]], p: _Point, status: int, code: str, message: str) -> None:
@@ -474,9 +426,7 @@ def _records_to_modify(points: list[_Point], subs: Sequence[Submission]) -> dict
     ids = {p.modify for p in points if p.modify}
     if not ids:
         return {}
-    return {
-        r.id: r for r in DataPoint.objects.filter(id__in=ids).only("id", "account_id", "of", "at", "channel")
-    }
+    return records_named(ids)
 
 
 # --- properties (SPEC §4 rule 4) -------------------------------------------------------------
@@ -505,14 +455,6 @@ def _value_fits(prop: Property, value: Any) -> str | None:
     return None
 
 
-_LAST_VALUE = Property._meta.get_field("last_value")
-
-
-def _last_value(stored: Any) -> Any:
-    """A property's latest value as the ORM reads it from the database's JSON."""
-    return _LAST_VALUE.from_db_value(stored, None, connection)  # type: ignore[arg-type]  # no expression
-
-
 def _apply_properties(
     points: list[_Point],
     subs: Sequence[Submission],
@@ -530,10 +472,7 @@ def _apply_properties(
     # case, under the spelling its first write gave it.
     folded_names = {p.channel.lower() for p in on_plugs}
     # Only what the write reads, in one plain statement (`properties_named`).
-    props = {}
-    for row in properties_named({p.of for p in on_plugs}, names, folded_names):
-        prop = _property_of_row((*row[:-2], _last_value(row[-2]), row[-1]))
-        props[(prop.plug_id, prop.name)] = prop
+    props = properties_named({p.of for p in on_plugs}, names, folded_names)
     folded: dict[tuple[str, str], Property] = {}
     for key in sorted(props):
         folded.setdefault((key[0], key[1].lower()), props[key])
@@ -569,14 +508,7 @@ def _apply_properties(
             p.command = False
         accepted.append(p)
     if created:
-        Property.objects.bulk_create(created.values(), ignore_conflicts=True)
-        # Re-read: a concurrent writer may have created some of them first.
-        fresh = {
-            (prop.plug_id, prop.name): prop
-            for prop in Property.objects.filter(
-                plug_id__in={k[0] for k in created}, name__in={prop.name for prop in created.values()}
-            )
-        }
+        fresh = properties_create(list(created.values()))
         for p in accepted:  # every point of a new property, not only the one that made it
             if (p.of, p.channel.lower()) in created:
                 p.prop = fresh.get((p.of, p.channel), p.prop)
@@ -622,7 +554,7 @@ def _apply_default_retention(
     defaults = dict(defaults)
     missing = {subs[p.sub].principal.account_id for p in open_ended} - defaults.keys()
     if missing:
-        defaults.update(Account.objects.filter(id__in=missing).values_list("id", "default_retention"))
+        defaults.update(accounts_default_retention(missing))
     for p in open_ended:
         seconds = defaults.get(subs[p.sub].principal.account_id)
         if seconds:
@@ -638,13 +570,9 @@ def _store(points: list[_Point], subs: Sequence[Submission], now: int) -> list[_
     for p in modifies:
         # A record moved onto a key another point holds replaces that point (rule 1), instead
         # of failing on the unique key.
-        DataPoint.objects.filter(
-            account_id=subs[p.sub].principal.account_id, channel=p.channel, of=p.of, at=p.at
-        ).exclude(id=p.modify).delete()
-        DataPoint.objects.filter(id=p.modify).update(
-            channel=p.channel, of=p.of, at=p.at, data=p.data, expire_at=p.expire_at
-        )
-        p.oid = p.modify or ""
+        assert p.modify is not None
+        record_move(p.modify, subs[p.sub].principal.account_id, p.channel, p.of, p.at, p.data, p.expire_at)
+        p.oid = p.modify
     inserts = [p for p in points if not p.modify]
     # Last write of a key within the batch wins; every copy reports the same OID.
     by_key: dict[tuple[str, str, str, int], _Point] = {}
@@ -726,73 +654,9 @@ def _log_rejections(
         for point, result in zip(sub.points, sub_results, strict=True):
             if not result.ok:
                 target = point.of if isinstance(point.of, str) else own_publisher_id(sub.principal)
-                failed.append((target, point, result))
-    if not failed:
-        return
-    unknown = {t for t, _, _ in failed if t.startswith("dev-") and t not in plugs}
-    if unknown:
-        known = Plug.objects.filter(id__in=unknown).only("id", "account_id", "status")
-        plugs = {**plugs, **{p.id: p for p in known}}
-    entries = [
-        DeviceLogEntry(
-            plug_id=target,
-            source=source,
-            property=str(point.channel or "")[:200],
-            code=result.code,
-            message=result.message,
-        )
-        for target, point, result in failed
-        if target in plugs and plugs[target].status == Plug.Status.DEBUG
-    ]
-    if entries:
-        DeviceLogEntry.objects.bulk_create(entries)
-        _tell_consoles_of_log([(plugs[e.plug_id].account_id, e) for e in entries])
-
-
-def device_log(*, plug_id: str, source: str, code: str, message: str, prop: str = "") -> None:
-    """Write one line to a plug's device log if the plug is in debug status."""
-    account_id = Plug.objects.filter(id=plug_id, status=Plug.Status.DEBUG).values_list(
-        "account_id", flat=True
-    )
-    owner = account_id.first()
-    if owner is not None:
-        entry = DeviceLogEntry.objects.create(
-            plug_id=plug_id, source=source, property=prop, code=code, message=message
-        )
-        _tell_consoles_of_log([(owner, entry)])
-
-
-def device_log_append(
-    *, account_id: str, plug_id: str, source: str, code: str, message: str, prop: str = ""
-) -> None:
-    """Write one line to a plug's device log whatever its status (what an operator must always
-    see there, such as an alert's incidents), inside the caller's transaction."""
-    entry = DeviceLogEntry.objects.create(
-        plug_id=plug_id, source=source, property=prop[:200], code=code[:40], message=message
-    )
-    _tell_consoles_of_log([(account_id, entry)])
-
-
-def _tell_consoles_of_log(entries: Sequence[tuple[str, DeviceLogEntry]]) -> None:
-    """Open console pages of the accounts hear of new device log lines once they commit (only
-    accounts someone listens to: nothing is built or sent otherwise)."""
-    by_account: dict[str, list[dict[str, Any]]] = {}
-    for account_id, e in entries:
-        by_account.setdefault(account_id, []).append(
-            {
-                "id": e.id,
-                "plug": e.plug_id,
-                "at": int(e.at.timestamp() * 1000) if e.at else now_ms(),
-                "source": e.source,
-                "property": e.property,
-                "code": e.code,
-                "message": e.message,
-            }
-        )
-    for account_id, items in by_account.items():
-        if someone_listens(account_id):
-            send = partial(group_send, Kind.DEVICE_LOG, console_group(account_id), entries=items)
-            transaction.on_commit(send)
+                failed.append((target, str(point.channel or "")[:200], result.code, result.message))
+    if failed:
+        device_log_debug_lines(plugs=plugs, lines=failed, source=source)
 
 
 # --- removal (channel dialect's DELETE data) -------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -157,3 +158,20 @@ class LenientJSONParser(BaseParser):
             return json_loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"body is not valid JSON: {exc}")
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+# Most values are scalars: their JSON text without building an encoder per value.
+_SCALAR_JSON: dict[type, Callable[[Any], str]] = {
+    int: int.__repr__,
+    str: json.encoder.encode_basestring_ascii,  # type: ignore[attr-defined]
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda value: "null",
+}
+
+
+def json_text(value: Any) -> str:
+    """`value` as compact JSON text (what the store keeps of a point's value); `ValueError` for
+    NaN/infinity, `TypeError` for what JSON cannot hold."""
+    scalar = _SCALAR_JSON.get(type(value))
+    return scalar(value) if scalar is not None else _ENCODER.encode(value)

@@ -18,8 +18,8 @@ from commands.mqtt.protocol.connection import ConnectRequested
 from commands.mqtt.protocol.packets import CONNACK_BAD_CREDENTIALS
 from commands.mqtt.protocol.topics import parse_publish_topic, parse_subscription
 from commands.mqtt.wire import Wire
-from data.services import device_log
 from devices import access
+from devices.device_log import device_log
 from devices.identity import verify_mqtt
 from devices.selectors import plug_accounts
 from plugboard.live import Kind, client_group, group_send_async, key_group, plug_group

@@ -110,7 +110,7 @@ async def test_points_connection_and_command_state_arrive_live(tenant: Tenant) -
 
 
 async def test_device_log_lines_arrive_live(tenant: Tenant, other_tenant: Tenant) -> None:
-    from data.services import device_log
+    from devices.device_log import device_log
 
     enrolled = await sync_to_async(tenant.plug)("thermostat", status="debug")
     quiet = await sync_to_async(tenant.plug)("quiet")  # status ok: nothing is logged for it
