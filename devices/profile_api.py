@@ -22,46 +22,16 @@ from rest_framework.response import Response
 from devices import access
 from devices import schema_docs as docs
 from devices.models import DeviceProfile
-from devices.profile_presenters import profile_json
 from devices.selectors import profiles_of
-from devices.services.management import KEEP
 from devices.services.profiles import (
-    ProfileFields,
     profile_create,
     profile_delete,
     profile_lookup,
     profile_update,
 )
-from devices.v3_bodies import body_object, refuse_unknown
+from devices.shapes.profiles import ProfileAnswer, ProfileChange, ProfileIn
 from plugboard.errors import ApiError
 from plugboard.property_dialect import PropertyDialectView, page
-
-# v3 word → ProfileFields field.
-PROFILE_FIELDS = {
-    "name": "name",
-    "friendlyName": "friendly_name",
-    "description": "description",
-    "tags": "tags",
-    "deviceClass": "device_class",
-    "productName": "product_name",
-    "vendorName": "vendor_name",
-    "version": "version",
-    "imageUrl": "image_url",
-    "baseProfile": "base_profile",
-}
-# Sent back unchanged from a GET: ignored (`baseProfileId` is read as `baseProfile` when that is
-# absent). `system` and `locked` are Connio's flags for profiles of its own; none here is either.
-PROFILE_READ_ONLY = frozenset({"locked", "baseProfileId", "system"})
-
-
-def profile_fields(body: dict[str, Any], *, creating: bool) -> ProfileFields:
-    refuse_unknown(body, frozenset(PROFILE_FIELDS) | PROFILE_READ_ONLY)
-    if creating and not body.get("name"):
-        raise ApiError(400, "name is required")
-    given = {field: body[word] for word, field in PROFILE_FIELDS.items() if word in body}
-    if "base_profile" not in given and "baseProfileId" in body:
-        given["base_profile"] = body["baseProfileId"]
-    return ProfileFields(**{field: given.get(field, KEEP) for field in PROFILE_FIELDS.values()})
 
 
 class ProfileView(PropertyDialectView):
@@ -82,24 +52,26 @@ class ProfileView(PropertyDialectView):
 class ProfileListView(ProfileView):
     def get(self, request: Request, **_: Any) -> Response:
         self.readable()
-        return Response(page(request, profiles_of(principal=self.principal, kind=self.kind), profile_json))
+        return Response(
+            page(request, profiles_of(principal=self.principal, kind=self.kind), ProfileAnswer.show)
+        )
 
     def post(self, request: Request, **_: Any) -> Response:
-        fields = profile_fields(body_object(request), creating=True)
+        fields = ProfileIn.fields_of(request)
         created = profile_create(principal=self.principal, fields=fields, kind=self.kind)
-        return Response(profile_json(created), status=201)
+        return Response(ProfileAnswer.show(created), status=201)
 
 
 @extend_schema_view(**docs.profile_detail)
 class ProfileDetailView(ProfileView):
     def get(self, request: Request, ref: str, **_: Any) -> Response:
-        return Response(profile_json(self.profile(ref)))
+        return Response(ProfileAnswer.show(self.profile(ref)))
 
     def put(self, request: Request, ref: str, **_: Any) -> Response:
         found = self.profile(ref)
-        fields = profile_fields(body_object(request), creating=False)
+        fields = ProfileChange.fields_of(request)
         changed = profile_update(principal=self.principal, profile=found, fields=fields)
-        return Response(profile_json(changed))
+        return Response(ProfileAnswer.show(changed))
 
     def delete(self, request: Request, ref: str, **_: Any) -> Response:
         removed = profile_delete(principal=self.principal, profile=self.profile(ref))

@@ -17,11 +17,11 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 
 from devices.models import Plug
-from devices.services.fields import NAME_RE
 from devices.shapes.accounts import AccountSettings, SubaccountIn, UserChange, UserIn
 from devices.shapes.base import RetentionAnswer
 from devices.shapes.devices import AppAnswer, DeviceAnswer, DeviceChange, DeviceIn
 from devices.shapes.keys import ApiClientAnswer, ApiClientChange, ApiClientIn, ApiKeyAnswer
+from devices.shapes.profiles import ProfileAnswer, ProfileChange, ProfileIn
 from devices.shapes.properties import PropertyAnswer, PropertyChange, PropertyIn
 from plugboard.property_dialect import MAX_PAGE_SIZE
 from plugboard.schema import (
@@ -554,63 +554,17 @@ account = {
 }
 
 
-class DeviceProfileSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    accountId = serializers.CharField()
-    name = serializers.CharField()
-    friendlyName = serializers.CharField()
-    baseProfile = serializers.CharField(allow_null=True, help_text="the base profile's name")
-    baseProfileId = serializers.CharField(allow_null=True)
-    description = serializers.CharField(allow_blank=True)
-    tags = serializers.ListField(child=serializers.CharField())
-    deviceClass = serializers.CharField(allow_null=True)
-    productName = serializers.CharField(allow_null=True)
-    vendorName = serializers.CharField(allow_null=True)
-    version = serializers.CharField(allow_null=True)
-    imageUrl = serializers.CharField(allow_null=True)
-    system = serializers.BooleanField(help_text="always false: no profile here is the platform's own")
-    locked = serializers.BooleanField()
-    dateCreated = serializers.CharField(allow_null=True)
-    dateModified = serializers.CharField(allow_null=True)
-
-    class Meta:
-        ref_name = "DeviceProfile"
-
-
-class DeviceProfileInSerializer(serializers.Serializer):
-    name = serializers.RegexField(NAME_RE.pattern, max_length=64)
-    friendlyName = serializers.CharField(required=False)
-    description = serializers.CharField(required=False)
-    tags = serializers.ListField(child=serializers.CharField(), required=False)
-    deviceClass = serializers.CharField(required=False, allow_null=True)
-    productName = serializers.CharField(required=False, allow_null=True)
-    vendorName = serializers.CharField(required=False, allow_null=True)
-    version = serializers.CharField(required=False, allow_null=True)
-    imageUrl = serializers.URLField(required=False, allow_null=True)
-    baseProfile = serializers.CharField(required=False, allow_null=True, help_text="a profile id or name")
-
-    class Meta:
-        ref_name = "DeviceProfileIn"
-
-
-class DeviceProfileChangeSerializer(DeviceProfileInSerializer):
-    name = serializers.RegexField(NAME_RE.pattern, max_length=64, required=False)
-
-    class Meta:
-        ref_name = "DeviceProfileChange"
-
-
 PROFILE_REF = path_param("ref", "a device profile id (`_dpf_…`) or name (case-insensitive)")
 profile_list = {
     "get": extend_schema(
         summary="The account's device profiles",
         parameters=PAGE_PARAMETERS,
-        responses={200: page_of(DeviceProfileSerializer, "DeviceProfilePage"), **property_errors()},
+        responses={200: page_of(ProfileAnswer, "DeviceProfilePage"), **property_errors()},
     ),
     "post": extend_schema(
         summary="Create a device profile (its properties: POST /v3/properties with ownerId)",
-        request=json_body(DeviceProfileInSerializer),
-        responses={201: DeviceProfileSerializer, **property_errors(409)},
+        request=json_body(ProfileIn),
+        responses={201: ProfileAnswer, **property_errors(409)},
         examples=[example("profile", {"name": "thermostat", "vendorName": "Acme", "tags": ["heating"]})],
     ),
 }
@@ -618,13 +572,13 @@ profile_detail = {
     "get": extend_schema(
         summary="A device profile",
         parameters=[PROFILE_REF],
-        responses={200: DeviceProfileSerializer, **property_errors()},
+        responses={200: ProfileAnswer, **property_errors()},
     ),
     "put": extend_schema(
         summary="Change a device profile (the fields the body names)",
         parameters=[PROFILE_REF],
-        request=json_body(DeviceProfileChangeSerializer),
-        responses={200: DeviceProfileSerializer, **property_errors(409)},
+        request=json_body(ProfileChange),
+        responses={200: ProfileAnswer, **property_errors(409)},
         examples=[example("describe", {"description": "wall thermostats", "productName": "T-1"})],
     ),
     "delete": extend_schema(
@@ -641,12 +595,12 @@ appprofile_list = {
     "get": extend_schema(
         summary="The account's app profiles",
         parameters=PAGE_PARAMETERS,
-        responses={200: page_of(DeviceProfileSerializer, "AppProfilePage"), **property_errors()},
+        responses={200: page_of(ProfileAnswer, "AppProfilePage"), **property_errors()},
     ),
     "post": extend_schema(
         summary="Create an app profile (its properties: POST /v3/properties with ownerId)",
-        request=json_body(DeviceProfileInSerializer),
-        responses={201: DeviceProfileSerializer, **property_errors(409)},
+        request=json_body(ProfileIn),
+        responses={201: ProfileAnswer, **property_errors(409)},
         examples=[example("app profile", {"name": "building-controller", "version": "1.0"})],
     ),
 }
@@ -654,13 +608,13 @@ appprofile_detail = {
     "get": extend_schema(
         summary="An app profile",
         parameters=[APP_PROFILE_REF],
-        responses={200: DeviceProfileSerializer, **property_errors()},
+        responses={200: ProfileAnswer, **property_errors()},
     ),
     "put": extend_schema(
         summary="Change an app profile (the fields the body names)",
         parameters=[APP_PROFILE_REF],
-        request=json_body(DeviceProfileChangeSerializer),
-        responses={200: DeviceProfileSerializer, **property_errors(409)},
+        request=json_body(ProfileChange),
+        responses={200: ProfileAnswer, **property_errors(409)},
         examples=[example("describe", {"description": "one per building"})],
     ),
     "delete": extend_schema(
