@@ -121,6 +121,7 @@ def watch_reset() -> None:
     global _snapshot, _open
     _snapshot = None
     _open = None
+    _pending.clear()
 
 
 def watch_changed() -> None:
@@ -128,13 +129,19 @@ def watch_changed() -> None:
     this commits."""
 
     def tell() -> None:
+        global _snapshot
         cache.set(TOKEN_KEY, uuid.uuid4().hex, None)
-        watch_reset()
+        _snapshot = None  # this process's own change: at once (the open pairs are not concerned)
 
     transaction.on_commit(tell)
 
 
 # --- open incidents -------------------------------------------------------------------------------
+# A reload reads what is committed, so this process's own changes not yet committed (or committed
+# while the reload's query ran) would be lost by it: each change stays in `_pending` until
+# PENDING_SECONDS after its commit (MAX_AGE if it never commits) and is laid over every reload.
+
+PENDING_SECONDS = 5.0
 
 
 @dataclass
@@ -146,6 +153,7 @@ class _Open:
 
 
 _open: _Open | None = None
+_pending: dict[tuple[str, str], tuple[bool, float]] = {}  # pair → (open?, kept until)
 
 
 def _open_current() -> _Open:
@@ -163,7 +171,16 @@ def _open_current() -> _Open:
     with _lock:
         if _open is current or _open is None:
             rows = Incident.objects.exclude(status=Incident.Status.CLEARED).values_list("alert_id", "plug_id")
-            _open = _Open(set(rows), token, now, now)
+            pairs = set(rows)
+            now = time.monotonic()
+            for key, (is_open, until) in list(_pending.items()):
+                if until < now:
+                    _pending.pop(key, None)
+                elif is_open:
+                    pairs.add(key)
+                else:
+                    pairs.discard(key)
+            _open = _Open(pairs, token, now, now)
         return _open
 
 
@@ -173,8 +190,19 @@ def incident_is_open(alert_id: str, plug_id: str) -> bool:
     return (alert_id, plug_id) in _open_current().pairs
 
 
-def _open_changed() -> None:
-    transaction.on_commit(_open_bump)
+def _open_changed(key: tuple[str, str], is_open: bool) -> None:
+    with _lock:
+        _pending[key] = (is_open, time.monotonic() + MAX_AGE)
+        if _open is not None:
+            (_open.pairs.add if is_open else _open.pairs.discard)(key)
+
+    def committed() -> None:
+        with _lock:
+            if _pending.get(key, (None,))[0] is is_open:
+                _pending[key] = (is_open, time.monotonic() + PENDING_SECONDS)
+        _open_bump()
+
+    transaction.on_commit(committed)
 
 
 def _open_bump() -> None:
@@ -188,20 +216,17 @@ def _open_bump() -> None:
             count = cache.incr(OPEN_TOKEN_KEY)
         except ValueError:
             return
-    current = _open
-    if current is not None and isinstance(current.token, int) and current.token == count - 1:
-        current.token = count
+    with _lock:
+        current = _open
+        if current is not None and isinstance(current.token, int) and current.token == count - 1:
+            current.token = count
 
 
 def incident_opened(alert_id: str, plug_id: str) -> None:
     """An incident opened (inside its transaction): known here at once, elsewhere after commit."""
-    if _open is not None:
-        _open.pairs.add((alert_id, plug_id))
-    _open_changed()
+    _open_changed((alert_id, plug_id), True)
 
 
 def incident_closed(alert_id: str, plug_id: str) -> None:
     """An incident cleared (inside its transaction): known here at once, elsewhere after commit."""
-    if _open is not None:
-        _open.pairs.discard((alert_id, plug_id))
-    _open_changed()
+    _open_changed((alert_id, plug_id), False)

@@ -218,3 +218,24 @@ def test_no_query_for_a_watched_point_that_matches_nothing(
     write(25)
     incident.refresh_from_db()
     assert incident.status == "cleared" and not incident_is_open(incident.alert_id, device.plug.id)
+
+
+def test_a_reload_of_the_open_pairs_keeps_this_process_changes_not_yet_committed(
+    monkeypatch: pytest.MonkeyPatch, django_assert_num_queries: Any
+) -> None:
+    """Another process's change makes this one reload the open pairs from the table, which does
+    not hold this process's own change before it commits: the change is laid over the reload
+    (without it, a normal value would skip the clear of an incident opened here)."""
+    from django.core.cache import cache
+
+    from alerts import watch
+
+    incident_is_open("", "")  # loaded
+    watch.incident_opened("_alr_x", "dev-x")  # in the test's transaction: never committed
+    cache.set(watch.OPEN_TOKEN_KEY, "another process counted a change", None)
+    assert watch._open is not None
+    monkeypatch.setattr(watch._open, "checked", 0.0)  # its check interval is over
+    with django_assert_num_queries(1):  # reloaded from the table
+        assert incident_is_open("_alr_x", "dev-x")
+    watch.incident_closed("_alr_x", "dev-x")
+    assert not incident_is_open("_alr_x", "dev-x")
