@@ -59,6 +59,7 @@ def parse_args() -> Any:
     parser.add_argument("--hot", type=int, default=10, help="devices opening incidents (webhook run)")
     parser.add_argument("--rate", type=int, default=100, help="incidents opened per second (webhook run)")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the webhook run")
+    parser.add_argument("--runs", default="ingest,webhook", help="what to run: ingest, webhook or both")
     return parser.parse_args()
 
 
@@ -250,11 +251,12 @@ def main() -> int:
 
         # 1. ingest A/B, interleaved; one untimed warm-up per side and transport.
         sides: dict[tuple[str, str], list[tuple[float, float, int]]] = {}
-        http_ingest(platform.http_port, world["alerted"], 100, args.props, args.clients)
-        http_ingest(platform.http_port, world["plain"], 100, args.props, args.clients)
-        mqtt_ingest(platform.mqtt_port, world["alerted"], 100, args.inflight)
-        mqtt_ingest(platform.mqtt_port, world["plain"], 100, args.inflight)
-        for r in range(args.rounds):
+        if "ingest" in args.runs:
+            http_ingest(platform.http_port, world["alerted"], 100, args.props, args.clients)
+            http_ingest(platform.http_port, world["plain"], 100, args.props, args.clients)
+            mqtt_ingest(platform.mqtt_port, world["alerted"], 100, args.inflight)
+            mqtt_ingest(platform.mqtt_port, world["plain"], 100, args.inflight)
+        for r in range(args.rounds if "ingest" in args.runs else 0):
             for side in ("plain", "alerted") if r % 2 else ("alerted", "plain"):
                 with meters.CpuMeter(platform) as meter:
                     seconds = http_ingest(
@@ -270,6 +272,9 @@ def main() -> int:
                 print(f"round {r + 1} MQTT {side:8} {points / seconds:,.0f} points/s  {meter.summary()}")
 
         # 2. write -> webhook, a worker delivering.
+        if "webhook" not in args.runs:
+            receiver.server.shutdown()
+            return _report(args, sides, receiver, 0, None)
         worker = start_worker(platform)
         try:
             # Warm-up: one incident per hot device, timed out of the run, until the worker
@@ -297,10 +302,20 @@ def main() -> int:
             worker.wait(timeout=30)
             receiver.server.shutdown()
 
+    return _report(args, sides, receiver, opened, meter)
+
+
+def _report(
+    args: Any,
+    sides: dict[tuple[str, str], list[tuple[float, float, int]]],
+    receiver: Receiver,
+    opened: int,
+    meter: Any,
+) -> int:
     print()
     rows = []
     verdicts = []
-    for transport in ("http", "mqtt"):
+    for transport in ("http", "mqtt") if sides else ():
         rates = {}
         cpus = {}
         for side in ("plain", "alerted"):
@@ -321,7 +336,12 @@ def main() -> int:
                 f"CPU {cpus['alerted']:.1f} vs {cpus['plain']:.1f} µs/point",
             )
         )
-    print(report.table(["ingest", "points/s per round", "mean", "server CPU µs/point"], rows))
+    if rows:
+        print(report.table(["ingest", "points/s per round", "mean", "server CPU µs/point"], rows))
+    if meter is None:
+        for line in verdicts:
+            print(line)
+        return 0
     lat = receiver.latencies
     print()
     print(

@@ -1,7 +1,7 @@
 """Alerts: what an alert on every written property costs ingest, and one activity scan.
 
-    .venv/bin/python bench/alerts.py                 # a fresh PostgreSQL database, dropped after
-    .venv/bin/python bench/alerts.py --devices 100000 --due 1000 --rounds 300
+    .venv/bin/python bench/alerts_inprocess.py       # a fresh PostgreSQL database, dropped after
+    .venv/bin/python bench/alerts_inprocess.py --devices 100000 --due 1000 --rounds 300
 
 In one process, on a fresh database (`pb_bench_alerts_<pid>`):
 
