@@ -7,8 +7,10 @@ pending) and 10,000 device log lines, bulk-loaded with `INSERT … SELECT genera
 through the API). The console's pages are then served in this process through Django's test
 `Client` (signed in; no HTTP server, no network): the home page (the fleet's numbers), the
 plug list (first page, a deep keyset page, a search), the plug page, and a one-week chart.
-Each is timed (median of `--runs`) with its query count (`CaptureQueriesContext`), beside the
-page's slowest query re-run alone through psycopg 3 (the raw floor). The plug list's queries
+Each is timed (median and p95 of `--runs`, and this process's CPU) with its query count
+(`CaptureQueriesContext`), beside the page's slowest query re-run alone through psycopg 3 (the
+raw floor); each of the home page's queries is also timed inside PostgreSQL (EXPLAIN ANALYZE:
+planning + execution, what a shared machine inflates least). The plug list's queries
 are EXPLAINed: they must use the `plug_list` (account, name, id) index.
 
 Last, the live path: `points_write` of one point at a time with no console open, with and
