@@ -39,13 +39,20 @@ _CONFLICT = (
 )
 
 
+# Up to this many points (and journal rows) a statement is one multi-row INSERT: one round trip, where COPY takes two
+# (and the points' COPY a savepoint around it, two more). A device's single-point write is most
+# requests (bench/request_path.py); COPY stays the way in for batches.
+FEW_ROWS = 8
+
+
 def points_upsert(rows: list[tuple[Any, ...]]) -> list[tuple[str, str, str, str, int]]:
     """Insert the rows; a row whose key is already taken updates that point and keeps its OID.
     Returns (OID, account, channel, of, at) for every row."""
     table = DataPoint._meta.db_table
     with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
-            values = ",".join(["(%s,%s,%s,%s,%s,%s,%s)"] * len(rows))
+        if connection.vendor != "postgresql" or len(rows) <= FEW_ROWS:
+            data = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+            values = ",".join([f"(%s,%s,%s,%s,%s,{data},%s)"] * len(rows))
             cursor.execute(
                 f"INSERT INTO {table} {_COLUMNS} VALUES {values}{_CONFLICT}",
                 [v for row in rows for v in row],
@@ -119,6 +126,15 @@ def journal_append(rows: list[tuple[Any, ...]], values: Sequence[Any]) -> None:
     (append-only, the fastest way in), one multi-row insert elsewhere, where the ORM takes the
     same `data` as the Python `values`."""
     if not rows:
+        return
+    if connection.vendor == "postgresql" and len(rows) <= FEW_ROWS:
+        columns = ", ".join(f'"{c}"' for c in JOURNAL_COLUMNS)
+        one = "(" + ",".join("%s::jsonb" if c == "data" else "%s" for c in JOURNAL_COLUMNS) + ")"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {JournalEntry._meta.db_table} ({columns}) VALUES {','.join([one] * len(rows))}",
+                [v for row in rows for v in row],
+            )
         return
     if connection.vendor == "postgresql":
         columns = ", ".join(f'"{c}"' for c in JOURNAL_COLUMNS)

@@ -15,6 +15,7 @@ from django.contrib.auth.hashers import make_password
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from devices.credential_cache import credentials_changed
 from devices.models import (
     Control,
     DeviceLogEntry,
@@ -63,7 +64,9 @@ def debug_off(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: Quer
 
 @admin.action(description="Disable")
 def disable(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Plug]) -> None:
-    modeladmin.message_user(request, f"{_set_status(queryset, Plug.Status.DISABLED)} plug(s) disabled")
+    disabled = _set_status(queryset, Plug.Status.DISABLED)
+    credentials_changed()  # an update sends no post_save: remembered device keys are forgotten here
+    modeladmin.message_user(request, f"{disabled} plug(s) disabled")
 
 
 @admin.register(Plug)

@@ -18,7 +18,7 @@ from django.core.cache import cache
 from django.db import connection, models
 from rest_framework import exceptions
 
-from devices import access
+from devices import access, credential_cache
 from devices.models import Plug
 from devices.selectors import account_is_descendant, plug_accounts, plug_by_id
 from plugboard.credentials import digests_equal, secret_digest
@@ -189,9 +189,25 @@ def _key_principal(key: _KeyRow) -> Principal:
 
 
 def verify(creds: Credentials) -> Principal | None:
-    """The principal behind verified credentials, or None. Raises Forbidden for a disabled plug."""
+    """The principal behind verified credentials, or None. Raises Forbidden for a disabled plug.
+
+    A key secret a `serve` process verified lately is answered from its memory
+    (`devices.credential_cache`, forgotten everywhere when credentials change)."""
     if "\x00" in creds.ident or "\x00" in creds.secret:  # no credential holds one; PostgreSQL refuses it
         return None
+    if creds.master:
+        return _verify(creds)
+    key = credential_cache.cache_key(creds.form, creds.ident, creds.secret)
+    principal = credential_cache.remembered(key)
+    if principal is None:
+        started_under = credential_cache.generation()
+        principal = _verify(creds)
+        if principal is not None:
+            credential_cache.remember(key, principal, started_under)
+    return principal
+
+
+def _verify(creds: Credentials) -> Principal | None:
     if creds.form == "email":
         account = Account.objects.filter(email__iexact=creds.ident, is_active=True).first()
         if account and _master_ok(account, creds.secret, creds.ident.lower()):

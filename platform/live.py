@@ -38,6 +38,7 @@ class Kind(StrEnum):
     MQTT_REVOKE = "mqtt.revoke"  # {plug}: the plug's credentials stopped being valid
     MQTT_TAKEOVER = "mqtt.takeover"  # {token}: a newer connection took the client id
     ALERTS = "alerts.notifications"  # {notifications: [{device, body}]}: to `{account}/alerts/{device}`
+    CREDENTIALS_CHANGED = "credentials.changed"  # {}: forget remembered secrets (devices.credential_cache)
     # Console pages only (their own group, `console_group`):
     PLUG_CONNECTION = "plug.connection"  # {plug, connected, transport, last_seen: ms}
     COMMANDS_STATE = "commands.state"  # {commands: [{id, plug, property, value, state}]}

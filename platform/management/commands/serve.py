@@ -226,6 +226,10 @@ class Command(BaseCommand):
     ) -> None:
         # Imported when a worker starts its listeners: a --workers supervisor never loads MQTT.
         from commands.mqtt.transports.tcp import mqtt_tcp_serve
+        from devices import credential_cache
+
+        # Verified key secrets are remembered while this process hears of credential changes.
+        credential_cache.listen_in_thread()
 
         if "mqtt" in sockets:
             await mqtt_tcp_serve(sock=sockets["mqtt"])
