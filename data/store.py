@@ -39,9 +39,10 @@ _CONFLICT = (
 )
 
 
-# Up to this many points (and journal rows) a statement is one multi-row INSERT: one round trip, where COPY takes two
-# (and the points' COPY a savepoint around it, two more). A device's single-point write is most
-# requests (bench/request_path.py); COPY stays the way in for batches.
+# Up to this many points (and journal rows) a statement is one multi-row INSERT: one round trip,
+# where COPY takes two (and the points' COPY a savepoint around it, two more). A device's
+# single-point write is most requests (bench/request_path.py); COPY stays the way in for batches.
+# (The rollups' marks stay COPY: tests count captured statements, which COPY is not.)
 FEW_ROWS = 8
 
 
