@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from devices import access
 from devices.models import Plug, ProductionTemplate
 from devices.selectors import plug_resolve
 from devices.services.profiles import profile_lookup
@@ -58,7 +59,7 @@ def apiclient_context(principal: Principal, value: dict[str, Any]) -> tuple[str,
         return ApiKey.ContextType.TEMPLATE, ids, None
     plugs = [plug_resolve(principal=principal, ref=i) for i in ids]
     if kind == ApiKey.ContextType.APP:
-        if len(plugs) != 1 or plugs[0].kind != Plug.Kind.CONTROLLER:
+        if not access.is_app_context(plugs):
             raise ApiError(400, "an app context lists exactly one app (a controller plug)")
         return ApiKey.ContextType.APP, [], plugs[0]
     return ApiKey.ContextType.DEVICES, [p.id for p in plugs], None
